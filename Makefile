@@ -1,0 +1,38 @@
+# uzswap - the two commands README starts with:
+#   make demo   install what is missing, build, run the corpus benchmark
+#   make test   install what is missing, build and run every test three
+#               times: optimised, ASan+UBSan, TSan
+JOBS ?= $(shell nproc)
+BUILD ?= build
+
+.PHONY: all deps demo test test-release test-asan test-tsan install clean
+
+all: deps
+	cmake -S . -B $(BUILD)/release -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+	cmake --build $(BUILD)/release -j $(JOBS)
+
+deps:
+	@scripts/install-deps.sh
+
+demo: all
+	$(BUILD)/release/corpus_bench
+
+test: deps test-release test-asan test-tsan
+	@echo "make test: all three builds passed"
+
+# One configured build per flavour; ctest runs everything, skips exit 77.
+define flavour
+test-$(1): deps
+	cmake -S . -B $(BUILD)/$(1) -DUZ_SANITIZE=$(2) -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+	cmake --build $(BUILD)/$(1) -j $(JOBS)
+	cd $(BUILD)/$(1) && UZ_FLAVOUR=$(1) ctest --output-on-failure -j $(JOBS) $(3)
+endef
+$(eval $(call flavour,release,none,))
+$(eval $(call flavour,asan,address,-LE nosan))
+$(eval $(call flavour,tsan,thread,-LE 'nosan|single'))
+
+install: all
+	cmake --install $(BUILD)/release
+
+clean:
+	rm -rf $(BUILD)

@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# Install the Debian packages uzswap needs to build and test. Does nothing
+# when they are all present; needs root (or sudo) otherwise.
+set -euo pipefail
+
+pkgs=(build-essential cmake pkg-config liblz4-dev libzstd-dev liblzo2-dev
+      libdeflate-dev spin clang)
+
+missing=()
+for p in "${pkgs[@]}"; do
+	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" ||
+		missing+=("$p")
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+
+echo "install-deps: installing ${missing[*]}"
+sudo=""
+[ "$(id -u)" -eq 0 ] || sudo="sudo"
+export DEBIAN_FRONTEND=noninteractive
+$sudo apt-get update -q
+$sudo apt-get install -y -q --no-install-recommends "${missing[@]}"

@@ -1,0 +1,37 @@
+/*
+ * fault.h - fault injection for every allocation and I/O site.
+ *
+ * Owns: one process-wide countdown. When armed with N, the N-th fault point
+ * passed from then on fails (and only that one), the countdown SQLite's
+ * test harness uses. Every internal allocation goes through uz_malloc() /
+ * uz_calloc() / uz_mmap() so that a test can walk N = 1, 2, ... over an
+ * operation until it succeeds and check that each failure is clean.
+ *
+ * Must never: fail anything while disarmed, or cost more than one relaxed
+ * atomic load on the hot path when disarmed.
+ *
+ * The environment variable UZSWAP_FAULT_NTH=N arms it at load time.
+ */
+#ifndef UZ_FAULT_H
+#define UZ_FAULT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+/* Arm: the nth fault point passed from now fails (n >= 1); 0 disarms. */
+void uz_fault_arm(long nth);
+/* Disarm; returns how many fault points were passed since the last arm. */
+long uz_fault_disarm(void);
+/* True when this fault point must fail. */
+bool uz_fault_hit(void);
+
+/* Allocation wrappers: NULL on injected or real failure. */
+void *uz_malloc(size_t size);
+void *uz_calloc(size_t nmemb, size_t size);
+void *uz_aligned_alloc(size_t align, size_t size);
+void uz_free(void *ptr);
+/* Anonymous private mapping, MAP_FAILED-free: NULL on failure. */
+void *uz_mmap(size_t len);
+void uz_munmap(void *addr, size_t len);
+
+#endif

@@ -1,0 +1,383 @@
+/*
+ * frontend.c - store, load and invalidate: the cache's hot paths.
+ *
+ * Owns: the life of an entry, from the page handed to store to the page
+ * given back by load. A store runs, for each batch of up to batch_size
+ * pages (I7):
+ *
+ *   same-filled check, entry allocation      (no lock: I5, allocate first)
+ *   lock this CPU's context once             (I3: plain mutex)
+ *     compress each page into its slot, copy into the allocator
+ *   unlock
+ *   publish each entry in the index, free what it replaced
+ *
+ * Must never: hold a stripe lock while taking a context lock for a store
+ * (only loads nest them, in the order stripe -> context), allocate under a
+ * context lock anything that can re-enter the cache (I5), or leave a stale
+ * older page loadable after a store of the same offset failed.
+ */
+#include <errno.h>
+#include <string.h>
+
+#include "checksum.h"
+#include "fault.h"
+#include "instance.h"
+#include "uzswap.h"
+
+#define PAGE UZSWAP_PAGE_SIZE
+/* Length of an entry built but not yet compressed (no object yet). */
+#define LEN_TO_COMPRESS UINT32_MAX
+
+/* ---- entries ---- */
+
+static bool page_same_filled(const void *page, uint64_t *value)
+{
+	const unsigned char *p = page;
+	uint64_t first, w;
+
+	memcpy(&first, p, 8);
+	for (unsigned i = 8; i < PAGE; i += 8) {
+		memcpy(&w, p + i, 8);
+		if (w != first)
+			return false;
+	}
+	*value = first;
+	return true;
+}
+
+static void entry_account(struct uzswap *uz, struct uz_entry *e, int sign)
+{
+	uz_stat_add(&uz->stats, UZ_ST_STORED, sign);
+	if (e == UZ_ZERO_ENTRY || e->length == 0)
+		uz_stat_add(&uz->stats, UZ_ST_SAME_FILLED, sign);
+	else
+		uz_stat_add(&uz->stats, UZ_ST_COMPRESSED,
+			    (int64_t)sign * e->length);
+}
+
+/* Free an entry that was never published: no gauges, no pool ref yet. */
+static void entry_discard(struct uzswap *uz, struct uz_entry *e)
+{
+	if (e == UZ_ZERO_ENTRY || !e)
+		return;
+	if (e->length && e->length != LEN_TO_COMPRESS)
+		uz_zalloc_free(uz->za, e->handle);
+	uz_free(e);
+}
+
+void uz_entry_free(struct uzswap *uz, void *v)
+{
+	struct uz_entry *e = v;
+
+	if (!e)
+		return;
+	entry_account(uz, e, -1);
+	if (e == UZ_ZERO_ENTRY)
+		return;
+	if (e->length) {
+		uz_zalloc_free(uz->za, e->handle);
+		uz_pool_release(uz, e->pool, 1);
+	}
+	uz_free(e);
+}
+
+/* ---- limits ---- */
+
+/*
+ * True when the pool may not grow: at or over the limit, or, after it was
+ * hit, not yet back under accept_threshold_percent of it (hysteresis).
+ */
+static bool pool_over_limit(struct uzswap *uz)
+{
+	uint64_t total = uz_zalloc_total_bytes(uz->za);
+	uint64_t accept = uz->max_pool_bytes / 100 * uz->accept_pct;
+
+	if (total >= uz->max_pool_bytes) {
+		atomic_store_explicit(&uz->reached_full, true,
+				      memory_order_relaxed);
+		return true;
+	}
+	if (!atomic_load_explicit(&uz->reached_full, memory_order_relaxed))
+		return false;
+	if (total > accept)
+		return true;
+	atomic_store_explicit(&uz->reached_full, false, memory_order_relaxed);
+	return false;
+}
+
+/* ---- store ---- */
+
+/* Prepare the entries of one batch without any lock (I5). */
+static int batch_prepare(struct uzswap *uz, const unsigned char *pages,
+			 unsigned n, struct uz_entry **ents, unsigned *nr_comp)
+{
+	*nr_comp = 0;
+	for (unsigned i = 0; i < n; i++) {
+		const void *page = pages + (size_t)i * PAGE;
+		uint64_t value;
+		bool same = page_same_filled(page, &value);
+
+		if (same && value == 0) {
+			ents[i] = UZ_ZERO_ENTRY;
+			continue;
+		}
+		ents[i] = uz_calloc(1, sizeof(**ents));
+		if (!ents[i])
+			return -ENOMEM;
+		if (same) {
+			ents[i]->value = value;
+			continue;
+		}
+		if (uz->checksum)
+			ents[i]->csum = uz_page_checksum(page);
+		ents[i]->length = LEN_TO_COMPRESS;
+		(*nr_comp)++;
+	}
+	return 0;
+}
+
+static int compress_err_stat(struct uzswap *uz, int err)
+{
+	enum uz_stat st = err == -E2BIG ? UZ_ST_COMPRESS_POOR :
+			  err == -ENOMEM ? UZ_ST_ALLOC_FAIL :
+					   UZ_ST_COMPRESS_FAIL;
+
+	uz_stat_add(&uz->stats, st, 1);
+	return err;
+}
+
+/* Compress one page in slot and copy it into a new object. */
+static int compress_one(struct uzswap *uz, struct uz_pool *pool,
+			struct uz_ctx *ctx, unsigned slot, const void *page,
+			struct uz_entry *e)
+{
+	size_t cap = uz_zalloc_huge_size(uz->za) - 1;
+	int len = uz_ctx_compress(pool, ctx, slot, page, cap);
+
+	if (len < 0)
+		return -EIO;
+	if (len == 0)
+		return -E2BIG;
+	/* I5: the allocator never re-enters the cache, so allocating the
+	 * object under the context lock cannot deadlock on this lock. */
+	if (uz_zalloc_malloc(uz->za, (size_t)len, &e->handle) < 0)
+		return -ENOMEM;
+	uz_zalloc_write(uz->za, e->handle, uz_ctx_buffer(ctx, slot),
+			(size_t)len);
+	e->length = (uint32_t)len;
+	e->pool = pool;
+	return 0;
+}
+
+/* I7: one context lock for the whole batch. */
+static int batch_compress(struct uzswap *uz, struct uz_pool *pool,
+			  const unsigned char *pages, unsigned n,
+			  struct uz_entry **ents)
+{
+	struct uz_ctx *ctx = uz_ctx_lock(pool);
+	int err = 0;
+
+	for (unsigned i = 0; i < n && !err; i++) {
+		struct uz_entry *e = ents[i];
+
+		if (e == UZ_ZERO_ENTRY || e->length != LEN_TO_COMPRESS)
+			continue;
+		e->length = 0;
+		err = compress_one(uz, pool, ctx, i % pool->nr_reqs,
+				   pages + (size_t)i * PAGE, e);
+	}
+	uz_ctx_unlock(ctx);
+	return err ? compress_err_stat(uz, err) : 0;
+}
+
+static void batch_publish(struct uzswap *uz, uint64_t offset, unsigned n,
+			  struct uz_entry **ents)
+{
+	for (unsigned i = 0; i < n; i++) {
+		entry_account(uz, ents[i], +1);
+		uz_entry_free(uz, uz_index_xchg(&uz->index, offset + i,
+						ents[i]));
+	}
+}
+
+static void range_invalidate(struct uzswap *uz, uint64_t offset, unsigned n)
+{
+	for (unsigned i = 0; i < n; i++)
+		uz_entry_free(uz, uz_index_xchg(&uz->index, offset + i, NULL));
+}
+
+static int range_reserve(struct uzswap *uz, uint64_t offset, unsigned nr)
+{
+	for (uint64_t o = offset; o < offset + nr; o++) {
+		if (uz_index_reserve(&uz->index, o) < 0)
+			return -ENOMEM;
+	}
+	return 0;
+}
+
+/*
+ * Build every entry of the folio, all or none. On success *ents holds
+ * nr entries, and *nr_comp of them took a reference on pool.
+ */
+static int folio_build(struct uzswap *uz, struct uz_pool *pool,
+		       const unsigned char *pages, unsigned nr,
+		       struct uz_entry **ents)
+{
+	long refs = 0;
+	int err = 0;
+
+	for (unsigned b = 0; b < nr && !err; b += uz->batch_size) {
+		unsigned n = nr - b < uz->batch_size ? nr - b : uz->batch_size;
+		unsigned nr_comp;
+
+		err = batch_prepare(uz, pages + (size_t)b * PAGE, n, ents + b,
+				    &nr_comp);
+		if (!err && nr_comp)
+			err = batch_compress(uz, pool, pages + (size_t)b * PAGE,
+					     n, ents + b);
+		else if (err)
+			compress_err_stat(uz, err);
+		refs += nr_comp;
+	}
+	if (err) {
+		for (unsigned i = 0; i < nr; i++)
+			entry_discard(uz, ents[i]);
+		return err;
+	}
+	uz_pool_get(pool, refs);	/* I6: each compressed entry */
+	return 0;
+}
+
+static int store_pages(struct uzswap *uz, uint64_t offset,
+		       const unsigned char *pages, unsigned nr,
+		       struct uz_entry **ents)
+{
+	struct uz_pool *pool;
+	int err;
+
+	memset(ents, 0, nr * sizeof(*ents));
+	if (pool_over_limit(uz)) {
+		uz_stat_add(&uz->stats, UZ_ST_LIMIT_HIT, 1);
+		err = -ENOSPC;
+	} else if ((err = range_reserve(uz, offset, nr)) < 0) {
+		compress_err_stat(uz, err);
+	} else {
+		pool = uz_current_pool_get(uz);	/* I6: the operation's ref */
+		err = folio_build(uz, pool, pages, nr, ents);
+		uz_pool_release(uz, pool, 1);
+	}
+	if (err) {
+		/* No stale copy may stay loadable (as Linux zswap). */
+		range_invalidate(uz, offset, nr);
+		return err;
+	}
+	batch_publish(uz, offset, nr, ents);
+	uz_stat_add(&uz->stats, UZ_ST_STORES, nr);
+	return 0;
+}
+
+int uzswap_store(struct uzswap *uz, uint64_t offset, const void *page)
+{
+	struct uz_entry *ent;
+
+	if (!uz || !page || offset >= uz->nr_pages)
+		return -EINVAL;
+	return store_pages(uz, offset, page, 1, &ent);
+}
+
+int uzswap_store_folio(struct uzswap *uz, uint64_t offset, const void *pages,
+		       unsigned nr)
+{
+	struct uz_entry *small[64], **ents = small;
+	int err;
+
+	if (!uz || !pages || nr == 0 || offset >= uz->nr_pages ||
+	    nr > uz->nr_pages - offset)
+		return -EINVAL;
+	if (nr > 64) {
+		ents = uz_malloc(nr * sizeof(*ents));
+		if (!ents) {
+			uz_stat_add(&uz->stats, UZ_ST_ALLOC_FAIL, 1);
+			range_invalidate(uz, offset, nr);
+			return -ENOMEM;
+		}
+	}
+	err = store_pages(uz, offset, pages, nr, ents);
+	if (ents != small)
+		uz_free(ents);
+	return err;
+}
+
+/* ---- load ---- */
+
+static void fill_page(void *page, uint64_t value)
+{
+	uint64_t *w = page;
+
+	if (value == 0) {
+		memset(page, 0, PAGE);
+		return;
+	}
+	for (unsigned i = 0; i < PAGE / 8; i++)
+		w[i] = value;
+}
+
+/* With the stripe lock held: e stays alive, and so does its pool (I6). */
+static int entry_decompress(struct uzswap *uz, struct uz_entry *e,
+			    void *page)
+{
+	struct uz_ctx *ctx = uz_ctx_lock(e->pool);	/* stripe -> ctx */
+	/* A straddling object is copied into the slot's spare buffer. */
+	const void *src = uz_zalloc_map_read(uz->za, e->handle,
+					     (void *)uz_ctx_buffer(ctx, 0));
+	int err = uz_ctx_decompress(e->pool, ctx, src, e->length, page);
+
+	uz_zalloc_unmap_read(uz->za, e->handle);
+	uz_ctx_unlock(ctx);
+	if (!err && uz->checksum && uz_page_checksum(page) != e->csum)
+		err = -EIO;
+	return err;
+}
+
+int uzswap_load(struct uzswap *uz, uint64_t offset, void *page)
+{
+	struct uz_entry *e;
+	void **slot;
+	int err = 0;
+
+	if (!uz || !page || offset >= uz->nr_pages)
+		return -EINVAL;
+	uz_index_lock(&uz->index, offset);
+	slot = uz_index_slot(&uz->index, offset);
+	e = slot ? *slot : NULL;
+	if (!e)
+		err = -ENOENT;
+	else if (e == UZ_ZERO_ENTRY)
+		fill_page(page, 0);
+	else if (e->length == 0)
+		fill_page(page, e->value);
+	else
+		err = entry_decompress(uz, e, page);
+	uz_index_unlock(&uz->index, offset);
+
+	if (err == -ENOENT)
+		uz_stat_add(&uz->stats, UZ_ST_LOAD_MISSES, 1);
+	else if (err)
+		uz_stat_add(&uz->stats, UZ_ST_DECOMPRESS_FAIL, 1);
+	else
+		uz_stat_add(&uz->stats, UZ_ST_LOADS, 1);
+	return err;
+}
+
+void uzswap_invalidate(struct uzswap *uz, uint64_t offset)
+{
+	void *old;
+
+	if (!uz || offset >= uz->nr_pages)
+		return;
+	old = uz_index_xchg(&uz->index, offset, NULL);
+	if (old) {
+		uz_entry_free(uz, old);
+		uz_stat_add(&uz->stats, UZ_ST_INVALIDATES, 1);
+	}
+}

@@ -1,0 +1,59 @@
+/*
+ * index.h - swap offset -> entry, striped so threads do not meet.
+ *
+ *   leaves[nr_pages / 512] --> leaf: void *slot[512]  (allocated on first
+ *                                                     store, kept to close)
+ *   stripes[nr_stripes]       lock for offset o: stripes[o & mask]
+ *
+ * Consecutive offsets use different stripes, so threads on nearby offsets
+ * rarely share a lock. A slot holds an entry pointer, UZ_ZERO_ENTRY (a
+ * zero-filled page: no memory at all) or NULL.
+ *
+ * Lock order: stripe lock -> per-CPU context mutex -> allocator locks.
+ * A thread holds at most one stripe lock.
+ *
+ * Must never: free what a slot points to (the frontend owns entries).
+ */
+#ifndef UZ_INDEX_H
+#define UZ_INDEX_H
+
+#include <pthread.h>
+#include <stdint.h>
+
+#define UZ_ZERO_ENTRY ((void *)1)
+
+struct uz_stripe {
+	pthread_mutex_t lock;	/* guards the slots of offsets o & mask */
+} __attribute__((aligned(64)));
+
+struct uz_index {
+	uint64_t nr_pages;
+	uint64_t nr_leaves;
+	unsigned stripe_mask;
+	struct uz_stripe *stripes;
+	void **_Atomic *leaves;
+};
+
+/* 0 or -ENOMEM. */
+int uz_index_init(struct uz_index *ix, uint64_t nr_pages);
+
+/* Call fn on every non-NULL slot, then free the index. No locking: the
+ * caller guarantees nothing else runs. */
+void uz_index_destroy(struct uz_index *ix, void (*fn)(void *arg, void *e),
+		      void *arg);
+
+/* Make sure offset has a slot (allocates its leaf). 0 or -ENOMEM. */
+int uz_index_reserve(struct uz_index *ix, uint64_t offset);
+
+void uz_index_lock(struct uz_index *ix, uint64_t offset);
+void uz_index_unlock(struct uz_index *ix, uint64_t offset);
+
+/* With the stripe lock held: the slot for offset, or NULL when its leaf
+ * was never reserved (nothing was ever stored there). */
+void **uz_index_slot(struct uz_index *ix, uint64_t offset);
+
+/* Locks, swaps in e (NULL = erase) and returns the old value. Offset
+ * must be reserved when e is not NULL. */
+void *uz_index_xchg(struct uz_index *ix, uint64_t offset, void *e);
+
+#endif

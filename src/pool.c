@@ -1,0 +1,203 @@
+/*
+ * pool.c - compression pools and their per-CPU contexts.
+ *
+ * Owns: the lifetime of struct uz_pool and of every context's resources.
+ * A context goes through exactly: zeroed (I1) -> prepared (reqs set) ->
+ * deallocated at pool destroy (I2). Nothing frees a context's resources in
+ * between, so the hot path needs no online flag and no retry (I3).
+ *
+ * Must never: allocate while a ctx->lock is held (I5), or expose a pool to
+ * the hot path before create returned (the caller publishes it).
+ */
+#include "pool.h"
+
+#include <errno.h>
+#include <stdbool.h>
+#include <stdlib.h>
+
+#include "cpu.h"
+#include "fault.h"
+
+/* Free the slots that exist; accepts a partial array (NULL members). */
+static void reqs_free(const struct uz_codec *codec, struct uz_req *reqs,
+		      unsigned nr)
+{
+	if (!reqs)
+		return;
+	for (unsigned i = 0; i < nr; i++) {
+		if (reqs[i].state)
+			codec->state_free(reqs[i].state);
+		uz_free(reqs[i].dst);
+	}
+	uz_free(reqs);
+}
+
+/*
+ * I2: the one dealloc routine. Accepts a context that is fully built,
+ * that was never built (reqs NULL, I1) - prepare never leaves a partial
+ * one behind, it frees its partial slots through reqs_free() itself.
+ */
+static void ctx_dealloc(struct uz_pool *pool, struct uz_ctx *ctx)
+{
+	reqs_free(pool->codec, atomic_load(&ctx->reqs), pool->nr_reqs);
+	atomic_store(&ctx->reqs, NULL);
+	pthread_mutex_destroy(&ctx->lock);
+}
+
+static struct uz_req *reqs_build(const struct uz_pool *pool)
+{
+	struct uz_req *reqs = uz_calloc(pool->nr_reqs, sizeof(*reqs));
+
+	if (!reqs)
+		return NULL;
+	for (unsigned i = 0; i < pool->nr_reqs; i++) {
+		reqs[i].state = pool->codec->state_new(pool->level);
+		reqs[i].dst = uz_aligned_alloc(64, UZ_CODEC_DST_SIZE);
+		if (!reqs[i].state || !reqs[i].dst) {
+			reqs_free(pool->codec, reqs, pool->nr_reqs);
+			return NULL;
+		}
+	}
+	return reqs;
+}
+
+int uz_pool_prepare_cpu(struct uz_pool *pool, unsigned cpu)
+{
+	struct uz_ctx *ctx = &pool->ctxs[cpu];
+	struct uz_req *reqs;
+
+	/* I2: resources survive offline/online: build them once. */
+	if (atomic_load_explicit(&ctx->reqs, memory_order_acquire))
+		return 0;
+	/* I5: allocate without holding ctx->lock. */
+	reqs = reqs_build(pool);
+	if (!reqs)
+		return -ENOMEM;
+	atomic_store_explicit(&ctx->reqs, reqs, memory_order_release);
+	return 0;
+}
+
+static void pool_free(struct uz_pool *pool)
+{
+	for (unsigned cpu = 0; cpu < pool->nr_cpus; cpu++)
+		ctx_dealloc(pool, &pool->ctxs[cpu]);
+	uz_free(pool->ctxs);
+	uz_free(pool);
+}
+
+static int pool_prepare_online(struct uz_pool *pool)
+{
+	bool any = false;
+
+	for (unsigned cpu = 0; cpu < pool->nr_cpus; cpu++) {
+		if (!uz_cpu_online(cpu))
+			continue;
+		if (uz_pool_prepare_cpu(pool, cpu) < 0)
+			return -ENOMEM;
+		if (!any)
+			pool->fallback_cpu = cpu;
+		any = true;
+	}
+	/* No CPU online in our view (cannot happen on Linux): still give
+	 * the hot path one prepared context to fall back on. */
+	if (!any)
+		return uz_pool_prepare_cpu(pool, pool->fallback_cpu);
+	return 0;
+}
+
+int uz_pool_create(const char *codec_name, int level, unsigned nr_reqs,
+		   struct uz_pool **out)
+{
+	const struct uz_codec *codec = uz_codec_find(codec_name);
+	struct uz_pool *pool;
+
+	if (!codec)
+		return -ENOENT;
+	if (uz_codec_level(codec, level, &level) < 0)
+		return -EINVAL;
+	pool = uz_calloc(1, sizeof(*pool));
+	if (!pool)
+		return -ENOMEM;
+	pool->codec = codec;
+	pool->level = level;
+	pool->nr_reqs = nr_reqs;
+	pool->nr_cpus = uz_cpu_nr_possible();
+	atomic_init(&pool->ref, 1);
+	/* I1: one zero-filled context per possible CPU. */
+	pool->ctxs = uz_aligned_alloc(64, pool->nr_cpus * sizeof(*pool->ctxs));
+	if (!pool->ctxs) {
+		uz_free(pool);
+		return -ENOMEM;
+	}
+	for (unsigned cpu = 0; cpu < pool->nr_cpus; cpu++) {
+		atomic_init(&pool->ctxs[cpu].reqs, NULL);
+		pthread_mutex_init(&pool->ctxs[cpu].lock, NULL);
+	}
+	/* I2: prepare every online CPU now; on failure roll back all. */
+	if (pool_prepare_online(pool) < 0) {
+		pool_free(pool);
+		return -ENOMEM;
+	}
+	*out = pool;
+	return 0;
+}
+
+void uz_pool_get(struct uz_pool *pool, long n)
+{
+	atomic_fetch_add_explicit(&pool->ref, n, memory_order_relaxed);
+}
+
+bool uz_pool_put(struct uz_pool *pool, long n)
+{
+	if (atomic_fetch_sub_explicit(&pool->ref, n, memory_order_acq_rel) != n)
+		return false;
+	pool_free(pool);
+	return true;
+}
+
+struct uz_ctx *uz_ctx_lock(struct uz_pool *pool)
+{
+	struct uz_ctx *ctx = &pool->ctxs[uz_cpu_current()];
+
+	/*
+	 * I3, the userspace twist: a thread may run on a CPU whose online
+	 * event is still in flight, so its context may not be prepared yet.
+	 * Use the context prepared at create instead: one check, no retry,
+	 * no allocation. Migration after this point is harmless: the
+	 * context stays valid while the pool lives (I2, I6) and the mutex
+	 * serialises its users.
+	 */
+	if (!atomic_load_explicit(&ctx->reqs, memory_order_acquire))
+		ctx = &pool->ctxs[pool->fallback_cpu];
+	pthread_mutex_lock(&ctx->lock);
+	return ctx;
+}
+
+void uz_ctx_unlock(struct uz_ctx *ctx)
+{
+	pthread_mutex_unlock(&ctx->lock);
+}
+
+int uz_ctx_compress(struct uz_pool *pool, struct uz_ctx *ctx, unsigned slot,
+		    const void *page, size_t cap)
+{
+	struct uz_req *r = &atomic_load_explicit(&ctx->reqs,
+						 memory_order_relaxed)[slot];
+
+	return pool->codec->compress(r->state, page, 4096, r->dst, cap,
+				     pool->level);
+}
+
+const void *uz_ctx_buffer(struct uz_ctx *ctx, unsigned slot)
+{
+	return atomic_load_explicit(&ctx->reqs, memory_order_relaxed)[slot].dst;
+}
+
+int uz_ctx_decompress(struct uz_pool *pool, struct uz_ctx *ctx,
+		      const void *src, size_t slen, void *page)
+{
+	struct uz_req *r = atomic_load_explicit(&ctx->reqs,
+						memory_order_relaxed);
+
+	return pool->codec->decompress(r[0].state, src, slen, page, 4096);
+}

@@ -1,0 +1,84 @@
+/*
+ * zalloc.h - the allocator interface for compressed objects.
+ *
+ * Owns: the memory that holds compressed pages. A pool creates one
+ * allocator; the frontend stores each compressed page as one object named
+ * by an opaque handle. Handles, not pointers, so that an implementation may
+ * move objects (compaction) without telling its callers.
+ *
+ * Must never: call back into the cache (no writeback, no shrinker, no
+ * frontend call) - it is called under a per-CPU context mutex (I5).
+ * Its own locks are leaves: it takes none of the cache's locks.
+ *
+ * Lock order seen from outside: index stripe lock -> context mutex ->
+ * allocator-internal locks. Callers may hold any of the first two.
+ *
+ * Concurrency contract: all calls are thread-safe. One object is never
+ * freed while it is being read or written (the caller's index guarantees
+ * that); distinct objects may be used concurrently in any combination,
+ * including with uz_zalloc_compact().
+ */
+#ifndef UZ_ZALLOC_H
+#define UZ_ZALLOC_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define UZ_ZALLOC_MAX_OBJ 4096	/* largest object: one page */
+
+typedef uint64_t uz_handle_t;	/* 0 is never a valid handle */
+
+struct uz_zalloc;
+
+/* New empty allocator, or NULL when memory is short (fault-injectable). */
+struct uz_zalloc *uz_zalloc_create(void);
+
+/*
+ * The smallest object size that saves no memory over storing a whole page
+ * in this allocator. The frontend rejects compressed pages this large or
+ * larger (reject_compress_poor) rather than store them.
+ */
+size_t uz_zalloc_huge_size(struct uz_zalloc *za);
+
+/* Free the allocator and every object still in it. NULL is a no-op. */
+void uz_zalloc_destroy(struct uz_zalloc *za);
+
+/*
+ * Allocate an object of 1..UZ_ZALLOC_MAX_OBJ bytes. Returns 0 and sets
+ * *handle, -EINVAL for a size out of range, -ENOMEM when memory is short.
+ * The object's content is undefined until written.
+ */
+int uz_zalloc_malloc(struct uz_zalloc *za, size_t size, uz_handle_t *handle);
+
+/* Free an object. Handle 0 is a no-op. */
+void uz_zalloc_free(struct uz_zalloc *za, uz_handle_t handle);
+
+/* Copy len bytes (the object's size, as allocated) into the object. */
+void uz_zalloc_write(struct uz_zalloc *za, uz_handle_t handle,
+		     const void *src, size_t len);
+
+/*
+ * Map an object for reading. Returns a pointer to its bytes, valid until
+ * uz_zalloc_unmap_read(). Where the object is not contiguous in memory it
+ * is copied into buf (UZ_ZALLOC_MAX_OBJ bytes, caller-owned) and buf is
+ * returned. While mapped the object does not move. Keep the mapping short:
+ * no sleeping, no other map of the same allocator in the same thread.
+ */
+const void *uz_zalloc_map_read(struct uz_zalloc *za, uz_handle_t handle,
+			       void *buf);
+void uz_zalloc_unmap_read(struct uz_zalloc *za, uz_handle_t handle);
+
+/*
+ * Move objects out of sparse spans and give emptied memory back to the
+ * system. Returns the number of bytes given back.
+ */
+size_t uz_zalloc_compact(struct uz_zalloc *za);
+
+/*
+ * Bytes of memory the allocator holds from the system right now. Must be
+ * cheap (an atomic read, no lock): the frontend calls it on every store to
+ * enforce the pool limit.
+ */
+size_t uz_zalloc_total_bytes(struct uz_zalloc *za);
+
+#endif

@@ -1,0 +1,304 @@
+/*
+ * test_api.c - the public API's contract on single pages and folios:
+ * bad input changes nothing, zero and same-filled pages, overwrite,
+ * invalidate, poorly compressing pages, all-or-none folios, compressor
+ * switching (I6), the pool limit's hysteresis, stats and error strings.
+ */
+#include "helpers.h"
+
+#include <zstd.h>
+
+#include "uzswap.h"
+
+static uint8_t *corpus;
+static size_t nr_corpus;
+static uint8_t buf[T_PAGE];
+
+static const uint8_t *page(size_t i)
+{
+	return corpus + ((i + 300) % nr_corpus) * T_PAGE;
+}
+
+/* Real incompressible bytes: a corpus page compressed hard by zstd. */
+static void make_incompressible(uint8_t *out)
+{
+	size_t cap = ZSTD_compressBound(256 * T_PAGE);
+	uint8_t *tmp = malloc(cap);
+	size_t n = ZSTD_compress(tmp, cap, page(0), 256 * T_PAGE, 19);
+
+	T_ASSERT(!ZSTD_isError(n) && n >= 64 + T_PAGE);
+	memcpy(out, tmp + 64, T_PAGE);	/* skip the frame header */
+	free(tmp);
+}
+
+static struct uzswap *open_default(uint64_t nr_pages)
+{
+	struct uzswap_options o;
+	struct uzswap *uz = NULL;
+
+	uzswap_options_init(&o);
+	o.nr_pages = nr_pages;
+	T_EQ(uzswap_open(&o, &uz), 0);
+	return uz;
+}
+
+static void test_open_bad(void)
+{
+	struct uzswap_options o;
+	struct uzswap *uz = (struct uzswap *)&o;	/* must stay untouched */
+
+	uzswap_options_init(&o);
+	T_ASSERT(strcmp(o.compressor, "lz4") == 0);
+	T_EQ(o.max_pool_percent, 20);
+	T_EQ(o.accept_threshold_percent, 90);
+	T_EQ(uzswap_open(NULL, &uz), -EINVAL);
+	o.nr_pages = 16;
+	T_EQ(uzswap_open(&o, NULL), -EINVAL);
+	o.nr_pages = 0;
+	T_EQ(uzswap_open(&o, &uz), -EINVAL);
+	o.nr_pages = 16;
+	o.compressor = "snappy";
+	T_EQ(uzswap_open(&o, &uz), -ENOENT);
+	o.compressor = NULL;
+	T_EQ(uzswap_open(&o, &uz), -EINVAL);
+	o.compressor = "zstd";
+	o.level = 99;
+	T_EQ(uzswap_open(&o, &uz), -EINVAL);
+	o.compressor = "lzo";
+	o.level = 3;			/* lzo has no levels */
+	T_EQ(uzswap_open(&o, &uz), -EINVAL);
+	o.level = 0;
+	o.max_pool_percent = 101;
+	T_EQ(uzswap_open(&o, &uz), -EINVAL);
+	o.max_pool_percent = 20;
+	o.accept_threshold_percent = 0;
+	T_EQ(uzswap_open(&o, &uz), -EINVAL);
+	o.accept_threshold_percent = 90;
+	o.batch_size = 65;
+	T_EQ(uzswap_open(&o, &uz), -EINVAL);
+	o.batch_size = 8;
+	o.backing_path = "/nonexistent/dir/swapfile";
+	T_EQ(uzswap_open(&o, &uz), -ENOENT);
+	o.backing_path = "/";
+	T_EQ(uzswap_open(&o, &uz), -EISDIR);
+	T_ASSERT(uz == (struct uzswap *)&o);
+	o.backing_path = NULL;
+	T_EQ(uzswap_open(&o, &uz), 0);
+	uzswap_close(uz);
+	uzswap_close(NULL);
+}
+
+static void test_bad_calls(struct uzswap *uz)
+{
+	T_EQ(uzswap_store(NULL, 0, page(0)), -EINVAL);
+	T_EQ(uzswap_store(uz, 0, NULL), -EINVAL);
+	T_EQ(uzswap_store(uz, 64, page(0)), -EINVAL);
+	T_EQ(uzswap_store(uz, UINT64_MAX, page(0)), -EINVAL);
+	T_EQ(uzswap_load(NULL, 0, buf), -EINVAL);
+	T_EQ(uzswap_load(uz, 0, NULL), -EINVAL);
+	T_EQ(uzswap_load(uz, 64, buf), -EINVAL);
+	T_EQ(uzswap_load(uz, 3, buf), -ENOENT);
+	T_EQ(uzswap_store_folio(uz, 0, page(0), 0), -EINVAL);
+	T_EQ(uzswap_store_folio(uz, 60, page(0), 5), -EINVAL);
+	T_EQ(uzswap_store_folio(uz, UINT64_MAX, page(0), 2), -EINVAL);
+	uzswap_invalidate(uz, 64);
+	uzswap_invalidate(NULL, 0);
+	T_EQ(uzswap_get_stats(uz, NULL), -EINVAL);
+	T_EQ(uzswap_set_compressor(uz, NULL, 0), -EINVAL);
+	T_EQ(uzswap_set_compressor(uz, "nope", 0), -ENOENT);
+	T_EQ(uzswap_set_compressor(uz, "lz4hc", 13), -EINVAL);
+	T_ASSERT(strcmp(uzswap_get_compressor(uz, NULL), "lz4") == 0);
+
+	struct uzswap_stats st;
+	T_EQ(uzswap_get_stats(uz, &st), 0);
+	T_EQ(st.stored_pages + st.stores + st.pool_limit_hit, 0);
+}
+
+static void test_same_filled(struct uzswap *uz)
+{
+	struct uzswap_stats before, after;
+	uint64_t *w = (uint64_t *)buf;
+
+	T_EQ(uzswap_get_stats(uz, &before), 0);
+	memset(buf, 0, T_PAGE);
+	T_EQ(uzswap_store(uz, 1, buf), 0);
+	for (unsigned i = 0; i < T_PAGE / 8; i++)
+		w[i] = 0xdeadbeefcafe0001ull;
+	T_EQ(uzswap_store(uz, 2, buf), 0);
+	T_EQ(uzswap_get_stats(uz, &after), 0);
+	T_EQ(after.same_filled_pages, 2);
+	T_EQ(after.stored_pages, 2);
+	T_EQ(after.compressed_bytes, 0);
+	T_EQ(after.pool_total_size, before.pool_total_size);
+	memset(buf, 0xff, T_PAGE);
+	T_EQ(uzswap_load(uz, 1, buf), 0);
+	for (unsigned i = 0; i < T_PAGE; i++)
+		T_EQ(buf[i], 0);
+	T_EQ(uzswap_load(uz, 2, buf), 0);
+	for (unsigned i = 0; i < T_PAGE / 8; i++)
+		T_ASSERT(w[i] == 0xdeadbeefcafe0001ull);
+	uzswap_invalidate(uz, 1);
+	uzswap_invalidate(uz, 2);
+}
+
+static void test_overwrite_invalidate(struct uzswap *uz)
+{
+	struct uzswap_stats st, st0;
+
+	T_EQ(uzswap_get_stats(uz, &st0), 0);
+	T_EQ(uzswap_store(uz, 5, page(10)), 0);
+	T_EQ(uzswap_store(uz, 5, page(11)), 0);
+	T_EQ(uzswap_load(uz, 5, buf), 0);
+	T_ASSERT(memcmp(buf, page(11), T_PAGE) == 0);
+	T_EQ(uzswap_get_stats(uz, &st), 0);
+	T_EQ(st.stored_pages, 1);
+	T_ASSERT(st.compressed_bytes > 0 && st.compressed_bytes < T_PAGE);
+	uzswap_invalidate(uz, 5);
+	T_EQ(uzswap_load(uz, 5, buf), -ENOENT);
+	uzswap_invalidate(uz, 5);	/* twice: harmless */
+	T_EQ(uzswap_get_stats(uz, &st), 0);
+	T_EQ(st.stored_pages, 0);
+	T_EQ(st.compressed_bytes, 0);
+	T_EQ(st.invalidates, st0.invalidates + 1);
+}
+
+static void test_poor_and_folio(struct uzswap *uz)
+{
+	uint8_t *folio = malloc(20 * T_PAGE);
+	struct uzswap_stats st;
+
+	/* A page that does not shrink is refused, and the old copy goes. */
+	T_EQ(uzswap_store(uz, 7, page(3)), 0);
+	make_incompressible(buf);
+	T_EQ(uzswap_store(uz, 7, buf), -E2BIG);
+	T_EQ(uzswap_load(uz, 7, buf), -ENOENT);
+	T_EQ(uzswap_get_stats(uz, &st), 0);
+	T_EQ(st.reject_compress_poor, 1);
+
+	/* A good folio: every page back. */
+	for (unsigned i = 0; i < 20; i++)
+		memcpy(folio + i * T_PAGE, page(100 + i), T_PAGE);
+	T_EQ(uzswap_store_folio(uz, 30, folio, 20), 0);
+	for (unsigned i = 0; i < 20; i++) {
+		T_EQ(uzswap_load(uz, 30 + i, buf), 0);
+		T_ASSERT(memcmp(buf, folio + i * T_PAGE, T_PAGE) == 0);
+	}
+	/* A folio failing midway (page 13 incompressible): none held. */
+	make_incompressible(folio + 13 * T_PAGE);
+	T_EQ(uzswap_store_folio(uz, 30, folio, 20), -E2BIG);
+	for (unsigned i = 0; i < 20; i++)
+		T_EQ(uzswap_load(uz, 30 + i, buf), -ENOENT);
+	T_EQ(uzswap_get_stats(uz, &st), 0);
+	T_EQ(st.stored_pages, 0);
+	T_EQ(st.compressed_bytes, 0);
+	free(folio);
+}
+
+static void test_switch(void)
+{
+	struct uzswap *uz = open_default(4096);
+	const char *const *names = uzswap_compressors();
+	struct uzswap_stats st;
+	unsigned k, off = 0;
+
+	for (int round = 0; round < 3; round++)
+		for (k = 0; names[k]; k++, off += 8) {
+			T_EQ(uzswap_set_compressor(uz, names[k], 0), 0);
+			T_ASSERT(strcmp(uzswap_get_compressor(uz, NULL),
+					names[k]) == 0);
+			for (unsigned i = 0; i < 8; i++)
+				T_EQ(uzswap_store(uz, off + i, page(off + i)),
+				     0);
+		}
+	/* Every page stored by every pool still loads (I6). */
+	for (unsigned o = 0; o < off; o++) {
+		T_EQ(uzswap_load(uz, o, buf), 0);
+		T_ASSERT(memcmp(buf, page(o), T_PAGE) == 0);
+	}
+	T_EQ(uzswap_get_stats(uz, &st), 0);
+	T_ASSERT(st.nr_pools > 1);
+	/* Old pools drain when their last entry goes. */
+	for (unsigned o = 0; o < off; o++)
+		uzswap_invalidate(uz, o);
+	T_EQ(uzswap_get_stats(uz, &st), 0);
+	T_EQ(st.nr_pools, 1);
+	/* Switching to the current codec and level changes nothing. */
+	T_EQ(uzswap_set_compressor(uz, names[k - 1], 0), 0);
+	T_EQ(uzswap_get_stats(uz, &st), 0);
+	T_EQ(st.nr_pools, 1);
+	uzswap_close(uz);
+}
+
+static void test_limit(void)
+{
+	struct uzswap_options o;
+	struct uzswap *uz;
+	struct uzswap_stats st;
+	unsigned n = 0, i;
+
+	uzswap_options_init(&o);
+	o.nr_pages = 4096;
+	o.max_pool_bytes = 256 * 1024;
+	T_EQ(uzswap_open(&o, &uz), 0);
+	while (uzswap_store(uz, n, page(5)) == 0)
+		n++;
+	T_ASSERT(n > 10 && n < 4096);
+	T_EQ(uzswap_get_stats(uz, &st), 0);
+	T_EQ(st.pool_limit_hit, 1);
+	T_ASSERT(st.pool_total_size >= o.max_pool_bytes);
+	/* Just under the limit but above 90% of it: still refused. */
+	for (i = 0; i < n; i++) {
+		uzswap_invalidate(uz, i);
+		T_EQ(uzswap_get_stats(uz, &st), 0);
+		if (st.pool_total_size < o.max_pool_bytes)
+			break;
+	}
+	T_ASSERT(st.pool_total_size > o.max_pool_bytes / 100 * 90);
+	T_EQ(uzswap_store(uz, n, page(5)), -ENOSPC);
+	/* Under the accept threshold: accepted again. */
+	for (; st.pool_total_size > o.max_pool_bytes / 100 * 90; i++) {
+		uzswap_invalidate(uz, i);
+		T_EQ(uzswap_get_stats(uz, &st), 0);
+	}
+	T_EQ(uzswap_store(uz, n, page(5)), 0);
+	uzswap_close(uz);
+}
+
+static void test_stats_text(struct uzswap *uz)
+{
+	struct uzswap_stats st;
+	char small[8], big[2048];
+
+	T_EQ(uzswap_store(uz, 9, page(1)), 0);
+	T_EQ(uzswap_get_stats(uz, &st), 0);
+	int need = uzswap_stats_json(&st, small, sizeof(small));
+	T_ASSERT(need > (int)sizeof(small));
+	T_EQ(uzswap_stats_json(&st, big, sizeof(big)), need);
+	T_ASSERT(big[0] == '{' && big[need - 1] == '}');
+	T_ASSERT(strstr(big, "\"stored_pages\":1,"));
+	T_ASSERT(strstr(big, "\"written_back_pages\":0"));
+	T_EQ(uzswap_stats_json(NULL, big, sizeof(big)), -EINVAL);
+	T_ASSERT(strcmp(uzswap_strerror(0), "Success") == 0);
+	T_ASSERT(strstr(uzswap_strerror(-E2BIG), "compress"));
+	T_ASSERT(strlen(uzswap_strerror(-EACCES)) > 0);
+	T_ASSERT(strlen(uzswap_strerror(-99999)) > 0);
+	uzswap_invalidate(uz, 9);
+}
+
+int main(void)
+{
+	nr_corpus = t_corpus_or_skip("gcc.pages", &corpus);
+	struct uzswap *uz = open_default(64);
+
+	test_open_bad();
+	test_bad_calls(uz);
+	test_same_filled(uz);
+	test_overwrite_invalidate(uz);
+	test_poor_and_folio(uz);
+	test_stats_text(uz);
+	uzswap_close(uz);
+	test_switch();
+	test_limit();
+	free(corpus);
+	return T_PASS;
+}

@@ -1,0 +1,98 @@
+/*
+ * test_corrupt.c - corrupted compressed memory is caught: a load returns
+ * -EIO (never a crash, never an overrun), or the right page. With the
+ * checksum option on, a load never returns a wrong page.
+ */
+#include "helpers.h"
+
+#include "instance.h"
+#include "uzswap.h"
+
+static uint8_t *corpus;
+static size_t nr_corpus;
+static uint8_t out[T_PAGE];
+
+static struct uz_entry *entry_at(struct uzswap *uz, uint64_t off)
+{
+	void **slot = uz_index_slot(&uz->index, off);
+
+	T_ASSERT(slot && *slot);
+	return *slot == UZ_ZERO_ENTRY ? NULL : *slot;
+}
+
+/* Read-modify-write the object's bytes: flip one byte. */
+static void flip_byte(struct uzswap *uz, struct uz_entry *e, size_t at)
+{
+	uint8_t tmp[T_PAGE], spare[T_PAGE];
+	const uint8_t *p = uz_zalloc_map_read(uz->za, e->handle, spare);
+
+	memcpy(tmp, p, e->length);
+	uz_zalloc_unmap_read(uz->za, e->handle);
+	tmp[at % e->length] ^= 0xff;
+	uz_zalloc_write(uz->za, e->handle, tmp, e->length);
+}
+
+/* Returns how many corruptions were caught (-EIO). */
+static unsigned corrupt_codec(const char *codec, bool checksum)
+{
+	struct uzswap_options o;
+	struct uzswap *uz;
+	struct uzswap_stats st;
+	unsigned caught = 0, tries = 0;
+	uint64_t seed = 42;
+
+	uzswap_options_init(&o);
+	o.compressor = codec;
+	o.nr_pages = 64;
+	o.checksum = checksum;
+	T_EQ(uzswap_open(&o, &uz), 0);
+	for (uint64_t off = 0; off < 64; off++) {
+		const uint8_t *src = corpus + ((off * 13) % nr_corpus) * T_PAGE;
+
+		if (uzswap_store(uz, off, src) != 0)
+			continue;
+		struct uz_entry *e = entry_at(uz, off);
+		if (!e || e->length == 0)
+			continue;	/* same-filled: nothing to corrupt */
+		uint32_t len = e->length;
+
+		/* Truncated: always caught. */
+		e->length = len / 2;
+		T_EQ(uzswap_load(uz, off, out), -EIO);
+		e->length = len;
+		T_EQ(uzswap_load(uz, off, out), 0);
+		T_ASSERT(memcmp(out, src, T_PAGE) == 0);
+		/* A flipped byte: caught, or harmless. */
+		flip_byte(uz, e, (size_t)(t_rand(&seed) % len));
+		tries++;
+		int r = uzswap_load(uz, off, out);
+		if (r == -EIO)
+			caught++;
+		else
+			T_EQ(r, 0);
+		if (r == 0 && memcmp(out, src, T_PAGE) != 0 && checksum) {
+			fprintf(stderr, "%s: wrong page despite checksum\n",
+				codec);
+			exit(T_FAIL);
+		}
+	}
+	T_EQ(uzswap_get_stats(uz, &st), 0);
+	T_ASSERT(st.decompress_fail >= tries);	/* truncations + flips */
+	printf("%-8s checksum %-3s: %u/%u flipped bytes caught\n", codec,
+	       checksum ? "on" : "off", caught, tries);
+	uzswap_close(uz);
+	return caught;
+}
+
+int main(void)
+{
+	const char *const *codecs = uzswap_compressors();
+
+	nr_corpus = t_corpus_or_skip("gcc.pages", &corpus);
+	for (int k = 0; codecs[k]; k++) {
+		corrupt_codec(codecs[k], false);
+		corrupt_codec(codecs[k], true);
+	}
+	free(corpus);
+	return T_PASS;
+}
