@@ -18,7 +18,8 @@
  *   first instruction        a byte 18..255 here means "copy byte-17
  *                            literals"; anything else is a normal opcode
  *   instructions ...
- *   17 0 0                   end of stream (M4 copy from distance 16384)
+ *   17 0 0                   end of stream: M4 copy from distance 16384,
+ *                            length 3; nothing may follow it
  *
  *   opcode      meaning                                   operand bytes
  *   1LLDDDSS    copy 5+L bytes from 1+D+8*H (<= 2048)      H
@@ -46,7 +47,8 @@
 
 #define M2_MAX_OFFSET		0x0800
 #define M3_MAX_OFFSET		0x4000
-#define M4_MAX_OFFSET		0xbffe	/* 0xbfff would read as a zero run */
+/* 0xbfff, the largest M4 distance, would read as a zero run */
+#define M4_MAX_OFFSET		0xbffe
 #define M2_MAX_LEN		8
 #define M3_MAX_LEN		33
 #define M4_MAX_LEN		9
@@ -61,7 +63,8 @@
 #define LZORLE_HEADER		17
 #define LZORLE_VERSION		1
 
-#define DICT_BITS		UZ_LZORLE_DICT_BITS
+/* The compressor's dictionary: 16-bit positions, 4096 entries. */
+#define DICT_BITS		12
 #define DICT_SIZE		(1u << DICT_BITS)
 
 /*
@@ -302,7 +305,7 @@ static inline size_t m4_safe_len(size_t len, size_t off)
 struct lzc {
 	uint8_t *op;
 	uint8_t *const op_end;
-	uint8_t *sp;		/* S bits of the last instruction; NULL: none */
+	uint8_t *sp;		/* last instruction's S bits, or NULL */
 	const uint8_t *const in_end;
 };
 
@@ -310,8 +313,8 @@ struct lzc {
  * Make room for t pending literals from ii followed by an instruction of
  * isize bytes, and emit the literals. False when they do not fit.
  */
-static force_inline bool put_pending(struct lzc *c, const uint8_t *ii, size_t t,
-			       size_t isize)
+static force_inline bool put_pending(struct lzc *c, const uint8_t *ii,
+				     size_t t, size_t isize)
 {
 	size_t room = (size_t)(c->op_end - c->op);
 
@@ -328,7 +331,8 @@ static force_inline bool put_pending(struct lzc *c, const uint8_t *ii, size_t t,
  * Lowest position an instruction may start at: the first pending literal,
  * and never the first byte of the stream, which must be a literal.
  */
-static inline const uint8_t *start_floor(const struct lzc *c, const uint8_t *ii)
+static inline const uint8_t *start_floor(const struct lzc *c,
+					 const uint8_t *ii)
 {
 	return c->sp ? ii : ii + 1;
 }
@@ -602,6 +606,17 @@ int uz_lzorle_decompress(const void *src, size_t src_len, void *dst,
 			dist = 1 + ((t >> 2) & 7) + ((size_t)*ip++ << 3);
 			s = t & 3;
 			t = (t >> 5) + 1;
+			/* the most frequent case: one 8-byte copy, then S */
+			if (likely(dist >= 8 && dist <= (size_t)(op - out) &&
+				   op_end - op >= 16 && ip_end - ip >= 6)) {
+				copy8(op, op - dist);
+				op += t;
+				memcpy(op, ip, 4);
+				op += s;
+				ip += s;
+				state = s;
+				continue;
+			}
 		} else if (t >= M3_MARKER) {
 			t &= 31;
 			if (unlikely(t == 0)) {
@@ -644,7 +659,7 @@ int uz_lzorle_decompress(const void *src, size_t src_len, void *dst,
 			dist += v >> 2;
 			s = v & 3;
 			if (dist == 0) {
-				/* end of stream: exactly "17 0 0", nothing after */
+				/* end of stream (S ignored, as Linux does) */
 				return t == 3 && ip == ip_end && op == op_end ?
 				       0 : -EIO;
 			}

@@ -12,11 +12,8 @@
 
 #include <stddef.h>
 
-/* Hash bits of the compressor's dictionary of 16-bit positions. */
-#define UZ_LZORLE_DICT_BITS	12
-
 /* Bytes of work memory a compress call needs (dictionary), caller-allocated. */
-#define UZ_LZORLE_WRKMEM_SIZE	((size_t)2 << UZ_LZORLE_DICT_BITS)
+#define UZ_LZORLE_WRKMEM_SIZE	((size_t)8192)
 
 /*
  * Compress src_len bytes (<= 65536 is enough; pages are 4096) into dst
