@@ -170,6 +170,15 @@ struct uzswap_stats {
 	uint64_t nr_pools;		/* live pools (old ones drain, I6) */
 };
 
+/*
+ * Simulate a CPU hotplug event, through exactly the path the kernel's
+ * CPU uevents take: online runs every pool's prepare step for cpu,
+ * offline frees nothing (I2). Process-wide, for tests and simulation.
+ * Returns 0 (also when cpu already has that state) or -EINVAL for a CPU
+ * beyond the possible range.
+ */
+UZSWAP_API int uzswap_hotplug_inject(unsigned cpu, bool online);
+
 /* Snapshot the counters. Returns 0 or -EINVAL. */
 UZSWAP_API int uzswap_get_stats(struct uzswap *uz, struct uzswap_stats *st);
 

@@ -11,13 +11,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/rseq.h>
 #include <unistd.h>
 
 #define LONG_BITS (8 * sizeof(unsigned long))
 #define NR_WORDS (UZ_MAX_CPUS / LONG_BITS)
 
 static pthread_once_t cpu_once = PTHREAD_ONCE_INIT;
-static unsigned nr_possible;
+static unsigned nr_possible, nr_present;
 /* Online set: written by the hotplug module, read anywhere. */
 static _Atomic unsigned long online_bits[NR_WORDS];
 
@@ -94,7 +95,13 @@ static void cpu_init(void)
 	if (read_cpulist("/sys/devices/system/cpu/possible", possible) < 1 ||
 	    read_cpulist("/sys/devices/system/cpu/online", online) < 1)
 		cpu_sets_from_sysconf(possible, online);
+	unsigned long present[NR_WORDS];
+
 	nr_possible = highest_bit(possible) + 1;
+	nr_present = (unsigned)read_cpulist("/sys/devices/system/cpu/present",
+					    present);
+	if ((int)nr_present < 1)
+		nr_present = nr_possible;
 	for (unsigned w = 0; w < NR_WORDS; w++)
 		atomic_store(&online_bits[w], online[w] & possible[w]);
 }
@@ -103,6 +110,12 @@ unsigned uz_cpu_nr_possible(void)
 {
 	pthread_once(&cpu_once, cpu_init);
 	return nr_possible;
+}
+
+unsigned uz_cpu_nr_present(void)
+{
+	pthread_once(&cpu_once, cpu_init);
+	return nr_present;
 }
 
 bool uz_cpu_online(unsigned cpu)
@@ -127,9 +140,27 @@ void uz_cpu_set_online(unsigned cpu, bool online)
 				 ~(1ul << (cpu % LONG_BITS)));
 }
 
+/*
+ * rseq's cpu_id, kept up to date by the kernel in this thread's rseq
+ * area, where glibc registered one (__rseq_size != 0): one load. Else
+ * sched_getcpu().
+ */
+static int cpu_raw(void)
+{
+	if (__rseq_size) {
+		const struct rseq *rs = (const struct rseq *)(void *)
+			((char *)__builtin_thread_pointer() + __rseq_offset);
+		int cpu = (int)__atomic_load_n(&rs->cpu_id, __ATOMIC_RELAXED);
+
+		if (cpu >= 0)
+			return cpu;
+	}
+	return sched_getcpu();
+}
+
 unsigned uz_cpu_current(void)
 {
-	int cpu = sched_getcpu();
+	int cpu = cpu_raw();
 	unsigned n = uz_cpu_nr_possible();
 
 	/* sched_getcpu() can fail (no vDSO/rseq) or exceed a cut-down

@@ -1,10 +1,11 @@
 /*
  * cpu.h - the CPU sets and the current CPU.
  *
- * Owns: the possible and online CPU sets (read from
- * /sys/devices/system/cpu once, at first use) and the cheapest correct
- * answer to "which CPU am I on" (glibc's sched_getcpu() reads rseq's
- * cpu_id where glibc registered it).
+ * Owns: the possible, present and online CPU sets (read from
+ * /sys/devices/system/cpu once, at first use; the online set then changes
+ * only through hotplug events) and the cheapest correct answer to "which
+ * CPU am I on": rseq's cpu_id where glibc registered rseq, else
+ * sched_getcpu().
  *
  * Must never: allocate, or block, in uz_cpu_current() - it is on every
  * hot path. The answer may be stale by the time it is used: a thread can
@@ -19,6 +20,9 @@
 
 /* Number of possible CPU ids: every CPU id is below this. >= 1. */
 unsigned uz_cpu_nr_possible(void);
+
+/* Number of present CPUs (sysfs "present"), for reports. */
+unsigned uz_cpu_nr_present(void);
 
 /* True when cpu is in the online set. */
 bool uz_cpu_online(unsigned cpu);

@@ -17,6 +17,7 @@
 
 #include "cpu.h"
 #include "fault.h"
+#include "hotplug.h"
 
 /* Free the slots that exist; accepts a partial array (NULL members). */
 static void reqs_free(const struct uz_codec *codec, struct uz_req *reqs,
@@ -61,8 +62,14 @@ static struct uz_req *reqs_build(const struct uz_pool *pool)
 	return reqs;
 }
 
-int uz_pool_prepare_cpu(struct uz_pool *pool, unsigned cpu)
+/*
+ * The hotplug prepare callback (under the hotplug lock). There is no
+ * offline callback: going offline frees nothing (I2).
+ */
+static int pool_cpu_prepare(struct uz_hp_instance *hp, unsigned cpu)
 {
+	struct uz_pool *pool = (struct uz_pool *)(void *)
+		((char *)hp - offsetof(struct uz_pool, hp));
 	struct uz_ctx *ctx = &pool->ctxs[cpu];
 	struct uz_req *reqs;
 
@@ -73,10 +80,20 @@ int uz_pool_prepare_cpu(struct uz_pool *pool, unsigned cpu)
 	reqs = reqs_build(pool);
 	if (!reqs)
 		return -ENOMEM;
-	atomic_store_explicit(&ctx->reqs, reqs, memory_order_release);
+	/* Publish once; a concurrent prepare of the same CPU (only
+	 * pool_pick_fallback() can race the hotplug lock) keeps the first. */
+	struct uz_req *none = NULL;
+	if (!atomic_compare_exchange_strong_explicit(&ctx->reqs, &none, reqs,
+						     memory_order_acq_rel,
+						     memory_order_acquire))
+		reqs_free(pool->codec, reqs, pool->nr_reqs);
 	return 0;
 }
 
+static struct uz_hp_state pool_hp_state =
+	UZ_HP_STATE_INIT("pool", pool_cpu_prepare, NULL);
+
+/* Free every context and the pool. Only once unhooked from hotplug. */
 static void pool_free(struct uz_pool *pool)
 {
 	for (unsigned cpu = 0; cpu < pool->nr_cpus; cpu++)
@@ -85,24 +102,37 @@ static void pool_free(struct uz_pool *pool)
 	uz_free(pool);
 }
 
-static int pool_prepare_online(struct uz_pool *pool)
+static void pool_destroy(struct uz_pool *pool)
 {
-	bool any = false;
+	/*
+	 * I4: unhook before freeing. Removing the hotplug instance waits
+	 * for a prepare of this pool in flight and guarantees none starts
+	 * afterwards, so no prepare can race the deallocation below.
+	 */
+	uz_hp_remove_instance(&pool_hp_state, &pool->hp);
+	pool_free(pool);
+}
 
+/*
+ * The context the hot path falls back on (I3): one prepared at create.
+ * The hotplug state prepared every CPU online then; if our view had none
+ * online (never on Linux), prepare the first one here.
+ */
+static int pool_pick_fallback(struct uz_pool *pool)
+{
 	for (unsigned cpu = 0; cpu < pool->nr_cpus; cpu++) {
-		if (!uz_cpu_online(cpu))
-			continue;
-		if (uz_pool_prepare_cpu(pool, cpu) < 0)
-			return -ENOMEM;
-		if (!any)
+		if (atomic_load(&pool->ctxs[cpu].reqs)) {
 			pool->fallback_cpu = cpu;
-		any = true;
+			return 0;
+		}
 	}
-	/* No CPU online in our view (cannot happen on Linux): still give
-	 * the hot path one prepared context to fall back on. */
-	if (!any)
-		return uz_pool_prepare_cpu(pool, pool->fallback_cpu);
-	return 0;
+	pool->fallback_cpu = 0;
+	return pool_cpu_prepare(&pool->hp, 0);
+}
+
+const void *uz_pool_ctx_resources(struct uz_pool *pool, unsigned cpu)
+{
+	return atomic_load(&pool->ctxs[cpu].reqs);
 }
 
 int uz_pool_create(const char *codec_name, int level, unsigned nr_reqs,
@@ -133,9 +163,17 @@ int uz_pool_create(const char *codec_name, int level, unsigned nr_reqs,
 		atomic_init(&pool->ctxs[cpu].reqs, NULL);
 		pthread_mutex_init(&pool->ctxs[cpu].lock, NULL);
 	}
-	/* I2: prepare every online CPU now; on failure roll back all. */
-	if (pool_prepare_online(pool) < 0) {
+	/*
+	 * I2: the hotplug state prepares every online CPU now. On failure
+	 * the instance is not added and pool_free() deallocates every
+	 * context, full or never built.
+	 */
+	if (uz_hp_add_instance(&pool_hp_state, &pool->hp) < 0) {
 		pool_free(pool);
+		return -ENOMEM;
+	}
+	if (pool_pick_fallback(pool) < 0) {
+		pool_destroy(pool);
 		return -ENOMEM;
 	}
 	*out = pool;
@@ -151,7 +189,7 @@ bool uz_pool_put(struct uz_pool *pool, long n)
 {
 	if (atomic_fetch_sub_explicit(&pool->ref, n, memory_order_acq_rel) != n)
 		return false;
-	pool_free(pool);
+	pool_destroy(pool);	/* I6: last entry or operation gone */
 	return true;
 }
 

@@ -27,6 +27,7 @@
 #include <stddef.h>
 
 #include "compressor.h"
+#include "hotplug.h"
 
 struct uz_req {
 	void *state;		/* codec state for this slot */
@@ -49,19 +50,21 @@ struct uz_pool {
 	unsigned fallback_cpu;		/* prepared at create, see ctx_get */
 	atomic_long ref;		/* I6 */
 	struct uz_ctx *ctxs;		/* I1 */
-	struct uz_pool *next;		/* instance's pool list */
+	struct uz_hp_instance hp;	/* in the "pool" hotplug state */
 };
 
 /*
- * Create a pool with one reference (the caller's). Prepares every online
- * CPU's context now, rolling back all of them if one fails (I2).
+ * Create a pool with one reference (the caller's). Adds it to the "pool"
+ * hotplug state, which prepares every online CPU's context now; if one
+ * fails, everything is rolled back (I2) and no pool exists. A CPU coming
+ * online later is prepared by the same callback.
  * Returns 0, -ENOENT (unknown codec), -EINVAL (bad level) or -ENOMEM.
  */
 int uz_pool_create(const char *codec, int level, unsigned nr_reqs,
 		   struct uz_pool **out);
 
-/* Hotplug prepare step for one CPU: build its resources unless present. */
-int uz_pool_prepare_cpu(struct uz_pool *pool, unsigned cpu);
+/* Test hook: the resources of cpu's context (NULL: not prepared). */
+const void *uz_pool_ctx_resources(struct uz_pool *pool, unsigned cpu);
 
 /* Reference counting (I6). put returns true when it freed the pool. */
 void uz_pool_get(struct uz_pool *pool, long n);

@@ -1,0 +1,56 @@
+/*
+ * test_torture.c - the torture test (tools/torture.c) for a bounded time:
+ * workers on shared offsets, CPU hotplug injection on every CPU, and
+ * compressor switches across every codec; then without hotplug, to give
+ * the cost of it. Mismatches, unexpected errors and undrained pools fail.
+ */
+#include "helpers.h"
+
+#include "torture.h"
+
+static void report(const char *what, const struct uz_torture_result *r)
+{
+	printf("%-12s %6.1f s: %9llu ops %8.0f ops/s, events %llu, "
+	       "switches %llu, checked %llu, mismatches %llu, errors %llu, "
+	       "pools left %llu\n", what, r->seconds,
+	       (unsigned long long)r->ops, (double)r->ops / r->seconds,
+	       (unsigned long long)r->events,
+	       (unsigned long long)r->switches,
+	       (unsigned long long)r->checked_at_end,
+	       (unsigned long long)r->mismatches,
+	       (unsigned long long)r->errors,
+	       (unsigned long long)r->pools_left);
+}
+
+int main(void)
+{
+	struct uz_torture_opts o;
+	struct uz_torture_result r;
+	uint8_t *pages;
+	const char *flavour = getenv("UZ_FLAVOUR");
+	const char *secs = getenv("UZ_TORTURE_SECONDS");
+	int rc = 0;
+
+	uz_torture_defaults(&o);
+	o.nr_src = t_corpus_or_skip("sqlite.pages", &pages);
+	o.pages = pages;
+	o.seconds = secs ? atof(secs) :
+		    flavour && strcmp(flavour, "release") ? 8 : 4;
+	o.nr_pages = 1024;
+
+	rc |= uz_torture_run(&o, &r);
+	report("hotplug+sw", &r);
+	T_ASSERT(r.ops > 0 && r.events > 0 && r.switches > 0);
+	T_ASSERT(r.checked_at_end > 0);
+
+	o.hotplug_interval_us = 0;
+	o.seconds /= 2;
+	rc |= uz_torture_run(&o, &r);
+	report("switch only", &r);
+
+	o.switch_interval_ms = 0;
+	rc |= uz_torture_run(&o, &r);
+	report("plain", &r);
+	free(pages);
+	return rc ? T_FAIL : T_PASS;
+}
