@@ -5,7 +5,7 @@
 JOBS ?= $(shell nproc)
 BUILD ?= build
 
-.PHONY: all deps demo test test-release test-asan test-tsan install clean
+.PHONY: all deps demo test test-release test-asan test-tsan install clean fuzz
 
 all: deps
 	cmake -S . -B $(BUILD)/release -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
@@ -36,3 +36,13 @@ install: all
 
 clean:
 	rm -rf $(BUILD)
+
+# Coverage-guided fuzzing of every byte parser with libFuzzer (clang).
+# FUZZ_SECONDS per target; new inputs go to build/fuzz/corpus, not the tree.
+FUZZ_SECONDS ?= 60
+fuzz: deps
+	mkdir -p $(BUILD)/fuzz/corpus
+	clang -g -O1 -fsanitize=fuzzer,address,undefined -Isrc \
+		tests/fuzz_lzo_rle.c src/lzo_rle.c -o $(BUILD)/fuzz/fuzz_lzo_rle
+	$(BUILD)/fuzz/fuzz_lzo_rle -max_total_time=$(FUZZ_SECONDS) -max_len=16384 \
+		$(BUILD)/fuzz/corpus tests/fuzz-corpus/lzo_rle
