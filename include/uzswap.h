@@ -71,8 +71,12 @@ struct uzswap_options {
 	 * below this percentage of the limit (hysteresis). 1..100,
 	 * default 90. */
 	unsigned accept_threshold_percent;
-	/* Backing store path; NULL = none. Must be readable and writable
-	 * (checked at open; the backing store itself is future work). */
+	/* Backing store path; NULL = none. A regular file (extended, sparse,
+	 * to nr_pages pages when shorter) or a block device of at least
+	 * nr_pages pages, readable and writable. Its old contents are never
+	 * read: every offset starts as "never written" (zeros). With it, a
+	 * full pool writes its coldest pages back to the file, and
+	 * uzswap_write() never loses a page. */
 	const char *backing_path;
 	/* Pages compressed per context lock in a folio store (I7): 1..64,
 	 * default 8. */
@@ -80,6 +84,11 @@ struct uzswap_options {
 	/* Keep a 32-bit checksum of each stored page and check it on
 	 * load: catches corruption the codec cannot see. Default off. */
 	bool checksum;
+	/* With a backing store: a thread that writes back proactively while
+	 * the pool is above its shrink target (a little below the accept
+	 * threshold), so that stores rarely wait for writeback. Default on;
+	 * ignored without a backing store. */
+	bool shrinker_enabled;
 };
 
 /* Fill *opts with the defaults. */
@@ -126,8 +135,69 @@ UZSWAP_API int uzswap_store_folio(struct uzswap *uz, uint64_t offset,
  */
 UZSWAP_API int uzswap_load(struct uzswap *uz, uint64_t offset, void *page);
 
-/* Drop the page at offset, if any. Out-of-range offsets are ignored. */
+/* Drop the page at offset, if any - in the cache and, with a backing
+ * store, in the file too (a later uzswap_read() gives zeros). Out-of-range
+ * offsets are ignored. */
 UZSWAP_API void uzswap_invalidate(struct uzswap *uz, uint64_t offset);
+
+/*
+ * The device-level API: a swap device that never loses a page.
+ *
+ * uzswap_write() stores the page compressed; when the cache refuses it
+ * (pool limit, poor compression, no memory) it writes the page to the
+ * backing file instead. A full pool first writes back its coldest pages
+ * (written_back_pages), as Linux zswap does. Returns 0, -EINVAL, -EIO (the
+ * backing file could not be written: the page at offset is then still
+ * what it was before the call, wherever it was), or -ENOMEM. Without a
+ * backing store it behaves as uzswap_store().
+ *
+ * uzswap_read() gives the newest page written at offset, from the cache
+ * (a hit) or the backing file (a miss), or zeros for an offset never
+ * written or discarded. Returns 0, -EINVAL, -EIO (corrupted cache entry,
+ * or the file could not be read). Without a backing store it behaves as
+ * uzswap_load() (-ENOENT for an offset the cache does not hold).
+ *
+ * uzswap_discard() forgets the page (cache and file; the file's blocks
+ * are punched out). Returns 0 or -EINVAL. Without a backing store it is
+ * uzswap_invalidate().
+ *
+ * Pages put with uzswap_store() may be written back as well: with a
+ * backing store, uzswap_load() is the cache-level call (-ENOENT for a
+ * page that now lives in the file) and uzswap_read() finds it anywhere.
+ */
+UZSWAP_API int uzswap_write(struct uzswap *uz, uint64_t offset,
+			    const void *page);
+UZSWAP_API int uzswap_read(struct uzswap *uz, uint64_t offset, void *page);
+UZSWAP_API int uzswap_discard(struct uzswap *uz, uint64_t offset);
+
+/*
+ * Write back up to nr of the coldest cached pages now (second chance:
+ * a recently used page is passed over once). Returns how many pages left
+ * the pool, -ENODEV without a backing store, -ENOENT when nothing is
+ * cached that could be written back, -EIO when the file write failed (the
+ * page stays cached; backing_io_errors counts it).
+ */
+UZSWAP_API long uzswap_writeback(struct uzswap *uz, long nr);
+
+/* Run-time parameters for uzswap_set_param() / uzswap_get_param(). */
+enum uzswap_param {
+	UZSWAP_PARAM_MAX_POOL_BYTES,	/* > 0; the pool limit in bytes */
+	UZSWAP_PARAM_MAX_POOL_PERCENT,	/* 1..100 of RAM (sets the limit) */
+	UZSWAP_PARAM_ACCEPT_THRESHOLD_PERCENT,	/* 1..100 */
+	UZSWAP_PARAM_SHRINKER_ENABLED,	/* 0 or 1; needs a backing store */
+};
+
+/*
+ * Change a parameter at run time. A lower limit takes effect at the next
+ * store (and wakes the shrinker). Returns 0 or -EINVAL (unknown param,
+ * value out of range, shrinker without a backing store).
+ * get returns 0 and fills *value, or -EINVAL. MAX_POOL_PERCENT reads 0
+ * when the limit was set in bytes.
+ */
+UZSWAP_API int uzswap_set_param(struct uzswap *uz, enum uzswap_param param,
+				uint64_t value);
+UZSWAP_API int uzswap_get_param(struct uzswap *uz, enum uzswap_param param,
+				uint64_t *value);
 
 /*
  * Switch the compressor at run time. New stores use the new codec; pages
@@ -168,6 +238,13 @@ struct uzswap_stats {
 	uint64_t written_back_pages;	/* pages written to the backing store */
 	uint64_t decompress_fail;	/* loads that found corrupted data */
 	uint64_t nr_pools;		/* live pools (old ones drain, I6) */
+	/* The backing store (all 0 without one). */
+	uint64_t backing_pages;		/* pages that live in the file now */
+	uint64_t backing_writes;	/* uzswap_write pages the cache refused */
+	uint64_t backing_reads;		/* uzswap_read misses read from file */
+	uint64_t backing_discards;	/* file pages dropped by discard */
+	uint64_t backing_io_errors;	/* failed file reads and writes */
+	uint64_t lru_pages;		/* compressed pages on the LRU */
 };
 
 /*

@@ -11,12 +11,32 @@
  *   unlock
  *   publish each entry in the index, free what it replaced
  *
+ * With a backing store, a store that finds the pool full first writes
+ * back the coldest entries (direct reclaim), before it takes any context
+ * lock (I5). Writeback of one entry (writeback_one):
+ *
+ *   pop the coldest unreferenced entry off the LRU    (lru lock only)
+ *   lock its offset's stripe; still the slot's entry? else stop: it was
+ *     invalidated or replaced, and the newer state must stay
+ *   decompress it (stripe -> context), write it to the file
+ *   slot := UZ_DISK_ENTRY                              (only after the write)
+ *   unlock, free the entry
+ *
+ * The stripe lock held across the file write is what makes every race
+ * right: a load, an invalidate or a store of the same offset waits for it,
+ * so a reader never finds the slot empty while the file does not yet hold
+ * the page, and no page is written back after it was invalidated or
+ * replaced (the recheck). The file I/O of uzswap_write/read/discard runs
+ * under the same stripe lock, so two transfers of one page never overlap.
+ *
  * Must never: hold a stripe lock while taking a context lock for a store
- * (only loads nest them, in the order stripe -> context), allocate under a
- * context lock anything that can re-enter the cache (I5), or leave a stale
- * older page loadable after a store of the same offset failed.
+ * (only loads and writeback nest them, in the order stripe -> context),
+ * write back under a context lock, allocate under a context lock anything
+ * that can re-enter the cache (I5), or leave a stale older page loadable
+ * after a store of the same offset failed.
  */
 #include <errno.h>
+#include <stddef.h>
 #include <string.h>
 
 #include "checksum.h"
@@ -26,7 +46,10 @@
 
 #define PAGE UZSWAP_PAGE_SIZE
 /* Length of an entry built but not yet compressed (no object yet). */
-#define LEN_TO_COMPRESS UINT32_MAX
+#define LEN_TO_COMPRESS UINT16_MAX
+
+#define lru_entry(n) \
+	((struct uz_entry *)(void *)((char *)(n) - offsetof(struct uz_entry, lru)))
 
 /* ---- entries ---- */
 
@@ -45,8 +68,18 @@ static bool page_same_filled(const void *page, uint64_t *value)
 	return true;
 }
 
+/* A real entry holding a compressed object (the only kind on the LRU). */
+static bool entry_compressed(const struct uz_entry *e)
+{
+	return e && e != UZ_ZERO_ENTRY && e != UZ_DISK_ENTRY && e->length;
+}
+
 static void entry_account(struct uzswap *uz, struct uz_entry *e, int sign)
 {
+	if (e == UZ_DISK_ENTRY) {
+		uz_stat_add(&uz->stats, UZ_ST_BACKING_PAGES, sign);
+		return;
+	}
 	uz_stat_add(&uz->stats, UZ_ST_STORED, sign);
 	if (e == UZ_ZERO_ENTRY || e->length == 0)
 		uz_stat_add(&uz->stats, UZ_ST_SAME_FILLED, sign);
@@ -72,9 +105,11 @@ void uz_entry_free(struct uzswap *uz, void *v)
 	if (!e)
 		return;
 	entry_account(uz, e, -1);
-	if (e == UZ_ZERO_ENTRY)
+	if (e == UZ_ZERO_ENTRY || e == UZ_DISK_ENTRY)
 		return;
 	if (e->length) {
+		/* Off the LRU before it is freed (lru.h). */
+		uz_lru_del(&uz->lru, &e->lru);
 		uz_zalloc_free(uz->za, e->handle);
 		uz_pool_release(uz, e->pool, 1);
 	}
@@ -90,9 +125,12 @@ void uz_entry_free(struct uzswap *uz, void *v)
 static bool pool_over_limit(struct uzswap *uz)
 {
 	uint64_t total = uz_zalloc_total_bytes(uz->za);
-	uint64_t accept = uz->max_pool_bytes / 100 * uz->accept_pct;
+	uint64_t limit = atomic_load_explicit(&uz->max_pool_bytes,
+					      memory_order_relaxed);
+	uint64_t accept = limit / 100 *
+		atomic_load_explicit(&uz->accept_pct, memory_order_relaxed);
 
-	if (total >= uz->max_pool_bytes) {
+	if (total >= limit) {
 		atomic_store_explicit(&uz->reached_full, true,
 				      memory_order_relaxed);
 		return true;
@@ -103,6 +141,33 @@ static bool pool_over_limit(struct uzswap *uz)
 		return true;
 	atomic_store_explicit(&uz->reached_full, false, memory_order_relaxed);
 	return false;
+}
+
+static uint64_t accept_bytes(struct uzswap *uz)
+{
+	return atomic_load_explicit(&uz->max_pool_bytes, memory_order_relaxed)
+	       / 100 *
+	       atomic_load_explicit(&uz->accept_pct, memory_order_relaxed);
+}
+
+/*
+ * A store found the pool full: count it and, with a backing store, write
+ * back the coldest entries until the pool is under the accept threshold
+ * (direct reclaim). Runs with no lock held at all - in particular before
+ * the store takes a context lock (I5). 0: the store may go on.
+ */
+static int limit_check(struct uzswap *uz)
+{
+	if (!pool_over_limit(uz))
+		return 0;
+	uz_stat_add(&uz->stats, UZ_ST_LIMIT_HIT, 1);
+	if (!uz->has_backing)
+		return -ENOSPC;
+	uz_shrinker_kick(uz);
+	if (uz_shrink_to(uz, accept_bytes(uz)) == 0 && !pool_over_limit(uz))
+		return 0;
+	uz_stat_add(&uz->stats, UZ_ST_RECLAIM_FAIL, 1);
+	return -ENOSPC;
 }
 
 /* ---- store ---- */
@@ -164,7 +229,7 @@ static int compress_one(struct uzswap *uz, struct uz_pool *pool,
 		return -ENOMEM;
 	uz_zalloc_write(uz->za, e->handle, uz_ctx_buffer(ctx, slot),
 			(size_t)len);
-	e->length = (uint32_t)len;
+	e->length = (uint16_t)len;
 	e->pool = pool;
 	return 0;
 }
@@ -190,13 +255,36 @@ static int batch_compress(struct uzswap *uz, struct uz_pool *pool,
 	return err ? compress_err_stat(uz, err) : 0;
 }
 
+/*
+ * Put e in the slot of offset and, when it is compressed, at the head of
+ * the LRU with its referenced bit set - under the stripe lock, so that an
+ * invalidate cannot free it before it is on the list (lru.h). Returns the
+ * old value of the slot (reserved by the caller).
+ */
+static void *slot_publish(struct uzswap *uz, uint64_t offset,
+			  struct uz_entry *e)
+{
+	void **slot, *old;
+
+	uz_index_lock(&uz->index, offset);
+	slot = uz_index_slot(&uz->index, offset);
+	old = *slot;
+	if (entry_compressed(e)) {
+		e->offset = offset;
+		atomic_store_explicit(&e->referenced, 1, memory_order_relaxed);
+		uz_lru_add(&uz->lru, &e->lru);	/* stripe -> lru */
+	}
+	*slot = e;
+	uz_index_unlock(&uz->index, offset);
+	return old;
+}
+
 static void batch_publish(struct uzswap *uz, uint64_t offset, unsigned n,
 			  struct uz_entry **ents)
 {
 	for (unsigned i = 0; i < n; i++) {
 		entry_account(uz, ents[i], +1);
-		uz_entry_free(uz, uz_index_xchg(&uz->index, offset + i,
-						ents[i]));
+		uz_entry_free(uz, slot_publish(uz, offset + i, ents[i]));
 	}
 }
 
@@ -248,17 +336,29 @@ static int folio_build(struct uzswap *uz, struct uz_pool *pool,
 	return 0;
 }
 
+/* Ask the shrinker for a pass once the pool grew past its target. */
+static void shrinker_check(struct uzswap *uz)
+{
+	if (uz->has_backing &&
+	    atomic_load_explicit(&uz->shrinker_enabled, memory_order_relaxed) &&
+	    uz_zalloc_total_bytes(uz->za) > uz_shrink_target(uz))
+		uz_shrinker_kick(uz);
+}
+
+/*
+ * keep_old: on failure leave the offset as it was (uzswap_write, which
+ * then puts the page in the file); otherwise drop it (uzswap_store).
+ */
 static int store_pages(struct uzswap *uz, uint64_t offset,
 		       const unsigned char *pages, unsigned nr,
-		       struct uz_entry **ents)
+		       struct uz_entry **ents, bool keep_old)
 {
 	struct uz_pool *pool;
 	int err;
 
 	memset(ents, 0, nr * sizeof(*ents));
-	if (pool_over_limit(uz)) {
-		uz_stat_add(&uz->stats, UZ_ST_LIMIT_HIT, 1);
-		err = -ENOSPC;
+	if ((err = limit_check(uz)) < 0) {
+		/* counted by limit_check */
 	} else if ((err = range_reserve(uz, offset, nr)) < 0) {
 		compress_err_stat(uz, err);
 	} else {
@@ -268,11 +368,13 @@ static int store_pages(struct uzswap *uz, uint64_t offset,
 	}
 	if (err) {
 		/* No stale copy may stay loadable (as Linux zswap). */
-		range_invalidate(uz, offset, nr);
+		if (!keep_old)
+			range_invalidate(uz, offset, nr);
 		return err;
 	}
 	batch_publish(uz, offset, nr, ents);
 	uz_stat_add(&uz->stats, UZ_ST_STORES, nr);
+	shrinker_check(uz);
 	return 0;
 }
 
@@ -282,7 +384,7 @@ int uzswap_store(struct uzswap *uz, uint64_t offset, const void *page)
 
 	if (!uz || !page || offset >= uz->nr_pages)
 		return -EINVAL;
-	return store_pages(uz, offset, page, 1, &ent);
+	return store_pages(uz, offset, page, 1, &ent, false);
 }
 
 int uzswap_store_folio(struct uzswap *uz, uint64_t offset, const void *pages,
@@ -302,7 +404,7 @@ int uzswap_store_folio(struct uzswap *uz, uint64_t offset, const void *pages,
 			return -ENOMEM;
 		}
 	}
-	err = store_pages(uz, offset, pages, nr, ents);
+	err = store_pages(uz, offset, pages, nr, ents, false);
 	if (ents != small)
 		uz_free(ents);
 	return err;
@@ -339,6 +441,26 @@ static int entry_decompress(struct uzswap *uz, struct uz_entry *e,
 	return err;
 }
 
+/*
+ * With the stripe lock held: the cached page e (not NULL, not
+ * UZ_DISK_ENTRY) into page. A hit gives a compressed entry its second
+ * chance (referenced bit).
+ */
+static int cached_read_locked(struct uzswap *uz, struct uz_entry *e,
+			      void *page)
+{
+	if (e == UZ_ZERO_ENTRY) {
+		fill_page(page, 0);
+		return 0;
+	}
+	if (e->length == 0) {
+		fill_page(page, e->value);
+		return 0;
+	}
+	atomic_store_explicit(&e->referenced, 1, memory_order_relaxed);
+	return entry_decompress(uz, e, page);
+}
+
 int uzswap_load(struct uzswap *uz, uint64_t offset, void *page)
 {
 	struct uz_entry *e;
@@ -350,14 +472,10 @@ int uzswap_load(struct uzswap *uz, uint64_t offset, void *page)
 	uz_index_lock(&uz->index, offset);
 	slot = uz_index_slot(&uz->index, offset);
 	e = slot ? *slot : NULL;
-	if (!e)
-		err = -ENOENT;
-	else if (e == UZ_ZERO_ENTRY)
-		fill_page(page, 0);
-	else if (e->length == 0)
-		fill_page(page, e->value);
+	if (!e || e == UZ_DISK_ENTRY)
+		err = -ENOENT;	/* in the file: uzswap_read finds it */
 	else
-		err = entry_decompress(uz, e, page);
+		err = cached_read_locked(uz, e, page);
 	uz_index_unlock(&uz->index, offset);
 
 	if (err == -ENOENT)
@@ -369,15 +487,240 @@ int uzswap_load(struct uzswap *uz, uint64_t offset, void *page)
 	return err;
 }
 
+/*
+ * Forget offset everywhere. A page in the file has its blocks punched
+ * under the stripe lock, so the punch can never hit a later write of the
+ * same offset.
+ */
+static void offset_drop(struct uzswap *uz, uint64_t offset)
+{
+	void **slot, *old = NULL;
+
+	uz_index_lock(&uz->index, offset);
+	slot = uz_index_slot(&uz->index, offset);
+	if (slot) {
+		old = *slot;
+		*slot = NULL;
+	}
+	if (old == UZ_DISK_ENTRY)
+		uz_swapfile_discard(&uz->backing, offset);
+	uz_index_unlock(&uz->index, offset);
+	if (!old)
+		return;
+	uz_stat_add(&uz->stats, old == UZ_DISK_ENTRY ? UZ_ST_BACKING_DISCARDS :
+				UZ_ST_INVALIDATES, 1);
+	uz_entry_free(uz, old);
+}
+
 void uzswap_invalidate(struct uzswap *uz, uint64_t offset)
 {
-	void *old;
-
 	if (!uz || offset >= uz->nr_pages)
 		return;
-	old = uz_index_xchg(&uz->index, offset, NULL);
-	if (old) {
-		uz_entry_free(uz, old);
-		uz_stat_add(&uz->stats, UZ_ST_INVALIDATES, 1);
+	offset_drop(uz, offset);
+}
+
+int uzswap_discard(struct uzswap *uz, uint64_t offset)
+{
+	if (!uz || offset >= uz->nr_pages)
+		return -EINVAL;
+	offset_drop(uz, offset);
+	return 0;
+}
+
+/* ---- the device-level API: the backing file behind the cache ---- */
+
+/*
+ * The cache refused the page: put it in the file. The old value of the
+ * slot (an entry, UZ_DISK_ENTRY, nothing) is replaced only once the write
+ * completed, so a failed write leaves the offset as it was.
+ */
+static int file_write(struct uzswap *uz, uint64_t offset, const void *page)
+{
+	void **slot, *old = NULL;
+	int err;
+
+	if (uz_index_reserve(&uz->index, offset) < 0) {
+		uz_stat_add(&uz->stats, UZ_ST_ALLOC_FAIL, 1);
+		return -ENOMEM;
 	}
+	uz_index_lock(&uz->index, offset);
+	err = uz_swapfile_write(&uz->backing, offset, page);
+	if (!err) {
+		slot = uz_index_slot(&uz->index, offset);
+		old = *slot;
+		*slot = UZ_DISK_ENTRY;
+		entry_account(uz, UZ_DISK_ENTRY, +1);
+	}
+	uz_index_unlock(&uz->index, offset);
+	if (err) {
+		uz_stat_add(&uz->stats, UZ_ST_BACKING_IO_ERRORS, 1);
+		return -EIO;
+	}
+	uz_entry_free(uz, old);
+	uz_stat_add(&uz->stats, UZ_ST_BACKING_WRITES, 1);
+	return 0;
+}
+
+int uzswap_write(struct uzswap *uz, uint64_t offset, const void *page)
+{
+	struct uz_entry *ent;
+	int err;
+
+	if (!uz || !page || offset >= uz->nr_pages)
+		return -EINVAL;
+	if (!uz->has_backing)
+		return store_pages(uz, offset, page, 1, &ent, false);
+	err = store_pages(uz, offset, page, 1, &ent, true);
+	if (err == 0)
+		return 0;
+	return file_write(uz, offset, page);
+}
+
+int uzswap_read(struct uzswap *uz, uint64_t offset, void *page)
+{
+	struct uz_entry *e;
+	void **slot;
+	enum uz_stat st = UZ_ST_LOADS;
+	int err = 0;
+
+	if (!uz || !page || offset >= uz->nr_pages)
+		return -EINVAL;
+	if (!uz->has_backing)
+		return uzswap_load(uz, offset, page);
+	uz_index_lock(&uz->index, offset);
+	slot = uz_index_slot(&uz->index, offset);
+	e = slot ? *slot : NULL;
+	if (!e) {
+		memset(page, 0, PAGE);	/* never written, or discarded */
+		st = UZ_ST_LOAD_MISSES;
+	} else if (e == UZ_DISK_ENTRY) {
+		/* Under the stripe lock: no writeback or write of this
+		 * offset is half done. */
+		err = uz_swapfile_read(&uz->backing, offset, page);
+		st = UZ_ST_LOAD_MISSES;
+	} else {
+		err = cached_read_locked(uz, e, page);
+	}
+	uz_index_unlock(&uz->index, offset);
+
+	if (err && e == UZ_DISK_ENTRY) {
+		uz_stat_add(&uz->stats, UZ_ST_BACKING_IO_ERRORS, 1);
+		return -EIO;
+	}
+	if (err) {
+		uz_stat_add(&uz->stats, UZ_ST_DECOMPRESS_FAIL, 1);
+		return err;
+	}
+	uz_stat_add(&uz->stats, st, 1);
+	if (e == UZ_DISK_ENTRY)
+		uz_stat_add(&uz->stats, UZ_ST_BACKING_READS, 1);
+	return 0;
+}
+
+/* ---- writeback ---- */
+
+static bool lru_test_clear_ref(struct uz_lru_node *n)
+{
+	return atomic_exchange_explicit(&lru_entry(n)->referenced, 0,
+					memory_order_relaxed);
+}
+
+static uint64_t lru_offset(struct uz_lru_node *n)
+{
+	return lru_entry(n)->offset;
+}
+
+/*
+ * Write back the coldest entry. 0 when an entry left the pool (written
+ * back here, or already invalidated or replaced by someone else), -ENOENT
+ * when the LRU is empty, -EIO when it could not be written (it stays
+ * cached, back at the head of the LRU).
+ */
+static int writeback_one(struct uzswap *uz)
+{
+	unsigned char buf[PAGE] __attribute__((aligned(PAGE)));
+	struct uz_lru_node *n;
+	struct uz_entry *e;
+	void **slot;
+	uint64_t offset;
+	int err;
+
+	n = uz_lru_pop_cold(&uz->lru, lru_test_clear_ref, lru_offset, &offset);
+	if (!n)
+		return -ENOENT;
+	e = lru_entry(n);
+	/* From here e may be freed by anyone who takes it out of the slot:
+	 * only compare the pointer until the stripe lock says it is live. */
+	uz_index_lock(&uz->index, offset);
+	slot = uz_index_slot(&uz->index, offset);
+	if (!slot || *slot != e) {
+		/* Invalidated or replaced since it was popped: the newer
+		 * state wins, nothing is written. */
+		uz_index_unlock(&uz->index, offset);
+		return 0;
+	}
+	/* e is the current entry of offset and cannot go while we hold the
+	 * stripe lock. (If e's memory was reused by a newer entry of the
+	 * same offset, that entry is current too: writing it is right, and
+	 * uz_entry_free below takes it off the LRU.) */
+	err = entry_decompress(uz, e, buf);	/* stripe -> context */
+	if (err) {
+		uz_stat_add(&uz->stats, UZ_ST_DECOMPRESS_FAIL, 1);
+	} else if ((err = uz_swapfile_write(&uz->backing, offset, buf)) < 0) {
+		uz_stat_add(&uz->stats, UZ_ST_BACKING_IO_ERRORS, 1);
+	} else {
+		/* Only now, with the page in the file: a reader that takes
+		 * the stripe lock next finds it there. */
+		*slot = UZ_DISK_ENTRY;
+		entry_account(uz, UZ_DISK_ENTRY, +1);
+	}
+	if (err)
+		uz_lru_add(&uz->lru, &e->lru);	/* stays cached; stripe->lru */
+	uz_index_unlock(&uz->index, offset);
+	if (err)
+		return -EIO;
+	uz_entry_free(uz, e);
+	uz_stat_add(&uz->stats, UZ_ST_WRITTEN_BACK, 1);
+	return 0;
+}
+
+long uz_writeback(struct uzswap *uz, long nr)
+{
+	long done = 0;
+	int err = 0;
+
+	if (!uz->has_backing)
+		return -ENODEV;
+	while (done < nr && (err = writeback_one(uz)) == 0)
+		done++;
+	return done ? done : err;
+}
+
+long uzswap_writeback(struct uzswap *uz, long nr)
+{
+	if (!uz || nr < 0)
+		return -EINVAL;
+	return nr ? uz_writeback(uz, nr) : 0;
+}
+
+int uz_shrink_to(struct uzswap *uz, uint64_t target)
+{
+	/* Bounded: an allocator that does not give freed memory back at
+	 * once must not keep a store here forever. */
+	long budget = (long)uz_lru_count(&uz->lru) + 64;
+	bool compacted = false;
+
+	while (uz_zalloc_total_bytes(uz->za) > target) {
+		long r = budget-- > 0 ? uz_writeback(uz, 1) : -ENOENT;
+
+		if (r == -ENOENT && !compacted) {
+			uz_zalloc_compact(uz->za);
+			compacted = true;
+			budget = 0;
+			continue;
+		}
+		if (r < 0)
+			return (int)r;
+	}
+	return 0;
 }

@@ -12,6 +12,22 @@
  *   switch_lock -> ref_shards[0..n] (ascending, all of them, only to
  *   swap the current pool)
  *   index stripe lock -> per-CPU context mutex -> allocator locks
+ *   index stripe lock -> lru lock (a leaf)
+ *   shrink_lock: a leaf (the shrinker's sleep), never held while
+ *   writing back; shrink_run_lock -> stripe lock -> ... (held by the
+ *   shrinker for a whole pass, and briefly by a caller disabling it)
+ * Writeback takes one stripe lock and holds it across the decompression
+ * and the file write of that offset, so the file and the slot change
+ * together: a reader never sees the slot empty before the file holds the
+ * page. It runs in a store before the store takes any context lock, and
+ * in the shrinker thread, never under a context lock (I5).
+ *
+ * A slot holds NULL (never written or discarded: reads as zeros),
+ * UZ_ZERO_ENTRY, UZ_DISK_ENTRY (the page is in the backing file, at
+ * offset * 4096, and nowhere else) or an entry. At most one copy of a
+ * page is current: a slot changes from entry to UZ_DISK_ENTRY only after
+ * the file write completed, under the stripe lock.
+ *
  * A ref_shard lock is held only to read `current` and take a reference;
  * nothing else is taken under it.
  *
@@ -24,17 +40,32 @@
 #include <stdint.h>
 
 #include "index.h"
+#include "lru.h"
 #include "pool.h"
 #include "stats.h"
+#include "swapfile.h"
 #include "zalloc.h"
 
+/* Slot value: the page lives in the backing file only. */
+#define UZ_DISK_ENTRY ((void *)2)
+
+/*
+ * 48 bytes (24 before the backing store: + lru node 16, + offset 8; the
+ * length shrank to 16 bits to make room for the referenced bit).
+ * Same-filled entries are never on the LRU: writing them back would free
+ * no pool memory.
+ */
 struct uz_entry {
 	struct uz_pool *pool;	/* I6: holds one reference; NULL if length 0 */
 	union {
 		uz_handle_t handle;	/* compressed object (length > 0) */
 		uint64_t value;		/* same-filled word (length 0) */
 	};
-	uint32_t length;	/* compressed bytes; 0 = same-filled */
+	struct uz_lru_node lru;	/* on uz->lru iff compressed and live */
+	uint64_t offset;	/* set before it is published */
+	uint16_t length;	/* compressed bytes; 0 = same-filled */
+	_Atomic uint8_t referenced;	/* second chance: set by store, load */
+	uint8_t pad;
 	uint32_t csum;		/* page checksum, when enabled */
 };
 
@@ -46,8 +77,9 @@ struct uzswap {
 	uint64_t nr_pages;
 	unsigned batch_size;
 	bool checksum;
-	uint64_t max_pool_bytes;
-	unsigned accept_pct;
+	_Atomic uint64_t max_pool_bytes;	/* uzswap_set_param() */
+	_Atomic unsigned max_pool_pct;		/* last percent set, 0: bytes */
+	_Atomic unsigned accept_pct;
 	atomic_bool reached_full;	/* limit hit, not yet under accept */
 
 	struct uz_index index;
@@ -60,14 +92,40 @@ struct uzswap {
 	struct uz_pool *current;	/* under all ref_shards to write */
 	atomic_long nr_pools;
 
-	int backing_fd;			/* -1: none */
+	bool has_backing;
+	struct uz_swapfile backing;	/* valid when has_backing */
+	struct uz_lru lru;		/* compressed entries, newest first */
+
+	/* Shrinker thread (only with a backing store). */
+	pthread_mutex_t shrink_lock;	/* leaf: with shrink_cond, the sleep */
+	pthread_cond_t shrink_cond;
+	pthread_mutex_t shrink_run_lock;	/* held for a whole pass */
+	atomic_bool shrink_stop;
+	bool shrink_started;		/* set at open, cleared at close */
+	atomic_bool shrink_kicked;	/* a store asked for a pass */
+	atomic_bool shrinker_enabled;
+	pthread_t shrink_thread;
 };
 
 /* Take a reference on the current pool (I6). Never NULL. */
 struct uz_pool *uz_current_pool_get(struct uzswap *uz);
 /* Drop n references; frees the pool (and counts it gone) at zero. */
 void uz_pool_release(struct uzswap *uz, struct uz_pool *pool, long n);
-/* Free an index value (entry or UZ_ZERO_ENTRY), fixing the gauges. */
+/* Free an index value (entry, UZ_ZERO_ENTRY or UZ_DISK_ENTRY), fixing
+ * the gauges and taking an entry off the LRU. */
 void uz_entry_free(struct uzswap *uz, void *e);
+
+/* Writeback (frontend.c). Write back up to nr coldest entries; returns how
+ * many left the pool (written back, or freed by a racing invalidate or
+ * store), or a negative errno when none did: -ENOENT (LRU empty), -EIO
+ * (file write failed: the entry stays cached), -ENODEV (no backing). */
+long uz_writeback(struct uzswap *uz, long nr);
+/* Write back until the pool is at most target bytes; 0, or the error of
+ * the writeback that could not make progress. */
+int uz_shrink_to(struct uzswap *uz, uint64_t target);
+/* Shrinker thread (uzswap.c): below the limit, what it keeps the pool
+ * under, and the kick a store gives it. */
+uint64_t uz_shrink_target(struct uzswap *uz);
+void uz_shrinker_kick(struct uzswap *uz);
 
 #endif

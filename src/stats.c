@@ -51,7 +51,10 @@ int uzswap_stats_json(const struct uzswap_stats *st, char *buf, size_t len)
 		"\"reject_compress_fail\":%llu,\"reject_compress_poor\":%llu,"
 		"\"reject_alloc_fail\":%llu,\"pool_limit_hit\":%llu,"
 		"\"reject_reclaim_fail\":%llu,\"written_back_pages\":%llu,"
-		"\"decompress_fail\":%llu,\"nr_pools\":%llu}",
+		"\"decompress_fail\":%llu,\"nr_pools\":%llu,"
+		"\"backing_pages\":%llu,\"backing_writes\":%llu,"
+		"\"backing_reads\":%llu,\"backing_discards\":%llu,"
+		"\"backing_io_errors\":%llu,\"lru_pages\":%llu}",
 		(unsigned long long)st->stored_pages,
 		(unsigned long long)st->same_filled_pages,
 		(unsigned long long)st->pool_total_size,
@@ -68,6 +71,12 @@ int uzswap_stats_json(const struct uzswap_stats *st, char *buf, size_t len)
 		(unsigned long long)st->reject_reclaim_fail,
 		(unsigned long long)st->written_back_pages,
 		(unsigned long long)st->decompress_fail,
-		(unsigned long long)st->nr_pools);
+		(unsigned long long)st->nr_pools,
+		(unsigned long long)st->backing_pages,
+		(unsigned long long)st->backing_writes,
+		(unsigned long long)st->backing_reads,
+		(unsigned long long)st->backing_discards,
+		(unsigned long long)st->backing_io_errors,
+		(unsigned long long)st->lru_pages);
 	return n < 0 ? -EIO : n;
 }

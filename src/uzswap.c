@@ -11,6 +11,7 @@
 #include <fcntl.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "cpu.h"
@@ -30,6 +31,7 @@ void uzswap_options_init(struct uzswap_options *o)
 	o->max_pool_percent = 20;
 	o->accept_threshold_percent = 90;
 	o->batch_size = DEFAULT_BATCH;
+	o->shrinker_enabled = true;
 }
 
 static int options_check(const struct uzswap_options *o)
@@ -52,36 +54,21 @@ static int options_check(const struct uzswap_options *o)
 	return uz_codec_level(c, o->level, &level);
 }
 
-static uint64_t pool_limit(const struct uzswap_options *o)
+static uint64_t ram_percent(unsigned pct)
 {
 	long pages = sysconf(_SC_PHYS_PAGES);
 	long psize = sysconf(_SC_PAGESIZE);
 
-	if (o->max_pool_bytes)
-		return o->max_pool_bytes;
 	if (pages <= 0 || psize <= 0)
 		return UINT64_MAX;
-	return (uint64_t)pages * (uint64_t)psize / 100 * o->max_pool_percent;
+	return (uint64_t)pages * (uint64_t)psize / 100 * pct;
 }
 
-/* The backing store must be a readable, writable file or device. */
-static int backing_open(const char *path, int *fd)
+static uint64_t pool_limit(const struct uzswap_options *o)
 {
-	struct stat st;
-
-	*fd = -1;
-	if (!path)
-		return 0;
-	*fd = open(path, O_RDWR | O_CLOEXEC);
-	if (*fd < 0)
-		return -errno;
-	if (fstat(*fd, &st) < 0 || (!S_ISREG(st.st_mode) &&
-				    !S_ISBLK(st.st_mode))) {
-		close(*fd);
-		*fd = -1;
-		return -EINVAL;
-	}
-	return 0;
+	if (o->max_pool_bytes)
+		return o->max_pool_bytes;
+	return ram_percent(o->max_pool_percent);
 }
 
 static int ref_shards_init(struct uzswap *uz)
@@ -96,6 +83,126 @@ static int ref_shards_init(struct uzswap *uz)
 	return 0;
 }
 
+/* ---- the shrinker thread ---- */
+
+#define SHRINK_PERIOD_NS (50 * 1000 * 1000)	/* a pass at least this often */
+
+/*
+ * Proactive writeback keeps the pool under this, 5% below the accept
+ * threshold, so that stores rarely meet the limit and wait for direct
+ * reclaim. A pass goes 1% of the limit further down (hysteresis).
+ */
+uint64_t uz_shrink_target(struct uzswap *uz)
+{
+	uint64_t limit = atomic_load_explicit(&uz->max_pool_bytes,
+					      memory_order_relaxed);
+	unsigned pct = atomic_load_explicit(&uz->accept_pct,
+					    memory_order_relaxed);
+
+	return limit / 100 * (pct > 5 ? pct - 5 : pct);
+}
+
+void uz_shrinker_kick(struct uzswap *uz)
+{
+	if (!uz->shrink_started ||
+	    atomic_exchange_explicit(&uz->shrink_kicked, true,
+				     memory_order_relaxed))
+		return;
+	pthread_mutex_lock(&uz->shrink_lock);
+	pthread_cond_signal(&uz->shrink_cond);
+	pthread_mutex_unlock(&uz->shrink_lock);
+}
+
+static bool shrink_on(struct uzswap *uz)
+{
+	return atomic_load_explicit(&uz->shrinker_enabled,
+				    memory_order_relaxed) &&
+	       !atomic_load_explicit(&uz->shrink_stop, memory_order_relaxed);
+}
+
+/*
+ * One pass, under shrink_run_lock (which only the pass and a caller
+ * waiting for it to end take: shrink_run_lock -> stripe -> ...). It stops
+ * as soon as the shrinker is disabled.
+ */
+static void shrink_pass(struct uzswap *uz)
+{
+	uint64_t target = uz_shrink_target(uz);
+	uint64_t limit = atomic_load_explicit(&uz->max_pool_bytes,
+					      memory_order_relaxed);
+	uint64_t low = target - (target < limit / 100 ? target : limit / 100);
+	struct timespec backoff = { 0, 10 * 1000 * 1000 };
+	long budget;
+
+	if (!shrink_on(uz) || uz_zalloc_total_bytes(uz->za) <= target)
+		return;
+	pthread_mutex_lock(&uz->shrink_run_lock);
+	budget = (long)uz_lru_count(&uz->lru);
+	while (shrink_on(uz) && budget-- > 0 &&
+	       uz_zalloc_total_bytes(uz->za) > low) {
+		long r = uz_writeback(uz, 1);
+
+		if (r == -EIO)
+			nanosleep(&backoff, NULL);	/* do not spin */
+		if (r < 0)
+			break;
+	}
+	pthread_mutex_unlock(&uz->shrink_run_lock);
+}
+
+static void *shrinker_main(void *arg)
+{
+	struct uzswap *uz = arg;
+
+	pthread_mutex_lock(&uz->shrink_lock);
+	while (!atomic_load(&uz->shrink_stop)) {
+		if (!atomic_load_explicit(&uz->shrink_kicked,
+					  memory_order_relaxed)) {
+			struct timespec ts;
+
+			clock_gettime(CLOCK_MONOTONIC, &ts);
+			ts.tv_nsec += SHRINK_PERIOD_NS;
+			if (ts.tv_nsec >= 1000000000L) {
+				ts.tv_sec++;
+				ts.tv_nsec -= 1000000000L;
+			}
+			pthread_cond_timedwait(&uz->shrink_cond,
+					       &uz->shrink_lock, &ts);
+			if (atomic_load(&uz->shrink_stop))
+				break;
+		}
+		atomic_store_explicit(&uz->shrink_kicked, false,
+				      memory_order_relaxed);
+		pthread_mutex_unlock(&uz->shrink_lock);
+		shrink_pass(uz);
+		pthread_mutex_lock(&uz->shrink_lock);
+	}
+	pthread_mutex_unlock(&uz->shrink_lock);
+	return NULL;
+}
+
+static int shrinker_init(struct uzswap *uz)
+{
+	if (!uz->has_backing)
+		return 0;
+	if (pthread_create(&uz->shrink_thread, NULL, shrinker_main, uz))
+		return -ENOMEM;
+	uz->shrink_started = true;
+	return 0;
+}
+
+static void shrinker_stop(struct uzswap *uz)
+{
+	if (!uz->shrink_started)
+		return;
+	pthread_mutex_lock(&uz->shrink_lock);
+	atomic_store(&uz->shrink_stop, true);
+	pthread_cond_signal(&uz->shrink_cond);
+	pthread_mutex_unlock(&uz->shrink_lock);
+	pthread_join(uz->shrink_thread, NULL);
+	uz->shrink_started = false;
+}
+
 static void instance_free(struct uzswap *uz)
 {
 	if (uz->ref_shards) {
@@ -106,8 +213,12 @@ static void instance_free(struct uzswap *uz)
 	uz_stats_destroy(&uz->stats);
 	uz_zalloc_destroy(uz->za);
 	pthread_mutex_destroy(&uz->switch_lock);
-	if (uz->backing_fd >= 0)
-		close(uz->backing_fd);
+	pthread_cond_destroy(&uz->shrink_cond);
+	pthread_mutex_destroy(&uz->shrink_lock);
+	pthread_mutex_destroy(&uz->shrink_run_lock);
+	uz_lru_destroy(&uz->lru);
+	if (uz->has_backing)
+		uz_swapfile_close(&uz->backing);
 	uz_free(uz);
 }
 
@@ -128,36 +239,59 @@ static int instance_init(struct uzswap *uz, const struct uzswap_options *o)
 	if (err) {
 		uz_pool_put(uz->current, 1);
 		uz->current = NULL;
+		return err;
+	}
+	/* Last: the thread may run as soon as it exists. */
+	err = shrinker_init(uz);
+	if (err) {
+		uz_index_destroy(&uz->index, NULL, NULL);
+		uz_pool_put(uz->current, 1);
+		uz->current = NULL;
 	}
 	return err;
 }
 
 int uzswap_open(const struct uzswap_options *o, struct uzswap **out)
 {
+	struct uz_swapfile sf = { .fd = -1 };
+	pthread_condattr_t ca;
 	struct uzswap *uz;
-	int err, fd;
+	int err;
 
 	if (!o || !out)
 		return -EINVAL;
 	err = options_check(o);
 	if (err)
 		return err;
-	err = backing_open(o->backing_path, &fd);
-	if (err)
-		return err;
+	if (o->backing_path) {
+		err = uz_swapfile_open(o->backing_path, o->nr_pages, &sf);
+		if (err)
+			return err;
+	}
 	uz = uz_calloc(1, sizeof(*uz));
 	if (!uz) {
-		if (fd >= 0)
-			close(fd);
+		uz_swapfile_close(&sf);
 		return -ENOMEM;
 	}
-	uz->backing_fd = fd;
+	uz->has_backing = o->backing_path != NULL;
+	uz->backing = sf;
 	uz->nr_pages = o->nr_pages;
 	uz->batch_size = o->batch_size;
 	uz->checksum = o->checksum;
-	uz->max_pool_bytes = pool_limit(o);
-	uz->accept_pct = o->accept_threshold_percent;
+	atomic_init(&uz->max_pool_bytes, pool_limit(o));
+	atomic_init(&uz->max_pool_pct,
+		    o->max_pool_bytes ? 0 : o->max_pool_percent);
+	atomic_init(&uz->accept_pct, o->accept_threshold_percent);
+	atomic_init(&uz->shrinker_enabled,
+		    o->shrinker_enabled && o->backing_path);
+	uz_lru_init(&uz->lru);
 	pthread_mutex_init(&uz->switch_lock, NULL);
+	pthread_mutex_init(&uz->shrink_lock, NULL);
+	pthread_mutex_init(&uz->shrink_run_lock, NULL);
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&uz->shrink_cond, &ca);
+	pthread_condattr_destroy(&ca);
 	err = instance_init(uz, o);
 	if (err) {
 		instance_free(uz);
@@ -176,6 +310,7 @@ void uzswap_close(struct uzswap *uz)
 {
 	if (!uz)
 		return;
+	shrinker_stop(uz);	/* nothing may write back from here on */
 	/* Entries first: each drops its pool reference (I6). */
 	uz_index_destroy(&uz->index, index_entry_free, uz);
 	uz_pool_release(uz, uz->current, 1);
@@ -296,7 +431,7 @@ int uzswap_get_stats(struct uzswap *uz, struct uzswap_stats *st)
 	st->same_filled_pages = (uint64_t)uz_stat_sum(s, UZ_ST_SAME_FILLED);
 	st->compressed_bytes = (uint64_t)uz_stat_sum(s, UZ_ST_COMPRESSED);
 	st->pool_total_size = uz_zalloc_total_bytes(uz->za);
-	st->pool_limit_bytes = uz->max_pool_bytes;
+	st->pool_limit_bytes = atomic_load(&uz->max_pool_bytes);
 	st->stores = (uint64_t)uz_stat_sum(s, UZ_ST_STORES);
 	st->loads = (uint64_t)uz_stat_sum(s, UZ_ST_LOADS);
 	st->load_misses = (uint64_t)uz_stat_sum(s, UZ_ST_LOAD_MISSES);
@@ -309,7 +444,77 @@ int uzswap_get_stats(struct uzswap *uz, struct uzswap_stats *st)
 	st->written_back_pages = (uint64_t)uz_stat_sum(s, UZ_ST_WRITTEN_BACK);
 	st->decompress_fail = (uint64_t)uz_stat_sum(s, UZ_ST_DECOMPRESS_FAIL);
 	st->nr_pools = (uint64_t)atomic_load(&uz->nr_pools);
+	st->backing_pages = (uint64_t)uz_stat_sum(s, UZ_ST_BACKING_PAGES);
+	st->backing_writes = (uint64_t)uz_stat_sum(s, UZ_ST_BACKING_WRITES);
+	st->backing_reads = (uint64_t)uz_stat_sum(s, UZ_ST_BACKING_READS);
+	st->backing_discards = (uint64_t)uz_stat_sum(s, UZ_ST_BACKING_DISCARDS);
+	st->backing_io_errors = (uint64_t)uz_stat_sum(s, UZ_ST_BACKING_IO_ERRORS);
+	st->lru_pages = uz_lru_count(&uz->lru);
 	return 0;
+}
+
+/* ---- run-time parameters ---- */
+
+int uzswap_set_param(struct uzswap *uz, enum uzswap_param param,
+		     uint64_t value)
+{
+	if (!uz)
+		return -EINVAL;
+	switch (param) {
+	case UZSWAP_PARAM_MAX_POOL_BYTES:
+		if (value == 0)
+			return -EINVAL;
+		atomic_store(&uz->max_pool_pct, 0);
+		atomic_store(&uz->max_pool_bytes, value);
+		break;
+	case UZSWAP_PARAM_MAX_POOL_PERCENT:
+		if (value == 0 || value > 100)
+			return -EINVAL;
+		atomic_store(&uz->max_pool_pct, (unsigned)value);
+		atomic_store(&uz->max_pool_bytes, ram_percent((unsigned)value));
+		break;
+	case UZSWAP_PARAM_ACCEPT_THRESHOLD_PERCENT:
+		if (value == 0 || value > 100)
+			return -EINVAL;
+		atomic_store(&uz->accept_pct, (unsigned)value);
+		break;
+	case UZSWAP_PARAM_SHRINKER_ENABLED:
+		if (value > 1 || (value && !uz->has_backing))
+			return -EINVAL;
+		atomic_store(&uz->shrinker_enabled, value != 0);
+		if (!value) {
+			/* Returns with no pass in progress. */
+			pthread_mutex_lock(&uz->shrink_run_lock);
+			pthread_mutex_unlock(&uz->shrink_run_lock);
+		}
+		break;
+	default:
+		return -EINVAL;
+	}
+	uz_shrinker_kick(uz);	/* a lower limit: shrink now */
+	return 0;
+}
+
+int uzswap_get_param(struct uzswap *uz, enum uzswap_param param,
+		     uint64_t *value)
+{
+	if (!uz || !value)
+		return -EINVAL;
+	switch (param) {
+	case UZSWAP_PARAM_MAX_POOL_BYTES:
+		*value = atomic_load(&uz->max_pool_bytes);
+		return 0;
+	case UZSWAP_PARAM_MAX_POOL_PERCENT:
+		*value = atomic_load(&uz->max_pool_pct);
+		return 0;
+	case UZSWAP_PARAM_ACCEPT_THRESHOLD_PERCENT:
+		*value = atomic_load(&uz->accept_pct);
+		return 0;
+	case UZSWAP_PARAM_SHRINKER_ENABLED:
+		*value = atomic_load(&uz->shrinker_enabled);
+		return 0;
+	}
+	return -EINVAL;
 }
 
 const char *uzswap_strerror(int err)

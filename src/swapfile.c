@@ -1,0 +1,164 @@
+/*
+ * swapfile.c - the backing store. See swapfile.h for the contract.
+ *
+ * O_DIRECT keeps swapped-out pages out of the page cache (a swap file that
+ * fills the page cache would give back the memory it was meant to save).
+ * It is probed at open with one aligned read; a file system that refuses
+ * it (tmpfs on older kernels, some FUSE) gets plain buffered I/O.
+ */
+#define _GNU_SOURCE
+#include "swapfile.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/fs.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "fault.h"
+
+#define PAGE 4096u
+
+static int size_check(int fd, const struct stat *st, uint64_t nr_pages,
+		      bool *blk)
+{
+	uint64_t need = nr_pages * PAGE, have;
+
+	*blk = S_ISBLK(st->st_mode);
+	if (*blk) {
+		if (ioctl(fd, BLKGETSIZE64, &have) < 0)
+			return -errno;
+		return have < need ? -ENOSPC : 0;
+	}
+	if (!S_ISREG(st->st_mode))
+		return -EINVAL;
+	if ((uint64_t)st->st_size >= need)
+		return 0;
+	/* Sparse: blocks are allocated as pages are written back. */
+	return ftruncate(fd, (off_t)need) < 0 ? -errno : 0;
+}
+
+/* An O_DIRECT descriptor for path if one aligned read works, else -1. */
+static int direct_probe(const char *path)
+{
+	static unsigned char buf[PAGE] __attribute__((aligned(PAGE)));
+	int fd = open(path, O_RDWR | O_CLOEXEC | O_DIRECT);
+
+	if (fd < 0)
+		return -1;
+	/* buf is shared and only ever read into: contents do not matter. */
+	if (pread(fd, buf, PAGE, 0) != (ssize_t)PAGE) {
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+int uz_swapfile_open(const char *path, uint64_t nr_pages,
+		     struct uz_swapfile *sf)
+{
+	struct stat st;
+	int fd, dfd, err;
+
+	memset(sf, 0, sizeof(*sf));
+	sf->fd = -1;
+	if (nr_pages > UINT64_MAX / PAGE)
+		return -EINVAL;
+	fd = open(path, O_RDWR | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	if (fstat(fd, &st) < 0) {
+		err = -errno;
+		close(fd);
+		return err;
+	}
+	err = size_check(fd, &st, nr_pages, &sf->is_blkdev);
+	if (err) {
+		close(fd);
+		return err;
+	}
+	dfd = direct_probe(path);
+	if (dfd >= 0) {
+		close(fd);
+		fd = dfd;
+		sf->direct = true;
+	}
+	sf->fd = fd;
+	sf->nr_pages = nr_pages;
+	return 0;
+}
+
+void uz_swapfile_close(struct uz_swapfile *sf)
+{
+	if (sf->fd >= 0)
+		close(sf->fd);
+	sf->fd = -1;
+}
+
+static bool aligned(const void *p)
+{
+	return ((uintptr_t)p & (PAGE - 1)) == 0;
+}
+
+static int xfer(struct uz_swapfile *sf, uint64_t offset, void *buf, bool wr)
+{
+	size_t done = 0;
+	off_t pos = (off_t)(offset * PAGE);
+
+	if (offset >= sf->nr_pages || uz_fault_hit())
+		return -EIO;
+	while (done < PAGE) {
+		ssize_t n = wr ? pwrite(sf->fd, (char *)buf + done,
+					PAGE - done, pos + (off_t)done)
+			       : pread(sf->fd, (char *)buf + done,
+				       PAGE - done, pos + (off_t)done);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return -EIO;
+		if (n == 0) {
+			if (wr)
+				return -EIO;
+			/* Past the end of a file someone shrank: zeros. */
+			memset((char *)buf + done, 0, PAGE - done);
+			return 0;
+		}
+		done += (size_t)n;
+	}
+	return 0;
+}
+
+int uz_swapfile_write(struct uz_swapfile *sf, uint64_t offset,
+		      const void *page)
+{
+	unsigned char bounce[PAGE] __attribute__((aligned(PAGE)));
+
+	if (!sf->direct || aligned(page))
+		return xfer(sf, offset, (void *)page, true);
+	memcpy(bounce, page, PAGE);
+	return xfer(sf, offset, bounce, true);
+}
+
+int uz_swapfile_read(struct uz_swapfile *sf, uint64_t offset, void *page)
+{
+	unsigned char bounce[PAGE] __attribute__((aligned(PAGE)));
+	int err;
+
+	if (!sf->direct || aligned(page))
+		return xfer(sf, offset, page, false);
+	err = xfer(sf, offset, bounce, false);
+	if (!err)
+		memcpy(page, bounce, PAGE);
+	return err;
+}
+
+void uz_swapfile_discard(struct uz_swapfile *sf, uint64_t offset)
+{
+	if (offset >= sf->nr_pages || sf->is_blkdev || uz_fault_hit())
+		return;
+	/* Best effort: EOPNOTSUPP leaves stale bytes nobody reads. */
+	(void)fallocate(sf->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
+			(off_t)(offset * PAGE), PAGE);
+}

@@ -1,0 +1,418 @@
+/*
+ * test_backing.c - the backing swap file and the device-level API, one
+ * thread at a time: uzswap_write / uzswap_read / uzswap_discard, pages the
+ * cache refuses going to the file, writeback on the pool limit, the
+ * second-chance LRU, a writeback I/O error (injected) leaving the page
+ * cached, a full backing file making uzswap_write fail with -EIO while
+ * the old page stays readable, the shrinker thread, run-time parameters.
+ *
+ * Backing files live in a mkdtemp directory under /tmp, removed at the
+ * end.
+ */
+#include "helpers.h"
+
+#include <signal.h>
+#include <sys/resource.h>
+#include <time.h>
+
+#include "fault.h"
+#include "uzswap.h"
+
+static uint8_t *corpus;
+static size_t nr_corpus;
+static char dir[64], path[128];
+
+/* A real page, stamped with (offset, version) so any mix-up shows. */
+static void make_page(uint8_t *p, uint64_t off, uint64_t ver)
+{
+	memcpy(p, corpus + ((off * 131 + ver * 7) % nr_corpus) * T_PAGE,
+	       T_PAGE);
+	memcpy(p, &off, 8);
+	memcpy(p + 8, &ver, 8);
+}
+
+/* A page no codec can shrink: the cache refuses it (-E2BIG). */
+static void random_page(uint8_t *p, uint64_t seed)
+{
+	for (unsigned i = 0; i < T_PAGE; i += 8) {
+		uint64_t r = t_rand(&seed);
+		memcpy(p + i, &r, 8);
+	}
+}
+
+static int is_zero(const uint8_t *p)
+{
+	for (unsigned i = 0; i < T_PAGE; i++)
+		if (p[i])
+			return 0;
+	return 1;
+}
+
+static struct uzswap *open_backed(uint64_t nr_pages, uint64_t limit,
+				  bool shrinker)
+{
+	struct uzswap_options o;
+	struct uzswap *uz;
+	int fd;
+
+	unlink(path);
+	fd = open(path, O_CREAT | O_RDWR | O_TRUNC, 0600);
+	T_ASSERT(fd >= 0);
+	close(fd);
+	uzswap_options_init(&o);
+	o.nr_pages = nr_pages;
+	o.max_pool_bytes = limit;
+	o.backing_path = path;
+	o.shrinker_enabled = shrinker;
+	T_EQ(uzswap_open(&o, &uz), 0);
+	return uz;
+}
+
+static struct uzswap_stats stats(struct uzswap *uz)
+{
+	struct uzswap_stats st;
+
+	T_EQ(uzswap_get_stats(uz, &st), 0);
+	return st;
+}
+
+/* write / read / discard, zeros, refused pages into the file. */
+static void test_device_api(void)
+{
+	struct uzswap *uz = open_backed(1024, 64 << 20, false);
+	uint8_t page[T_PAGE], got[T_PAGE], rnd[T_PAGE];
+	struct stat sb;
+	struct uzswap_stats st;
+
+	T_EQ(stat(path, &sb), 0);
+	T_EQ(sb.st_size, 1024 * T_PAGE);	/* sized, sparse */
+
+	memset(got, 0xaa, sizeof(got));
+	T_EQ(uzswap_read(uz, 5, got), 0);	/* never written: zeros */
+	T_ASSERT(is_zero(got));
+	T_EQ(uzswap_read(uz, 1024, got), -EINVAL);
+	T_EQ(uzswap_write(uz, 1024, page), -EINVAL);
+	T_EQ(uzswap_discard(uz, 1024), -EINVAL);
+	T_EQ(uzswap_write(NULL, 0, page), -EINVAL);
+
+	make_page(page, 7, 1);
+	T_EQ(uzswap_write(uz, 7, page), 0);
+	T_EQ(uzswap_read(uz, 7, got), 0);
+	T_ASSERT(memcmp(got, page, T_PAGE) == 0);
+
+	/* The cache refuses a random page: it goes to the file. */
+	random_page(rnd, 99);
+	T_EQ(uzswap_write(uz, 8, rnd), 0);
+	st = stats(uz);
+	T_EQ(st.backing_writes, 1);
+	T_EQ(st.backing_pages, 1);
+	T_EQ(st.stored_pages, 1);
+	T_EQ(uzswap_load(uz, 8, got), -ENOENT);	/* not in the cache */
+	T_EQ(uzswap_read(uz, 8, got), 0);	/* but in the file */
+	T_ASSERT(memcmp(got, rnd, T_PAGE) == 0);
+	T_EQ(stats(uz).backing_reads, 1);
+
+	/* A compressible page over a file page: the cache holds the newest. */
+	make_page(page, 8, 2);
+	T_EQ(uzswap_write(uz, 8, page), 0);
+	T_EQ(uzswap_read(uz, 8, got), 0);
+	T_ASSERT(memcmp(got, page, T_PAGE) == 0);
+	st = stats(uz);
+	T_EQ(st.backing_pages, 0);
+	T_EQ(st.stored_pages, 2);
+
+	/* And the other way round: a refused page replaces a cached one. */
+	random_page(rnd, 7);
+	T_EQ(uzswap_write(uz, 7, rnd), 0);
+	T_EQ(uzswap_read(uz, 7, got), 0);
+	T_ASSERT(memcmp(got, rnd, T_PAGE) == 0);
+	st = stats(uz);
+	T_EQ(st.backing_pages, 1);
+	T_EQ(st.stored_pages, 1);
+
+	/* Discard: cache and file, reads zeros after. */
+	T_EQ(uzswap_discard(uz, 7), 0);
+	T_EQ(uzswap_discard(uz, 8), 0);
+	T_EQ(uzswap_discard(uz, 9), 0);		/* nothing there: fine */
+	T_EQ(uzswap_read(uz, 7, got), 0);
+	T_ASSERT(is_zero(got));
+	T_EQ(uzswap_read(uz, 8, got), 0);
+	T_ASSERT(is_zero(got));
+	st = stats(uz);
+	T_EQ(st.backing_pages + st.stored_pages, 0);
+	T_EQ(st.backing_discards, 1);
+	T_EQ(st.invalidates, 1);
+
+	/* Zero and same-filled pages are cached, never written. */
+	memset(page, 0, T_PAGE);
+	T_EQ(uzswap_write(uz, 3, page), 0);
+	memset(page, 0x5a, T_PAGE);
+	T_EQ(uzswap_write(uz, 4, page), 0);
+	T_EQ(uzswap_read(uz, 4, got), 0);
+	T_ASSERT(memcmp(got, page, T_PAGE) == 0);
+	T_EQ(uzswap_writeback(uz, 10), -ENOENT);	/* nothing on the LRU */
+	uzswap_close(uz);
+}
+
+/* Without a backing store the calls are the cache's. */
+static void test_no_backing(void)
+{
+	struct uzswap_options o;
+	struct uzswap *uz;
+	uint8_t page[T_PAGE], got[T_PAGE];
+	uint64_t v;
+
+	uzswap_options_init(&o);
+	o.nr_pages = 64;
+	T_EQ(uzswap_open(&o, &uz), 0);
+	T_EQ(uzswap_read(uz, 1, got), -ENOENT);
+	random_page(page, 1);
+	T_EQ(uzswap_write(uz, 1, page), -E2BIG);
+	make_page(page, 1, 1);
+	T_EQ(uzswap_write(uz, 1, page), 0);
+	T_EQ(uzswap_read(uz, 1, got), 0);
+	T_ASSERT(memcmp(got, page, T_PAGE) == 0);
+	T_EQ(uzswap_discard(uz, 1), 0);
+	T_EQ(uzswap_read(uz, 1, got), -ENOENT);
+	T_EQ(uzswap_writeback(uz, 1), -ENODEV);
+	T_EQ(uzswap_set_param(uz, UZSWAP_PARAM_SHRINKER_ENABLED, 1), -EINVAL);
+	T_EQ(uzswap_get_param(uz, UZSWAP_PARAM_SHRINKER_ENABLED, &v), 0);
+	T_EQ(v, 0);
+	uzswap_close(uz);
+}
+
+/* Second chance: a page used since it was stored survives one scan. */
+static void test_second_chance(void)
+{
+	struct uzswap *uz = open_backed(64, 64 << 20, false);
+	uint8_t page[T_PAGE], got[T_PAGE];
+
+	for (uint64_t i = 0; i < 4; i++) {
+		make_page(page, i, 1);
+		T_EQ(uzswap_write(uz, i, page), 0);
+	}
+	T_EQ(stats(uz).lru_pages, 4);
+	/* All four were just stored (referenced): one pass clears them and
+	 * the coldest, 0, goes. */
+	T_EQ(uzswap_writeback(uz, 1), 1);
+	T_EQ(uzswap_load(uz, 0, got), -ENOENT);
+	/* 1 is coldest now, but a load gives it a second chance: 2 goes. */
+	T_EQ(uzswap_load(uz, 1, got), 0);
+	T_EQ(uzswap_writeback(uz, 1), 1);
+	T_EQ(uzswap_load(uz, 2, got), -ENOENT);
+	T_EQ(uzswap_load(uz, 1, got), 0);
+	T_EQ(uzswap_load(uz, 3, got), 0);
+	struct uzswap_stats st = stats(uz);
+	T_EQ(st.written_back_pages, 2);
+	T_EQ(st.backing_pages, 2);
+	T_EQ(st.stored_pages, 2);
+	T_EQ(st.lru_pages, 2);
+	for (uint64_t i = 0; i < 4; i++) {
+		make_page(page, i, 1);
+		T_EQ(uzswap_read(uz, i, got), 0);
+		T_ASSERT(memcmp(got, page, T_PAGE) == 0);
+	}
+	uzswap_close(uz);
+}
+
+/* Writes far beyond the limit: writeback makes room, nothing is lost. */
+static void test_limit_writeback(void)
+{
+	const uint64_t n = 2048;
+	struct uzswap *uz = open_backed(n, 256 << 10, false);
+	uint8_t page[T_PAGE], got[T_PAGE];
+	struct uzswap_stats st;
+
+	for (uint64_t i = 0; i < n; i++) {
+		make_page(page, i, 1);
+		T_EQ(uzswap_write(uz, i, page), 0);
+	}
+	st = stats(uz);
+	T_ASSERT(st.pool_limit_hit > 0);
+	T_ASSERT(st.written_back_pages > 0);
+	T_ASSERT(st.stored_pages * 4 < n);
+	T_EQ(st.stored_pages + st.backing_pages, n);
+	T_EQ(st.stores + st.backing_writes, n);
+	T_ASSERT(st.backing_pages <= st.written_back_pages + st.backing_writes);
+	T_ASSERT(st.pool_total_size <= st.pool_limit_bytes + T_PAGE);
+	for (uint64_t i = 0; i < n; i++) {
+		make_page(page, i, 1);
+		T_EQ(uzswap_read(uz, i, got), 0);
+		T_ASSERT(memcmp(got, page, T_PAGE) == 0);
+	}
+	st = stats(uz);
+	T_ASSERT(st.backing_reads > 0 && st.loads > 0);
+	T_EQ(st.backing_io_errors, 0);
+	uzswap_close(uz);
+}
+
+/* A writeback whose file write fails: the page stays cached, counted. */
+static void test_writeback_error(void)
+{
+	struct uzswap *uz = open_backed(64, 64 << 20, false);
+	uint8_t page[T_PAGE], got[T_PAGE];
+	struct uzswap_stats st;
+
+	make_page(page, 1, 1);
+	T_EQ(uzswap_write(uz, 1, page), 0);
+	uz_fault_arm(1);	/* the file write is the first fault point */
+	T_EQ(uzswap_writeback(uz, 1), -EIO);
+	uz_fault_disarm();
+	st = stats(uz);
+	T_EQ(st.backing_io_errors, 1);
+	T_EQ(st.written_back_pages, 0);
+	T_EQ(st.stored_pages, 1);
+	T_EQ(st.lru_pages, 1);		/* back on the LRU */
+	T_EQ(uzswap_load(uz, 1, got), 0);	/* still cached */
+	T_ASSERT(memcmp(got, page, T_PAGE) == 0);
+	/* A read of a file page that fails: -EIO, the page stays there. */
+	T_EQ(uzswap_writeback(uz, 1), 1);
+	uz_fault_arm(1);
+	T_EQ(uzswap_read(uz, 1, got), -EIO);
+	uz_fault_disarm();
+	T_EQ(uzswap_read(uz, 1, got), 0);
+	T_ASSERT(memcmp(got, page, T_PAGE) == 0);
+	T_EQ(stats(uz).backing_io_errors, 2);
+	uzswap_close(uz);
+}
+
+/*
+ * The backing file full: writes past RLIMIT_FSIZE fail (EFBIG), which is
+ * how a full file system looks to pwrite. uzswap_write returns -EIO and
+ * the page stays what it was, wherever it was.
+ */
+static void test_file_full(void)
+{
+	struct uzswap *uz = open_backed(64, 64 << 20, false);
+	uint8_t page[T_PAGE], got[T_PAGE], rnd[T_PAGE], old[T_PAGE];
+	struct rlimit rl, saved;
+
+	random_page(old, 41);
+	T_EQ(uzswap_write(uz, 41, old), 0);		/* in the file */
+	make_page(got, 42, 1);
+	T_EQ(uzswap_write(uz, 42, got), 0);		/* cached ... */
+	T_EQ(uzswap_writeback(uz, 8), 1);		/* ... then written back */
+	make_page(page, 40, 1);
+	T_EQ(uzswap_write(uz, 40, page), 0);		/* cached */
+
+	signal(SIGXFSZ, SIG_IGN);
+	T_EQ(getrlimit(RLIMIT_FSIZE, &saved), 0);
+	rl = saved;
+	rl.rlim_cur = 32 * T_PAGE;	/* offsets >= 32 cannot be written */
+	T_EQ(setrlimit(RLIMIT_FSIZE, &rl), 0);
+
+	random_page(rnd, 1);
+	T_EQ(uzswap_write(uz, 40, rnd), -EIO);
+	T_EQ(uzswap_read(uz, 40, got), 0);
+	T_ASSERT(memcmp(got, page, T_PAGE) == 0);	/* old, from the cache */
+	T_EQ(uzswap_write(uz, 41, rnd), -EIO);
+	T_EQ(uzswap_read(uz, 41, got), 0);
+	T_ASSERT(memcmp(got, old, T_PAGE) == 0);	/* old, from the file */
+	T_EQ(uzswap_write(uz, 43, rnd), -EIO);
+	T_EQ(uzswap_read(uz, 43, got), 0);
+	T_ASSERT(is_zero(got));				/* never written */
+	T_EQ(uzswap_write(uz, 3, rnd), 0);		/* below: fine */
+	/* Writeback into the full part fails; the page stays cached. */
+	make_page(page, 44, 1);
+	T_EQ(uzswap_write(uz, 44, page), 0);
+	T_EQ(uzswap_writeback(uz, 4), -EIO);
+	T_EQ(uzswap_load(uz, 44, got), 0);
+	T_ASSERT(memcmp(got, page, T_PAGE) == 0);
+
+	T_EQ(setrlimit(RLIMIT_FSIZE, &saved), 0);
+	signal(SIGXFSZ, SIG_DFL);
+	T_EQ(uzswap_read(uz, 3, got), 0);
+	T_ASSERT(memcmp(got, rnd, T_PAGE) == 0);
+	T_ASSERT(stats(uz).backing_io_errors >= 4);
+	uzswap_close(uz);
+}
+
+/* The shrinker thread writes back above its target without any store
+ * waiting; parameters change at run time. */
+static void test_shrinker_params(void)
+{
+	const uint64_t n = 1024;
+	struct uzswap *uz = open_backed(n, 64 << 20, true);
+	uint8_t page[T_PAGE];
+	struct uzswap_stats st;
+	uint64_t v;
+
+	T_EQ(uzswap_get_param(uz, UZSWAP_PARAM_SHRINKER_ENABLED, &v), 0);
+	T_EQ(v, 1);
+	T_EQ(uzswap_get_param(uz, UZSWAP_PARAM_MAX_POOL_BYTES, &v), 0);
+	T_EQ(v, 64 << 20);
+	T_EQ(uzswap_get_param(uz, UZSWAP_PARAM_MAX_POOL_PERCENT, &v), 0);
+	T_EQ(v, 0);
+	T_EQ(uzswap_get_param(uz, UZSWAP_PARAM_ACCEPT_THRESHOLD_PERCENT, &v),
+	     0);
+	T_EQ(v, 90);
+	T_EQ(uzswap_set_param(uz, UZSWAP_PARAM_ACCEPT_THRESHOLD_PERCENT, 0),
+	     -EINVAL);
+	T_EQ(uzswap_set_param(uz, UZSWAP_PARAM_ACCEPT_THRESHOLD_PERCENT, 101),
+	     -EINVAL);
+	T_EQ(uzswap_set_param(uz, UZSWAP_PARAM_MAX_POOL_BYTES, 0), -EINVAL);
+	T_EQ(uzswap_set_param(uz, UZSWAP_PARAM_MAX_POOL_PERCENT, 101), -EINVAL);
+	T_EQ(uzswap_set_param(uz, UZSWAP_PARAM_SHRINKER_ENABLED, 2), -EINVAL);
+	T_EQ(uzswap_set_param(uz, (enum uzswap_param)99, 1), -EINVAL);
+	T_EQ(uzswap_set_param(uz, UZSWAP_PARAM_MAX_POOL_PERCENT, 10), 0);
+	T_EQ(uzswap_get_param(uz, UZSWAP_PARAM_MAX_POOL_PERCENT, &v), 0);
+	T_EQ(v, 10);
+	T_EQ(uzswap_get_param(uz, UZSWAP_PARAM_MAX_POOL_BYTES, &v), 0);
+	T_ASSERT(v > 0);
+
+	for (uint64_t i = 0; i < n; i++) {
+		make_page(page, i, 1);
+		T_EQ(uzswap_write(uz, i, page), 0);
+	}
+	st = stats(uz);
+	T_EQ(st.written_back_pages, 0);		/* far under the limit */
+	/* Lower the limit under the pool: the shrinker brings it down to
+	 * its target (accept - 5%) on its own. */
+	uint64_t limit = st.pool_total_size / 2;
+	T_EQ(uzswap_set_param(uz, UZSWAP_PARAM_MAX_POOL_BYTES, limit), 0);
+	for (int i = 0; i < 500; i++) {	/* up to 10 s (sanitizers) */
+		st = stats(uz);
+		if (st.pool_total_size <= limit / 100 * 85)
+			break;
+		struct timespec ts = { 0, 20 * 1000 * 1000 };
+		nanosleep(&ts, NULL);
+	}
+	T_ASSERT(st.pool_total_size <= limit / 100 * 85);
+	T_ASSERT(st.written_back_pages > 0);
+	T_EQ(st.pool_limit_hit, 0);		/* no store ever waited */
+	/* Disabled: it stops. */
+	T_EQ(uzswap_set_param(uz, UZSWAP_PARAM_SHRINKER_ENABLED, 0), 0);
+	T_EQ(uzswap_set_param(uz, UZSWAP_PARAM_MAX_POOL_BYTES, limit / 4), 0);
+	uint64_t wb = stats(uz).written_back_pages;
+	struct timespec ts = { 0, 200 * 1000 * 1000 };
+	nanosleep(&ts, NULL);
+	T_EQ(stats(uz).written_back_pages, wb);
+	uzswap_close(uz);
+}
+
+static void cleanup(void)
+{
+	unlink(path);
+	rmdir(dir);
+}
+
+int main(void)
+{
+	nr_corpus = t_corpus_or_skip("gcc.pages", &corpus);
+	snprintf(dir, sizeof(dir), "/tmp/uzswap-backing-XXXXXX");
+	T_ASSERT(mkdtemp(dir) != NULL);
+	snprintf(path, sizeof(path), "%s/swap", dir);
+	atexit(cleanup);
+
+	test_device_api();
+	test_no_backing();
+	test_second_chance();
+	test_limit_writeback();
+	test_writeback_error();
+	test_file_full();
+	test_shrinker_params();
+
+	free(corpus);
+	printf("test_backing: ok\n");
+	return 0;
+}
