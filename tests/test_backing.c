@@ -327,6 +327,55 @@ static void test_file_full(void)
 	uzswap_close(uz);
 }
 
+/*
+ * Walk a fault over every allocation and I/O site of a write that has to
+ * write back first (and of a read from the file): whichever fails, the
+ * call returns 0 with the new page held, or an error with the old page
+ * still readable. Nothing leaks (ASan) and nothing is lost.
+ */
+static void test_fault_walk(void)
+{
+	uint8_t page[T_PAGE], got[T_PAGE], old[T_PAGE];
+	long n, passed;
+
+	for (n = 1;; n++) {
+		struct uzswap *uz = open_backed(256, 64 << 20, false);
+		const uint64_t off = 64;
+		int err;
+
+		for (uint64_t i = 0; i < off; i++) {
+			make_page(page, i, 1);
+			T_EQ(uzswap_write(uz, i, page), 0);
+		}
+		/* Now the pool is over its limit: the next write reclaims
+		 * (about half the pages) first. */
+		T_EQ(uzswap_set_param(uz, UZSWAP_PARAM_MAX_POOL_BYTES,
+				      stats(uz).pool_total_size / 2), 0);
+		uint64_t target = off - 1;
+		make_page(old, target, 1);
+		make_page(page, target, 2);
+		uz_fault_arm(n);
+		err = uzswap_write(uz, target, page);
+		passed = uz_fault_disarm();
+		T_EQ(uzswap_read(uz, target, got), 0);
+		if (err == 0)
+			T_ASSERT(memcmp(got, page, T_PAGE) == 0);
+		else
+			T_ASSERT(memcmp(got, old, T_PAGE) == 0);
+		/* Everything else is still there. */
+		for (uint64_t i = 0; i < off; i++) {
+			make_page(old, i, i == target && err == 0 ? 2 : 1);
+			T_EQ(uzswap_read(uz, i, got), 0);
+			T_ASSERT(memcmp(got, old, T_PAGE) == 0);
+		}
+		uzswap_close(uz);
+		if (passed < n)
+			break;		/* no fault point left to fail */
+	}
+	T_ASSERT(n > 3);
+	printf("fault walk: %ld fault points in a write that reclaims\n", n - 1);
+}
+
 /* The shrinker thread writes back above its target without any store
  * waiting; parameters change at run time. */
 static void test_shrinker_params(void)
@@ -410,6 +459,7 @@ int main(void)
 	test_limit_writeback();
 	test_writeback_error();
 	test_file_full();
+	test_fault_walk();
 	test_shrinker_params();
 
 	free(corpus);
