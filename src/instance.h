@@ -14,8 +14,9 @@
  *   index stripe lock -> per-CPU context mutex -> allocator locks
  *   index stripe lock -> lru lock (a leaf)
  *   shrink_lock: a leaf (the shrinker's sleep), never held while
- *   writing back; shrink_run_lock -> stripe lock -> ... (held by the
- *   shrinker for a whole pass, and briefly by a caller disabling it)
+ *   writing back; shrink_run_lock -> stripe lock -> ... (read-held by
+ *   each shrinker thread for a pass, write-held briefly by a caller
+ *   disabling the shrinker, to wait for the passes to end)
  * Writeback takes one stripe lock and holds it across the decompression
  * and the file write of that offset, so the file and the slot change
  * together: a reader never sees the slot empty before the file holds the
@@ -45,6 +46,9 @@
 #include "stats.h"
 #include "swapfile.h"
 #include "zalloc.h"
+
+/* Shrinker threads per instance with a backing store. */
+#define UZ_SHRINK_THREADS 4
 
 /* Slot value: the page lives in the backing file only. */
 #define UZ_DISK_ENTRY ((void *)2)
@@ -99,12 +103,13 @@ struct uzswap {
 	/* Shrinker thread (only with a backing store). */
 	pthread_mutex_t shrink_lock;	/* leaf: with shrink_cond, the sleep */
 	pthread_cond_t shrink_cond;
-	pthread_mutex_t shrink_run_lock;	/* held for a whole pass */
+	pthread_rwlock_t shrink_run_lock;	/* read-held for a whole pass */
 	atomic_bool shrink_stop;
 	bool shrink_started;		/* set at open, cleared at close */
 	atomic_bool shrink_kicked;	/* a store asked for a pass */
 	atomic_bool shrinker_enabled;
-	pthread_t shrink_thread;
+	unsigned nr_shrink_threads;
+	pthread_t shrink_threads[UZ_SHRINK_THREADS];
 };
 
 /* Take a reference on the current pool (I6). Never NULL. */

@@ -29,7 +29,8 @@ struct uz_swapfile {
 
 /*
  * Open path read-write, make sure it holds nr_pages pages (a regular file
- * is extended, sparse; a block device must be big enough: -ENOSPC), and
+ * is extended and its blocks allocated - sparse when the file system
+ * cannot allocate them; a block device must be big enough: -ENOSPC), and
  * probe O_DIRECT. Returns 0, -EINVAL (neither a file nor a block device),
  * -ENOSPC, or the errno of open/ftruncate.
  */

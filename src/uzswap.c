@@ -109,7 +109,7 @@ void uz_shrinker_kick(struct uzswap *uz)
 				     memory_order_relaxed))
 		return;
 	pthread_mutex_lock(&uz->shrink_lock);
-	pthread_cond_signal(&uz->shrink_cond);
+	pthread_cond_broadcast(&uz->shrink_cond);
 	pthread_mutex_unlock(&uz->shrink_lock);
 }
 
@@ -121,9 +121,10 @@ static bool shrink_on(struct uzswap *uz)
 }
 
 /*
- * One pass, under shrink_run_lock (which only the pass and a caller
- * waiting for it to end take: shrink_run_lock -> stripe -> ...). It stops
- * as soon as the shrinker is disabled.
+ * One pass, under shrink_run_lock read-held (the passes of the shrinker
+ * threads run together; a caller disabling the shrinker write-locks it to
+ * wait for them: shrink_run_lock -> stripe -> ...). It stops as soon as
+ * the shrinker is disabled.
  */
 static void shrink_pass(struct uzswap *uz)
 {
@@ -136,7 +137,7 @@ static void shrink_pass(struct uzswap *uz)
 
 	if (!shrink_on(uz) || uz_zalloc_total_bytes(uz->za) <= target)
 		return;
-	pthread_mutex_lock(&uz->shrink_run_lock);
+	pthread_rwlock_rdlock(&uz->shrink_run_lock);
 	budget = (long)uz_lru_count(&uz->lru);
 	while (shrink_on(uz) && budget-- > 0 &&
 	       uz_zalloc_total_bytes(uz->za) > low) {
@@ -147,7 +148,7 @@ static void shrink_pass(struct uzswap *uz)
 		if (r < 0)
 			break;
 	}
-	pthread_mutex_unlock(&uz->shrink_run_lock);
+	pthread_rwlock_unlock(&uz->shrink_run_lock);
 }
 
 static void *shrinker_main(void *arg)
@@ -185,7 +186,16 @@ static int shrinker_init(struct uzswap *uz)
 {
 	if (!uz->has_backing)
 		return 0;
-	if (pthread_create(&uz->shrink_thread, NULL, shrinker_main, uz))
+	/* Writeback is I/O bound: several threads keep several writes in
+	 * flight (a virtio disk does ~3x the 4 KiB O_DIRECT writes per second
+	 * with 4 writers than with one). */
+	for (unsigned i = 0; i < UZ_SHRINK_THREADS; i++) {
+		if (pthread_create(&uz->shrink_threads[i], NULL, shrinker_main,
+				   uz))
+			break;
+		uz->nr_shrink_threads++;
+	}
+	if (!uz->nr_shrink_threads)
 		return -ENOMEM;
 	uz->shrink_started = true;
 	return 0;
@@ -197,9 +207,10 @@ static void shrinker_stop(struct uzswap *uz)
 		return;
 	pthread_mutex_lock(&uz->shrink_lock);
 	atomic_store(&uz->shrink_stop, true);
-	pthread_cond_signal(&uz->shrink_cond);
+	pthread_cond_broadcast(&uz->shrink_cond);
 	pthread_mutex_unlock(&uz->shrink_lock);
-	pthread_join(uz->shrink_thread, NULL);
+	for (unsigned i = 0; i < uz->nr_shrink_threads; i++)
+		pthread_join(uz->shrink_threads[i], NULL);
 	uz->shrink_started = false;
 }
 
@@ -215,7 +226,7 @@ static void instance_free(struct uzswap *uz)
 	pthread_mutex_destroy(&uz->switch_lock);
 	pthread_cond_destroy(&uz->shrink_cond);
 	pthread_mutex_destroy(&uz->shrink_lock);
-	pthread_mutex_destroy(&uz->shrink_run_lock);
+	pthread_rwlock_destroy(&uz->shrink_run_lock);
 	uz_lru_destroy(&uz->lru);
 	if (uz->has_backing)
 		uz_swapfile_close(&uz->backing);
@@ -287,7 +298,7 @@ int uzswap_open(const struct uzswap_options *o, struct uzswap **out)
 	uz_lru_init(&uz->lru);
 	pthread_mutex_init(&uz->switch_lock, NULL);
 	pthread_mutex_init(&uz->shrink_lock, NULL);
-	pthread_mutex_init(&uz->shrink_run_lock, NULL);
+	pthread_rwlock_init(&uz->shrink_run_lock, NULL);
 	pthread_condattr_init(&ca);
 	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
 	pthread_cond_init(&uz->shrink_cond, &ca);
@@ -484,8 +495,8 @@ int uzswap_set_param(struct uzswap *uz, enum uzswap_param param,
 		atomic_store(&uz->shrinker_enabled, value != 0);
 		if (!value) {
 			/* Returns with no pass in progress. */
-			pthread_mutex_lock(&uz->shrink_run_lock);
-			pthread_mutex_unlock(&uz->shrink_run_lock);
+			pthread_rwlock_wrlock(&uz->shrink_run_lock);
+			pthread_rwlock_unlock(&uz->shrink_run_lock);
 		}
 		break;
 	default:
