@@ -169,8 +169,9 @@ int main(int argc, char **argv)
 	lat_hit = calloc(nr_reads, sizeof(*lat_hit));
 	lat_miss = calloc(nr_reads, sizeof(*lat_miss));
 	T_ASSERT(lat_hit && lat_miss);
-	T_EQ(uzswap_get_stats(uz, &st), 0);
-	uint64_t wb_after_write = st.written_back_pages;
+	struct uzswap_stats sw;	/* right after the write phase */
+	T_EQ(uzswap_get_stats(uz, &sw), 0);
+	st = sw;
 	brd = st.backing_reads;
 	for (uint64_t i = 0; i < nr_reads; i++) {
 		uint64_t r = t_rand(&seed), off;
@@ -210,16 +211,16 @@ int main(int argc, char **argv)
 	       (unsigned long long)limit_mib, (unsigned long long)nr_pages,
 	       (unsigned long long)(nr_pages * T_PAGE >> 20), nr_threads,
 	       (unsigned long long)nr_reads, hot_pct, rewrite_pct, backing);
-	printf("  write: %.1f MB/s (%llu cached, %llu in the file: %llu "
+	printf("  write: %.1f MB/s; then %llu cached, %llu in the file (%llu "
 	       "written back, %llu refused by the cache), ratio %.2f\n",
 	       (double)nr_pages * T_PAGE / t_write / 1e6,
-	       (unsigned long long)st.stored_pages,
-	       (unsigned long long)st.backing_pages,
-	       (unsigned long long)wb_after_write,
-	       (unsigned long long)st.backing_writes,
-	       st.compressed_bytes ? (double)(st.stored_pages -
-					      st.same_filled_pages) * T_PAGE /
-				     (double)st.compressed_bytes : 0.0);
+	       (unsigned long long)sw.stored_pages,
+	       (unsigned long long)sw.backing_pages,
+	       (unsigned long long)sw.written_back_pages,
+	       (unsigned long long)sw.backing_writes,
+	       sw.compressed_bytes ? (double)(sw.stored_pages -
+					      sw.same_filled_pages) * T_PAGE /
+				     (double)sw.compressed_bytes : 0.0);
 	printf("  read: %.1f MB/s, hit rate %.1f%% (%zu hits, %zu misses); "
 	       "%llu pages written out again at %.1f MB/s\n",
 	       (double)nr_reads * T_PAGE / t_read / 1e6,

@@ -246,6 +246,33 @@ static void test_limit_writeback(void)
 	uzswap_close(uz);
 }
 
+/* Folio stores over the limit reclaim too; the cache-level calls see
+ * written-back pages as gone, uzswap_read finds them. */
+static void test_folio_writeback(void)
+{
+	const uint64_t n = 1024;
+	struct uzswap *uz = open_backed(n, 128 << 10, false);
+	static uint8_t folio[16 * T_PAGE];
+	uint8_t got[T_PAGE];
+	struct uzswap_stats st;
+
+	for (uint64_t o = 0; o < n; o += 16) {
+		for (unsigned i = 0; i < 16; i++)
+			make_page(folio + i * T_PAGE, o + i, 3);
+		T_EQ(uzswap_store_folio(uz, o, folio, 16), 0);
+	}
+	st = stats(uz);
+	T_ASSERT(st.written_back_pages > 0);
+	T_EQ(st.stored_pages + st.backing_pages, n);
+	T_EQ(uzswap_load(uz, 0, got), -ENOENT);	/* written back */
+	for (uint64_t o = 0; o < n; o++) {
+		make_page(folio, o, 3);
+		T_EQ(uzswap_read(uz, o, got), 0);
+		T_ASSERT(memcmp(got, folio, T_PAGE) == 0);
+	}
+	uzswap_close(uz);
+}
+
 /* A writeback whose file write fails: the page stays cached, counted. */
 static void test_writeback_error(void)
 {
@@ -457,6 +484,7 @@ int main(void)
 	test_no_backing();
 	test_second_chance();
 	test_limit_writeback();
+	test_folio_writeback();
 	test_writeback_error();
 	test_file_full();
 	test_fault_walk();

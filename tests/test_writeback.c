@@ -337,14 +337,31 @@ static void *writeback_thread(void *arg)
 	return NULL;
 }
 
+/* Entries of old pools are written back and freed while pools switch
+ * (I6: the last entry of an old pool frees it). */
+static void *switcher(void *arg)
+{
+	static const char *const codecs[] = { "zstd", "lz4", "lzo-rle" };
+	unsigned i = 0;
+
+	(void)arg;
+	while (!atomic_load(&race_stop)) {
+		if (uzswap_set_compressor(race, codecs[i++ % 3], 0) != 0)
+			atomic_fetch_add(&failures, 1);
+		sched_yield();
+	}
+	return NULL;
+}
+
 static void test_races(void)
 {
-	pthread_t own[OWNERS], rd[READERS], wb;
+	pthread_t own[OWNERS], rd[READERS], wb, sw;
 	struct uzswap_stats st;
 
 	/* A pool of a few dozen pages: direct reclaim all the time too. */
 	race = open_backed(RACE_N, 48 << 10);
 	T_EQ(pthread_create(&wb, NULL, writeback_thread, NULL), 0);
+	T_EQ(pthread_create(&sw, NULL, switcher, NULL), 0);
 	for (uintptr_t i = 0; i < READERS; i++)
 		T_EQ(pthread_create(&rd[i], NULL, reader, (void *)i), 0);
 	for (uintptr_t i = 0; i < OWNERS; i++)
@@ -355,18 +372,27 @@ static void test_races(void)
 	for (int i = 0; i < READERS; i++)
 		pthread_join(rd[i], NULL);
 	pthread_join(wb, NULL);
+	pthread_join(sw, NULL);
 	T_EQ(uzswap_get_stats(race, &st), 0);
 	printf("races: %llu written back, %llu file writes, %llu file reads, "
-	       "%llu limit hits, %llu failures\n",
+	       "%llu limit hits, %lld failures, %llu pools live\n",
 	       (unsigned long long)st.written_back_pages,
 	       (unsigned long long)st.backing_writes,
 	       (unsigned long long)st.backing_reads,
 	       (unsigned long long)st.pool_limit_hit,
-	       (long long)atomic_load(&failures));
+	       (long long)atomic_load(&failures),
+	       (unsigned long long)st.nr_pools);
 	T_ASSERT(st.written_back_pages > 0);
 	T_EQ(st.backing_io_errors, 0);
 	T_EQ(st.decompress_fail, 0);
 	T_EQ(atomic_load(&failures), 0);
+	/* Writing everything back drains every old pool (I6). */
+	T_EQ(uzswap_set_param(race, UZSWAP_PARAM_SHRINKER_ENABLED, 0), 0);
+	while (uzswap_writeback(race, 64) > 0)
+		;
+	T_EQ(uzswap_get_stats(race, &st), 0);
+	T_EQ(st.lru_pages, 0);
+	T_EQ(st.nr_pools, 1);
 	uzswap_close(race);
 }
 
