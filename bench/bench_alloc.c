@@ -10,21 +10,25 @@
  * Density = bytes held / sum of object sizes, after storing every object,
  * after freeing a random half, and after compaction (glibc: malloc_trim).
  *   zsmalloc: uz_zalloc_total_bytes() (spans touched + handle table +
- *             shards), and the process RSS growth as a cross-check.
+ *             shards), and the growth of the process's RssAnon as a
+ *             cross-check.
  *   glibc:    mallinfo2() arena + hblkhd growth (address space taken from
  *             the system; malloc_trim's MADV_DONTNEED does not show there),
- *             and the RSS growth (which does show it).
+ *             and the RssAnon growth (which does show it).
  * Each density run is a forked child so that it starts from a clean heap.
  *
  * Cost = ns per malloc+free pair over the object sizes in corpus order:
  * "pair" frees each object right after allocating it; "steady" keeps 4096
  * objects live and replaces a random one each step. 1 and 2 threads (the
- * 2-thread figure is per pair per thread, wall clock).
+ * 2-thread figure is per pair per thread, wall clock). Best of 5 runs, the
+ * two allocators interleaved, since other work may share the machine.
  *
  * Also: span release by munmap vs kept MADV_DONTNEED'd spares, measured on
  * a fill-then-free-all churn that empties every span each round.
  *
- * Usage: bench_alloc [corpus dir]   (default: UZSWAP_CORPUS or ../shared/corpus)
+ * Usage: bench_alloc [corpus dir [density|cost|release]]
+ *   corpus dir defaults to UZSWAP_CORPUS or ../shared/corpus; one part
+ *   named runs only that part.
  */
 #define _GNU_SOURCE
 #include <lz4.h>
@@ -56,17 +60,19 @@ static double now_ns(void)
 	return ts.tv_sec * 1e9 + ts.tv_nsec;
 }
 
+/* Anonymous resident memory (RssAnon): file pages would only add noise. */
 static size_t rss_bytes(void)
 {
-	long pages = 0, rss = 0;
-	FILE *f = fopen("/proc/self/statm", "r");
+	char line[256];
+	size_t kb = 0;
+	FILE *f = fopen("/proc/self/status", "r");
 
-	if (f) {
-		if (fscanf(f, "%ld %ld", &pages, &rss) != 2)
-			rss = 0;
+	while (f && fgets(line, sizeof(line), f))
+		if (sscanf(line, "RssAnon: %zu kB", &kb) == 1)
+			break;
+	if (f)
 		fclose(f);
-	}
-	return (size_t)rss * 4096;
+	return kb * 1024;
 }
 
 static void add_obj(struct objs *o, const void *buf, int len)
@@ -160,11 +166,61 @@ static void density_zs(const struct objs *o)
 	printf("  %-12s zsmalloc %5zu obj %8zu B | %.3f %.3f %.3f | rss %.3f %.3f %.3f"
 	       " | meta %.1f B/obj, rounding %.1f B/obj\n",
 	       o->name, o->n, o->sum, d[0], d[1], d[2], r[0], r[1], r[2],
-	       (double)(st.meta_bytes + st.spans * ZS_SPAN_HDR +
+	       (double)(st.meta_bytes + st.spans * ZS_HDR_SLOT +
 			st.objects * ZS_OBJ_HDR) / st.objects,
 	       (double)(st.slot_bytes - st.objects * ZS_OBJ_HDR - o->sum) /
 		       st.objects);
 	uz_zalloc_destroy(za);
+}
+
+/*
+ * What per-class spans would hold for the same objects, right after the
+ * fill: the classic zsmalloc layout (classes from 32 B in 16 B steps, each
+ * with its own spans of 1..max_pages pages, N chosen per class for the
+ * least tail waste, classes with the same geometry merged, 8 B of handle
+ * per object), with spans counted whole or, if lazy, the last span of each
+ * class counted only up to the pages its objects touch. A model, not an
+ * allocator: it shows why the classes here share their spans.
+ */
+static double per_class_model(const struct objs *o, int max_pages, bool lazy)
+{
+	enum { NCL = (4096 - 32) / 16 + 1 };
+	static size_t cnt[NCL];
+	int pages[NCL], objs[NCL], size[NCL];
+	double held = 8.0 * o->n;
+
+	memset(cnt, 0, sizeof(cnt));
+	for (int c = NCL - 1; c >= 0; c--) {
+		size[c] = 32 + 16 * c;
+		pages[c] = 1;
+		for (int k = 1, best = -1; k <= max_pages; k++) {
+			int used = k * 4096 / size[c] * size[c] * 100 / (k * 4096);
+
+			if (used > best) {
+				best = used;
+				pages[c] = k;
+			}
+		}
+		objs[c] = pages[c] * 4096 / size[c];
+	}
+	for (size_t i = 0; i < o->n; i++) {
+		int c = o->size[i] <= 32 ? 0 : (o->size[i] - 32 + 15) / 16;
+
+		/* merged: a larger class with the same geometry takes it */
+		while (c + 1 < NCL && pages[c + 1] == pages[c] &&
+		       objs[c + 1] == objs[c])
+			c++;
+		cnt[c]++;
+	}
+	for (int c = 0; c < NCL; c++) {
+		size_t full = cnt[c] / objs[c], rest = cnt[c] % objs[c];
+
+		held += (double)full * pages[c] * 4096;
+		if (rest)
+			held += lazy ? (double)((rest * size[c] + 4095) / 4096 * 4096)
+				     : pages[c] * 4096.0;
+	}
+	return held / o->sum;
 }
 
 static size_t glibc_held(void)
@@ -271,9 +327,11 @@ static double cost(const struct objs *o, bool zs, bool steady, int threads)
 	struct uz_zalloc *za = zs ? uz_zalloc_create() : NULL;
 	struct cost_arg a[2];
 	pthread_t t[2];
-	size_t pairs = 2000000;
+	size_t pairs = 1000000;
 	double t0;
 
+	if (threads > 2)
+		threads = 2;
 	for (int i = 0; i < threads; i++)
 		a[i] = (struct cost_arg){ o, za, steady, pairs, 99 + i * 7919 };
 	cost_run(&(struct cost_arg){ o, za, steady, pairs / 4, 5 }); /* warm */
@@ -287,36 +345,63 @@ static double cost(const struct objs *o, bool zs, bool steady, int threads)
 	return t0;
 }
 
+/* Best of REPS runs, zsmalloc and glibc interleaved: the machine is shared. */
+#define REPS 5
+
 static void cost_table(const struct objs *o)
 {
 	for (int steady = 0; steady < 2; steady++) {
 		printf("  %-12s %-6s", o->name, steady ? "steady" : "pair");
-		for (int th = 1; th <= 2; th++)
+		for (int th = 1; th <= 2; th++) {
+			double zs = 1e12, gl = 1e12;
+
+			for (int r = 0; r < REPS; r++) {
+				double a = cost(o, true, steady, th);
+				double b = cost(o, false, steady, th);
+
+				zs = a < zs ? a : zs;
+				gl = b < gl ? b : gl;
+			}
 			printf(" | %d thr: zsmalloc %6.1f ns  glibc %6.1f ns", th,
-			       cost(o, true, steady, th),
-			       cost(o, false, steady, th));
+			       zs, gl);
+		}
 		printf("\n");
 	}
 }
 
-/* Fill then free everything, in random order: every span empties. */
-static void release_churn(const struct objs *o, bool use_munmap)
+/*
+ * Span release: fill then free everything, in random order, so that every
+ * span empties each round; spares = 0 unmaps each empty span (a new one is
+ * an mmap plus two munmaps to align it), spares = 16 keeps them
+ * MADV_DONTNEED'd. Both give the memory back; what differs is the cost.
+ */
+static void release_churn(const struct objs *o, unsigned spares)
 {
 	struct uz_zalloc *za = uz_zalloc_create();
-	size_t n = o->n < 4000 ? o->n : 4000, rounds = 200, *ix = shuffled(n);
+	size_t n = 300, rounds = 3000, *ix = shuffled(n), spans;
 	uz_handle_t *h = calloc(n, sizeof(*h));
-	double t0 = now_ns();
+	struct uz_zs_stats st;
+	double t0;
 
-	uz_zs_set_release_munmap(za, use_munmap);
+	uz_zs_set_spares(za, spares);
+	for (size_t i = 0; i < n; i++)
+		uz_zalloc_malloc(za, o->size[i], &h[i]);
+	uz_zs_stats(za, &st);
+	spans = st.spans;
+	for (size_t i = 0; i < n; i++)
+		uz_zalloc_free(za, h[i]);
+	t0 = now_ns();
 	for (size_t r = 0; r < rounds; r++) {
 		for (size_t i = 0; i < n; i++)
 			uz_zalloc_malloc(za, o->size[i], &h[i]);
 		for (size_t i = 0; i < n; i++)
 			uz_zalloc_free(za, h[ix[i]]);
 	}
-	printf("  %-12s %-13s %6.1f ns per alloc+free, %zu B held when empty\n",
-	       o->name, use_munmap ? "munmap" : "MADV_DONTNEED",
-	       (now_ns() - t0) / (double)(n * rounds),
+	t0 = now_ns() - t0;
+	printf("  spares %2u: %6.1f ns per alloc+free, %5.1f us per span "
+	       "emptied and refilled (%zu spans a round), %zu B held when empty\n",
+	       spares, t0 / (double)(n * rounds),
+	       t0 / 1e3 / (double)(spans * rounds), spans,
 	       uz_zalloc_total_bytes(za));
 	uz_zalloc_destroy(za);
 	free(h);
@@ -326,11 +411,14 @@ static void release_churn(const struct objs *o, bool use_munmap)
 int main(int argc, char **argv)
 {
 	const char *dir = argc > 1 ? argv[1] : t_corpus_dir();
+	const char *part = argc > 2 ? argv[2] : "all";
+	bool all = !strcmp(part, "all");
 	const char *files[2] = { "gcc.pages", "sqlite.pages" };
 	uint8_t *pages[2];
 	size_t npages[2];
 	struct objs sets[2][3];
 	const char *codec[2] = { "lz4", "zstd-1" };
+	double load_avg[3];
 
 	for (int f = 0; f < 2; f++) {
 		char path[4200];
@@ -340,28 +428,43 @@ int main(int argc, char **argv)
 		if (!npages[f])
 			t_skip("corpus file %s not found", path);
 	}
+	if (getloadavg(load_avg, 3) == 3)
+		printf("load average at start: %.2f %.2f %.2f on %ld CPUs\n",
+		       load_avg[0], load_avg[1], load_avg[2],
+		       sysconf(_SC_NPROCESSORS_ONLN));
 	for (int c = 0; c < 2; c++) {
 		load(&sets[c][0], "gcc", c, &pages[0], &npages[0], 1);
 		load(&sets[c][1], "sqlite", c, &pages[1], &npages[1], 1);
 		load(&sets[c][2], "gcc+sqlite", c, pages, npages, 2);
 	}
-	printf("density (held / object bytes): fill | random half freed | compacted\n");
-	for (int c = 0; c < 2; c++) {
+	if (all || !strcmp(part, "density"))
+		printf("density (held / object bytes): fill | random half freed | compacted\n");
+	for (int c = 0; (all || !strcmp(part, "density")) && c < 2; c++) {
 		printf(" %s (pages compressing above %d B skipped: gcc %zu, sqlite %zu)\n",
 		       codec[c], SKIP_ABOVE, sets[c][0].skipped,
 		       sets[c][1].skipped);
 		for (int s = 0; s < 3; s++) {
 			in_child(density_zs, &sets[c][s]);
 			in_child(density_glibc, &sets[c][s]);
+			printf("  %-12s per-class spans (model, fill only): N<=4 %.3f,"
+			       " N<=16 lazily committed %.3f\n", sets[c][s].name,
+			       per_class_model(&sets[c][s], 4, false),
+			       per_class_model(&sets[c][s], 16, true));
 		}
 	}
-	printf("cost (ns per malloc+free pair, object sizes in corpus order)\n");
-	for (int c = 0; c < 2; c++) {
+	if (all || !strcmp(part, "cost"))
+		printf("cost (ns per malloc+free pair, object sizes in corpus order)\n");
+	for (int c = 0; (all || !strcmp(part, "cost")) && c < 2; c++) {
 		printf(" %s\n", codec[c]);
 		cost_table(&sets[c][2]);
 	}
-	printf("empty-span release (fill 4000 objects, free all, 200 rounds)\n");
-	release_churn(&sets[0][2], false);
-	release_churn(&sets[0][2], true);
+	if (!all && strcmp(part, "release"))
+		return 0;
+	printf("empty-span release (300 objects filled then freed, 3000 rounds)\n");
+	for (int r = 0; r < 2; r++) {
+		release_churn(&sets[0][2], 0);
+		release_churn(&sets[0][2], 2);
+		release_churn(&sets[0][2], 16);
+	}
 	return 0;
 }

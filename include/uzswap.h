@@ -256,6 +256,15 @@ struct uzswap_stats {
  */
 UZSWAP_API int uzswap_hotplug_inject(unsigned cpu, bool online);
 
+/*
+ * Compact the pool: move compressed pages out of sparse allocator spans
+ * into fuller ones and give the emptied memory back to the system. Also
+ * runs by itself when fragmentation passes a threshold. Loads, stores and
+ * frees may run meanwhile. Returns 0 and, when freed is not NULL, the
+ * bytes given back; -EINVAL for a NULL cache.
+ */
+UZSWAP_API int uzswap_compact(struct uzswap *uz, uint64_t *freed);
+
 /* Snapshot the counters. Returns 0 or -EINVAL. */
 UZSWAP_API int uzswap_get_stats(struct uzswap *uz, struct uzswap_stats *st);
 

@@ -428,6 +428,18 @@ const char *const *uzswap_compressors(void)
 	return uz_codec_names();
 }
 
+int uzswap_compact(struct uzswap *uz, uint64_t *freed)
+{
+	size_t n;
+
+	if (!uz)
+		return -EINVAL;
+	n = uz_zalloc_compact(uz->za);
+	if (freed)
+		*freed = n;
+	return 0;
+}
+
 /* ---- stats and errors ---- */
 
 int uzswap_get_stats(struct uzswap *uz, struct uzswap_stats *st)

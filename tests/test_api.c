@@ -237,12 +237,14 @@ static void test_limit(void)
 	unsigned n = 0, i;
 
 	uzswap_options_init(&o);
-	o.nr_pages = 4096;
-	o.max_pool_bytes = 256 * 1024;
+	o.nr_pages = 16384;
+	/* Large against the allocator's 64 KiB spans, so that the 10% band
+	 * between the accept threshold and the limit can be observed. */
+	o.max_pool_bytes = 2 << 20;
 	T_EQ(uzswap_open(&o, &uz), 0);
 	while (uzswap_store(uz, n, page(5)) == 0)
 		n++;
-	T_ASSERT(n > 10 && n < 4096);
+	T_ASSERT(n > 10 && n < o.nr_pages);
 	T_EQ(uzswap_get_stats(uz, &st), 0);
 	T_EQ(st.pool_limit_hit, 1);
 	T_ASSERT(st.pool_total_size >= o.max_pool_bytes);
@@ -261,6 +263,23 @@ static void test_limit(void)
 		T_EQ(uzswap_get_stats(uz, &st), 0);
 	}
 	T_EQ(uzswap_store(uz, n, page(5)), 0);
+
+	/* Compaction gives memory back after every other page goes. */
+	uint64_t freed = 0, before;
+	for (unsigned k = i; k < n; k += 2)
+		uzswap_invalidate(uz, k);
+	T_EQ(uzswap_get_stats(uz, &st), 0);
+	before = st.pool_total_size;
+	T_EQ(uzswap_compact(NULL, &freed), -EINVAL);
+	T_EQ(uzswap_compact(uz, &freed), 0);
+	T_EQ(uzswap_get_stats(uz, &st), 0);
+	T_ASSERT(st.pool_total_size <= before - freed);
+	T_ASSERT((double)st.pool_total_size <
+		 1.15 * (double)st.compressed_bytes + 2 * 65536);
+	for (unsigned k = i + 1; k < n; k += 2) {
+		T_EQ(uzswap_load(uz, k, buf), 0);
+		T_ASSERT(memcmp(buf, page(5), T_PAGE) == 0);
+	}
 	uzswap_close(uz);
 }
 
