@@ -175,7 +175,9 @@ UZSWAP_API int uzswap_discard(struct uzswap *uz, uint64_t offset);
  * a recently used page is passed over once). Returns how many pages left
  * the pool, -ENODEV without a backing store, -ENOENT when nothing is
  * cached that could be written back, -EIO when the file write failed (the
- * page stays cached; backing_io_errors counts it).
+ * page stays cached; backing_io_errors counts it), -EBUSY when the pages
+ * it met all had another writeback of their index stripe in flight (try
+ * again).
  */
 UZSWAP_API long uzswap_writeback(struct uzswap *uz, long nr);
 

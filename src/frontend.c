@@ -18,16 +18,18 @@
  *   pop the coldest unreferenced entry off the LRU    (lru lock only)
  *   lock its offset's stripe; still the slot's entry? else stop: it was
  *     invalidated or replaced, and the newer state must stay
- *   decompress it (stripe -> context), write it to the file
- *   slot := UZ_DISK_ENTRY                              (only after the write)
- *   unlock, free the entry
+ *   decompress it (stripe -> context); mark the write in flight; unlock
+ *   write it to the file                               (no lock held)
+ *   lock; still the slot's entry? slot := UZ_DISK_ENTRY, else the write
+ *     was stale and is forgotten; unlock, free the entry
  *
- * The stripe lock held across the file write is what makes every race
- * right: a load, an invalidate or a store of the same offset waits for it,
- * so a reader never finds the slot empty while the file does not yet hold
- * the page, and no page is written back after it was invalidated or
- * replaced (the recheck). The file I/O of uzswap_write/read/discard runs
- * under the same stripe lock, so two transfers of one page never overlap.
+ * The entry stays in the slot, readable, until the write completed, so a
+ * reader never finds the slot empty while the file does not yet hold the
+ * page, and no page is written back after it was invalidated or replaced
+ * (the recheck, under the stripe lock, before the slot changes). While a
+ * write is in flight no other write of the offset starts (wb_busy), so a
+ * stale write never lands after a newer one. The file I/O of
+ * uzswap_write/read/discard runs under the stripe lock.
  *
  * Must never: hold a stripe lock while taking a context lock for a store
  * (only loads and writeback nest them, in the order stripe -> context),
@@ -36,6 +38,7 @@
  * after a store of the same offset failed.
  */
 #include <errno.h>
+#include <sched.h>
 #include <stddef.h>
 #include <string.h>
 
@@ -529,6 +532,13 @@ int uzswap_discard(struct uzswap *uz, uint64_t offset)
 
 /* ---- the device-level API: the backing file behind the cache ---- */
 
+/* With the stripe lock of offset held: its stripe's in-flight writeback
+ * (offset + 1 of the page being written, 0: none). */
+static uint64_t *wb_busy(struct uzswap *uz, uint64_t offset)
+{
+	return &uz->wb_busy[offset & uz->index.stripe_mask];
+}
+
 /*
  * The cache refused the page: put it in the file. The old value of the
  * slot (an entry, UZ_DISK_ENTRY, nothing) is replaced only once the write
@@ -544,6 +554,13 @@ static int file_write(struct uzswap *uz, uint64_t offset, const void *page)
 		return -ENOMEM;
 	}
 	uz_index_lock(&uz->index, offset);
+	/* A writeback of an older page of offset is in flight: its write
+	 * must land before ours, or it would overwrite the newer page. */
+	while (*wb_busy(uz, offset) == offset + 1) {
+		uz_index_unlock(&uz->index, offset);
+		sched_yield();
+		uz_index_lock(&uz->index, offset);
+	}
 	err = uz_swapfile_write(&uz->backing, offset, page);
 	if (!err) {
 		slot = uz_index_slot(&uz->index, offset);
@@ -632,9 +649,17 @@ static uint64_t lru_offset(struct uz_lru_node *n)
 
 /*
  * Write back the coldest entry. 0 when an entry left the pool (written
- * back here, or already invalidated or replaced by someone else), -ENOENT
+ * back here, or already invalidated or replaced by someone else), -EAGAIN
+ * when it was skipped (its stripe has a writeback in flight), -ENOENT
  * when the LRU is empty, -EIO when it could not be written (it stays
  * cached, back at the head of the LRU).
+ *
+ * The file write runs without the stripe lock, so loads of every offset,
+ * this one included, go on meanwhile; e stays in the slot (and readable)
+ * until the write completed. wb_busy marks the write in flight: until it
+ * is cleared, no other write of this offset may start (file_write waits,
+ * a writeback of a newer entry is skipped), so a stale write can never
+ * land after a newer one.
  */
 static int writeback_one(struct uzswap *uz)
 {
@@ -661,24 +686,52 @@ static int writeback_one(struct uzswap *uz)
 	}
 	/* e is the current entry of offset and cannot go while we hold the
 	 * stripe lock. (If e's memory was reused by a newer entry of the
-	 * same offset, that entry is current too: writing it is right, and
-	 * uz_entry_free below takes it off the LRU.) */
+	 * same offset, that entry is current too: writing it is right.) */
+	if (*wb_busy(uz, offset)) {
+		/* One write in flight per stripe: try e again later. */
+		uz_lru_add(&uz->lru, &e->lru);	/* stripe -> lru */
+		uz_index_unlock(&uz->index, offset);
+		return -EAGAIN;
+	}
 	err = entry_decompress(uz, e, buf);	/* stripe -> context */
 	if (err) {
 		uz_stat_add(&uz->stats, UZ_ST_DECOMPRESS_FAIL, 1);
-	} else if ((err = uz_swapfile_write(&uz->backing, offset, buf)) < 0) {
-		uz_stat_add(&uz->stats, UZ_ST_BACKING_IO_ERRORS, 1);
-	} else {
-		/* Only now, with the page in the file: a reader that takes
-		 * the stripe lock next finds it there. */
-		*slot = UZ_DISK_ENTRY;
-		entry_account(uz, UZ_DISK_ENTRY, +1);
-	}
-	if (err)
-		uz_lru_add(&uz->lru, &e->lru);	/* stays cached; stripe->lru */
-	uz_index_unlock(&uz->index, offset);
-	if (err)
+		uz_lru_add(&uz->lru, &e->lru);
+		uz_index_unlock(&uz->index, offset);
 		return -EIO;
+	}
+	e->wb = 1;
+	*wb_busy(uz, offset) = offset + 1;
+	uz_index_unlock(&uz->index, offset);
+
+	err = uz_swapfile_write(&uz->backing, offset, buf);
+
+	uz_index_lock(&uz->index, offset);
+	*wb_busy(uz, offset) = 0;
+	/* Still e itself? A newer entry at the same address has wb == 0
+	 * (no writeback of this offset could start while ours was in
+	 * flight), so the pointer and the flag together identify e. */
+	if (*slot != e || !e->wb) {
+		/* Invalidated or replaced while the write was in flight: it
+		 * was stale, and nothing reads it (the slot does not say
+		 * UZ_DISK_ENTRY; whoever sets that next writes first). */
+		uz_index_unlock(&uz->index, offset);
+		if (err)
+			uz_stat_add(&uz->stats, UZ_ST_BACKING_IO_ERRORS, 1);
+		return 0;
+	}
+	e->wb = 0;
+	if (err) {
+		uz_lru_add(&uz->lru, &e->lru);	/* stays cached */
+		uz_index_unlock(&uz->index, offset);
+		uz_stat_add(&uz->stats, UZ_ST_BACKING_IO_ERRORS, 1);
+		return -EIO;
+	}
+	/* Only now, with the page in the file: a reader that takes the
+	 * stripe lock next finds it there. */
+	*slot = UZ_DISK_ENTRY;
+	entry_account(uz, UZ_DISK_ENTRY, +1);
+	uz_index_unlock(&uz->index, offset);
 	uz_entry_free(uz, e);
 	uz_stat_add(&uz->stats, UZ_ST_WRITTEN_BACK, 1);
 	return 0;
@@ -691,9 +744,16 @@ long uz_writeback(struct uzswap *uz, long nr)
 
 	if (!uz->has_backing)
 		return -ENODEV;
-	while (done < nr && (err = writeback_one(uz)) == 0)
+	/* Skipped entries (-EAGAIN) do not count; at most nr of them. */
+	for (long skips = 0; done < nr;) {
+		err = writeback_one(uz);
+		if (err == -EAGAIN && ++skips <= nr)
+			continue;
+		if (err)
+			break;
 		done++;
-	return done ? done : err;
+	}
+	return done ? done : err == -EAGAIN ? -EBUSY : err;
 }
 
 long uzswap_writeback(struct uzswap *uz, long nr)
@@ -719,6 +779,8 @@ int uz_shrink_to(struct uzswap *uz, uint64_t target)
 			budget = 0;
 			continue;
 		}
+		if (r == -EBUSY)
+			continue;	/* skipped: in flight elsewhere */
 		if (r < 0)
 			return (int)r;
 	}

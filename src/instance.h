@@ -17,11 +17,13 @@
  *   writing back; shrink_run_lock -> stripe lock -> ... (read-held by
  *   each shrinker thread for a pass, write-held briefly by a caller
  *   disabling the shrinker, to wait for the passes to end)
- * Writeback takes one stripe lock and holds it across the decompression
- * and the file write of that offset, so the file and the slot change
- * together: a reader never sees the slot empty before the file holds the
- * page. It runs in a store before the store takes any context lock, and
- * in the shrinker thread, never under a context lock (I5).
+ * Writeback decompresses under the offset's stripe lock, writes the file
+ * without it (marking the write in flight in wb_busy, so no other write
+ * of that offset starts meanwhile), and changes the slot to
+ * UZ_DISK_ENTRY under the lock again, only if the entry is still there:
+ * a reader never sees the slot empty before the file holds the page. It
+ * runs in a store before the store takes any context lock, and in the
+ * shrinker threads, never under a context lock (I5).
  *
  * A slot holds NULL (never written or discarded: reads as zeros),
  * UZ_ZERO_ENTRY, UZ_DISK_ENTRY (the page is in the backing file, at
@@ -69,7 +71,7 @@ struct uz_entry {
 	uint64_t offset;	/* set before it is published */
 	uint16_t length;	/* compressed bytes; 0 = same-filled */
 	_Atomic uint8_t referenced;	/* second chance: set by store, load */
-	uint8_t pad;
+	uint8_t wb;		/* its writeback is in flight (stripe lock) */
 	uint32_t csum;		/* page checksum, when enabled */
 };
 
@@ -99,6 +101,9 @@ struct uzswap {
 	bool has_backing;
 	struct uz_swapfile backing;	/* valid when has_backing */
 	struct uz_lru lru;		/* compressed entries, newest first */
+	/* Per index stripe, under its lock: offset + 1 of the page whose
+	 * writeback is in flight, 0 when none (one per stripe at a time). */
+	uint64_t *wb_busy;
 
 	/* Shrinker thread (only with a backing store). */
 	pthread_mutex_t shrink_lock;	/* leaf: with shrink_cond, the sleep */

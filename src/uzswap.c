@@ -145,6 +145,8 @@ static void shrink_pass(struct uzswap *uz)
 
 		if (r == -EIO)
 			nanosleep(&backoff, NULL);	/* do not spin */
+		if (r == -EBUSY)
+			continue;	/* skipped: budget bounds it */
 		if (r < 0)
 			break;
 	}
@@ -228,6 +230,7 @@ static void instance_free(struct uzswap *uz)
 	pthread_mutex_destroy(&uz->shrink_lock);
 	pthread_rwlock_destroy(&uz->shrink_run_lock);
 	uz_lru_destroy(&uz->lru);
+	uz_free(uz->wb_busy);
 	if (uz->has_backing)
 		uz_swapfile_close(&uz->backing);
 	uz_free(uz);
@@ -252,8 +255,14 @@ static int instance_init(struct uzswap *uz, const struct uzswap_options *o)
 		uz->current = NULL;
 		return err;
 	}
+	if (uz->has_backing) {
+		uz->wb_busy = uz_calloc(uz->index.stripe_mask + 1ull,
+					sizeof(*uz->wb_busy));
+		err = uz->wb_busy ? 0 : -ENOMEM;
+	}
 	/* Last: the thread may run as soon as it exists. */
-	err = shrinker_init(uz);
+	if (!err)
+		err = shrinker_init(uz);
 	if (err) {
 		uz_index_destroy(&uz->index, NULL, NULL);
 		uz_pool_put(uz->current, 1);

@@ -329,9 +329,9 @@ static void *writeback_thread(void *arg)
 	while (!atomic_load(&race_stop)) {
 		long r = uzswap_writeback(race, 4);
 
-		if (r < 0 && r != -ENOENT)
+		if (r < 0 && r != -ENOENT && r != -EBUSY)
 			atomic_fetch_add(&failures, 1);
-		if (r == -ENOENT)
+		if (r == -ENOENT || r == -EBUSY)
 			sched_yield();
 	}
 	return NULL;
