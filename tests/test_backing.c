@@ -403,6 +403,41 @@ static void test_fault_walk(void)
 	printf("fault walk: %ld fault points in a write that reclaims\n", n - 1);
 }
 
+/* Every allocation of an open with a backing store fails cleanly. */
+static void test_open_faults(void)
+{
+	struct uzswap_options o;
+	struct uzswap *uz;
+	long n, passed;
+	int err;
+
+	uzswap_options_init(&o);
+	o.nr_pages = 4096;
+	o.backing_path = path;
+	for (n = 1;; n++) {
+		uz = NULL;
+		uz_fault_arm(n);
+		err = uzswap_open(&o, &uz);
+		passed = uz_fault_disarm();
+		if (err == 0) {
+			uint8_t page[T_PAGE], got[T_PAGE];
+
+			make_page(page, 1, 1);
+			T_EQ(uzswap_write(uz, 1, page), 0);
+			T_EQ(uzswap_writeback(uz, 1), 1);
+			T_EQ(uzswap_read(uz, 1, got), 0);
+			T_ASSERT(memcmp(got, page, T_PAGE) == 0);
+			uzswap_close(uz);
+		} else {
+			T_EQ(err, -ENOMEM);
+			T_ASSERT(uz == NULL);
+		}
+		if (passed < n)
+			break;
+	}
+	T_ASSERT(n > 3);
+}
+
 /* The shrinker thread writes back above its target without any store
  * waiting; parameters change at run time. */
 static void test_shrinker_params(void)
@@ -488,6 +523,7 @@ int main(void)
 	test_writeback_error();
 	test_file_full();
 	test_fault_walk();
+	test_open_faults();
 	test_shrinker_params();
 
 	free(corpus);
