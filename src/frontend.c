@@ -51,6 +51,9 @@
 /* Length of an entry built but not yet compressed (no object yet). */
 #define LEN_TO_COMPRESS UINT16_MAX
 
+/* instance.h promises 48 bytes (64-byte malloc chunks). */
+_Static_assert(sizeof(struct uz_entry) == 48, "struct uz_entry grew");
+
 #define lru_entry(n) \
 	((struct uz_entry *)(void *)((char *)(n) - offsetof(struct uz_entry, lru)))
 
