@@ -12,24 +12,8 @@
  *   publish each entry in the index, free what it replaced
  *
  * With a backing store, a store that finds the pool full first writes
- * back the coldest entries (direct reclaim), before it takes any context
- * lock (I5). Writeback of one entry (writeback_one):
- *
- *   pop the coldest unreferenced entry off the LRU    (lru lock only)
- *   lock its offset's stripe; still the slot's entry? else stop: it was
- *     invalidated or replaced, and the newer state must stay
- *   decompress it (stripe -> context); mark the write in flight; unlock
- *   write it to the file                               (no lock held)
- *   lock; still the slot's entry? slot := UZ_DISK_ENTRY, else the write
- *     was stale and is forgotten; unlock, free the entry
- *
- * The entry stays in the slot, readable, until the write completed, so a
- * reader never finds the slot empty while the file does not yet hold the
- * page, and no page is written back after it was invalidated or replaced
- * (the recheck, under the stripe lock, before the slot changes). While a
- * write is in flight no other write of the offset starts (wb_busy), so a
- * stale write never lands after a newer one. The file I/O of
- * uzswap_write/read/discard runs under the stripe lock.
+ * back the coldest entries (direct reclaim, writeback.c) before it takes
+ * any context lock (I5).
  *
  * Must never: hold a stripe lock while taking a context lock for a store
  * (only loads and writeback nest them, in the order stripe -> context),
@@ -38,7 +22,6 @@
  * after a store of the same offset failed.
  */
 #include <errno.h>
-#include <sched.h>
 #include <stddef.h>
 #include <string.h>
 
@@ -53,9 +36,6 @@
 
 /* instance.h promises 48 bytes (64-byte malloc chunks). */
 _Static_assert(sizeof(struct uz_entry) == 48, "struct uz_entry grew");
-
-#define lru_entry(n) \
-	((struct uz_entry *)(void *)((char *)(n) - offsetof(struct uz_entry, lru)))
 
 /* ---- entries ---- */
 
@@ -80,7 +60,7 @@ static bool entry_compressed(const struct uz_entry *e)
 	return e && e != UZ_ZERO_ENTRY && e != UZ_DISK_ENTRY && e->length;
 }
 
-static void entry_account(struct uzswap *uz, struct uz_entry *e, int sign)
+void uz_entry_account(struct uzswap *uz, struct uz_entry *e, int sign)
 {
 	if (e == UZ_DISK_ENTRY) {
 		uz_stat_add(&uz->stats, UZ_ST_BACKING_PAGES, sign);
@@ -110,7 +90,7 @@ void uz_entry_free(struct uzswap *uz, void *v)
 
 	if (!e)
 		return;
-	entry_account(uz, e, -1);
+	uz_entry_account(uz, e, -1);
 	if (e == UZ_ZERO_ENTRY || e == UZ_DISK_ENTRY)
 		return;
 	if (e->length) {
@@ -289,7 +269,7 @@ static void batch_publish(struct uzswap *uz, uint64_t offset, unsigned n,
 			  struct uz_entry **ents)
 {
 	for (unsigned i = 0; i < n; i++) {
-		entry_account(uz, ents[i], +1);
+		uz_entry_account(uz, ents[i], +1);
 		uz_entry_free(uz, slot_publish(uz, offset + i, ents[i]));
 	}
 }
@@ -355,7 +335,7 @@ static void shrinker_check(struct uzswap *uz)
  * keep_old: on failure leave the offset as it was (uzswap_write, which
  * then puts the page in the file); otherwise drop it (uzswap_store).
  */
-static int store_pages(struct uzswap *uz, uint64_t offset,
+int uz_store_pages(struct uzswap *uz, uint64_t offset,
 		       const unsigned char *pages, unsigned nr,
 		       struct uz_entry **ents, bool keep_old)
 {
@@ -390,7 +370,7 @@ int uzswap_store(struct uzswap *uz, uint64_t offset, const void *page)
 
 	if (!uz || !page || offset >= uz->nr_pages)
 		return -EINVAL;
-	return store_pages(uz, offset, page, 1, &ent, false);
+	return uz_store_pages(uz, offset, page, 1, &ent, false);
 }
 
 int uzswap_store_folio(struct uzswap *uz, uint64_t offset, const void *pages,
@@ -410,7 +390,7 @@ int uzswap_store_folio(struct uzswap *uz, uint64_t offset, const void *pages,
 			return -ENOMEM;
 		}
 	}
-	err = store_pages(uz, offset, pages, nr, ents, false);
+	err = uz_store_pages(uz, offset, pages, nr, ents, false);
 	if (ents != small)
 		uz_free(ents);
 	return err;
@@ -431,7 +411,7 @@ static void fill_page(void *page, uint64_t value)
 }
 
 /* With the stripe lock held: e stays alive, and so does its pool (I6). */
-static int entry_decompress(struct uzswap *uz, struct uz_entry *e,
+int uz_entry_decompress(struct uzswap *uz, struct uz_entry *e,
 			    void *page)
 {
 	struct uz_ctx *ctx = uz_ctx_lock(e->pool);	/* stripe -> ctx */
@@ -452,7 +432,7 @@ static int entry_decompress(struct uzswap *uz, struct uz_entry *e,
  * UZ_DISK_ENTRY) into page. A hit gives a compressed entry its second
  * chance (referenced bit).
  */
-static int cached_read_locked(struct uzswap *uz, struct uz_entry *e,
+int uz_cached_read_locked(struct uzswap *uz, struct uz_entry *e,
 			      void *page)
 {
 	if (e == UZ_ZERO_ENTRY) {
@@ -464,7 +444,7 @@ static int cached_read_locked(struct uzswap *uz, struct uz_entry *e,
 		return 0;
 	}
 	atomic_store_explicit(&e->referenced, 1, memory_order_relaxed);
-	return entry_decompress(uz, e, page);
+	return uz_entry_decompress(uz, e, page);
 }
 
 int uzswap_load(struct uzswap *uz, uint64_t offset, void *page)
@@ -481,7 +461,7 @@ int uzswap_load(struct uzswap *uz, uint64_t offset, void *page)
 	if (!e || e == UZ_DISK_ENTRY)
 		err = -ENOENT;	/* in the file: uzswap_read finds it */
 	else
-		err = cached_read_locked(uz, e, page);
+		err = uz_cached_read_locked(uz, e, page);
 	uz_index_unlock(&uz->index, offset);
 
 	if (err == -ENOENT)
@@ -533,259 +513,3 @@ int uzswap_discard(struct uzswap *uz, uint64_t offset)
 	return 0;
 }
 
-/* ---- the device-level API: the backing file behind the cache ---- */
-
-/* With the stripe lock of offset held: its stripe's in-flight writeback
- * (offset + 1 of the page being written, 0: none). */
-static uint64_t *wb_busy(struct uzswap *uz, uint64_t offset)
-{
-	return &uz->wb_busy[offset & uz->index.stripe_mask];
-}
-
-/*
- * The cache refused the page: put it in the file. The old value of the
- * slot (an entry, UZ_DISK_ENTRY, nothing) is replaced only once the write
- * completed, so a failed write leaves the offset as it was.
- */
-static int file_write(struct uzswap *uz, uint64_t offset, const void *page)
-{
-	void **slot, *old = NULL;
-	int err;
-
-	if (uz_index_reserve(&uz->index, offset) < 0) {
-		uz_stat_add(&uz->stats, UZ_ST_ALLOC_FAIL, 1);
-		return -ENOMEM;
-	}
-	uz_index_lock(&uz->index, offset);
-	/* A writeback of an older page of offset is in flight: its write
-	 * must land before ours, or it would overwrite the newer page. */
-	while (*wb_busy(uz, offset) == offset + 1) {
-		uz_index_unlock(&uz->index, offset);
-		sched_yield();
-		uz_index_lock(&uz->index, offset);
-	}
-	err = uz_swapfile_write(&uz->backing, offset, page);
-	if (!err) {
-		slot = uz_index_slot(&uz->index, offset);
-		old = *slot;
-		*slot = UZ_DISK_ENTRY;
-		entry_account(uz, UZ_DISK_ENTRY, +1);
-	}
-	uz_index_unlock(&uz->index, offset);
-	if (err) {
-		uz_stat_add(&uz->stats, UZ_ST_BACKING_IO_ERRORS, 1);
-		return -EIO;
-	}
-	uz_entry_free(uz, old);
-	uz_stat_add(&uz->stats, UZ_ST_BACKING_WRITES, 1);
-	return 0;
-}
-
-int uzswap_write(struct uzswap *uz, uint64_t offset, const void *page)
-{
-	struct uz_entry *ent;
-	int err;
-
-	if (!uz || !page || offset >= uz->nr_pages)
-		return -EINVAL;
-	if (!uz->has_backing)
-		return store_pages(uz, offset, page, 1, &ent, false);
-	err = store_pages(uz, offset, page, 1, &ent, true);
-	if (err == 0)
-		return 0;
-	return file_write(uz, offset, page);
-}
-
-int uzswap_read(struct uzswap *uz, uint64_t offset, void *page)
-{
-	struct uz_entry *e;
-	void **slot;
-	enum uz_stat st = UZ_ST_LOADS;
-	int err = 0;
-
-	if (!uz || !page || offset >= uz->nr_pages)
-		return -EINVAL;
-	if (!uz->has_backing)
-		return uzswap_load(uz, offset, page);
-	uz_index_lock(&uz->index, offset);
-	slot = uz_index_slot(&uz->index, offset);
-	e = slot ? *slot : NULL;
-	if (!e) {
-		memset(page, 0, PAGE);	/* never written, or discarded */
-		st = UZ_ST_LOAD_MISSES;
-	} else if (e == UZ_DISK_ENTRY) {
-		/* Under the stripe lock: no writeback or write of this
-		 * offset is half done. */
-		err = uz_swapfile_read(&uz->backing, offset, page);
-		st = UZ_ST_LOAD_MISSES;
-	} else {
-		err = cached_read_locked(uz, e, page);
-	}
-	uz_index_unlock(&uz->index, offset);
-
-	if (err && e == UZ_DISK_ENTRY) {
-		uz_stat_add(&uz->stats, UZ_ST_BACKING_IO_ERRORS, 1);
-		return -EIO;
-	}
-	if (err) {
-		uz_stat_add(&uz->stats, UZ_ST_DECOMPRESS_FAIL, 1);
-		return err;
-	}
-	uz_stat_add(&uz->stats, st, 1);
-	if (e == UZ_DISK_ENTRY)
-		uz_stat_add(&uz->stats, UZ_ST_BACKING_READS, 1);
-	return 0;
-}
-
-/* ---- writeback ---- */
-
-static bool lru_test_clear_ref(struct uz_lru_node *n)
-{
-	return atomic_exchange_explicit(&lru_entry(n)->referenced, 0,
-					memory_order_relaxed);
-}
-
-static uint64_t lru_offset(struct uz_lru_node *n)
-{
-	return lru_entry(n)->offset;
-}
-
-/*
- * Write back the coldest entry. 0 when an entry left the pool (written
- * back here, or already invalidated or replaced by someone else), -EAGAIN
- * when it was skipped (its stripe has a writeback in flight), -ENOENT
- * when the LRU is empty, -EIO when it could not be written (it stays
- * cached, back at the head of the LRU).
- *
- * The file write runs without the stripe lock, so loads of every offset,
- * this one included, go on meanwhile; e stays in the slot (and readable)
- * until the write completed. wb_busy marks the write in flight: until it
- * is cleared, no other write of this offset may start (file_write waits,
- * a writeback of a newer entry is skipped), so a stale write can never
- * land after a newer one.
- */
-static int writeback_one(struct uzswap *uz)
-{
-	unsigned char buf[PAGE] __attribute__((aligned(PAGE)));
-	struct uz_lru_node *n;
-	struct uz_entry *e;
-	void **slot;
-	uint64_t offset;
-	int err;
-
-	n = uz_lru_pop_cold(&uz->lru, lru_test_clear_ref, lru_offset, &offset);
-	if (!n)
-		return -ENOENT;
-	e = lru_entry(n);
-	/* From here e may be freed by anyone who takes it out of the slot:
-	 * only compare the pointer until the stripe lock says it is live. */
-	uz_index_lock(&uz->index, offset);
-	slot = uz_index_slot(&uz->index, offset);
-	if (!slot || *slot != e) {
-		/* Invalidated or replaced since it was popped: the newer
-		 * state wins, nothing is written. */
-		uz_index_unlock(&uz->index, offset);
-		return 0;
-	}
-	/* e is the current entry of offset and cannot go while we hold the
-	 * stripe lock. (If e's memory was reused by a newer entry of the
-	 * same offset, that entry is current too: writing it is right.) */
-	if (*wb_busy(uz, offset)) {
-		/* One write in flight per stripe: try e again later. */
-		uz_lru_add(&uz->lru, &e->lru);	/* stripe -> lru */
-		uz_index_unlock(&uz->index, offset);
-		return -EAGAIN;
-	}
-	err = entry_decompress(uz, e, buf);	/* stripe -> context */
-	if (err) {
-		uz_stat_add(&uz->stats, UZ_ST_DECOMPRESS_FAIL, 1);
-		uz_lru_add(&uz->lru, &e->lru);
-		uz_index_unlock(&uz->index, offset);
-		return -EIO;
-	}
-	e->wb = 1;
-	*wb_busy(uz, offset) = offset + 1;
-	uz_index_unlock(&uz->index, offset);
-
-	err = uz_swapfile_write(&uz->backing, offset, buf);
-
-	uz_index_lock(&uz->index, offset);
-	*wb_busy(uz, offset) = 0;
-	/* Still e itself? A newer entry at the same address has wb == 0
-	 * (no writeback of this offset could start while ours was in
-	 * flight), so the pointer and the flag together identify e. */
-	if (*slot != e || !e->wb) {
-		/* Invalidated or replaced while the write was in flight: it
-		 * was stale, and nothing reads it (the slot does not say
-		 * UZ_DISK_ENTRY; whoever sets that next writes first). */
-		uz_index_unlock(&uz->index, offset);
-		if (err)
-			uz_stat_add(&uz->stats, UZ_ST_BACKING_IO_ERRORS, 1);
-		return 0;
-	}
-	e->wb = 0;
-	if (err) {
-		uz_lru_add(&uz->lru, &e->lru);	/* stays cached */
-		uz_index_unlock(&uz->index, offset);
-		uz_stat_add(&uz->stats, UZ_ST_BACKING_IO_ERRORS, 1);
-		return -EIO;
-	}
-	/* Only now, with the page in the file: a reader that takes the
-	 * stripe lock next finds it there. */
-	*slot = UZ_DISK_ENTRY;
-	entry_account(uz, UZ_DISK_ENTRY, +1);
-	uz_index_unlock(&uz->index, offset);
-	uz_entry_free(uz, e);
-	uz_stat_add(&uz->stats, UZ_ST_WRITTEN_BACK, 1);
-	return 0;
-}
-
-long uz_writeback(struct uzswap *uz, long nr)
-{
-	long done = 0;
-	int err = 0;
-
-	if (!uz->has_backing)
-		return -ENODEV;
-	/* Skipped entries (-EAGAIN) do not count; at most nr of them. */
-	for (long skips = 0; done < nr;) {
-		err = writeback_one(uz);
-		if (err == -EAGAIN && ++skips <= nr)
-			continue;
-		if (err)
-			break;
-		done++;
-	}
-	return done ? done : err == -EAGAIN ? -EBUSY : err;
-}
-
-long uzswap_writeback(struct uzswap *uz, long nr)
-{
-	if (!uz || nr < 0)
-		return -EINVAL;
-	return nr ? uz_writeback(uz, nr) : 0;
-}
-
-int uz_shrink_to(struct uzswap *uz, uint64_t target)
-{
-	/* Bounded: an allocator that does not give freed memory back at
-	 * once must not keep a store here forever. */
-	long budget = (long)uz_lru_count(&uz->lru) + 64;
-	bool compacted = false;
-
-	while (uz_zalloc_total_bytes(uz->za) > target) {
-		long r = budget-- > 0 ? uz_writeback(uz, 1) : -ENOENT;
-
-		if (r == -ENOENT && !compacted) {
-			uz_zalloc_compact(uz->za);
-			compacted = true;
-			budget = 0;
-			continue;
-		}
-		if (r == -EBUSY)
-			continue;	/* skipped: in flight elsewhere */
-		if (r < 0)
-			return (int)r;
-	}
-	return 0;
-}

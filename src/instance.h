@@ -125,6 +125,20 @@ void uz_pool_release(struct uzswap *uz, struct uz_pool *pool, long n);
  * the gauges and taking an entry off the LRU. */
 void uz_entry_free(struct uzswap *uz, void *e);
 
+/* frontend.c, shared with writeback.c. */
+/* Store nr pages at offset (all or none); keep_old: on failure leave the
+ * offset as it was instead of dropping it. ents: nr slots of scratch. */
+int uz_store_pages(struct uzswap *uz, uint64_t offset,
+		   const unsigned char *pages, unsigned nr,
+		   struct uz_entry **ents, bool keep_old);
+/* Fix the gauges for an index value entering (+1) or leaving (-1). */
+void uz_entry_account(struct uzswap *uz, struct uz_entry *e, int sign);
+/* With the stripe lock held: a cached value (not UZ_DISK_ENTRY) into
+ * page, giving a compressed entry its second chance. 0 or -EIO. */
+int uz_cached_read_locked(struct uzswap *uz, struct uz_entry *e, void *page);
+/* With the stripe lock held: decompress e into page. 0 or -EIO. */
+int uz_entry_decompress(struct uzswap *uz, struct uz_entry *e, void *page);
+
 /* Writeback (frontend.c). Write back up to nr coldest entries; returns how
  * many left the pool (written back, or freed by a racing invalidate or
  * store), or a negative errno when none did: -ENOENT (LRU empty), -EIO
