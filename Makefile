@@ -1,5 +1,5 @@
 # uzswap - the two commands README starts with:
-#   make demo   install what is missing, build, run the corpus benchmark
+#   make demo   install what is missing, build, run uzswap bench on real pages
 #   make test   install what is missing, build and run every test three
 #               times: optimised, ASan+UBSan, TSan
 JOBS ?= $(shell nproc)
@@ -14,8 +14,15 @@ all: deps
 deps:
 	@scripts/install-deps.sh
 
+# The real page corpus when it is there; else uzswap bench's own default (a
+# real program it starts, fills and snapshots).
+CORPUS ?= ../shared/corpus
 demo: all
-	$(BUILD)/release/corpus_bench
+	@if [ -f $(CORPUS)/gcc.pages ]; then \
+		$(BUILD)/release/uzswap bench --input $(CORPUS)/*.pages; \
+	else \
+		$(BUILD)/release/uzswap bench; \
+	fi
 
 test: deps test-release test-asan test-tsan
 	@echo "make test: all three builds passed"

@@ -4,7 +4,7 @@
 set -euo pipefail
 
 pkgs=(build-essential cmake pkg-config liblz4-dev libzstd-dev liblzo2-dev
-      libdeflate-dev spin clang)
+      libdeflate-dev spin clang python3)
 
 missing=()
 for p in "${pkgs[@]}"; do

@@ -319,7 +319,8 @@ static int parse_num(const char *opt, const char *val, double max,
 static int torture_parse(int argc, char **argv, struct uz_torture_opts *o,
 			 const char **input)
 {
-	for (int i = 1; i < argc; i++) {
+	/* Every option but --help takes a value: step over pairs. */
+	for (int i = 1; i < argc; i += 2) {
 		const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
 		double x;
 
@@ -349,7 +350,6 @@ static int torture_parse(int argc, char **argv, struct uz_torture_opts *o,
 				a);
 			return -1;
 		}
-		i++;
 	}
 	return 0;
 }

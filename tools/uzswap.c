@@ -1,5 +1,10 @@
 /*
- * uzswap.c - the uzswap command.
+ * uzswap.c - the uzswap command: dispatch, top-level help, version,
+ * `codecs`.
+ *
+ * Owns: main(), the list of subcommands and their one-line summaries.
+ * Each subcommand owns its options and help: bench (cmd_bench.c), probe
+ * (probe.c), stats (cmd_stats.c), torture (torture.c).
  *
  * Exit status: 0 success, 1 runtime failure, 2 bad usage (with a one-line
  * message naming the bad argument).
@@ -7,7 +12,8 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "uzswap.h"
+#include "tool.h"
+#include "torture.h"
 
 static const char usage[] =
 "usage: uzswap [--help | --version] COMMAND [ARGS]\n"
@@ -15,51 +21,114 @@ static const char usage[] =
 "zswap in userspace: a compressed in-memory cache for pages.\n"
 "\n"
 "commands:\n"
+"  bench       store, load and check real pages with every codec; time\n"
+"              them against the raw codec and memcpy on the same pages\n"
+"  probe PID   what-if report for a running process: how much memory\n"
+"              uzswap would save it, at what cost per page\n"
+"  stats       fill one cache with real pages and print its counters\n"
+"  torture     threads storing, loading and invalidating shared offsets\n"
+"              while CPUs go offline/online and the codec switches;\n"
+"              every page checked\n"
 "  codecs      list the compressors and their level ranges\n"
-"  help        show this text\n"
+"  help [CMD]  show this text, or a command's\n"
 "\n"
 "options:\n"
 "  -h, --help     show this text and exit\n"
-"  -V, --version  print the version and exit\n";
+"  -V, --version  print the version and exit\n"
+"\n"
+"'uzswap COMMAND --help' shows a command's options. Exit status: 0 ok,\n"
+"1 runtime failure, 2 bad usage.\n";
+
+static const char codecs_help[] =
+"usage: uzswap codecs\n"
+"\n"
+"List the compressors with their level range and default level; a codec\n"
+"without levels shows 0 0 0.\n";
 
 static int cmd_codecs(int argc, char **argv)
 {
 	const char *const *names = uzswap_compressors();
 
+	if (argc > 1 && (!strcmp(argv[1], "-h") ||
+			 !strcmp(argv[1], "--help"))) {
+		fputs(codecs_help, stdout);
+		return EXIT_OK;
+	}
 	if (argc > 1) {
-		fprintf(stderr, "uzswap codecs: unexpected argument '%s'\n",
-			argv[1]);
-		return 2;
+		fprintf(stderr, "uzswap codecs: unexpected argument '%s' (try "
+			"uzswap codecs --help)\n", argv[1]);
+		return EXIT_USAGE;
 	}
 	printf("%-8s %5s %5s %7s\n", "codec", "min", "max", "default");
 	for (int i = 0; names[i]; i++) {
 		int lo, hi, def;
 
 		if (uzswap_compressor_levels(names[i], &lo, &hi, &def) < 0)
-			return 1;
+			return EXIT_FAIL;
 		printf("%-8s %5d %5d %7d\n", names[i], lo, hi, def);
 	}
-	return 0;
+	return EXIT_OK;
+}
+
+static const struct command {
+	const char *name;
+	int (*fn)(int argc, char **argv);
+} commands[] = {
+	{ "bench", cmd_bench },
+	{ "probe", cmd_probe },
+	{ "stats", cmd_stats },
+	{ "torture", uz_torture_main },
+	{ "codecs", cmd_codecs },
+	{ NULL, NULL },
+};
+
+static const struct command *find(const char *name)
+{
+	for (const struct command *c = commands; c->name; c++)
+		if (!strcmp(c->name, name))
+			return c;
+	return NULL;
+}
+
+/* `uzswap help [CMD]` */
+static int cmd_help(int argc, char **argv)
+{
+	const struct command *c;
+	char *args[] = { argv[1], (char *)"--help", NULL };
+
+	if (argc < 2) {
+		fputs(usage, stdout);
+		return EXIT_OK;
+	}
+	if (argc > 2 || !(c = find(argv[1]))) {
+		fprintf(stderr, "uzswap help: unknown command '%s' (try uzswap "
+			"--help)\n", argv[argc > 2 ? 2 : 1]);
+		return EXIT_USAGE;
+	}
+	return c->fn(2, args);
 }
 
 int main(int argc, char **argv)
 {
+	const struct command *c;
+
 	if (argc < 2) {
-		fputs(usage, stderr);
-		return 2;
+		fprintf(stderr, "uzswap: missing command (try uzswap --help)\n");
+		return EXIT_USAGE;
 	}
-	if (!strcmp(argv[1], "-h") || !strcmp(argv[1], "--help") ||
-	    !strcmp(argv[1], "help")) {
-		fputs(usage, stdout);
-		return 0;
-	}
+	if (!strcmp(argv[1], "-h") || !strcmp(argv[1], "--help"))
+		return cmd_help(1, argv + 1);
+	if (!strcmp(argv[1], "help"))
+		return cmd_help(argc - 1, argv + 1);
 	if (!strcmp(argv[1], "-V") || !strcmp(argv[1], "--version")) {
 		printf("uzswap %s\n", UZSWAP_VERSION_STRING);
-		return 0;
+		return EXIT_OK;
 	}
-	if (!strcmp(argv[1], "codecs"))
-		return cmd_codecs(argc - 1, argv + 1);
-	fprintf(stderr, "uzswap: unknown command '%s' (try uzswap --help)\n",
-		argv[1]);
-	return 2;
+	c = find(argv[1]);
+	if (!c) {
+		fprintf(stderr, "uzswap: unknown %s '%s' (try uzswap --help)\n",
+			argv[1][0] == '-' ? "option" : "command", argv[1]);
+		return EXIT_USAGE;
+	}
+	return c->fn(argc - 1, argv + 1);
 }

@@ -1,0 +1,185 @@
+#!/bin/sh
+# test_cli.sh - the uzswap command from the outside.
+#
+# Usage: test_cli.sh UZSWAP_BINARY [SOURCE_DIR]
+#
+# Pins down: exit status 2 with a one-line message naming the bad argument
+# for bad usage, 1 for runtime failures (missing file, no such process),
+# 0 for help and version; `uzswap bench --json` on the real corpus with 0
+# mismatches and well-formed JSON carrying every field the issue names;
+# `uzswap stats --json`; the --plot SVG; and `uzswap probe` of a child
+# process this test starts with real data in memory (killed afterwards).
+# Exit 0 pass, 1 fail, 77 skip (the usage checks run first; the rest needs
+# ../shared/corpus, or $UZSWAP_CORPUS).
+
+U=$1
+SRC=${2:-.}
+CORPUS=${UZSWAP_CORPUS:-$SRC/../shared/corpus}
+TMP=$(mktemp -d "${TMPDIR:-/tmp}/uzswap-cli.XXXXXX") || exit 1
+CHILD=
+cleanup() {
+	[ -n "$CHILD" ] && kill "$CHILD" 2>/dev/null
+	rm -rf "$TMP"
+}
+trap cleanup EXIT INT TERM
+
+fail() {
+	echo "FAIL: $*" >&2
+	exit 1
+}
+
+# run WANT_STATUS ARGS...: run uzswap, check its exit status.
+run() {
+	want=$1
+	shift
+	"$U" "$@" >"$TMP/out" 2>"$TMP/err"
+	got=$?
+	[ "$got" -eq "$want" ] ||
+		fail "uzswap $* exited $got, expected $want: $(cat "$TMP/err")"
+}
+
+# usage NAMED ARGS...: exit 2, one line on stderr, naming NAMED.
+usage() {
+	named=$1
+	shift
+	run 2 "$@"
+	[ "$(wc -l <"$TMP/err")" -eq 1 ] ||
+		fail "uzswap $*: expected one line on stderr, got: $(cat "$TMP/err")"
+	grep -qF -- "$named" "$TMP/err" ||
+		fail "uzswap $*: message does not name '$named': $(cat "$TMP/err")"
+	[ ! -s "$TMP/out" ] || fail "uzswap $*: printed on stdout"
+}
+
+[ -x "$U" ] || fail "no binary '$U'"
+
+# ---- help, version, bad usage ----
+run 0 --version
+grep -q '^uzswap [0-9]' "$TMP/out" || fail "--version: $(cat "$TMP/out")"
+for cmd in "" bench probe stats codecs; do
+	run 0 $cmd --help
+	grep -q usage "$TMP/out" || fail "uzswap $cmd --help shows no usage"
+done
+run 0 help bench
+run 0 codecs
+grep -q '^zstd' "$TMP/out" || fail "codecs does not list zstd"
+
+usage command
+usage frobnicate frobnicate
+usage --frobnicate --frobnicate
+usage --threads bench --threads 0
+usage --threads bench --threads two
+usage --frob bench --frob
+usage nope bench --compressor lz4,nope
+usage 99 bench --compressor lz4:99
+usage --level bench --level
+usage --json bench --json=yes
+usage --repeat bench --repeat 0
+usage --folio-pages bench --folio-pages 100000
+usage stray bench stray
+usage --pid bench --input a --pid 1
+usage PID probe
+usage abc probe abc
+usage extra probe 1 extra
+usage --cold probe 1 --cold 101
+usage all stats --compressor all
+usage --pool-mib stats --pool-mib -1
+usage extra codecs extra
+
+# ---- runtime failures: exit 1 ----
+run 1 bench --input "$TMP/does-not-exist"
+grep -q does-not-exist "$TMP/err" || fail "missing input not named"
+true &
+DEAD=$!
+wait $DEAD
+run 1 probe "$DEAD" --compressor lz4
+grep -q "does not exist" "$TMP/err" || fail "dead pid: $(cat "$TMP/err")"
+
+# ---- everything else needs the corpus ----
+if [ ! -r "$CORPUS/gcc.pages" ]; then
+	echo "SKIP: no corpus at $CORPUS (set UZSWAP_CORPUS)" >&2
+	exit 77
+fi
+command -v python3 >/dev/null 2>&1 || { echo "SKIP: no python3" >&2; exit 77; }
+
+# ---- bench --json on the corpus ----
+run 0 bench --input "$CORPUS/gcc.pages" --json --repeat 1 \
+	--compressor lz4,zstd,lzo-rle --threads 1,2 --plot "$TMP/plot.svg"
+python3 - "$TMP/out" <<'EOF' || fail "bench --json: $(head -c 600 "$TMP/out")"
+import json, sys
+need = ("pages zero_pages compressor level threads ratio store_mbps "
+        "load_mbps store_ns_p50 store_ns_p99 load_ns_p50 load_ns_p99 "
+        "raw_compress_mbps raw_decompress_mbps memcpy_mbps store_vs_raw "
+        "load_vs_raw mismatches stats").split()
+lines = open(sys.argv[1]).read().splitlines()
+assert len(lines) == 6, "expected 6 runs, got %d lines" % len(lines)
+for line in lines:
+    run = json.loads(line)
+    missing = [k for k in need if k not in run]
+    assert not missing, "missing %s" % missing
+    assert run["mismatches"] == 0, run
+    assert run["pages"] == 2048, run["pages"]
+    assert run["ratio"] > 1 and run["store_mbps"] > 0, run
+    assert run["stats"]["stored_pages"] == 2048, run["stats"]
+    assert run["stats"]["decompress_fail"] == 0, run["stats"]
+assert {json.loads(l)["threads"] for l in lines} == {1, 2}
+EOF
+grep -q '<svg' "$TMP/plot.svg" || fail "--plot wrote no SVG"
+grep -q '</svg>' "$TMP/plot.svg" || fail "--plot SVG not closed"
+
+# folio stores and checksums go the same way
+run 0 bench --input "$CORPUS/gcc.pages" --json --repeat 2 --compressor lz4 \
+	--folio-pages 8 --checksum --overwrite
+python3 -c 'import json,sys; r=json.load(open(sys.argv[1])); assert r["mismatches"] == 0 and r["folio_pages"] == 8' \
+	"$TMP/out" || fail "bench --folio-pages: $(cat "$TMP/out")"
+
+# text output: a table, a line per codec
+run 0 bench --input "$CORPUS/gcc.pages" --repeat 1 --compressor lz4,deflate
+grep -q '^lz4 ' "$TMP/out" && grep -q '^deflate ' "$TMP/out" ||
+	fail "bench text: $(cat "$TMP/out")"
+
+# ---- stats ----
+run 0 stats --input "$CORPUS/gcc.pages" --compressor zstd:3 --json
+python3 -c 'import json,sys; r=json.load(open(sys.argv[1])); assert r["mismatches"] == 0 and r["stats"]["stored_pages"] == 2048 and r["level"] == 3' \
+	"$TMP/out" || fail "stats --json: $(cat "$TMP/out")"
+
+# ---- probe a child with real data in memory ----
+python3 -c '
+import sys, glob
+data = {}
+for f in sorted(glob.glob("/usr/lib/python3*/*.py"))[:200]:
+    try:
+        data[f] = open(f, encoding="utf-8", errors="replace").read().split()
+    except OSError:
+        pass
+words = {w: i for i, w in enumerate(w for v in data.values() for w in v)}
+print("ready", flush=True)
+import time
+time.sleep(600)
+' >"$TMP/child.out" </dev/null 2>/dev/null &
+CHILD=$!
+i=0
+until grep -q ready "$TMP/child.out" 2>/dev/null; do
+	i=$((i + 1))
+	[ $i -lt 300 ] || fail "probe child never got ready"
+	kill -0 "$CHILD" 2>/dev/null || fail "probe child died"
+	sleep 0.1
+done
+run 0 probe "$CHILD" --compressor lz4,zstd --max-mib 32 --json
+python3 - "$TMP/out" "$CHILD" <<'EOF' || fail "probe --json: $(cat "$TMP/out")"
+import json, sys
+r = json.load(open(sys.argv[1]))
+assert r["pid"] == int(sys.argv[2]), r["pid"]
+assert r["resident_pages"] > 0 and r["sampled_pages"] > 0, r
+assert len(r["codecs"]) == 2, r["codecs"]
+assert r["recommended_speed"] in ("lz4", "zstd"), r
+assert r["recommended_density"] in ("lz4", "zstd"), r
+for c in r["codecs"]:
+    assert c["ratio"] > 1 and 0 < c["memory_bytes"] < r["resident_bytes"], c
+EOF
+run 0 probe "$CHILD" --compressor lz4 --max-mib 4
+grep -q "recommended:" "$TMP/out" || fail "probe text: $(cat "$TMP/out")"
+kill "$CHILD" 2>/dev/null
+wait "$CHILD" 2>/dev/null
+CHILD=
+echo "test_cli: all passed"
+exit 0

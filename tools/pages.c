@@ -1,0 +1,237 @@
+/*
+ * pages.c - the page set a command works on, and where it comes from.
+ *
+ * Owns: reading files as 4 KiB pages (a short tail zero-padded), counting
+ * zero- and same-filled pages and moving the same-filled ones last (so
+ * that the timed pages are one contiguous run: uzswap stores same-filled
+ * pages without compressing, and timing them against the raw codec would
+ * flatter it), and input_load(): --input files, --pid, or the default
+ * program (spawn.c).
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "tool.h"
+
+uint8_t *pageset_grow(struct pageset *ps, size_t n)
+{
+	if (ps->n + n > ps->cap) {
+		size_t cap = ps->cap ? ps->cap : 256;
+		uint8_t *d;
+
+		while (cap < ps->n + n)
+			cap *= 2;
+		d = realloc(ps->data, cap * PAGE);
+		if (!d)
+			return NULL;
+		ps->data = d;
+		ps->cap = cap;
+	}
+	return ps->data + ps->n * PAGE;
+}
+
+void pageset_free(struct pageset *ps)
+{
+	free(ps->data);
+	memset(ps, 0, sizeof(*ps));
+}
+
+static int read_all(int fd, uint8_t *buf, size_t len)
+{
+	while (len) {
+		ssize_t r = read(fd, buf, len);
+
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0)
+			return r < 0 ? -errno : -EIO;
+		buf += r;
+		len -= (size_t)r;
+	}
+	return 0;
+}
+
+int pageset_add_file(struct pageset *ps, const char *path, char *err,
+		     size_t errlen)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	struct stat st;
+	uint8_t *dst;
+	size_t n;
+	int e = 0;
+
+	if (fd < 0 || fstat(fd, &st) < 0) {
+		snprintf(err, errlen, "%s: %s", path, strerror(errno));
+		if (fd >= 0)
+			close(fd);
+		return EXIT_FAIL;
+	}
+	n = ((size_t)st.st_size + PAGE - 1) / PAGE;
+	dst = pageset_grow(ps, n);
+	if (!dst)
+		e = -ENOMEM;
+	else if (n) {
+		memset(dst + (n - 1) * PAGE, 0, PAGE);	/* the padded tail */
+		e = read_all(fd, dst, (size_t)st.st_size);
+	}
+	close(fd);
+	if (e) {
+		snprintf(err, errlen, "%s: %s", path, e == -EIO ?
+			 "file shrank while read" : strerror(-e));
+		return EXIT_FAIL;
+	}
+	ps->n += n;
+	return 0;
+}
+
+bool page_same_filled(const uint8_t *p, uint64_t *word)
+{
+	uint64_t first, w;
+
+	memcpy(&first, p, 8);
+	for (unsigned i = 8; i < PAGE; i += 8) {
+		memcpy(&w, p + i, 8);
+		if (w != first)
+			return false;
+	}
+	*word = first;
+	return true;
+}
+
+/*
+ * In place: compact the pages that are not same-filled to the front,
+ * remember the words of the others and write them back at the end.
+ */
+void pageset_partition(struct pageset *ps)
+{
+	uint64_t *words = malloc((ps->n + 1) * sizeof(*words)), w;
+	size_t kept = 0, same = 0;
+
+	if (!words) {
+		fprintf(stderr, "uzswap: out of memory for %zu pages\n", ps->n);
+		exit(EXIT_FAIL);
+	}
+	ps->zero = 0;
+	for (size_t i = 0; i < ps->n; i++) {
+		uint8_t *p = ps->data + i * PAGE;
+
+		if (page_same_filled(p, &w)) {
+			ps->zero += w == 0;
+			words[same++] = w;
+			continue;
+		}
+		if (kept != i)
+			memmove(ps->data + kept * PAGE, p, PAGE);
+		kept++;
+	}
+	for (size_t i = 0; i < same; i++) {
+		uint64_t *dst = (uint64_t *)(void *)(ps->data +
+						     (kept + i) * PAGE);
+
+		for (unsigned k = 0; k < PAGE / 8; k++)
+			dst[k] = words[i];
+	}
+	free(words);
+	ps->same = same;
+	ps->n_timed = kept;
+}
+
+static int load_files(const char *cmd, const struct input_opts *in,
+		      struct pageset *ps)
+{
+	char err[512];
+	size_t len = 0;
+
+	for (int i = 0; i < in->nr_files; i++) {
+		if (pageset_add_file(ps, in->files[i], err, sizeof(err))) {
+			fprintf(stderr, "%s: %s\n", cmd, err);
+			return EXIT_FAIL;
+		}
+		len += (size_t)snprintf(ps->source + len,
+					len < sizeof(ps->source) ?
+					sizeof(ps->source) - len : 0,
+					"%s%s", i ? ", " : "", in->files[i]);
+		if (len >= sizeof(ps->source))
+			len = sizeof(ps->source) - 1;
+	}
+	if (ps->n > in->max_pages)
+		ps->n = in->max_pages;	/* the first --max-mib of them */
+	return 0;
+}
+
+static int load_pid(const char *cmd, const struct input_opts *in,
+		    struct pageset *ps)
+{
+	struct snap_info si;
+	char err[512];
+
+	if (snapshot_pid(in->pid, in->max_pages, ps, &si, err, sizeof(err))) {
+		fprintf(stderr, "%s: %s\n", cmd, err);
+		return EXIT_FAIL;
+	}
+	snprintf(ps->source, sizeof(ps->source),
+		 "process %d (%s): %zu of %zu resident anonymous pages",
+		 (int)in->pid, si.comm, si.read_pages, si.resident_pages);
+	return 0;
+}
+
+int input_load(const char *cmd, const struct input_opts *in,
+	       struct pageset *ps)
+{
+	char err[512];
+	int rc;
+
+	memset(ps, 0, sizeof(*ps));
+	if (in->nr_files)
+		rc = load_files(cmd, in, ps);
+	else if (in->pid)
+		rc = load_pid(cmd, in, ps);
+	else if ((rc = default_input(ps, in->max_pages, !in->quiet, err,
+				     sizeof(err))))
+		fprintf(stderr, "%s: default input: %s\n", cmd, err);
+	if (rc)
+		return rc;
+	if (ps->n == 0) {
+		fprintf(stderr, "%s: no pages in the input (%s)\n", cmd,
+			ps->source);
+		return EXIT_FAIL;
+	}
+	pageset_partition(ps);
+	return 0;
+}
+
+int input_opt(struct args *a, int id, const char *val, struct input_opts *in)
+{
+	const char *more;
+	long v;
+
+	switch (id) {
+	case OPT_INPUT:
+		in->files[in->nr_files++] = val;
+		while ((more = args_more(a)))
+			in->files[in->nr_files++] = more;
+		break;
+	case OPT_PID:
+		if (!args_long(a, "--pid", val, 1, INT32_MAX, &v))
+			return -1;
+		in->pid = (pid_t)v;
+		break;
+	case OPT_MAX_MIB:
+		if (!args_long(a, "--max-mib", val, 1, 1 << 20, &v))
+			return -1;
+		in->max_pages = (size_t)v * (1048576 / PAGE);
+		break;
+	default:
+		return 0;
+	}
+	if (in->nr_files && in->pid) {
+		args_usage_error(a, "give --input or --pid, not both");
+		return -1;
+	}
+	return 1;
+}
