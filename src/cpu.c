@@ -19,6 +19,8 @@
 
 static pthread_once_t cpu_once = PTHREAD_ONCE_INIT;
 static unsigned nr_possible, nr_present;
+/* nr_possible, published once cpu_init() finished: the hot path's check. */
+static atomic_uint nr_possible_ready;
 /* Online set: written by the hotplug module, read anywhere. */
 static _Atomic unsigned long online_bits[NR_WORDS];
 
@@ -104,10 +106,17 @@ static void cpu_init(void)
 		nr_present = nr_possible;
 	for (unsigned w = 0; w < NR_WORDS; w++)
 		atomic_store(&online_bits[w], online[w] & possible[w]);
+	atomic_store_explicit(&nr_possible_ready, nr_possible,
+			      memory_order_release);
 }
 
 unsigned uz_cpu_nr_possible(void)
 {
+	unsigned n = atomic_load_explicit(&nr_possible_ready,
+					  memory_order_acquire);
+
+	if (__builtin_expect(n != 0, 1))
+		return n;
 	pthread_once(&cpu_once, cpu_init);
 	return nr_possible;
 }

@@ -290,36 +290,44 @@ static int range_reserve(struct uzswap *uz, uint64_t offset, unsigned nr)
 }
 
 /*
- * Build every entry of the folio, all or none. On success *ents holds
- * nr entries, and *nr_comp of them took a reference on pool.
+ * Build every entry of the folio, all or none. On success ents holds nr
+ * entries and *refs of them point to pool: the caller owes the pool that
+ * many references (I6). The pool limit is checked before the first batch
+ * that needs pool memory: same-filled pages take none, so a full pool
+ * does not refuse them.
  */
 static int folio_build(struct uzswap *uz, struct uz_pool *pool,
 		       const unsigned char *pages, unsigned nr,
-		       struct uz_entry **ents)
+		       struct uz_entry **ents, long *refs)
 {
-	long refs = 0;
+	bool limit_checked = false;
 	int err = 0;
 
+	*refs = 0;
 	for (unsigned b = 0; b < nr && !err; b += uz->batch_size) {
 		unsigned n = nr - b < uz->batch_size ? nr - b : uz->batch_size;
+		const unsigned char *p = pages + (size_t)b * PAGE;
 		unsigned nr_comp;
 
-		err = batch_prepare(uz, pages + (size_t)b * PAGE, n, ents + b,
-				    &nr_comp);
-		if (!err && nr_comp)
-			err = batch_compress(uz, pool, pages + (size_t)b * PAGE,
-					     n, ents + b);
-		else if (err)
+		err = batch_prepare(uz, p, n, ents + b, &nr_comp);
+		if (err) {
 			compress_err_stat(uz, err);
-		refs += nr_comp;
+			break;
+		}
+		if (nr_comp && !limit_checked) {
+			/* No lock held here: writeback may run (I5). */
+			err = limit_check(uz);
+			limit_checked = true;
+		}
+		if (!err && nr_comp)
+			err = batch_compress(uz, pool, p, n, ents + b);
+		*refs += nr_comp;
 	}
 	if (err) {
 		for (unsigned i = 0; i < nr; i++)
 			entry_discard(uz, ents[i]);
-		return err;
 	}
-	uz_pool_get(pool, refs);	/* I6: each compressed entry */
-	return 0;
+	return err;
 }
 
 /* Ask the shrinker for a pass once the pool grew past its target. */
@@ -340,17 +348,21 @@ int uz_store_pages(struct uzswap *uz, uint64_t offset,
 		       struct uz_entry **ents, bool keep_old)
 {
 	struct uz_pool *pool;
+	long refs = 0;
 	int err;
 
 	memset(ents, 0, nr * sizeof(*ents));
-	if ((err = limit_check(uz)) < 0) {
-		/* counted by limit_check */
-	} else if ((err = range_reserve(uz, offset, nr)) < 0) {
+	if ((err = range_reserve(uz, offset, nr)) < 0) {
 		compress_err_stat(uz, err);
 	} else {
 		pool = uz_current_pool_get(uz);	/* I6: the operation's ref */
-		err = folio_build(uz, pool, pages, nr, ents);
-		uz_pool_release(uz, pool, 1);
+		err = folio_build(uz, pool, pages, nr, ents, &refs);
+		/* I6: the entries now hold refs references; the operation's
+		 * own becomes the first of them (one atomic op, not two). */
+		if (err || refs == 0)
+			uz_pool_release(uz, pool, 1);
+		else if (refs > 1)
+			uz_pool_get(pool, refs - 1);
 	}
 	if (err) {
 		/* No stale copy may stay loadable (as Linux zswap). */

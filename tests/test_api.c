@@ -248,6 +248,12 @@ static void test_limit(void)
 	T_EQ(uzswap_get_stats(uz, &st), 0);
 	T_EQ(st.pool_limit_hit, 1);
 	T_ASSERT(st.pool_total_size >= o.max_pool_bytes);
+	/* Same-filled pages take no pool memory: a full pool takes them. */
+	memset(buf, 0, T_PAGE);
+	T_EQ(uzswap_store(uz, n, buf), 0);
+	uzswap_invalidate(uz, n);
+	T_EQ(uzswap_get_stats(uz, &st), 0);
+	T_EQ(st.pool_limit_hit, 1);
 	/* Just under the limit but above 90% of it: still refused. */
 	for (i = 0; i < n; i++) {
 		uzswap_invalidate(uz, i);
