@@ -94,8 +94,10 @@ void uz_entry_free(struct uzswap *uz, void *v)
 	if (e == UZ_ZERO_ENTRY || e == UZ_DISK_ENTRY)
 		return;
 	if (e->length) {
-		/* Off the LRU before it is freed (lru.h). */
-		uz_lru_del(&uz->lru, &e->lru);
+		/* Off the LRU before it is freed (lru.h). Without a backing
+		 * store there is no writeback and no LRU to keep. */
+		if (uz->has_backing)
+			uz_lru_del(&uz->lru, &e->lru);
 		uz_zalloc_free(uz->za, e->handle);
 		uz_pool_release(uz, e->pool, 1);
 	}
@@ -258,7 +260,8 @@ static void *slot_publish(struct uzswap *uz, uint64_t offset,
 	if (entry_compressed(e)) {
 		e->offset = offset;
 		atomic_store_explicit(&e->referenced, 1, memory_order_relaxed);
-		uz_lru_add(&uz->lru, &e->lru);	/* stripe -> lru */
+		if (uz->has_backing)	/* no writeback, no LRU to keep */
+			uz_lru_add(&uz->lru, &e->lru);	/* stripe -> lru */
 	}
 	*slot = e;
 	uz_index_unlock(&uz->index, offset);

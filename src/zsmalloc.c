@@ -41,9 +41,10 @@
  * them partly empty, and with ~100 classes in use that alone costs 4-27 %
  * on 2048 real pages (docs/zsmalloc.md has the numbers).
  *
- * Lock order: cache index stripe -> cache context mutex -> one shard lock.
- * A shard lock is a leaf: while holding it we take no other lock, and we
- * never call out of the allocator except into libc and fault.c (I5: the
+ * Lock order: cache index stripe -> cache context mutex -> one shard lock
+ * -> the arena lock (zsmalloc_arena.c, a leaf). While holding a shard lock
+ * we take no other lock but the arena's, and we never call out of the
+ * allocator except into libc and fault.c (I5: the
  * allocator never calls back into the cache; see uz_zalloc_malloc()).
  * Readers and writers of an object take no lock at all: they pin its entry.
  */
@@ -257,24 +258,11 @@ static void zs_mark_prev(struct zs_span *s, uint8_t *p, bool hole)
 
 /* ---- spans ------------------------------------------------------------- */
 
-static void *zs_map_span(void)
-{
-	uint8_t *p = uz_mmap(2 * ZS_SPAN);
-	uintptr_t a;
-
-	if (!p)
-		return NULL;
-	a = ((uintptr_t)p + ZS_SPAN - 1) & ~(uintptr_t)(ZS_SPAN - 1);
-	if (a > (uintptr_t)p)
-		uz_munmap(p, a - (uintptr_t)p);
-	uz_munmap((void *)(a + ZS_SPAN), (uintptr_t)p + ZS_SPAN - a);
-	return (void *)a;
-}
-
 /* A new open span: the bytes before its header are a hole to begin with. */
-static struct zs_span *zs_span_new(struct zs_shard *sh)
+static struct zs_span *zs_span_new(struct uz_zalloc *za, struct zs_shard *sh)
 {
-	uint8_t *base = sh->nspare ? sh->spare[--sh->nspare] : zs_map_span();
+	uint8_t *base = sh->nspare ? sh->spare[--sh->nspare] :
+				     zs_arena_get_span(za);
 	uint32_t off;
 	struct zs_span *s;
 
@@ -305,7 +293,7 @@ void zs_span_release(struct uz_zalloc *za, struct zs_shard *sh,
 	    madvise(zs_base(s), ZS_SPAN, MADV_DONTNEED) == 0)
 		sh->spare[sh->nspare++] = zs_base(s);
 	else
-		uz_munmap(zs_base(s), ZS_SPAN);
+		zs_arena_put_span(za, zs_base(s), true);
 }
 
 /*
@@ -335,13 +323,14 @@ static void zs_span_close(struct zs_shard *sh, struct zs_span *s)
 	zs_group_add(sh, s);
 }
 
-static uint8_t *zs_bump(struct zs_shard *sh, uint32_t gran)
+static uint8_t *zs_bump(struct uz_zalloc *za, struct zs_shard *sh,
+		       uint32_t gran)
 {
 	struct zs_span *s = sh->open;
 	uint8_t *slot;
 
 	if (!s || s->bump + gran * ZS_GRAN > ZS_SPAN) {
-		struct zs_span *n = zs_span_new(sh);
+		struct zs_span *n = zs_span_new(za, sh);
 
 		if (!n)
 			return NULL;	/* the old open span is left as it was */
@@ -418,7 +407,7 @@ uint8_t *zs_slot_take(struct uz_zalloc *za, struct zs_shard *sh,
 	(void)za;
 	if (h && (!compacting || zs_span_of(h)->group == ZS_NGROUPS - 1))
 		return zs_hole_take(sh, h, gran);
-	return zs_bump(sh, gran);
+	return zs_bump(za, sh, gran);
 }
 
 /* Free a slot: merge it with the holes around it, or pull back the bump. */
@@ -479,20 +468,9 @@ struct uz_zalloc *uz_zalloc_create(void)
 	return za;
 }
 
+/* Every span lives in the arena's regions, unmapped with them. */
 static void zs_shard_destroy(struct zs_shard *sh)
 {
-	for (int g = 0; g < ZS_NGROUPS; g++) {
-		while (sh->groups[g]) {
-			struct zs_span *s = sh->groups[g];
-
-			sh->groups[g] = s->next;
-			uz_munmap(zs_base(s), ZS_SPAN);
-		}
-	}
-	if (sh->open)
-		uz_munmap(zs_base(sh->open), ZS_SPAN);
-	while (sh->nspare)
-		uz_munmap(sh->spare[--sh->nspare], ZS_SPAN);
 	uz_free(sh);
 }
 
@@ -510,6 +488,7 @@ void uz_zalloc_destroy(struct uz_zalloc *za)
 		uz_munmap((void *)(atomic_load(zs_dir_slot(za, c)) &
 				   ~ZS_OWNER_MASK), ZS_PAGE);
 	uz_munmap(atomic_load(&za->dir), ZS_DIR_SLOTS * sizeof(uintptr_t));
+	zs_arena_destroy(za);
 	uz_free(za);
 }
 
@@ -598,7 +577,7 @@ static size_t zs_meta_bytes(struct uz_zalloc *za)
 	for (unsigned i = 0; i < za->nshards; i++)
 		if (atomic_load_explicit(&za->shards[i], memory_order_relaxed))
 			t += sizeof(struct zs_shard);
-	return t;
+	return t + zs_arena_meta_bytes(za);
 }
 
 /*

@@ -102,16 +102,27 @@ struct zs_shard {
 	uint16_t gen;				/* compaction pass counter */
 	uint64_t free_h;			/* free handles, 0 = none */
 	size_t credit;				/* bytes auto-compaction may move */
-	atomic_size_t held;			/* span bytes touched */
+
 	atomic_size_t live;			/* bytes in live slots */
 	atomic_size_t nobj;
 	atomic_size_t nspans;
 	uint64_t mask[ZS_MASK_WORDS];		/* non-empty hole classes */
 	struct zs_hole *holes[ZS_NCLASS];	/* per size class */
+	/* Span bytes touched. Read by every store (the pool limit), so on a
+	 * cache line of its own, away from the counters alloc/free write. */
+	atomic_size_t held __attribute__((aligned(64)));
+	char held_pad[64 - sizeof(atomic_size_t)];
 } __attribute__((aligned(64)));
+
+struct zs_region;
 
 struct uz_zalloc {
 	unsigned nshards;
+	/* Span address space (zsmalloc_arena.c); under arena_lock, a leaf
+	 * taken after a shard lock. */
+	atomic_int arena_lock;
+	struct zs_region *regions;
+	atomic_size_t nregions;		/* read without the lock */
 	unsigned max_spare;		/* empty spans kept, per shard */
 	atomic_uint nchunks;
 	_Atomic(uintptr_t) dir0[ZS_DIR0];	/* chunk | owner shard */
@@ -262,6 +273,13 @@ static inline void zs_unlock(struct zs_shard *sh)
 {
 	atomic_store_explicit(&sh->lock, 0, memory_order_release);
 }
+
+/* zsmalloc_arena.c: spans of address space. get: NULL when memory is
+ * short. put: touched spans have their pages given back first. */
+void *zs_arena_get_span(struct uz_zalloc *za);
+void zs_arena_put_span(struct uz_zalloc *za, void *base, bool touched);
+void zs_arena_destroy(struct uz_zalloc *za);
+size_t zs_arena_meta_bytes(struct uz_zalloc *za);
 
 /* Shared by zsmalloc.c and zsmalloc_compact.c; shard lock held. */
 uint32_t zs_slot_gran(struct uz_zalloc *za, const uint8_t *slot);
