@@ -137,6 +137,24 @@ run 0 bench --input "$CORPUS/gcc.pages" --repeat 1 --compressor lz4,deflate
 grep -q '^lz4 ' "$TMP/out" && grep -q '^deflate ' "$TMP/out" ||
 	fail "bench text: $(cat "$TMP/out")"
 
+# ---- the swap path: a working set 8x the pool, a backing file ----
+run 0 bench --input "$CORPUS/gcc.pages" --backing "$TMP/swap" --pool-limit 1 \
+	--reads 3000 --threads 2 --json
+python3 - "$TMP/out" <<'EOF' || fail "bench --backing: $(cat "$TMP/out")"
+import json, sys
+r = json.load(open(sys.argv[1]))
+assert r["mode"] == "swap" and r["compressor"] == "lz4", r
+assert r["mismatches"] == 0, r
+assert r["working_set_pages"] == 2048 and r["reads"] == 3000, r
+assert r["written_back_pages"] > 0, r          # the pool was too small
+assert 0 < r["hit_rate"] < 1, r
+assert r["read_miss_p50_us"] > 0 and r["read_hit_p50_us"] > 0, r
+s = r["stats"]
+assert s["stored_pages"] + s["backing_pages"] <= 2048, s
+EOF
+run 2 bench --backing "$TMP/swap" --pool-limit 0
+grep -q -- "--pool-limit" "$TMP/err" || fail "bad --pool-limit: $(cat "$TMP/err")"
+
 # ---- stats ----
 run 0 stats --input "$CORPUS/gcc.pages" --compressor zstd:3 --json
 python3 -c 'import json,sys; r=json.load(open(sys.argv[1])); assert r["mismatches"] == 0 and r["stats"]["stored_pages"] == 2048 and r["level"] == 3' \

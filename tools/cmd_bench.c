@@ -41,6 +41,20 @@ INPUT_HELP
 "  --plot FILE.svg        draw ratio against store and load MB/s\n"
 "  -h, --help             show this text\n"
 "\n"
+"the swap path (a working set larger than the pool, a backing file):\n"
+"  --backing FILE         run the swap workload with FILE as the backing\n"
+"                         store (created if missing): write the working\n"
+"                         set, then swap pages in and out; report hit rate,\n"
+"                         written-back pages, MB/s, read p50/p99 for hits\n"
+"                         and misses (one run per codec of --compressor;\n"
+"                         lz4 by default)\n"
+"  --pool-limit MIB       pool limit (default 64)\n"
+"  --working-set PAGES    pages written (default: 8 x the pool limit's\n"
+"                         worth of pages)\n"
+"  --reads N              swap-ins after the writes (default 100000)\n"
+"  --hot PCT              reads to the hottest 20% of pages (default 80)\n"
+"  --rewrite PCT          pages read that are written out again (50)\n"
+"\n"
 "Default input: uzswap starts python3 (awk when python3 is missing), lets\n"
 "it read about 6 MB of the system's license texts and Python sources into\n"
 "dicts, lists and code objects, snapshots its private anonymous memory\n"
@@ -48,7 +62,8 @@ INPUT_HELP
 "See docs/cli.md for what every number means.\n";
 
 enum { OPT_CODEC = 1, OPT_LEVEL, OPT_THREADS, OPT_FOLIO, OPT_REPEAT,
-       OPT_CHECKSUM, OPT_OVERWRITE, OPT_JSON, OPT_PLOT };
+       OPT_CHECKSUM, OPT_OVERWRITE, OPT_JSON, OPT_PLOT, OPT_BACKING,
+       OPT_POOL_LIMIT, OPT_WORKING_SET, OPT_READS, OPT_HOT, OPT_REWRITE };
 
 static const struct opt bench_opts[] = {
 	INPUT_OPTS,
@@ -61,13 +76,21 @@ static const struct opt bench_opts[] = {
 	{ "--overwrite", 0, false, OPT_OVERWRITE },
 	{ "--json", 0, false, OPT_JSON },
 	{ "--plot", 0, true, OPT_PLOT },
+	{ "--backing", 0, true, OPT_BACKING },
+	{ "--pool-limit", 0, true, OPT_POOL_LIMIT },
+	{ "--working-set", 0, true, OPT_WORKING_SET },
+	{ "--reads", 0, true, OPT_READS },
+	{ "--hot", 0, true, OPT_HOT },
+	{ "--rewrite", 0, true, OPT_REWRITE },
 	{ NULL, 0, false, 0 },
 };
 
 struct bench_args {
 	struct input_opts in;
-	const char *codecs, *plot;
+	const char *codecs, *plot, *backing;
+	bool codecs_given;
 	long level, folio, repeat;
+	long pool_mib, working_set, reads, hot, rewrite;
 	unsigned threads[MAX_THREADS_LIST];
 	int nr_threads;
 	bool checksum, overwrite, json;
@@ -103,7 +126,22 @@ static int bench_opt(struct args *a, int id, const char *val,
 		     struct bench_args *ba)
 {
 	switch (id) {
-	case OPT_CODEC: ba->codecs = val; return 0;
+	case OPT_CODEC: ba->codecs = val; ba->codecs_given = true; return 0;
+	case OPT_BACKING: ba->backing = val; return 0;
+	case OPT_POOL_LIMIT:
+		return args_long(a, "--pool-limit", val, 1, 1L << 30,
+				 &ba->pool_mib) ? 0 : -1;
+	case OPT_WORKING_SET:
+		return args_long(a, "--working-set", val, 16, 1L << 40,
+				 &ba->working_set) ? 0 : -1;
+	case OPT_READS:
+		return args_long(a, "--reads", val, 0, 1L << 32, &ba->reads) ?
+		       0 : -1;
+	case OPT_HOT:
+		return args_long(a, "--hot", val, 0, 100, &ba->hot) ? 0 : -1;
+	case OPT_REWRITE:
+		return args_long(a, "--rewrite", val, 0, 100, &ba->rewrite) ?
+		       0 : -1;
 	case OPT_LEVEL:
 		return args_long(a, "--level", val, -1000, 1000, &ba->level) ?
 		       0 : -1;
@@ -194,12 +232,44 @@ static int run_all(const struct bench_args *ba, const struct codec_sel *sel,
 	return rc;
 }
 
+/* bench --backing: the swap path, one run per codec asked for. */
+static int run_swap(const struct bench_args *ba, const struct codec_sel *sel,
+		    int nsel, const struct pageset *ps)
+{
+	struct swap_cfg c = {
+		.backing = ba->backing,
+		.pool_bytes = (uint64_t)ba->pool_mib << 20,
+		.reads = (uint64_t)ba->reads, .threads = ba->threads[0],
+		.hot_pct = (unsigned)ba->hot,
+		.rewrite_pct = (unsigned)ba->rewrite,
+	};
+	struct swap_result r;
+	int rc = EXIT_OK;
+
+	c.pages = ba->working_set ? (uint64_t)ba->working_set :
+				    8 * c.pool_bytes / PAGE;
+	if (c.threads > SWAP_MAX_THREADS)
+		c.threads = SWAP_MAX_THREADS;
+	for (int i = 0; i < nsel && rc == EXIT_OK; i++) {
+		c.codec = sel[i];
+		rc = swap_bench_run(ps, &c, &r);
+		if (rc == EXIT_OK) {
+			swap_report(stdout, &c, &r, ba->json);
+			if (r.mismatches)
+				rc = EXIT_FAIL;
+		}
+	}
+	return rc;
+}
+
 int cmd_bench(int argc, char **argv)
 {
 	struct args a = { "uzswap bench", argc, 1, argv };
 	struct bench_args ba = { .in.max_pages = DEFAULT_MAX_MIB * 256,
 				 .codecs = "all", .folio = 1, .repeat = 3,
-				 .threads = { 1 }, .nr_threads = 1 };
+				 .threads = { 1 }, .nr_threads = 1,
+				 .pool_mib = 64, .reads = 100000, .hot = 80,
+				 .rewrite = 50 };
 	struct codec_sel sel[MAX_CODECS];
 	struct bench_result *res;
 	struct pageset ps;
@@ -209,6 +279,8 @@ int cmd_bench(int argc, char **argv)
 	if (!ba.in.files)
 		return EXIT_FAIL;
 	rc = parse(&a, &ba);
+	if (rc < 0 && ba.backing && !ba.codecs_given)
+		ba.codecs = "lz4";	/* the swap path: one codec by default */
 	if (rc < 0) {
 		nsel = codecs_parse(&a, ba.codecs, (int)ba.level, sel,
 				    MAX_CODECS);
@@ -221,7 +293,9 @@ int cmd_bench(int argc, char **argv)
 	ba.in.quiet = !isatty(2);
 	rc = input_load("uzswap bench", &ba.in, &ps);
 	res = calloc((size_t)(nsel * ba.nr_threads), sizeof(*res));
-	if (!rc && res)
+	if (!rc && ba.backing)
+		rc = run_swap(&ba, sel, nsel, &ps);
+	else if (!rc && res)
 		rc = run_all(&ba, sel, nsel, &ps, res);
 	else if (!rc)
 		rc = EXIT_FAIL;

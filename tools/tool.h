@@ -213,6 +213,34 @@ int bench_run(const struct pageset *ps, const struct bench_cfg *cfg,
 /* Median cost of one clock_gettime(CLOCK_MONOTONIC) call, in ns. */
 double timer_overhead_ns(void);
 
+/* ---- swapbench.c: bench --backing, the whole swap path ---- */
+
+#define SWAP_MAX_THREADS 64
+
+struct swap_cfg {
+	struct codec_sel codec;
+	const char *backing;	/* the backing file */
+	uint64_t pool_bytes;	/* pool limit */
+	uint64_t pages;		/* working set, larger than the pool */
+	uint64_t reads;		/* swap-ins after the writes */
+	unsigned threads;	/* writers, 1..SWAP_MAX_THREADS */
+	unsigned hot_pct;	/* reads that go to the hottest 20% */
+	unsigned rewrite_pct;	/* reads written out again */
+};
+
+struct swap_result {
+	double write_mbps, read_mbps, rewrite_mbps, hit_rate;
+	double hit_p50, hit_p99, miss_p50, miss_p99;	/* µs per read */
+	uint64_t hits, misses, rewrites, mismatches;
+	struct uzswap_stats after_write, stats;
+};
+
+/* One run. EXIT_OK, or EXIT_FAIL with a message printed. */
+int swap_bench_run(const struct pageset *ps, const struct swap_cfg *cfg,
+		   struct swap_result *r);
+void swap_report(FILE *f, const struct swap_cfg *c,
+		 const struct swap_result *r, bool json);
+
 /* ---- report.c: printing results ---- */
 
 void report_header(FILE *f, const struct pageset *ps, unsigned repeat,
