@@ -41,6 +41,8 @@ extern "C" {
 #endif
 
 #define UZSWAP_PAGE_SIZE 4096u
+/* Largest nr_pages: every byte offset (offset * 4096) fits in 64 bits. */
+#define UZSWAP_MAX_PAGES (1ull << 52)
 
 #define UZSWAP_VERSION_MAJOR 0
 #define UZSWAP_VERSION_MINOR 1
@@ -60,7 +62,7 @@ struct uzswap_options {
 	/* Codec level; 0 = the codec's default. Out of range: -EINVAL. */
 	int level;
 	/* Size of the swap space in pages: valid offsets are 0..nr_pages-1.
-	 * Must be >= 1. */
+	 * 1 .. UZSWAP_MAX_PAGES. */
 	uint64_t nr_pages;
 	/* Most memory the pool may hold, in bytes; 0 = max_pool_percent of
 	 * physical RAM. */
@@ -71,9 +73,11 @@ struct uzswap_options {
 	 * below this percentage of the limit (hysteresis). 1..100,
 	 * default 90. */
 	unsigned accept_threshold_percent;
-	/* Backing store path; NULL = none. A regular file (extended, sparse,
-	 * to nr_pages pages when shorter) or a block device of at least
-	 * nr_pages pages, readable and writable. Its old contents are never
+	/* Backing store path; NULL = none. A regular file (extended to
+	 * nr_pages pages when shorter, its blocks allocated when the file
+	 * system has the room to spare, else sparse; the extension stays if
+	 * uzswap_open() then fails) or a block device of at least nr_pages
+	 * pages, readable and writable. Its old contents are never
 	 * read: every offset starts as "never written" (zeros). With it, a
 	 * full pool writes its coldest pages back to the file, and
 	 * uzswap_write() never loses a page. */

@@ -307,8 +307,9 @@ static int folio_build(struct uzswap *uz, struct uz_pool *pool,
 	int err = 0;
 
 	*refs = 0;
-	for (unsigned b = 0; b < nr && !err; b += uz->batch_size) {
-		unsigned n = nr - b < uz->batch_size ? nr - b : uz->batch_size;
+	for (size_t b = 0; b < nr && !err; b += uz->batch_size) {
+		unsigned n = nr - b < uz->batch_size ? (unsigned)(nr - b) :
+						       uz->batch_size;
 		const unsigned char *p = pages + (size_t)b * PAGE;
 		unsigned nr_comp;
 

@@ -296,10 +296,14 @@ static void *ev_main(void *arg)
 	(void)arg;
 
 	atomic_store(&ev_netlink, fd >= 0);
-	if (fd < 0)
-		sysfs_resync(last, true);
+	sysfs_resync(last, true);
 	for (;;) {
-		int r = poll(p, fd >= 0 ? 2 : 1, fd >= 0 ? -1 : 1000);
+		/*
+		 * sysfs is also re-read once a second with a socket: in a
+		 * user namespace a bound uevent socket may stay silent, and
+		 * a CPU that came online unseen would never be prepared.
+		 */
+		int r = poll(p, fd >= 0 ? 2 : 1, 1000);
 
 		if (r < 0 && errno != EINTR)
 			break;
@@ -307,7 +311,7 @@ static void *ev_main(void *arg)
 			break;	/* stop requested */
 		if (fd >= 0 && p[1].revents)
 			uevent_drain(fd);
-		else if (fd < 0 && r == 0)
+		else if (r == 0)
 			sysfs_resync(last, false);
 	}
 	if (fd >= 0)

@@ -29,7 +29,9 @@ int uz_index_init(struct uz_index *ix, uint64_t nr_pages)
 	unsigned n = nr_stripes_for(uz_cpu_nr_possible());
 
 	ix->nr_pages = nr_pages;
-	ix->nr_leaves = (nr_pages + LEAF_SLOTS - 1) >> LEAF_SHIFT;
+	/* Round up without nr_pages + 511 wrapping near UINT64_MAX. */
+	ix->nr_leaves = (nr_pages >> LEAF_SHIFT) +
+			((nr_pages & (LEAF_SLOTS - 1)) != 0);
 	ix->stripe_mask = n - 1;
 	ix->stripes = uz_aligned_alloc(64, n * sizeof(*ix->stripes));
 	ix->leaves = uz_calloc(ix->nr_leaves, sizeof(*ix->leaves));

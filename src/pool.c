@@ -14,6 +14,7 @@
 #include <errno.h>
 #include <stdbool.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "cpu.h"
 #include "fault.h"
@@ -159,6 +160,7 @@ int uz_pool_create(const char *codec_name, int level, unsigned nr_reqs,
 		uz_free(pool);
 		return -ENOMEM;
 	}
+	memset(pool->ctxs, 0, pool->nr_cpus * sizeof(*pool->ctxs));	/* I1 */
 	for (unsigned cpu = 0; cpu < pool->nr_cpus; cpu++) {
 		atomic_init(&pool->ctxs[cpu].reqs, NULL);
 		pthread_mutex_init(&pool->ctxs[cpu].lock, NULL);

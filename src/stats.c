@@ -37,6 +37,13 @@ int64_t uz_stat_sum(struct uz_stats *s, enum uz_stat i)
 	return sum;
 }
 
+uint64_t uz_stat_gauge(struct uz_stats *s, enum uz_stat i)
+{
+	int64_t v = uz_stat_sum(s, i);
+
+	return v > 0 ? (uint64_t)v : 0;
+}
+
 int uzswap_stats_json(const struct uzswap_stats *st, char *buf, size_t len)
 {
 	int n;

@@ -61,4 +61,14 @@ static inline void uz_stat_add(struct uz_stats *s, enum uz_stat i, int64_t n)
 /* Sum over shards (a gauge's true value, or an event count). */
 int64_t uz_stat_sum(struct uz_stats *s, enum uz_stat i);
 
+/*
+ * A gauge for reporting. The shards are read one after another, not at
+ * once: while the cache is busy, an invalidate counted on a shard read
+ * late can be seen without the store counted on a shard read early, so
+ * the sum may dip below zero for a moment. Reported as 0 then (Linux's
+ * percpu_counter_sum_positive() does the same); gauges are exact when
+ * the cache is quiet.
+ */
+uint64_t uz_stat_gauge(struct uz_stats *s, enum uz_stat i);
+
 #endif

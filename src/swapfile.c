@@ -15,11 +15,26 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include "fault.h"
 
 #define PAGE 4096u
+
+/*
+ * Allocating the whole file only makes sense where the file system has
+ * the room to spare: never fill a disk for a swap space that may stay
+ * mostly empty. Room = free blocks for unprivileged users, with 5% kept.
+ */
+static bool fs_has_room(int fd, uint64_t need)
+{
+	struct statvfs vs;
+
+	if (fstatvfs(fd, &vs) < 0)
+		return false;
+	return (uint64_t)vs.f_bavail * vs.f_frsize / 100 * 95 >= need;
+}
 
 static int size_check(int fd, const struct stat *st, uint64_t nr_pages,
 		      bool *blk)
@@ -43,21 +58,26 @@ static int size_check(int fd, const struct stat *st, uint64_t nr_pages,
 	 * file system that cannot (no space, no fallocate) gets a sparse
 	 * file instead.
 	 */
-	if (fallocate(fd, 0, 0, (off_t)need) == 0 ||
-	    (uint64_t)st->st_size >= need)
+	if ((uint64_t)st->st_size < need && fs_has_room(fd, need) &&
+	    fallocate(fd, 0, 0, (off_t)need) == 0)
 		return 0;
-	return ftruncate(fd, (off_t)need) < 0 ? -errno : 0;
+	if ((uint64_t)st->st_size >= need)
+		return 0;
+	/* A failed fallocate may have left blocks behind: cut them off
+	 * (back to the old size), then extend sparse. */
+	if (ftruncate(fd, st->st_size) < 0 || ftruncate(fd, (off_t)need) < 0)
+		return -errno;
+	return 0;
 }
 
 /* An O_DIRECT descriptor for path if one aligned read works, else -1. */
 static int direct_probe(const char *path)
 {
-	static unsigned char buf[PAGE] __attribute__((aligned(PAGE)));
+	unsigned char buf[PAGE] __attribute__((aligned(PAGE)));
 	int fd = open(path, O_RDWR | O_CLOEXEC | O_DIRECT);
 
 	if (fd < 0)
 		return -1;
-	/* buf is shared and only ever read into: contents do not matter. */
 	if (pread(fd, buf, PAGE, 0) != (ssize_t)PAGE) {
 		close(fd);
 		return -1;

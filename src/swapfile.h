@@ -30,7 +30,8 @@ struct uz_swapfile {
 /*
  * Open path read-write, make sure it holds nr_pages pages (a regular file
  * is extended and its blocks allocated - sparse when the file system
- * cannot allocate them; a block device must be big enough: -ENOSPC), and
+ * has not the room to spare or cannot allocate; a block device must be
+ * big enough: -ENOSPC), and
  * probe O_DIRECT. Returns 0, -EINVAL (neither a file nor a block device),
  * -ENOSPC, or the errno of open/ftruncate.
  */

@@ -39,7 +39,8 @@ static int options_check(const struct uzswap_options *o)
 	const struct uz_codec *c;
 	int level;
 
-	if (o->nr_pages == 0 || o->batch_size == 0 ||
+	if (o->nr_pages == 0 || o->nr_pages > UZSWAP_MAX_PAGES ||
+	    o->batch_size == 0 ||
 	    o->batch_size > MAX_BATCH)
 		return -EINVAL;
 	if (o->max_pool_bytes == 0 &&
@@ -459,9 +460,9 @@ int uzswap_get_stats(struct uzswap *uz, struct uzswap_stats *st)
 		return -EINVAL;
 	s = &uz->stats;
 	memset(st, 0, sizeof(*st));
-	st->stored_pages = (uint64_t)uz_stat_sum(s, UZ_ST_STORED);
-	st->same_filled_pages = (uint64_t)uz_stat_sum(s, UZ_ST_SAME_FILLED);
-	st->compressed_bytes = (uint64_t)uz_stat_sum(s, UZ_ST_COMPRESSED);
+	st->stored_pages = uz_stat_gauge(s, UZ_ST_STORED);
+	st->same_filled_pages = uz_stat_gauge(s, UZ_ST_SAME_FILLED);
+	st->compressed_bytes = uz_stat_gauge(s, UZ_ST_COMPRESSED);
 	st->pool_total_size = uz_zalloc_total_bytes(uz->za);
 	st->pool_limit_bytes = atomic_load(&uz->max_pool_bytes);
 	st->stores = (uint64_t)uz_stat_sum(s, UZ_ST_STORES);
@@ -476,7 +477,7 @@ int uzswap_get_stats(struct uzswap *uz, struct uzswap_stats *st)
 	st->written_back_pages = (uint64_t)uz_stat_sum(s, UZ_ST_WRITTEN_BACK);
 	st->decompress_fail = (uint64_t)uz_stat_sum(s, UZ_ST_DECOMPRESS_FAIL);
 	st->nr_pools = (uint64_t)atomic_load(&uz->nr_pools);
-	st->backing_pages = (uint64_t)uz_stat_sum(s, UZ_ST_BACKING_PAGES);
+	st->backing_pages = uz_stat_gauge(s, UZ_ST_BACKING_PAGES);
 	st->backing_writes = (uint64_t)uz_stat_sum(s, UZ_ST_BACKING_WRITES);
 	st->backing_reads = (uint64_t)uz_stat_sum(s, UZ_ST_BACKING_READS);
 	st->backing_discards = (uint64_t)uz_stat_sum(s, UZ_ST_BACKING_DISCARDS);

@@ -291,8 +291,11 @@ int uz_shrink_to(struct uzswap *uz, uint64_t target)
 			budget = 0;
 			continue;
 		}
-		if (r == -EBUSY)
-			continue;	/* skipped: in flight elsewhere */
+		/* Skipped (in flight elsewhere) or this entry could not be
+		 * written (corrupted, I/O error: it stays cached, counted):
+		 * other cold entries may still go, while the budget lasts. */
+		if (r == -EBUSY || r == -EIO)
+			continue;
 		if (r < 0)
 			return (int)r;
 	}

@@ -56,6 +56,10 @@ static void test_open_bad(void)
 	T_EQ(uzswap_open(&o, NULL), -EINVAL);
 	o.nr_pages = 0;
 	T_EQ(uzswap_open(&o, &uz), -EINVAL);
+	o.nr_pages = UINT64_MAX;	/* offset * 4096 would not fit */
+	T_EQ(uzswap_open(&o, &uz), -EINVAL);
+	o.nr_pages = UZSWAP_MAX_PAGES + 1;
+	T_EQ(uzswap_open(&o, &uz), -EINVAL);
 	o.nr_pages = 16;
 	o.compressor = "snappy";
 	T_EQ(uzswap_open(&o, &uz), -ENOENT);
