@@ -40,6 +40,7 @@ struct uz_ctx {
 	 * before the pool is destroyed (I2). Not an online flag: it says
 	 * "prepare has run for this CPU", and stays set across offline. */
 	struct uz_req *_Atomic reqs;
+	unsigned long nr_locked;	/* times locked, under lock (I7 test) */
 } __attribute__((aligned(64)));
 
 struct uz_pool {
@@ -76,6 +77,16 @@ bool uz_pool_put(struct uz_pool *pool, long n);
  */
 struct uz_ctx *uz_ctx_lock(struct uz_pool *pool);
 void uz_ctx_unlock(struct uz_ctx *ctx);
+
+/*
+ * I5, checked: true while this thread holds a context lock. Writeback and
+ * reclaim abort if entered with one held: they could need that very lock
+ * (lockdep-lite, always on; a thread-local counter).
+ */
+bool uz_ctx_lock_held(void);
+
+/* Test hook (I7): context locks taken in this pool so far. Quiet pool. */
+unsigned long uz_pool_lock_count(struct uz_pool *pool);
 
 /*
  * With ctx locked: compress one page into slot's buffer. Returns the

@@ -31,6 +31,7 @@
 #include <errno.h>
 #include <sched.h>
 #include <stddef.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "fault.h"
@@ -254,6 +255,8 @@ long uz_writeback(struct uzswap *uz, long nr)
 	long done = 0;
 	int err = 0;
 
+	if (uz_ctx_lock_held())	/* I5, as in uz_shrink_to() */
+		abort();
 	if (!uz->has_backing)
 		return -ENODEV;
 	/* Skipped entries (-EAGAIN) do not count; at most nr of them. */
@@ -277,6 +280,10 @@ long uzswap_writeback(struct uzswap *uz, long nr)
 
 int uz_shrink_to(struct uzswap *uz, uint64_t target)
 {
+	/* I5: reclaim takes context locks; entered under one, it could
+	 * deadlock on it. Never let that pass silently. */
+	if (uz_ctx_lock_held())
+		abort();
 	/* Bounded: an allocator that does not give freed memory back at
 	 * once must not keep a store here forever. */
 	long budget = (long)uz_lru_count(&uz->lru) + 64;

@@ -8,6 +8,7 @@
 
 #include <zstd.h>
 
+#include "instance.h"
 #include "uzswap.h"
 
 static uint8_t *corpus;
@@ -293,6 +294,33 @@ static void test_limit(void)
 	uzswap_close(uz);
 }
 
+/* I7: a folio store takes a context lock once per batch, not per page;
+ * I5: no context lock is left held by this thread afterwards. */
+static void test_batching(void)
+{
+	struct uzswap_options o;
+	struct uzswap *uz;
+	uint8_t *folio = malloc(16 * T_PAGE);
+	unsigned long before;
+
+	uzswap_options_init(&o);
+	o.nr_pages = 64;
+	o.batch_size = 8;
+	T_EQ(uzswap_open(&o, &uz), 0);
+	for (unsigned i = 0; i < 16; i++)
+		memcpy(folio + i * T_PAGE, page(40 + i), T_PAGE);
+	before = uz_pool_lock_count(uz->current);
+	T_EQ(uzswap_store_folio(uz, 0, folio, 16), 0);
+	T_EQ(uz_pool_lock_count(uz->current) - before, 2);
+	before = uz_pool_lock_count(uz->current);
+	for (unsigned i = 0; i < 16; i++)
+		T_EQ(uzswap_store(uz, 16 + i, folio + i * T_PAGE), 0);
+	T_EQ(uz_pool_lock_count(uz->current) - before, 16);
+	T_ASSERT(!uz_ctx_lock_held());
+	uzswap_close(uz);
+	free(folio);
+}
+
 static void test_stats_text(struct uzswap *uz)
 {
 	struct uzswap_stats st;
@@ -328,6 +356,7 @@ int main(void)
 	uzswap_close(uz);
 	test_switch();
 	test_limit();
+	test_batching();
 	free(corpus);
 	return T_PASS;
 }
