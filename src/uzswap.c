@@ -242,6 +242,8 @@ static int instance_init(struct uzswap *uz, const struct uzswap_options *o)
 	int err;
 
 	uz->za = uz_zalloc_create();
+	if (uz->za)
+		uz_zalloc_set_lazy_free(uz->za, o->lazy_free);
 	if (!uz->za || uz_stats_init(&uz->stats) < 0 ||
 	    ref_shards_init(uz) < 0)
 		return -ENOMEM;

@@ -21,6 +21,7 @@
 #ifndef UZ_ZALLOC_H
 #define UZ_ZALLOC_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -39,6 +40,13 @@ struct uz_zalloc *uz_zalloc_create(void);
  * larger (reject_compress_poor) rather than store them.
  */
 size_t uz_zalloc_huge_size(struct uz_zalloc *za);
+
+/*
+ * How freed memory goes back to the system: false (default) at once
+ * (MADV_DONTNEED), true lazily (MADV_FREE: the kernel takes it when it
+ * needs it; reusing it before then costs no page fault). Set before use.
+ */
+void uz_zalloc_set_lazy_free(struct uz_zalloc *za, bool on);
 
 /* Free the allocator and every object still in it. NULL is a no-op. */
 void uz_zalloc_destroy(struct uz_zalloc *za);

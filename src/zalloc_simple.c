@@ -45,6 +45,12 @@ struct uz_zalloc *uz_zalloc_create(void)
 	return za;
 }
 
+void uz_zalloc_set_lazy_free(struct uz_zalloc *za, bool on)
+{
+	(void)za;
+	(void)on;	/* glibc decides */
+}
+
 size_t uz_zalloc_huge_size(struct uz_zalloc *za)
 {
 	(void)za;

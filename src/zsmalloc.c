@@ -290,7 +290,7 @@ void zs_span_release(struct uz_zalloc *za, struct zs_shard *sh,
 	zs_add(&sh->held, -(long)s->held * ZS_PAGE);
 	zs_add(&sh->nspans, -1);
 	if (sh->nspare < za->max_spare &&
-	    madvise(zs_base(s), ZS_SPAN, MADV_DONTNEED) == 0)
+	    zs_span_give_back(za, zs_base(s)) == 0)
 		sh->spare[sh->nspare++] = zs_base(s);
 	else
 		zs_arena_put_span(za, zs_base(s), true);
@@ -584,6 +584,11 @@ static size_t zs_meta_bytes(struct uz_zalloc *za)
  * An object of n bytes takes a slot of round16(n + 4): from this size on
  * the slot is a whole page or more, so storing it compressed saves nothing.
  */
+void uz_zalloc_set_lazy_free(struct uz_zalloc *za, bool on)
+{
+	za->lazy_free = on;
+}
+
 size_t uz_zalloc_huge_size(struct uz_zalloc *za)
 {
 	(void)za;

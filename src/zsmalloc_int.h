@@ -96,7 +96,7 @@ struct zs_shard {
 	struct zs_span *open;			/* bump allocation */
 	struct zs_span *groups[ZS_NGROUPS];	/* every other span */
 	struct zs_span *gtail[ZS_NGROUPS];
-	void *spare[ZS_SPARE_CAP];		/* MADV_DONTNEED'd, reusable */
+	void *spare[ZS_SPARE_CAP];		/* given back, reusable */
 	unsigned nspare;
 	unsigned id;
 	uint16_t gen;				/* compaction pass counter */
@@ -123,6 +123,7 @@ struct uz_zalloc {
 	atomic_int arena_lock;
 	struct zs_region *regions;
 	atomic_size_t nregions;		/* read without the lock */
+	bool lazy_free;			/* MADV_FREE, see zs_span_give_back() */
 	unsigned max_spare;		/* empty spans kept, per shard */
 	atomic_uint nchunks;
 	_Atomic(uintptr_t) dir0[ZS_DIR0];	/* chunk | owner shard */
@@ -279,6 +280,8 @@ static inline void zs_unlock(struct zs_shard *sh)
 void *zs_arena_get_span(struct uz_zalloc *za);
 void zs_arena_put_span(struct uz_zalloc *za, void *base, bool touched);
 void zs_arena_destroy(struct uz_zalloc *za);
+/* Hand an empty span's pages to the kernel. 0 or -1. */
+int zs_span_give_back(struct uz_zalloc *za, void *base);
 size_t zs_arena_meta_bytes(struct uz_zalloc *za);
 
 /* Shared by zsmalloc.c and zsmalloc_compact.c; shard lock held. */

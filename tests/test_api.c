@@ -321,6 +321,34 @@ static void test_batching(void)
 	free(folio);
 }
 
+/* lazy_free: memory given back with MADV_FREE is reused, pages intact. */
+static void test_lazy_free(void)
+{
+	struct uzswap_options o;
+	struct uzswap *uz;
+	struct uzswap_stats st;
+	uint64_t full;
+
+	uzswap_options_init(&o);
+	o.nr_pages = 1024;
+	o.lazy_free = true;
+	T_EQ(uzswap_open(&o, &uz), 0);
+	for (int round = 0; round < 3; round++) {
+		for (unsigned i = 0; i < 1024; i++)
+			T_EQ(uzswap_store(uz, i, page(i + round)), 0);
+		T_EQ(uzswap_get_stats(uz, &st), 0);
+		full = st.pool_total_size;
+		for (unsigned i = 0; i < 1024; i++) {
+			T_EQ(uzswap_load(uz, i, buf), 0);
+			T_ASSERT(memcmp(buf, page(i + round), T_PAGE) == 0);
+			uzswap_invalidate(uz, i);
+		}
+		T_EQ(uzswap_get_stats(uz, &st), 0);
+		T_ASSERT(st.pool_total_size < full / 4);	/* given back */
+	}
+	uzswap_close(uz);
+}
+
 static void test_stats_text(struct uzswap *uz)
 {
 	struct uzswap_stats st;
@@ -357,6 +385,7 @@ int main(void)
 	test_switch();
 	test_limit();
 	test_batching();
+	test_lazy_free();
 	free(corpus);
 	return T_PASS;
 }

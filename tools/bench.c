@@ -525,6 +525,7 @@ static int cache_open(struct bench *b)
 	o.nr_pages = n > nt ? n : nt;
 	o.max_pool_bytes = o.nr_pages * PAGE * 2 + (64u << 20);	/* no limit */
 	o.checksum = b->cfg->checksum;
+	o.lazy_free = b->cfg->lazy_free;
 	return uzswap_open(&o, &b->uz);
 }
 

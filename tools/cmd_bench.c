@@ -33,6 +33,7 @@ INPUT_HELP
 "  --folio-pages N        store N pages at a time with uzswap_store_folio\n"
 "  -r, --repeat N         timed passes, the best counts (default 3)\n"
 "  --checksum             keep and check a checksum of every page\n"
+"  --lazy-free            give freed pool memory back with MADV_FREE\n"
 "  --overwrite            timed stores replace the page already held at\n"
 "                         their offset (steady state) instead of filling\n"
 "                         emptied offsets (the default)\n"
@@ -63,7 +64,8 @@ INPUT_HELP
 
 enum { OPT_CODEC = 1, OPT_LEVEL, OPT_THREADS, OPT_FOLIO, OPT_REPEAT,
        OPT_CHECKSUM, OPT_OVERWRITE, OPT_JSON, OPT_PLOT, OPT_BACKING,
-       OPT_POOL_LIMIT, OPT_WORKING_SET, OPT_READS, OPT_HOT, OPT_REWRITE };
+       OPT_POOL_LIMIT, OPT_WORKING_SET, OPT_READS, OPT_HOT, OPT_REWRITE,
+       OPT_LAZY_FREE };
 
 static const struct opt bench_opts[] = {
 	INPUT_OPTS,
@@ -73,6 +75,7 @@ static const struct opt bench_opts[] = {
 	{ "--folio-pages", 0, true, OPT_FOLIO },
 	{ "--repeat", 'r', true, OPT_REPEAT },
 	{ "--checksum", 0, false, OPT_CHECKSUM },
+	{ "--lazy-free", 0, false, OPT_LAZY_FREE },
 	{ "--overwrite", 0, false, OPT_OVERWRITE },
 	{ "--json", 0, false, OPT_JSON },
 	{ "--plot", 0, true, OPT_PLOT },
@@ -93,7 +96,7 @@ struct bench_args {
 	long pool_mib, working_set, reads, hot, rewrite;
 	unsigned threads[MAX_THREADS_LIST];
 	int nr_threads;
-	bool checksum, overwrite, json;
+	bool checksum, lazy_free, overwrite, json;
 };
 
 static bool parse_threads(const struct args *a, const char *val,
@@ -153,6 +156,7 @@ static int bench_opt(struct args *a, int id, const char *val,
 		return args_long(a, "--repeat", val, 1, 1000, &ba->repeat) ?
 		       0 : -1;
 	case OPT_CHECKSUM: ba->checksum = true; return 0;
+	case OPT_LAZY_FREE: ba->lazy_free = true; return 0;
 	case OPT_OVERWRITE: ba->overwrite = true; return 0;
 	case OPT_JSON: ba->json = true; return 0;
 	case OPT_PLOT: ba->plot = val; return 0;
@@ -200,6 +204,7 @@ static int run_all(const struct bench_args *ba, const struct codec_sel *sel,
 				.folio = (unsigned)ba->folio,
 				.repeat = (unsigned)ba->repeat,
 				.checksum = ba->checksum,
+				.lazy_free = ba->lazy_free,
 				.overwrite = ba->overwrite, .progress = tty };
 			struct bench_result *r = &res[n];
 

@@ -188,6 +188,7 @@ struct bench_cfg {
 	unsigned folio;		/* pages per uzswap_store_folio; 1 = single */
 	unsigned repeat;	/* timed passes; best one counts */
 	bool checksum;
+	bool lazy_free;		/* uzswap_options.lazy_free */
 	bool overwrite;		/* timed stores replace, not fill: bench.c */
 	bool progress;		/* progress line on stderr */
 };
