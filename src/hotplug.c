@@ -196,11 +196,7 @@ void uz_hp_get_counters(struct uz_hp_counters *c)
 
 /* ---- the uevent thread ---- */
 
-/*
- * A kernel uevent is "ACTION@DEVPATH\0KEY=VALUE\0...". Returns the CPU
- * and sets *online for "online"/"offline" of subsystem cpu, else -1.
- */
-static int uevent_parse(const char *msg, size_t len, bool *online)
+int uz_uevent_parse(const char *msg, size_t len, bool *online)
 {
 	const char *action = NULL, *devpath = NULL, *subsys = NULL;
 	unsigned cpu;
@@ -217,7 +213,8 @@ static int uevent_parse(const char *msg, size_t len, bool *online)
 	}
 	if (!action || !devpath || !subsys || strcmp(subsys, "cpu"))
 		return -1;
-	if (sscanf(devpath, "/devices/system/cpu/cpu%u", &cpu) != 1)
+	if (sscanf(devpath, "/devices/system/cpu/cpu%u", &cpu) != 1 ||
+	    cpu >= UZ_MAX_CPUS)
 		return -1;
 	if (!strcmp(action, "online"))
 		*online = true;
@@ -253,7 +250,7 @@ static void uevent_drain(int fd)
 		int cpu;
 
 		buf[n] = '\0';
-		cpu = uevent_parse(buf, (size_t)n, &online);
+		cpu = uz_uevent_parse(buf, (size_t)n, &online);
 		if (cpu >= 0)
 			uz_hp_cpu_event((unsigned)cpu, online);
 	}

@@ -25,6 +25,7 @@
 #define UZ_HOTPLUG_H
 
 #include <stdbool.h>
+#include <stddef.h>
 
 struct uz_hp_instance {
 	struct uz_hp_instance *prev, *next;	/* under uz_hp_lock */
@@ -68,6 +69,13 @@ void uz_hp_remove_instance(struct uz_hp_state *st,
  * unprepared (the hot path falls back, I3) and is counted.
  */
 int uz_hp_cpu_event(unsigned cpu, bool online);
+
+/*
+ * Parse a kernel uevent, "ACTION@DEVPATH\0KEY=VALUE\0...", len bytes
+ * followed by a NUL. Returns the CPU (< UZ_MAX_CPUS) and sets *online for
+ * an online/offline event of subsystem cpu, else -1.
+ */
+int uz_uevent_parse(const char *msg, size_t len, bool *online);
 
 /* Counters, for tests and the torture report. */
 struct uz_hp_counters {

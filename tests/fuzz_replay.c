@@ -1,8 +1,8 @@
 /*
  * fuzz_replay.c - runs a libFuzzer target as a plain CTest program: every
  * file in the checked-in seed directory (argv[1], if given), then inputs
- * derived from the real page corpus: pages, pages compressed by the
- * target's codec, and those streams truncated and with bytes flipped.
+ * derived from the real page corpus: pages, pages compressed by every
+ * codec, and those streams truncated and with bytes flipped.
  * The target aborts on any broken property; ASan/UBSan catch the rest.
  * `make fuzz` runs the same target under libFuzzer for coverage.
  */
@@ -10,7 +10,7 @@
 
 #include <dirent.h>
 
-#include "lzo_rle.h"
+#include "compressor.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -43,26 +43,54 @@ static size_t replay_dir(const char *dir)
 	return n;
 }
 
+/*
+ * Inputs from real pages: for every 8th corpus page and every codec k, the
+ * byte k followed by the page compressed by codec k (what fuzz_decompress
+ * reads), then that truncated and with a byte flipped; and the raw page.
+ */
+static size_t replay_corpus(const uint8_t *pages, size_t n)
+{
+	static uint8_t in[1 + UZ_CODEC_DST_SIZE];
+	const char *const *names = uz_codec_names();
+	uint64_t seed = 7;
+	size_t runs = 0;
+
+	for (unsigned k = 0; names[k]; k++) {
+		const struct uz_codec *c = uz_codec_find(names[k]);
+		int level;
+		void *st;
+
+		uz_codec_level(c, 0, &level);
+		st = c->state_new(level);
+		T_ASSERT(st);
+		for (size_t i = 0; i < n; i += 8) {
+			const uint8_t *p = pages + i * T_PAGE;
+			int len = c->compress(st, p, T_PAGE, in + 1, T_PAGE,
+					      level);
+
+			LLVMFuzzerTestOneInput(p, T_PAGE);
+			if (len <= 0)
+				continue;
+			in[0] = (uint8_t)k;
+			LLVMFuzzerTestOneInput(in, 1 + (size_t)len);
+			LLVMFuzzerTestOneInput(in, 1 + t_rand(&seed) % len);
+			in[1 + t_rand(&seed) % len] ^=
+				(uint8_t)(1 + t_rand(&seed) % 255);
+			LLVMFuzzerTestOneInput(in, 1 + (size_t)len);
+			runs += 4;
+		}
+		c->state_free(st);
+	}
+	return runs;
+}
+
 int main(int argc, char **argv)
 {
-	static uint8_t wrk[UZ_LZORLE_WRKMEM_SIZE], z[2 * T_PAGE];
 	uint8_t *pages;
 	size_t n = t_corpus_or_skip("gcc.pages", &pages), runs = 0;
-	uint64_t seed = 7;
 
 	runs += replay_dir(argc > 1 ? argv[1] : NULL);
-	for (size_t i = 0; i < n; i += 8) {
-		const uint8_t *p = pages + i * T_PAGE;
-		size_t len = uz_lzorle_compress(p, T_PAGE, z, sizeof(z), wrk);
-
-		LLVMFuzzerTestOneInput(p, T_PAGE);
-		T_ASSERT(len > 0);
-		LLVMFuzzerTestOneInput(z, len);
-		LLVMFuzzerTestOneInput(z, t_rand(&seed) % len);
-		z[t_rand(&seed) % len] ^= (uint8_t)(1 + t_rand(&seed) % 255);
-		LLVMFuzzerTestOneInput(z, len);
-		runs += 4;
-	}
+	runs += replay_corpus(pages, n);
 	printf("fuzz_replay: %zu inputs replayed\n", runs);
 	free(pages);
 	return T_PASS;
