@@ -181,8 +181,6 @@ static int batch_prepare(struct uzswap *uz, const unsigned char *pages,
 			ents[i]->value = value;
 			continue;
 		}
-		if (uz->checksum)
-			ents[i]->csum = uz_page_checksum(page);
 		ents[i]->length = LEN_TO_COMPRESS;
 		(*nr_comp)++;
 	}
@@ -217,6 +215,8 @@ static int compress_one(struct uzswap *uz, struct uz_pool *pool,
 		return -ENOMEM;
 	uz_zalloc_write(uz->za, e->handle, uz_ctx_buffer(ctx, slot),
 			(size_t)len);
+	if (uz->checksum)	/* of the bytes kept, hot in the buffer */
+		e->csum = uz_checksum(uz_ctx_buffer(ctx, slot), (size_t)len);
 	e->length = (uint16_t)len;
 	e->pool = pool;
 	return 0;
@@ -434,12 +434,13 @@ int uz_entry_decompress(struct uzswap *uz, struct uz_entry *e,
 	/* A straddling object is copied into the slot's spare buffer. */
 	const void *src = uz_zalloc_map_read(uz->za, e->handle,
 					     (void *)uz_ctx_buffer(ctx, 0));
-	int err = uz_ctx_decompress(e->pool, ctx, src, e->length, page);
+	int err = -EIO;
 
+	/* Corrupted bytes are caught before the codec sees them. */
+	if (!uz->checksum || uz_checksum(src, e->length) == e->csum)
+		err = uz_ctx_decompress(e->pool, ctx, src, e->length, page);
 	uz_zalloc_unmap_read(uz->za, e->handle);
 	uz_ctx_unlock(ctx);
-	if (!err && uz->checksum && uz_page_checksum(page) != e->csum)
-		err = -EIO;
 	return err;
 }
 
