@@ -50,12 +50,13 @@ FUZZ_SECONDS ?= 60
 fuzz: deps
 	mkdir -p $(BUILD)/fuzz/corpus
 	clang -g -O1 -fsanitize=fuzzer,address,undefined -Isrc \
-		tests/fuzz_lzo_rle.c src/lzo_rle.c -o $(BUILD)/fuzz/fuzz_lzo_rle
+		tests/fuzz_lzo_rle.c src/lzo_rle.c src/lzo_rle_decompress.c -o $(BUILD)/fuzz/fuzz_lzo_rle
 	$(BUILD)/fuzz/fuzz_lzo_rle -max_total_time=$(FUZZ_SECONDS) -max_len=16384 \
 		$(BUILD)/fuzz/corpus tests/fuzz-corpus/lzo_rle
 	mkdir -p $(BUILD)/fuzz/corpus-decompress
 	clang -g -O1 -fsanitize=fuzzer,address,undefined -Isrc -Iinclude \
-		tests/fuzz_decompress.c src/compressor.c src/lzo_rle.c src/cpu.c \
+		tests/fuzz_decompress.c src/compressor.c src/lzo_rle.c \
+		src/lzo_rle_decompress.c src/cpu.c \
 		src/hotplug.c src/fault.c -llz4 -lzstd -llzo2 -ldeflate -lpthread \
 		-o $(BUILD)/fuzz/fuzz_decompress
 	$(BUILD)/fuzz/fuzz_decompress -max_total_time=$(FUZZ_SECONDS) -max_len=9000 \

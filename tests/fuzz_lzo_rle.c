@@ -7,7 +7,8 @@
  * must decode back to itself, also under every smaller output cap.
  *
  * Build: clang -g -O1 -fsanitize=fuzzer,address,undefined
- *        tests/fuzz_lzo_rle.c src/lzo_rle.c -o fuzz_lzo_rle
+ *        tests/fuzz_lzo_rle.c src/lzo_rle.c src/lzo_rle_decompress.c \
+ *        -o fuzz_lzo_rle (make fuzz does it)
  */
 #include "../src/lzo_rle.h"
 
