@@ -250,7 +250,8 @@ struct uzswap_stats {
 	uint64_t pool_limit_hit;	/* stores refused by the pool limit */
 	uint64_t reject_reclaim_fail;	/* writeback could not make room */
 	uint64_t written_back_pages;	/* pages written to the backing store */
-	uint64_t decompress_fail;	/* loads that found corrupted data */
+	uint64_t decompress_fail;	/* loads and writebacks that found
+					 * corrupted data */
 	uint64_t nr_pools;		/* live pools (old ones drain, I6) */
 	/* The backing store (all 0 without one). */
 	uint64_t backing_pages;		/* pages that live in the file now */

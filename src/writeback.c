@@ -174,51 +174,36 @@ static uint64_t lru_offset(struct uz_lru_node *n)
  * a writeback of a newer entry is skipped), so a stale write can never
  * land after a newer one.
  */
-static int writeback_one(struct uzswap *uz)
+/*
+ * With offset's stripe lock held and e its current entry: decompress e
+ * into buf and mark its write in flight. 0, or -EAGAIN / -EIO with e back
+ * on the LRU. The caller unlocks.
+ */
+static int wb_start(struct uzswap *uz, uint64_t offset, struct uz_entry *e,
+		    void *buf)
 {
-	unsigned char buf[PAGE] __attribute__((aligned(PAGE)));
-	struct uz_lru_node *n;
-	struct uz_entry *e;
-	void **slot;
-	uint64_t offset;
-	int err;
-
-	n = uz_lru_pop_cold(&uz->lru, lru_test_clear_ref, lru_offset, &offset);
-	if (!n)
-		return -ENOENT;
-	e = lru_entry(n);
-	/* From here e may be freed by anyone who takes it out of the slot:
-	 * only compare the pointer until the stripe lock says it is live. */
-	uz_index_lock(&uz->index, offset);
-	slot = uz_index_slot(&uz->index, offset);
-	if (!slot || *slot != e) {
-		/* Invalidated or replaced since it was popped: the newer
-		 * state wins, nothing is written. */
-		uz_index_unlock(&uz->index, offset);
-		return 0;
-	}
-	/* e is the current entry of offset and cannot go while we hold the
-	 * stripe lock. (If e's memory was reused by a newer entry of the
-	 * same offset, that entry is current too: writing it is right.) */
 	if (*wb_busy(uz, offset)) {
 		/* One write in flight per stripe: try e again later. */
 		uz_lru_add(&uz->lru, &e->lru);	/* stripe -> lru */
-		uz_index_unlock(&uz->index, offset);
 		return -EAGAIN;
 	}
-	err = uz_entry_decompress(uz, e, buf);	/* stripe -> context */
-	if (err) {
+	if (uz_entry_decompress(uz, e, buf) < 0) {	/* stripe -> context */
 		uz_stat_add(&uz->stats, UZ_ST_DECOMPRESS_FAIL, 1);
 		uz_lru_add(&uz->lru, &e->lru);
-		uz_index_unlock(&uz->index, offset);
 		return -EIO;
 	}
 	e->wb = 1;
 	*wb_busy(uz, offset) = offset + 1;
-	uz_index_unlock(&uz->index, offset);
+	return 0;
+}
 
-	err = uz_swapfile_write(&uz->backing, offset, buf);
-
+/*
+ * The write of e finished with err: under the stripe lock, publish "in
+ * the file" if e is still the current entry, else forget the stale write.
+ */
+static int wb_finish(struct uzswap *uz, uint64_t offset, void **slot,
+		     struct uz_entry *e, int err)
+{
 	uz_index_lock(&uz->index, offset);
 	*wb_busy(uz, offset) = 0;
 	/* Still e itself? A newer entry at the same address has wb == 0
@@ -248,6 +233,40 @@ static int writeback_one(struct uzswap *uz)
 	uz_entry_free(uz, e);
 	uz_stat_add(&uz->stats, UZ_ST_WRITTEN_BACK, 1);
 	return 0;
+}
+
+static int writeback_one(struct uzswap *uz)
+{
+	unsigned char buf[PAGE] __attribute__((aligned(PAGE)));
+	struct uz_lru_node *n;
+	struct uz_entry *e;
+	void **slot;
+	uint64_t offset;
+	int err;
+
+	n = uz_lru_pop_cold(&uz->lru, lru_test_clear_ref, lru_offset, &offset);
+	if (!n)
+		return -ENOENT;
+	e = lru_entry(n);
+	/* From here e may be freed by anyone who takes it out of the slot:
+	 * only compare the pointer until the stripe lock says it is live. */
+	uz_index_lock(&uz->index, offset);
+	slot = uz_index_slot(&uz->index, offset);
+	if (!slot || *slot != e) {
+		/* Invalidated or replaced since it was popped: the newer
+		 * state wins, nothing is written. */
+		uz_index_unlock(&uz->index, offset);
+		return 0;
+	}
+	/* e is the current entry of offset and cannot go while we hold the
+	 * stripe lock. (If e's memory was reused by a newer entry of the
+	 * same offset, that entry is current too: writing it is right.) */
+	err = wb_start(uz, offset, e, buf);
+	uz_index_unlock(&uz->index, offset);
+	if (err)
+		return err;
+	err = uz_swapfile_write(&uz->backing, offset, buf);	/* no lock */
+	return wb_finish(uz, offset, slot, e, err);
 }
 
 long uz_writeback(struct uzswap *uz, long nr)
