@@ -276,7 +276,7 @@ static void print_text(const struct probe *p)
 	       "ratio", "memory with uzswap", "store ns", "load ns",
 	       "store", "load");
 	printf("%-8s %5s %6s  %-22s %9s %9s %9s %9s\n", "", "", "", "",
-	       "p50/page", "p50/page", "MB/s", "MB/s");
+	       "p50/page", "p50/page", "MB/s mean", "MB/s mean");
 	for (int i = 0; i < p->nres; i++) {
 		const struct bench_result *r = &p->res[i];
 		double m = memory_with(p, r);
@@ -290,8 +290,10 @@ static void print_text(const struct probe *p)
 	recommend(p, &sp, &de);
 	codec_label(&p->res[sp].cfg.codec, fast, sizeof(fast));
 	codec_label(&p->res[de].cfg.codec, dense, sizeof(dense));
-	printf("\nrecommended: %s for speed (store + load %.1f us/page), %s "
-	       "for density (%.1f MiB)\n", fast, cost_ns(&p->res[sp]) / 1e3,
+	printf("\nrecommended: %s for speed (store + load %.1f us/page on "
+	       "average), %s for density (%.1f MiB)\n"
+	       "(p50 is the typical page; the mean carries the slow ones)\n",
+	       fast, cost_ns(&p->res[sp]) / 1e3,
 	       dense, memory_with(p, &p->res[de]) / 1048576);
 }
 
