@@ -123,6 +123,51 @@ static inline size_t t_corpus_or_skip(const char *name, uint8_t **out)
 	return n;
 }
 
+/*
+ * A backing file for tests: t_swapfile() makes a private directory under
+ * /tmp on first use (both removed at exit) and returns the path of an
+ * empty file in it, truncated again at every call.
+ */
+static inline const char *t_swapfile_op(int cleanup)
+{
+	static char dir[64], path[128];
+
+	if (cleanup) {
+		unlink(path);
+		rmdir(dir);
+		return NULL;
+	}
+	if (!dir[0]) {
+		snprintf(dir, sizeof(dir), "/tmp/uzswap-test-XXXXXX");
+		if (!mkdtemp(dir)) {
+			perror("mkdtemp");
+			exit(T_FAIL);
+		}
+		snprintf(path, sizeof(path), "%s/swap", dir);
+	}
+	int fd = open(path, O_CREAT | O_RDWR | O_TRUNC, 0600);
+	if (fd < 0) {
+		perror(path);
+		exit(T_FAIL);
+	}
+	close(fd);
+	return path;
+}
+
+static inline void t_swapfile_cleanup(void)
+{
+	t_swapfile_op(1);
+}
+
+static inline const char *t_swapfile(void)
+{
+	static int registered;
+
+	if (!registered++)
+		atexit(t_swapfile_cleanup);
+	return t_swapfile_op(0);
+}
+
 /* xorshift64*: deterministic choices in tests (never page contents). */
 static inline uint64_t t_rand(uint64_t *s)
 {

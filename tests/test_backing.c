@@ -20,7 +20,7 @@
 
 static uint8_t *corpus;
 static size_t nr_corpus;
-static char dir[64], path[128];
+static const char *path;	/* t_swapfile() */
 
 /* A real page, stamped with (offset, version) so any mix-up shows. */
 static void make_page(uint8_t *p, uint64_t off, uint64_t ver)
@@ -53,12 +53,8 @@ static struct uzswap *open_backed(uint64_t nr_pages, uint64_t limit,
 {
 	struct uzswap_options o;
 	struct uzswap *uz;
-	int fd;
 
-	unlink(path);
-	fd = open(path, O_CREAT | O_RDWR | O_TRUNC, 0600);
-	T_ASSERT(fd >= 0);
-	close(fd);
+	path = t_swapfile();	/* empty again */
 	uzswap_options_init(&o);
 	o.nr_pages = nr_pages;
 	o.max_pool_bytes = limit;
@@ -501,19 +497,10 @@ static void test_shrinker_params(void)
 	uzswap_close(uz);
 }
 
-static void cleanup(void)
-{
-	unlink(path);
-	rmdir(dir);
-}
-
 int main(void)
 {
 	nr_corpus = t_corpus_or_skip("gcc.pages", &corpus);
-	snprintf(dir, sizeof(dir), "/tmp/uzswap-backing-XXXXXX");
-	T_ASSERT(mkdtemp(dir) != NULL);
-	snprintf(path, sizeof(path), "%s/swap", dir);
-	atexit(cleanup);
+	path = t_swapfile();
 
 	test_device_api();
 	test_no_backing();

@@ -28,7 +28,7 @@
 
 static uint8_t *corpus;
 static size_t nr_corpus;
-static char dir[64], path[128];
+static const char *path;	/* t_swapfile() */
 static atomic_long failures;
 
 /*
@@ -111,12 +111,8 @@ static struct uzswap *open_backed(uint64_t nr_pages, uint64_t limit)
 {
 	struct uzswap_options o;
 	struct uzswap *uz;
-	int fd;
 
-	unlink(path);
-	fd = open(path, O_CREAT | O_RDWR | O_TRUNC, 0600);
-	T_ASSERT(fd >= 0);
-	close(fd);
+	path = t_swapfile();	/* empty again */
 	uzswap_options_init(&o);
 	o.nr_pages = nr_pages;
 	o.max_pool_bytes = limit;
@@ -396,19 +392,10 @@ static void test_races(void)
 	uzswap_close(race);
 }
 
-static void cleanup(void)
-{
-	unlink(path);
-	rmdir(dir);
-}
-
 int main(void)
 {
 	nr_corpus = t_corpus_or_skip("sqlite.pages", &corpus);
-	snprintf(dir, sizeof(dir), "/tmp/uzswap-wb-XXXXXX");
-	T_ASSERT(mkdtemp(dir) != NULL);
-	snprintf(path, sizeof(path), "%s/swap", dir);
-	atexit(cleanup);
+	path = t_swapfile();
 
 	test_judged();
 	test_races();
