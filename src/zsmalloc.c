@@ -300,10 +300,13 @@ void zs_span_release(struct uz_zalloc *za, struct zs_shard *sh,
  * The open span went empty: give back the pages it had touched, unless
  * they are few (an alloc/free ping-pong must not cost a system call).
  */
-static void zs_span_trim(struct zs_shard *sh, struct zs_span *s)
+static void zs_span_trim(struct uz_zalloc *za, struct zs_shard *sh,
+			 struct zs_span *s)
 {
+	int advice = za->lazy_free ? MADV_FREE : MADV_DONTNEED;
+
 	if (s->held <= 4 ||
-	    madvise(zs_base(s) + ZS_PAGE, (s->held - 1) * ZS_PAGE, MADV_DONTNEED))
+	    madvise(zs_base(s) + ZS_PAGE, (s->held - 1) * ZS_PAGE, advice))
 		return;
 	zs_add(&sh->held, -(long)(s->held - 1) * ZS_PAGE);
 	s->held = 1;
@@ -434,7 +437,7 @@ static void zs_slot_put(struct uz_zalloc *za, struct zs_shard *sh,
 	if (s->live)
 		return;
 	if (s == sh->open)
-		zs_span_trim(sh, s);	/* everything merged: bump is back */
+		zs_span_trim(za, sh, s);	/* all merged: bump is back */
 	else
 		zs_span_release(za, sh, s);
 }
@@ -455,11 +458,12 @@ void zs_lock_slow(struct zs_shard *sh)
 
 struct uz_zalloc *uz_zalloc_create(void)
 {
-	struct uz_zalloc *za = uz_calloc(1, sizeof(*za));
+	struct uz_zalloc *za = uz_aligned_alloc(64, sizeof(*za));
 	long cpus = sysconf(_SC_NPROCESSORS_CONF);
 
 	if (!za)
 		return NULL;
+	memset(za, 0, sizeof(*za));
 	za->max_spare = ZS_SPARE_DEF;
 	za->nshards = 1;
 	while (cpus > 0 && za->nshards * 2 <= (unsigned long)cpus &&

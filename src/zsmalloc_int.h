@@ -118,17 +118,19 @@ struct zs_region;
 
 struct uz_zalloc {
 	unsigned nshards;
-	/* Span address space (zsmalloc_arena.c); under arena_lock, a leaf
-	 * taken after a shard lock. */
-	atomic_int arena_lock;
-	struct zs_region *regions;
-	atomic_size_t nregions;		/* read without the lock */
+	atomic_size_t nregions;		/* arena regions; read without lock */
 	bool lazy_free;			/* MADV_FREE, see zs_span_give_back() */
 	unsigned max_spare;		/* empty spans kept, per shard */
 	atomic_uint nchunks;
 	_Atomic(uintptr_t) dir0[ZS_DIR0];	/* chunk | owner shard */
 	_Atomic(_Atomic(uintptr_t) *) dir;	/* the rest, mapped on need */
 	_Atomic(struct zs_shard *) shards[ZS_MAX_SHARDS];
+	/* Span address space (zsmalloc_arena.c); under arena_lock, a leaf
+	 * taken after a shard lock. Written at every span taken or given
+	 * back: a cache line of its own, away from the fields above that
+	 * every allocation reads. */
+	atomic_int arena_lock __attribute__((aligned(64)));
+	struct zs_region *regions;
 };
 
 /* Internal figures for the benchmark (not part of zalloc.h). */
