@@ -1,0 +1,42 @@
+#!/bin/sh
+# test_install.sh BUILD_DIR SOURCE_DIR - install into a temporary prefix,
+# then build README's example against it twice, through pkg-config: with
+# the shared library and statically, and run both.
+# Exit 0 pass, 1 fail, 77 skip (no C compiler or pkg-config).
+BUILD=$1
+SRC=$2
+command -v cc >/dev/null 2>&1 || { echo "SKIP: no cc" >&2; exit 77; }
+command -v pkg-config >/dev/null 2>&1 || { echo "SKIP: no pkg-config" >&2; exit 77; }
+TMP=$(mktemp -d) || exit 1
+trap 'rm -rf "$TMP"' EXIT
+fail() { echo "test_install: $*" >&2; exit 1; }
+
+cmake --install "$BUILD" --prefix "$TMP/prefix" >/dev/null || fail "cmake --install"
+PC=$(find "$TMP/prefix" -name uzswap.pc | head -n 1)
+[ -n "$PC" ] || fail "no uzswap.pc installed"
+export PKG_CONFIG_PATH=$(dirname "$PC")
+LIBDIR=$(pkg-config --variable=libdir uzswap)
+[ -f "$TMP/prefix/include/uzswap.h" ] || fail "no header installed"
+ls "$LIBDIR"/libuzswap.so.0 >/dev/null 2>&1 || fail "no libuzswap.so.0"
+ls "$LIBDIR"/libuzswap.a >/dev/null 2>&1 || fail "no libuzswap.a"
+[ -x "$TMP/prefix/bin/uzswap" ] || fail "no uzswap command installed"
+
+# shared
+cc -Wall -Wextra -Werror -o "$TMP/ex_shared" "$SRC/examples/readme_example.c" \
+	$(pkg-config --cflags --libs uzswap) -Wl,-rpath,"$LIBDIR" ||
+	fail "cannot build against the shared library"
+"$TMP/ex_shared" | grep -q "same bytes: yes" || fail "shared example run"
+# the shared library exports the API only
+nm -D --defined-only "$LIBDIR/libuzswap.so.0" | awk '{print $3}' |
+	grep -v '^uzswap_' | grep -v '^UZSWAP_0$' | grep -q . &&
+	fail "libuzswap.so exports more than uzswap_*"
+
+# static: the codecs come from Requires.private
+cc -Wall -Wextra -Werror -o "$TMP/ex_static" "$SRC/examples/readme_example.c" \
+	$(pkg-config --cflags uzswap) "$LIBDIR/libuzswap.a" \
+	$(pkg-config --static --libs-only-l --libs-only-L uzswap | sed 's/-luzswap//') ||
+	fail "cannot build against the static library"
+"$TMP/ex_static" | grep -q "same bytes: yes" || fail "static example run"
+"$TMP/prefix/bin/uzswap" --version | grep -q "^uzswap " || fail "installed uzswap --version"
+echo "test_install: ok"
+exit 0
