@@ -7,10 +7,17 @@
  * zs_span_give_back() handed its pages to the kernel; a region is
  * unmapped when all its spans are free.
  *
- * Why: mapping and unmapping each 64 KiB span cost three system calls
- * that take the process's mmap lock for writing, and every such call
- * stalls the page faults of other threads filling their own spans. Per
- * 32 spans it is now one mmap (plus trimming) and at most one munmap.
+ *   za->regions  -> every region (for destroy)
+ *   za->partial  -> the regions with a free span: taking one is O(1)
+ *   za->rt[]     -> a hash table from 2 MiB-aligned address to region:
+ *                  giving a span back finds its region in O(1), however
+ *                  big the pool (a list walk cost 6 us a span at 8 GiB)
+ *
+ * Why regions at all: mapping and unmapping each 64 KiB span cost three
+ * system calls that take the process's mmap lock for writing, and every
+ * such call stalls the page faults of other threads filling their own
+ * spans. Per 32 spans it is now one mmap (plus trimming) and at most one
+ * munmap.
  *
  * Must never: take a lock other than its own (a leaf, after a shard lock:
  * a shard lock may be held when a span is taken or given back), or call
@@ -18,19 +25,26 @@
  */
 #include "zsmalloc_int.h"
 
+#include <errno.h>
 #include <sched.h>
 #include <sys/mman.h>
 
 #include "fault.h"
 
 #define ZS_REGION_SPANS	32u
-#define ZS_REGION	(ZS_REGION_SPANS * (size_t)ZS_SPAN)
+#define ZS_REGION_SHIFT	21			/* 2 MiB */
+#define ZS_REGION	((size_t)1 << ZS_REGION_SHIFT)
 #define ZS_ALL_FREE	0xffffffffu
 
+_Static_assert(ZS_REGION == ZS_REGION_SPANS * (size_t)ZS_SPAN,
+	       "a region is 32 spans");
+
 struct zs_region {
-	uint8_t *base;			/* ZS_SPAN-aligned */
+	uint8_t *base;			/* ZS_REGION-aligned */
 	uint32_t free;			/* bit i: span i is free */
-	struct zs_region *next;
+	bool on_partial;
+	struct zs_region *prev, *next;		/* za->regions */
+	struct zs_region *pprev, *pnext;	/* za->partial */
 };
 
 static void arena_lock(struct uz_zalloc *za)
@@ -45,30 +59,155 @@ static void arena_unlock(struct uz_zalloc *za)
 	atomic_store_explicit(&za->arena_lock, 0, memory_order_release);
 }
 
-/* Map a new region, aligned to a span, all spans free. Arena lock held. */
+/*
+ * ---- the address table (arena lock held) ----
+ * Open addressing with linear probing, keyed by region number (address
+ * >> 21), at most half full; deletion shifts later entries back, so
+ * there are no tombstones. A few bytes per region.
+ */
+
+static size_t rt_home(const struct uz_zalloc *za, uintptr_t a)
+{
+	uint64_t key = (uint64_t)(a >> ZS_REGION_SHIFT);
+
+	return (size_t)((key * 0x9e3779b97f4a7c15ull) >> 32) & (za->rt_cap - 1);
+}
+
+static struct zs_region *rt_find(const struct uz_zalloc *za, uintptr_t a)
+{
+	if (!za->rt_cap)
+		return NULL;
+	for (size_t i = rt_home(za, a);; i = (i + 1) & (za->rt_cap - 1)) {
+		struct zs_region *r = za->rt[i];
+
+		if (!r || (uintptr_t)r->base == a)
+			return r;
+	}
+}
+
+static void rt_put(struct uz_zalloc *za, struct zs_region *r)
+{
+	size_t i = rt_home(za, (uintptr_t)r->base);
+
+	while (za->rt[i])
+		i = (i + 1) & (za->rt_cap - 1);
+	za->rt[i] = r;
+}
+
+/* Room for one more region: grow (rehash) past half full. 0 or -ENOMEM. */
+static int rt_reserve(struct uz_zalloc *za)
+{
+	size_t n = atomic_load_explicit(&za->nregions, memory_order_relaxed);
+	size_t old_cap = za->rt_cap, cap = old_cap ? old_cap : 16;
+	struct zs_region **old = za->rt;
+
+	if (2 * (n + 1) <= old_cap)
+		return 0;
+	while (2 * (n + 1) > cap)
+		cap *= 2;
+	za->rt = uz_calloc(cap, sizeof(*za->rt));
+	if (!za->rt) {
+		za->rt = old;
+		return -ENOMEM;
+	}
+	za->rt_cap = cap;
+	for (size_t i = 0; i < old_cap; i++)
+		if (old[i])
+			rt_put(za, old[i]);
+	uz_free(old);
+	return 0;
+}
+
+static void rt_del(struct uz_zalloc *za, const struct zs_region *r)
+{
+	size_t mask = za->rt_cap - 1, i = rt_home(za, (uintptr_t)r->base);
+
+	while (za->rt[i] != r)
+		i = (i + 1) & mask;
+	za->rt[i] = NULL;
+	/* Move back every later entry of the run whose home allows it. */
+	for (size_t j = (i + 1) & mask; za->rt[j]; j = (j + 1) & mask) {
+		size_t k = rt_home(za, (uintptr_t)za->rt[j]->base);
+
+		if ((j > i && (k <= i || k > j)) || (j < i && k <= i && k > j)) {
+			za->rt[i] = za->rt[j];
+			za->rt[j] = NULL;
+			i = j;
+		}
+	}
+}
+
+/* ---- lists (arena lock held) ---- */
+
+static void partial_add(struct uz_zalloc *za, struct zs_region *r)
+{
+	r->pprev = NULL;
+	r->pnext = za->partial;
+	if (za->partial)
+		za->partial->pprev = r;
+	za->partial = r;
+	r->on_partial = true;
+}
+
+static void partial_del(struct uz_zalloc *za, struct zs_region *r)
+{
+	if (r->pprev)
+		r->pprev->pnext = r->pnext;
+	else
+		za->partial = r->pnext;
+	if (r->pnext)
+		r->pnext->pprev = r->pprev;
+	r->on_partial = false;
+}
+
+/* Map a 2 MiB-aligned region, all spans free, on both lists. */
 static struct zs_region *region_new(struct uz_zalloc *za)
 {
-	struct zs_region *r = uz_malloc(sizeof(*r));
-	uint8_t *p = uz_mmap(ZS_REGION + ZS_SPAN);
+	struct zs_region *r = uz_calloc(1, sizeof(*r));
+	uint8_t *p = uz_mmap(2 * ZS_REGION);
 	uintptr_t a;
 
-	if (!r || !p) {
+	if (!r || !p || rt_reserve(za) < 0) {
 		uz_free(r);
-		uz_munmap(p, ZS_REGION + ZS_SPAN);
+		uz_munmap(p, 2 * ZS_REGION);
 		return NULL;
 	}
-	a = ((uintptr_t)p + ZS_SPAN - 1) & ~(uintptr_t)(ZS_SPAN - 1);
+	a = ((uintptr_t)p + ZS_REGION - 1) & ~(uintptr_t)(ZS_REGION - 1);
 	if (a > (uintptr_t)p)
 		uz_munmap(p, a - (uintptr_t)p);
-	uz_munmap((void *)(a + ZS_REGION), (uintptr_t)p + ZS_SPAN - a);
+	uz_munmap((void *)(a + ZS_REGION), (uintptr_t)p + ZS_REGION - a);
 	/* Spans are filled 4 KiB at a time and accounted so: no huge pages
 	 * that would hold 2 MiB behind a few touched bytes. */
 	madvise((void *)a, ZS_REGION, MADV_NOHUGEPAGE);
-	*r = (struct zs_region){ (uint8_t *)a, ZS_ALL_FREE, za->regions };
+	r->base = (uint8_t *)a;
+	r->free = ZS_ALL_FREE;
+	r->next = za->regions;
+	if (za->regions)
+		za->regions->prev = r;
 	za->regions = r;
+	partial_add(za, r);
+	rt_put(za, r);
 	atomic_fetch_add_explicit(&za->nregions, 1, memory_order_relaxed);
 	return r;
 }
+
+static void region_free(struct uz_zalloc *za, struct zs_region *r)
+{
+	if (r->on_partial)
+		partial_del(za, r);
+	if (r->prev)
+		r->prev->next = r->next;
+	else
+		za->regions = r->next;
+	if (r->next)
+		r->next->prev = r->prev;
+	rt_del(za, r);
+	uz_munmap(r->base, ZS_REGION);
+	uz_free(r);
+	atomic_fetch_sub_explicit(&za->nregions, 1, memory_order_relaxed);
+}
+
+/* ---- spans ---- */
 
 void *zs_arena_get_span(struct uz_zalloc *za)
 {
@@ -80,43 +219,33 @@ void *zs_arena_get_span(struct uz_zalloc *za)
 	if (uz_fault_hit())
 		return NULL;
 	arena_lock(za);
-	for (r = za->regions; r && !r->free; r = r->next)
-		;
-	if (!r)
-		r = region_new(za);
+	r = za->partial ? za->partial : region_new(za);
 	if (!r) {
 		arena_unlock(za);
 		return NULL;
 	}
 	i = (unsigned)__builtin_ctz(r->free);
 	r->free &= ~(1u << i);
+	if (!r->free)
+		partial_del(za, r);
 	arena_unlock(za);
 	return r->base + (size_t)i * ZS_SPAN;
 }
 
-/* base's pages must already be given back (never touched, or DONTNEED). */
+/* base's pages must already be given back (never touched, or advised). */
 static void arena_put_clean(struct uz_zalloc *za, void *base)
 {
-	struct zs_region **pp, *r;
+	uintptr_t a = (uintptr_t)base & ~(uintptr_t)(ZS_REGION - 1);
+	struct zs_region *r;
 
 	arena_lock(za);
-	for (pp = &za->regions; (r = *pp); pp = &r->next) {
-		if ((uint8_t *)base < r->base ||
-		    (uint8_t *)base >= r->base + ZS_REGION)
-			continue;
+	r = rt_find(za, a);
+	if (r) {
 		r->free |= 1u << (((uint8_t *)base - r->base) / ZS_SPAN);
-		if (r->free == ZS_ALL_FREE) {	/* the whole region: unmap */
-			*pp = r->next;
-			atomic_fetch_sub_explicit(&za->nregions, 1,
-						  memory_order_relaxed);
-			uz_munmap(r->base, ZS_REGION);
-			uz_free(r);
-		} else if (pp != &za->regions) {	/* front: found first */
-			*pp = r->next;
-			r->next = za->regions;
-			za->regions = r;
-		}
-		break;
+		if (r->free == ZS_ALL_FREE)	/* the whole region: unmap */
+			region_free(za, r);
+		else if (!r->on_partial)
+			partial_add(za, r);
 	}
 	arena_unlock(za);
 }
@@ -147,18 +276,16 @@ void zs_arena_put_span(struct uz_zalloc *za, void *base, bool touched)
 
 void zs_arena_destroy(struct uz_zalloc *za)
 {
-	while (za->regions) {
-		struct zs_region *r = za->regions;
-
-		za->regions = r->next;
-		uz_munmap(r->base, ZS_REGION);
-		uz_free(r);
-	}
-	atomic_store(&za->nregions, 0);
+	while (za->regions)
+		region_free(za, za->regions);
+	uz_free(za->rt);
+	za->rt = NULL;
+	za->rt_cap = 0;
 }
 
 size_t zs_arena_meta_bytes(struct uz_zalloc *za)
 {
+	/* Each region: its descriptor and, at most, 4 table slots. */
 	return atomic_load_explicit(&za->nregions, memory_order_relaxed) *
-	       sizeof(struct zs_region);
+	       (sizeof(struct zs_region) + 4 * sizeof(void *));
 }

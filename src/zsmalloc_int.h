@@ -130,7 +130,10 @@ struct uz_zalloc {
 	 * back: a cache line of its own, away from the fields above that
 	 * every allocation reads. */
 	atomic_int arena_lock __attribute__((aligned(64)));
-	struct zs_region *regions;
+	struct zs_region *regions;	/* all of them */
+	struct zs_region *partial;	/* those with a free span */
+	struct zs_region **rt;		/* address -> region hash table */
+	size_t rt_cap;			/* its slots, a power of two */
 };
 
 /* Internal figures for the benchmark (not part of zalloc.h). */
