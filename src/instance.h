@@ -11,7 +11,11 @@
  * Lock order (a thread never takes these out of order):
  *   switch_lock -> ref_shards[0..n] (ascending, all of them, only to
  *   swap the current pool)
- *   index stripe lock -> per-CPU context mutex -> allocator locks
+ *   switch_lock -> hotplug ctl lock -> hotplug lock (a pool created or
+ *   destroyed; hotplug.h). A pool is destroyed where its last reference
+ *   drops, which is never under a stripe, context or allocator lock.
+ *   index stripe lock -> per-CPU context mutex -> allocator shard lock
+ *   -> allocator arena lock
  *   index stripe lock -> lru lock (a leaf)
  *   shrink_lock: a leaf (the shrinker's sleep), never held while
  *   writing back; shrink_run_lock -> stripe lock -> ... (read-held by
