@@ -40,7 +40,7 @@
 
 #include "helpers.h"
 #include "zalloc.h"
-#include "zsmalloc_int.h"
+#include "zsmalloc/zsmalloc_int.h"
 
 #define SKIP_ABOVE 3072
 #define STEADY_LIVE 4096

@@ -151,7 +151,7 @@ long uz_writeback(struct uzswap *uz, long nr);
 /* Write back until the pool is at most target bytes; 0, or the error of
  * the writeback that could not make progress. */
 int uz_shrink_to(struct uzswap *uz, uint64_t target);
-/* Shrinker thread (uzswap.c): below the limit, what it keeps the pool
+/* Shrinker thread (api.c): below the limit, what it keeps the pool
  * under, and the kick a store gives it. */
 uint64_t uz_shrink_target(struct uzswap *uz);
 void uz_shrinker_kick(struct uzswap *uz);

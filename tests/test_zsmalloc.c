@@ -17,7 +17,7 @@
 #include "fault.h"
 #include "helpers.h"
 #include "zalloc.h"
-#include "zsmalloc_int.h"	/* uz_zs_set_spares() */
+#include "zsmalloc/zsmalloc_int.h"	/* uz_zs_set_spares() */
 
 #if defined(__has_feature)
 #if __has_feature(thread_sanitizer)

@@ -1,5 +1,5 @@
 /*
- * zsmalloc_arena.c - where spans come from: address space mapped 2 MiB
+ * arena.c - where spans come from: address space mapped 2 MiB
  * (32 spans) at a time, handed out span by span.
  *
  * Owns: the regions of one allocator and which of their spans are free.

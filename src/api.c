@@ -1,5 +1,5 @@
 /*
- * uzswap.c - the instance: options, open/close, the current pool and
+ * api.c - the instance: options, open/close, the current pool and
  * compressor switching (I6), stats and error strings.
  *
  * Owns: struct uzswap (instance.h draws it and gives the lock order).

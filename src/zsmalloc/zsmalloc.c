@@ -42,7 +42,7 @@
  * on 2048 real pages (docs/zsmalloc.md has the numbers).
  *
  * Lock order: cache index stripe -> cache context mutex -> one shard lock
- * -> the arena lock (zsmalloc_arena.c, a leaf). While holding a shard lock
+ * -> the arena lock (arena.c, a leaf). While holding a shard lock
  * we take no other lock but the arena's, and we never call out of the
  * allocator except into libc and fault.c (I5: the
  * allocator never calls back into the cache; see uz_zalloc_malloc()).

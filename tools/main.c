@@ -1,5 +1,5 @@
 /*
- * uzswap.c - the uzswap command: dispatch, top-level help, version,
+ * main.c - the uzswap command: dispatch, top-level help, version,
  * `codecs`.
  *
  * Owns: main(), the list of subcommands and their one-line summaries.

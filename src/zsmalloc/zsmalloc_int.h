@@ -1,5 +1,5 @@
 /*
- * zsmalloc_int.h - private to src/zsmalloc.c and src/zsmalloc_compact.c.
+ * zsmalloc_int.h - private to zsmalloc.c, compact.c and arena.c in src/zsmalloc/.
  *
  * The data structures are drawn at the top of zsmalloc.c; this header
  * declares them and the helpers the two files share.
@@ -125,7 +125,7 @@ struct uz_zalloc {
 	_Atomic(uintptr_t) dir0[ZS_DIR0];	/* chunk | owner shard */
 	_Atomic(_Atomic(uintptr_t) *) dir;	/* the rest, mapped on need */
 	_Atomic(struct zs_shard *) shards[ZS_MAX_SHARDS];
-	/* Span address space (zsmalloc_arena.c); under arena_lock, a leaf
+	/* Span address space (arena.c); under arena_lock, a leaf
 	 * taken after a shard lock. Written at every span taken or given
 	 * back: a cache line of its own, away from the fields above that
 	 * every allocation reads. */
@@ -237,7 +237,7 @@ static inline void zs_relax(unsigned spin)
 /*
  * Pin an object so compaction leaves it where it is. Compaction sets
  * MOVING only on an unpinned entry and clears it by publishing the new
- * address (zs_move() in zsmalloc_compact.c), so a pinned address is never
+ * address (zs_move() in compact.c), so a pinned address is never
  * stale and never half copied.
  */
 static inline uint8_t *zs_pin(zs_entry_t *ep)
@@ -280,7 +280,7 @@ static inline void zs_unlock(struct zs_shard *sh)
 	atomic_store_explicit(&sh->lock, 0, memory_order_release);
 }
 
-/* zsmalloc_arena.c: spans of address space. get: NULL when memory is
+/* arena.c: spans of address space. get: NULL when memory is
  * short. put: touched spans have their pages given back first. */
 void *zs_arena_get_span(struct uz_zalloc *za);
 void zs_arena_put_span(struct uz_zalloc *za, void *base, bool touched);
@@ -289,7 +289,7 @@ void zs_arena_destroy(struct uz_zalloc *za);
 int zs_span_give_back(struct uz_zalloc *za, void *base);
 size_t zs_arena_meta_bytes(struct uz_zalloc *za);
 
-/* Shared by zsmalloc.c and zsmalloc_compact.c; shard lock held. */
+/* Shared by zsmalloc.c and compact.c; shard lock held. */
 uint32_t zs_slot_gran(struct uz_zalloc *za, const uint8_t *slot);
 uint8_t *zs_slot_take(struct uz_zalloc *za, struct zs_shard *sh,
 		      uint32_t gran, bool compacting);

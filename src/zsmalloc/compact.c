@@ -1,5 +1,5 @@
 /*
- * zsmalloc_compact.c - move objects out of sparse spans, free the spans.
+ * compact.c - move objects out of sparse spans, free the spans.
  *
  * A pass works on one shard under its lock (a leaf lock; nothing here
  * calls out of the allocator, I5). It takes the sparsest span not tried
