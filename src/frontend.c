@@ -28,9 +28,9 @@
 #include "checksum.h"
 #include "fault.h"
 #include "instance.h"
+#include "page.h"
 #include "uzswap.h"
 
-#define PAGE UZSWAP_PAGE_SIZE
 /* Length of an entry built but not yet compressed (no object yet). */
 #define LEN_TO_COMPRESS UINT16_MAX
 
@@ -38,21 +38,6 @@
 _Static_assert(sizeof(struct uz_entry) == 48, "struct uz_entry grew");
 
 /* ---- entries ---- */
-
-static bool page_same_filled(const void *page, uint64_t *value)
-{
-	const unsigned char *p = page;
-	uint64_t first, w;
-
-	memcpy(&first, p, 8);
-	for (unsigned i = 8; i < PAGE; i += 8) {
-		memcpy(&w, p + i, 8);
-		if (w != first)
-			return false;
-	}
-	*value = first;
-	return true;
-}
 
 /* A real entry holding a compressed object (the only kind on the LRU). */
 static bool entry_compressed(const struct uz_entry *e)
@@ -166,9 +151,9 @@ static int batch_prepare(struct uzswap *uz, const unsigned char *pages,
 {
 	*nr_comp = 0;
 	for (unsigned i = 0; i < n; i++) {
-		const void *page = pages + (size_t)i * PAGE;
+		const void *page = pages + (size_t)i * UZ_PAGE;
 		uint64_t value;
-		bool same = page_same_filled(page, &value);
+		bool same = uz_page_same_filled(page, &value);
 
 		if (same && value == 0) {
 			ents[i] = UZ_ZERO_ENTRY;
@@ -237,7 +222,7 @@ static int batch_compress(struct uzswap *uz, struct uz_pool *pool,
 			continue;
 		e->length = 0;
 		err = compress_one(uz, pool, ctx, i % pool->nr_reqs,
-				   pages + (size_t)i * PAGE, e);
+				   pages + (size_t)i * UZ_PAGE, e);
 	}
 	uz_ctx_unlock(ctx);
 	return err ? compress_err_stat(uz, err) : 0;
@@ -310,7 +295,7 @@ static int folio_build(struct uzswap *uz, struct uz_pool *pool,
 	for (size_t b = 0; b < nr && !err; b += uz->batch_size) {
 		unsigned n = nr - b < uz->batch_size ? (unsigned)(nr - b) :
 						       uz->batch_size;
-		const unsigned char *p = pages + (size_t)b * PAGE;
+		const unsigned char *p = pages + (size_t)b * UZ_PAGE;
 		unsigned nr_comp;
 
 		err = batch_prepare(uz, p, n, ents + b, &nr_comp);
@@ -414,18 +399,6 @@ int uzswap_store_folio(struct uzswap *uz, uint64_t offset, const void *pages,
 
 /* ---- load ---- */
 
-static void fill_page(void *page, uint64_t value)
-{
-	uint64_t *w = page;
-
-	if (value == 0) {
-		memset(page, 0, PAGE);
-		return;
-	}
-	for (unsigned i = 0; i < PAGE / 8; i++)
-		w[i] = value;
-}
-
 /* With the stripe lock held: e stays alive, and so does its pool (I6). */
 int uz_entry_decompress(struct uzswap *uz, struct uz_entry *e,
 			    void *page)
@@ -453,11 +426,11 @@ int uz_cached_read_locked(struct uzswap *uz, struct uz_entry *e,
 			      void *page)
 {
 	if (e == UZ_ZERO_ENTRY) {
-		fill_page(page, 0);
+		uz_page_fill(page, 0);
 		return 0;
 	}
 	if (e->length == 0) {
-		fill_page(page, e->value);
+		uz_page_fill(page, e->value);
 		return 0;
 	}
 	atomic_store_explicit(&e->referenced, 1, memory_order_relaxed);
