@@ -1,10 +1,11 @@
 /*
- * api.c - the instance: options, open/close, the current pool and
- * compressor switching (I6), stats and error strings.
+ * api.c - the instance as the public API sees it: options, open and close,
+ * run-time parameters, stats and error strings.
  *
- * Owns: struct uzswap (instance.h draws it and gives the lock order).
- * Must never: publish a pool before its creation finished, or free a pool
- * that an entry or an operation still references (I6).
+ * Owns: the life of struct uzswap (instance.h draws it): every module's
+ * part is set up in open and torn down in close, in reverse.
+ * Must never: be called by another file of src/ (it is the top layer), or
+ * leave a half-open instance behind a failed uzswap_open().
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -14,9 +15,11 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "cpu.h"
+#include "entry.h"
 #include "fault.h"
 #include "instance.h"
+#include "pools.h"
+#include "reclaim.h"
 #include "uzswap.h"
 
 #define DEFAULT_BATCH 8
@@ -72,164 +75,23 @@ static uint64_t pool_limit(const struct uzswap_options *o)
 	return ram_percent(o->max_pool_percent);
 }
 
-static int ref_shards_init(struct uzswap *uz)
+/* ---- open and close ---- */
+
+static void index_entry_free(void *arg, void *e)
 {
-	uz->nr_ref_shards = uz_cpu_nr_possible();
-	uz->ref_shards = uz_aligned_alloc(64, uz->nr_ref_shards *
-					      sizeof(*uz->ref_shards));
-	if (!uz->ref_shards)
-		return -ENOMEM;
-	for (unsigned i = 0; i < uz->nr_ref_shards; i++)
-		pthread_mutex_init(&uz->ref_shards[i].lock, NULL);
-	return 0;
+	uz_entry_free(arg, e);
 }
 
-/* ---- the shrinker thread ---- */
-
-#define SHRINK_PERIOD_NS (50 * 1000 * 1000)	/* a pass at least this often */
-
-/*
- * Proactive writeback keeps the pool under this, 5% below the accept
- * threshold, so that stores rarely meet the limit and wait for direct
- * reclaim. A pass goes 1% of the limit further down (hysteresis).
- */
-uint64_t uz_shrink_target(struct uzswap *uz)
-{
-	uint64_t limit = atomic_load_explicit(&uz->max_pool_bytes,
-					      memory_order_relaxed);
-	unsigned pct = atomic_load_explicit(&uz->accept_pct,
-					    memory_order_relaxed);
-
-	return limit / 100 * (pct > 5 ? pct - 5 : pct);
-}
-
-void uz_shrinker_kick(struct uzswap *uz)
-{
-	if (!uz->shrink_started ||
-	    atomic_exchange_explicit(&uz->shrink_kicked, true,
-				     memory_order_relaxed))
-		return;
-	pthread_mutex_lock(&uz->shrink_lock);
-	pthread_cond_broadcast(&uz->shrink_cond);
-	pthread_mutex_unlock(&uz->shrink_lock);
-}
-
-static bool shrink_on(struct uzswap *uz)
-{
-	return atomic_load_explicit(&uz->shrinker_enabled,
-				    memory_order_relaxed) &&
-	       !atomic_load_explicit(&uz->shrink_stop, memory_order_relaxed);
-}
-
-/*
- * One pass, under shrink_run_lock read-held (the passes of the shrinker
- * threads run together; a caller disabling the shrinker write-locks it to
- * wait for them: shrink_run_lock -> stripe -> ...). It stops as soon as
- * the shrinker is disabled.
- */
-static void shrink_pass(struct uzswap *uz)
-{
-	uint64_t target = uz_shrink_target(uz);
-	uint64_t limit = atomic_load_explicit(&uz->max_pool_bytes,
-					      memory_order_relaxed);
-	uint64_t low = target - (target < limit / 100 ? target : limit / 100);
-	struct timespec backoff = { 0, 10 * 1000 * 1000 };
-	long budget;
-
-	if (!shrink_on(uz) || uz_zalloc_total_bytes(uz->za) <= target)
-		return;
-	pthread_rwlock_rdlock(&uz->shrink_run_lock);
-	budget = (long)uz_lru_count(&uz->lru);
-	while (shrink_on(uz) && budget-- > 0 &&
-	       uz_zalloc_total_bytes(uz->za) > low) {
-		long r = uz_writeback(uz, 1);
-
-		if (r == -EIO)
-			nanosleep(&backoff, NULL);	/* do not spin */
-		if (r == -EBUSY)
-			continue;	/* skipped: budget bounds it */
-		if (r < 0)
-			break;
-	}
-	pthread_rwlock_unlock(&uz->shrink_run_lock);
-}
-
-static void *shrinker_main(void *arg)
-{
-	struct uzswap *uz = arg;
-
-	pthread_mutex_lock(&uz->shrink_lock);
-	while (!atomic_load(&uz->shrink_stop)) {
-		if (!atomic_load_explicit(&uz->shrink_kicked,
-					  memory_order_relaxed)) {
-			struct timespec ts;
-
-			clock_gettime(CLOCK_MONOTONIC, &ts);
-			ts.tv_nsec += SHRINK_PERIOD_NS;
-			if (ts.tv_nsec >= 1000000000L) {
-				ts.tv_sec++;
-				ts.tv_nsec -= 1000000000L;
-			}
-			pthread_cond_timedwait(&uz->shrink_cond,
-					       &uz->shrink_lock, &ts);
-			if (atomic_load(&uz->shrink_stop))
-				break;
-		}
-		atomic_store_explicit(&uz->shrink_kicked, false,
-				      memory_order_relaxed);
-		pthread_mutex_unlock(&uz->shrink_lock);
-		shrink_pass(uz);
-		pthread_mutex_lock(&uz->shrink_lock);
-	}
-	pthread_mutex_unlock(&uz->shrink_lock);
-	return NULL;
-}
-
-static int shrinker_init(struct uzswap *uz)
-{
-	if (!uz->has_backing)
-		return 0;
-	/* Writeback is I/O bound: several threads keep several writes in
-	 * flight (a virtio disk does ~3x the 4 KiB O_DIRECT writes per second
-	 * with 4 writers than with one). */
-	for (unsigned i = 0; i < UZ_SHRINK_THREADS; i++) {
-		if (pthread_create(&uz->shrink_threads[i], NULL, shrinker_main,
-				   uz))
-			break;
-		uz->nr_shrink_threads++;
-	}
-	if (!uz->nr_shrink_threads)
-		return -ENOMEM;
-	uz->shrink_started = true;
-	return 0;
-}
-
-static void shrinker_stop(struct uzswap *uz)
-{
-	if (!uz->shrink_started)
-		return;
-	pthread_mutex_lock(&uz->shrink_lock);
-	atomic_store(&uz->shrink_stop, true);
-	pthread_cond_broadcast(&uz->shrink_cond);
-	pthread_mutex_unlock(&uz->shrink_lock);
-	for (unsigned i = 0; i < uz->nr_shrink_threads; i++)
-		pthread_join(uz->shrink_threads[i], NULL);
-	uz->shrink_started = false;
-}
-
+/* Undo instance_init() and open, whatever part of them was done. */
 static void instance_free(struct uzswap *uz)
 {
-	if (uz->ref_shards) {
-		for (unsigned i = 0; i < uz->nr_ref_shards; i++)
-			pthread_mutex_destroy(&uz->ref_shards[i].lock);
-		uz_free(uz->ref_shards);
-	}
+	uz_reclaim_destroy(uz);	/* first: nothing writes back from here on */
+	/* Entries before pools: each drops its pool reference (I6). */
+	uz_index_destroy(&uz->index, index_entry_free, uz);
+	if (uz->current)
+		uz_pools_destroy(uz);
 	uz_stats_destroy(&uz->stats);
 	uz_zalloc_destroy(uz->za);
-	pthread_mutex_destroy(&uz->switch_lock);
-	pthread_cond_destroy(&uz->shrink_cond);
-	pthread_mutex_destroy(&uz->shrink_lock);
-	pthread_rwlock_destroy(&uz->shrink_run_lock);
 	uz_lru_destroy(&uz->lru);
 	uz_free(uz->wb_busy);
 	if (uz->has_backing)
@@ -241,43 +103,32 @@ static int instance_init(struct uzswap *uz, const struct uzswap_options *o)
 {
 	int err;
 
+	uz_lru_init(&uz->lru);
 	uz->za = uz_zalloc_create();
 	if (uz->za)
 		uz_zalloc_set_lazy_free(uz->za, o->lazy_free);
-	if (!uz->za || uz_stats_init(&uz->stats) < 0 ||
-	    ref_shards_init(uz) < 0)
+	if (!uz->za || uz_stats_init(&uz->stats) < 0)
 		return -ENOMEM;
-	err = uz_pool_create(o->compressor, o->level, o->batch_size,
-			     &uz->current);
+	err = uz_index_init(&uz->index, o->nr_pages);
 	if (err)
 		return err;
-	atomic_init(&uz->nr_pools, 1);
-	err = uz_index_init(&uz->index, o->nr_pages);
-	if (err) {
-		uz_pool_put(uz->current, 1);
-		uz->current = NULL;
-		return err;
-	}
 	if (uz->has_backing) {
+		/* One in-flight writeback mark per index stripe. */
 		uz->wb_busy = uz_calloc(uz->index.stripe_mask + 1ull,
 					sizeof(*uz->wb_busy));
-		err = uz->wb_busy ? 0 : -ENOMEM;
+		if (!uz->wb_busy)
+			return -ENOMEM;
 	}
-	/* Last: the thread may run as soon as it exists. */
-	if (!err)
-		err = shrinker_init(uz);
-	if (err) {
-		uz_index_destroy(&uz->index, NULL, NULL);
-		uz_pool_put(uz->current, 1);
-		uz->current = NULL;
-	}
-	return err;
+	err = uz_pools_init(uz, o->compressor, o->level);
+	if (err)
+		return err;
+	/* Last: the shrinker threads may run as soon as they exist. */
+	return uz_reclaim_init(uz);
 }
 
 int uzswap_open(const struct uzswap_options *o, struct uzswap **out)
 {
 	struct uz_swapfile sf = { .fd = -1 };
-	pthread_condattr_t ca;
 	struct uzswap *uz;
 	int err;
 
@@ -307,14 +158,6 @@ int uzswap_open(const struct uzswap_options *o, struct uzswap **out)
 	atomic_init(&uz->accept_pct, o->accept_threshold_percent);
 	atomic_init(&uz->shrinker_enabled,
 		    o->shrinker_enabled && o->backing_path);
-	uz_lru_init(&uz->lru);
-	pthread_mutex_init(&uz->switch_lock, NULL);
-	pthread_mutex_init(&uz->shrink_lock, NULL);
-	pthread_rwlock_init(&uz->shrink_run_lock, NULL);
-	pthread_condattr_init(&ca);
-	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-	pthread_cond_init(&uz->shrink_cond, &ca);
-	pthread_condattr_destroy(&ca);
 	err = instance_init(uz, o);
 	if (err) {
 		instance_free(uz);
@@ -324,100 +167,10 @@ int uzswap_open(const struct uzswap_options *o, struct uzswap **out)
 	return 0;
 }
 
-static void index_entry_free(void *arg, void *e)
-{
-	uz_entry_free(arg, e);
-}
-
 void uzswap_close(struct uzswap *uz)
 {
-	if (!uz)
-		return;
-	shrinker_stop(uz);	/* nothing may write back from here on */
-	/* Entries first: each drops its pool reference (I6). */
-	uz_index_destroy(&uz->index, index_entry_free, uz);
-	uz_pool_release(uz, uz->current, 1);
-	instance_free(uz);
-}
-
-/* ---- the current pool (I6) ---- */
-
-struct uz_pool *uz_current_pool_get(struct uzswap *uz)
-{
-	struct uz_ref_shard *sh =
-		&uz->ref_shards[uz_cpu_current() % uz->nr_ref_shards];
-	struct uz_pool *pool;
-
-	pthread_mutex_lock(&sh->lock);
-	pool = uz->current;
-	uz_pool_get(pool, 1);
-	pthread_mutex_unlock(&sh->lock);
-	return pool;
-}
-
-void uz_pool_release(struct uzswap *uz, struct uz_pool *pool, long n)
-{
-	if (n && uz_pool_put(pool, n))
-		atomic_fetch_sub(&uz->nr_pools, 1);
-}
-
-/* Swap the current pool; returns the old one with its "current" ref. */
-static struct uz_pool *current_swap(struct uzswap *uz, struct uz_pool *new)
-{
-	struct uz_pool *old;
-
-	for (unsigned i = 0; i < uz->nr_ref_shards; i++)
-		pthread_mutex_lock(&uz->ref_shards[i].lock);
-	old = uz->current;
-	uz->current = new;
-	for (unsigned i = uz->nr_ref_shards; i-- > 0;)
-		pthread_mutex_unlock(&uz->ref_shards[i].lock);
-	return old;
-}
-
-int uzswap_set_compressor(struct uzswap *uz, const char *name, int level)
-{
-	const struct uz_codec *c;
-	struct uz_pool *pool, *old;
-	int err;
-
-	if (!uz || !name)
-		return -EINVAL;
-	c = uz_codec_find(name);
-	if (!c)
-		return -ENOENT;
-	if (uz_codec_level(c, level, &level) < 0)
-		return -EINVAL;
-	pthread_mutex_lock(&uz->switch_lock);
-	if (uz->current->codec == c && uz->current->level == level) {
-		pthread_mutex_unlock(&uz->switch_lock);
-		return 0;
-	}
-	/* The new pool is fully built before anyone can see it. */
-	err = uz_pool_create(name, level, uz->batch_size, &pool);
-	if (!err) {
-		atomic_fetch_add(&uz->nr_pools, 1);
-		old = current_swap(uz, pool);
-	}
-	pthread_mutex_unlock(&uz->switch_lock);
-	if (!err)
-		uz_pool_release(uz, old, 1);	/* I6: old drains */
-	return err;
-}
-
-const char *uzswap_get_compressor(struct uzswap *uz, int *level)
-{
-	struct uz_pool *pool;
-	const char *name;
-
-	if (!uz)
-		return NULL;
-	pool = uz_current_pool_get(uz);
-	name = pool->codec->name;
-	if (level)
-		*level = pool->level;
-	uz_pool_release(uz, pool, 1);
-	return name;
+	if (uz)
+		instance_free(uz);
 }
 
 int uzswap_compressor_levels(const char *name, int *min, int *max, int *def)
@@ -514,14 +267,8 @@ int uzswap_set_param(struct uzswap *uz, enum uzswap_param param,
 		atomic_store(&uz->accept_pct, (unsigned)value);
 		break;
 	case UZSWAP_PARAM_SHRINKER_ENABLED:
-		if (value > 1 || (value && !uz->has_backing))
+		if (value > 1 || uz_shrinker_set_enabled(uz, value != 0) < 0)
 			return -EINVAL;
-		atomic_store(&uz->shrinker_enabled, value != 0);
-		if (!value) {
-			/* Returns with no pass in progress. */
-			pthread_rwlock_wrlock(&uz->shrink_run_lock);
-			pthread_rwlock_unlock(&uz->shrink_run_lock);
-		}
 		break;
 	default:
 		return -EINVAL;

@@ -1,8 +1,8 @@
 /*
  * frontend.c - store, load and invalidate: the cache's hot paths.
  *
- * Owns: the life of an entry, from the page handed to store to the page
- * given back by load. A store runs, for each batch of up to batch_size
+ * Owns: building entries from pages and publishing them in the index, and
+ * taking them out again (entry.c frees them, reads them back). A store runs, for each batch of up to batch_size
  * pages (I7):
  *
  *   same-filled check, entry allocation      (no lock: I5, allocate first)
@@ -11,53 +11,33 @@
  *   unlock
  *   publish each entry in the index, free what it replaced
  *
- * With a backing store, a store that finds the pool full first writes
- * back the coldest entries (direct reclaim, writeback.c) before it takes
- * any context lock (I5).
+ * A batch that needs pool memory first asks reclaim.c (the limit; with a
+ * backing store, direct reclaim) before it takes any context lock (I5).
  *
  * Must never: hold a stripe lock while taking a context lock for a store
  * (only loads and writeback nest them, in the order stripe -> context),
  * write back under a context lock, allocate under a context lock anything
  * that can re-enter the cache (I5), or leave a stale older page loadable
- * after a store of the same offset failed.
+ * after a store of the same offset failed. Never calls up into device.c
+ * or api.c.
  */
 #include <errno.h>
 #include <stddef.h>
 #include <string.h>
 
 #include "checksum.h"
+#include "entry.h"
 #include "fault.h"
-#include "instance.h"
+#include "frontend.h"
 #include "page.h"
+#include "pools.h"
+#include "reclaim.h"
 #include "uzswap.h"
 
 /* Length of an entry built but not yet compressed (no object yet). */
 #define LEN_TO_COMPRESS UINT16_MAX
 
-/* instance.h promises 48 bytes (64-byte malloc chunks). */
-_Static_assert(sizeof(struct uz_entry) == 48, "struct uz_entry grew");
-
-/* ---- entries ---- */
-
-/* A real entry holding a compressed object (the only kind on the LRU). */
-static bool entry_compressed(const struct uz_entry *e)
-{
-	return e && e != UZ_ZERO_ENTRY && e != UZ_DISK_ENTRY && e->length;
-}
-
-void uz_entry_account(struct uzswap *uz, struct uz_entry *e, int sign)
-{
-	if (e == UZ_DISK_ENTRY) {
-		uz_stat_add(&uz->stats, UZ_ST_BACKING_PAGES, sign);
-		return;
-	}
-	uz_stat_add(&uz->stats, UZ_ST_STORED, sign);
-	if (e == UZ_ZERO_ENTRY || e->length == 0)
-		uz_stat_add(&uz->stats, UZ_ST_SAME_FILLED, sign);
-	else
-		uz_stat_add(&uz->stats, UZ_ST_COMPRESSED,
-			    (int64_t)sign * e->length);
-}
+/* ---- store ---- */
 
 /* Free an entry that was never published: no gauges, no pool ref yet. */
 static void entry_discard(struct uzswap *uz, struct uz_entry *e)
@@ -68,82 +48,6 @@ static void entry_discard(struct uzswap *uz, struct uz_entry *e)
 		uz_zalloc_free(uz->za, e->handle);
 	uz_free(e);
 }
-
-void uz_entry_free(struct uzswap *uz, void *v)
-{
-	struct uz_entry *e = v;
-
-	if (!e)
-		return;
-	uz_entry_account(uz, e, -1);
-	if (e == UZ_ZERO_ENTRY || e == UZ_DISK_ENTRY)
-		return;
-	if (e->length) {
-		/* Off the LRU before it is freed (lru.h). Without a backing
-		 * store there is no writeback and no LRU to keep. */
-		if (uz->has_backing)
-			uz_lru_del(&uz->lru, &e->lru);
-		uz_zalloc_free(uz->za, e->handle);
-		uz_pool_release(uz, e->pool, 1);
-	}
-	uz_free(e);
-}
-
-/* ---- limits ---- */
-
-/*
- * True when the pool may not grow: at or over the limit, or, after it was
- * hit, not yet back under accept_threshold_percent of it (hysteresis).
- */
-static bool pool_over_limit(struct uzswap *uz)
-{
-	uint64_t total = uz_zalloc_total_bytes(uz->za);
-	uint64_t limit = atomic_load_explicit(&uz->max_pool_bytes,
-					      memory_order_relaxed);
-	uint64_t accept = limit / 100 *
-		atomic_load_explicit(&uz->accept_pct, memory_order_relaxed);
-
-	if (total >= limit) {
-		atomic_store_explicit(&uz->reached_full, true,
-				      memory_order_relaxed);
-		return true;
-	}
-	if (!atomic_load_explicit(&uz->reached_full, memory_order_relaxed))
-		return false;
-	if (total > accept)
-		return true;
-	atomic_store_explicit(&uz->reached_full, false, memory_order_relaxed);
-	return false;
-}
-
-static uint64_t accept_bytes(struct uzswap *uz)
-{
-	return atomic_load_explicit(&uz->max_pool_bytes, memory_order_relaxed)
-	       / 100 *
-	       atomic_load_explicit(&uz->accept_pct, memory_order_relaxed);
-}
-
-/*
- * A store found the pool full: count it and, with a backing store, write
- * back the coldest entries until the pool is under the accept threshold
- * (direct reclaim). Runs with no lock held at all - in particular before
- * the store takes a context lock (I5). 0: the store may go on.
- */
-static int limit_check(struct uzswap *uz)
-{
-	if (!pool_over_limit(uz))
-		return 0;
-	uz_stat_add(&uz->stats, UZ_ST_LIMIT_HIT, 1);
-	if (!uz->has_backing)
-		return -ENOSPC;
-	uz_shrinker_kick(uz);
-	if (uz_shrink_to(uz, accept_bytes(uz)) == 0 && !pool_over_limit(uz))
-		return 0;
-	uz_stat_add(&uz->stats, UZ_ST_RECLAIM_FAIL, 1);
-	return -ENOSPC;
-}
-
-/* ---- store ---- */
 
 /* Prepare the entries of one batch without any lock (I5). */
 static int batch_prepare(struct uzswap *uz, const unsigned char *pages,
@@ -242,7 +146,7 @@ static void *slot_publish(struct uzswap *uz, uint64_t offset,
 	uz_index_lock(&uz->index, offset);
 	slot = uz_index_slot(&uz->index, offset);
 	old = *slot;
-	if (entry_compressed(e)) {
+	if (uz_entry_compressed(e)) {
 		e->offset = offset;
 		atomic_store_explicit(&e->referenced, 1, memory_order_relaxed);
 		if (uz->has_backing)	/* no writeback, no LRU to keep */
@@ -305,7 +209,7 @@ static int folio_build(struct uzswap *uz, struct uz_pool *pool,
 		}
 		if (nr_comp && !limit_checked) {
 			/* No lock held here: writeback may run (I5). */
-			err = limit_check(uz);
+			err = uz_reclaim_before_store(uz);
 			limit_checked = true;
 		}
 		if (!err && nr_comp)
@@ -317,15 +221,6 @@ static int folio_build(struct uzswap *uz, struct uz_pool *pool,
 			entry_discard(uz, ents[i]);
 	}
 	return err;
-}
-
-/* Ask the shrinker for a pass once the pool grew past its target. */
-static void shrinker_check(struct uzswap *uz)
-{
-	if (uz->has_backing &&
-	    atomic_load_explicit(&uz->shrinker_enabled, memory_order_relaxed) &&
-	    uz_zalloc_total_bytes(uz->za) > uz_shrink_target(uz))
-		uz_shrinker_kick(uz);
 }
 
 /*
@@ -361,7 +256,7 @@ int uz_store_pages(struct uzswap *uz, uint64_t offset,
 	}
 	batch_publish(uz, offset, nr, ents);
 	uz_stat_add(&uz->stats, UZ_ST_STORES, nr);
-	shrinker_check(uz);
+	uz_reclaim_after_store(uz);
 	return 0;
 }
 
@@ -399,44 +294,6 @@ int uzswap_store_folio(struct uzswap *uz, uint64_t offset, const void *pages,
 
 /* ---- load ---- */
 
-/* With the stripe lock held: e stays alive, and so does its pool (I6). */
-int uz_entry_decompress(struct uzswap *uz, struct uz_entry *e,
-			    void *page)
-{
-	struct uz_ctx *ctx = uz_ctx_lock(e->pool);	/* stripe -> ctx */
-	/* A straddling object is copied into the slot's spare buffer. */
-	const void *src = uz_zalloc_map_read(uz->za, e->handle,
-					     (void *)uz_ctx_buffer(ctx, 0));
-	int err = -EIO;
-
-	/* Corrupted bytes are caught before the codec sees them. */
-	if (!uz->checksum || uz_checksum(src, e->length) == e->csum)
-		err = uz_ctx_decompress(e->pool, ctx, src, e->length, page);
-	uz_zalloc_unmap_read(uz->za, e->handle);
-	uz_ctx_unlock(ctx);
-	return err;
-}
-
-/*
- * With the stripe lock held: the cached page e (not NULL, not
- * UZ_DISK_ENTRY) into page. A hit gives a compressed entry its second
- * chance (referenced bit).
- */
-int uz_cached_read_locked(struct uzswap *uz, struct uz_entry *e,
-			      void *page)
-{
-	if (e == UZ_ZERO_ENTRY) {
-		uz_page_fill(page, 0);
-		return 0;
-	}
-	if (e->length == 0) {
-		uz_page_fill(page, e->value);
-		return 0;
-	}
-	atomic_store_explicit(&e->referenced, 1, memory_order_relaxed);
-	return uz_entry_decompress(uz, e, page);
-}
-
 int uzswap_load(struct uzswap *uz, uint64_t offset, void *page)
 {
 	struct uz_entry *e;
@@ -451,7 +308,7 @@ int uzswap_load(struct uzswap *uz, uint64_t offset, void *page)
 	if (!e || e == UZ_DISK_ENTRY)
 		err = -ENOENT;	/* in the file: uzswap_read finds it */
 	else
-		err = uz_cached_read_locked(uz, e, page);
+		err = uz_entry_read(uz, e, page);
 	uz_index_unlock(&uz->index, offset);
 
 	if (err == -ENOENT)
@@ -468,7 +325,7 @@ int uzswap_load(struct uzswap *uz, uint64_t offset, void *page)
  * under the stripe lock, so the punch can never hit a later write of the
  * same offset.
  */
-static void offset_drop(struct uzswap *uz, uint64_t offset)
+void uz_offset_drop(struct uzswap *uz, uint64_t offset)
 {
 	void **slot, *old = NULL;
 
@@ -492,14 +349,5 @@ void uzswap_invalidate(struct uzswap *uz, uint64_t offset)
 {
 	if (!uz || offset >= uz->nr_pages)
 		return;
-	offset_drop(uz, offset);
+	uz_offset_drop(uz, offset);
 }
-
-int uzswap_discard(struct uzswap *uz, uint64_t offset)
-{
-	if (!uz || offset >= uz->nr_pages)
-		return -EINVAL;
-	offset_drop(uz, offset);
-	return 0;
-}
-

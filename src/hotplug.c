@@ -24,6 +24,7 @@
 #include <unistd.h>
 
 #include "cpu.h"
+#include "lockdep.h"
 #include "uzswap.h"
 
 void (*uz_hp_prepare_hook)(unsigned cpu);
@@ -97,8 +98,8 @@ int uz_hp_add_instance(struct uz_hp_state *st, struct uz_hp_instance *in)
 {
 	int err;
 
-	pthread_mutex_lock(&uz_hp_ctl_lock);
-	pthread_mutex_lock(&uz_hp_lock);
+	uz_mutex_lock(&uz_hp_ctl_lock, UZ_LR_HP_CTL);
+	uz_mutex_lock(&uz_hp_lock, UZ_LR_HP);
 	state_register(st);
 	err = prepare_online(st, in);
 	if (!err) {
@@ -108,10 +109,10 @@ int uz_hp_add_instance(struct uz_hp_state *st, struct uz_hp_instance *in)
 		st->head.next = in;
 		nr_instances++;
 	}
-	pthread_mutex_unlock(&uz_hp_lock);
+	uz_mutex_unlock(&uz_hp_lock, UZ_LR_HP);
 	if (!err && !ev_running)
 		ev_thread_start();
-	pthread_mutex_unlock(&uz_hp_ctl_lock);
+	uz_mutex_unlock(&uz_hp_ctl_lock, UZ_LR_HP_CTL);
 	return err;
 }
 
@@ -119,18 +120,18 @@ void uz_hp_remove_instance(struct uz_hp_state *st, struct uz_hp_instance *in)
 {
 	unsigned left;
 
-	pthread_mutex_lock(&uz_hp_ctl_lock);
+	uz_mutex_lock(&uz_hp_ctl_lock, UZ_LR_HP_CTL);
 	/* Taking the lock waits for any callback in flight (I4). */
-	pthread_mutex_lock(&uz_hp_lock);
+	uz_mutex_lock(&uz_hp_lock, UZ_LR_HP);
 	in->prev->next = in->next;
 	in->next->prev = in->prev;
 	in->next = in->prev = NULL;
 	left = --nr_instances;
-	pthread_mutex_unlock(&uz_hp_lock);
+	uz_mutex_unlock(&uz_hp_lock, UZ_LR_HP);
 	(void)st;
 	if (left == 0 && ev_running)
 		ev_thread_stop();	/* not under uz_hp_lock: it takes it */
-	pthread_mutex_unlock(&uz_hp_ctl_lock);
+	uz_mutex_unlock(&uz_hp_ctl_lock, UZ_LR_HP_CTL);
 }
 
 /* ---- events ---- */
@@ -162,7 +163,7 @@ int uz_hp_cpu_event(unsigned cpu, bool online)
 
 	if (cpu >= uz_cpu_nr_possible())
 		return -EINVAL;
-	pthread_mutex_lock(&uz_hp_lock);
+	uz_mutex_lock(&uz_hp_lock, UZ_LR_HP);
 	if (uz_cpu_online(cpu) != online) {
 		if (online)
 			cpu_up(cpu);
@@ -171,7 +172,7 @@ int uz_hp_cpu_event(unsigned cpu, bool online)
 		nr_events++;
 		changed = 1;
 	}
-	pthread_mutex_unlock(&uz_hp_lock);
+	uz_mutex_unlock(&uz_hp_lock, UZ_LR_HP);
 	return changed;
 }
 
@@ -184,13 +185,13 @@ int uzswap_hotplug_inject(unsigned cpu, bool online)
 
 void uz_hp_get_counters(struct uz_hp_counters *c)
 {
-	pthread_mutex_lock(&uz_hp_lock);
+	uz_mutex_lock(&uz_hp_lock, UZ_LR_HP);
 	c->events = nr_events;
 	c->prepare_fail = nr_prepare_fail;
-	pthread_mutex_unlock(&uz_hp_lock);
-	pthread_mutex_lock(&uz_hp_ctl_lock);
+	uz_mutex_unlock(&uz_hp_lock, UZ_LR_HP);
+	uz_mutex_lock(&uz_hp_ctl_lock, UZ_LR_HP_CTL);
 	c->thread_running = ev_running;
-	pthread_mutex_unlock(&uz_hp_ctl_lock);
+	uz_mutex_unlock(&uz_hp_ctl_lock, UZ_LR_HP_CTL);
 	c->thread_uses_netlink = atomic_load(&ev_netlink);
 }
 

@@ -14,8 +14,8 @@
  * once a second when the socket cannot be had), and
  * uzswap_hotplug_inject() for tests and simulation.
  *
- * Lock order: switch_lock -> uz_hp_ctl_lock -> uz_hp_lock -> (callbacks
- * take no cache lock). A prepare callback allocates without holding any
+ * Lock order (src/lockdep.h): switch_lock -> uz_hp_ctl_lock -> uz_hp_lock
+ * (callbacks take no cache lock). A prepare callback allocates without holding any
  * context lock (I5). Never call add/remove or inject from a callback.
  *
  * Must never: run a callback of an instance after remove_instance()

@@ -9,6 +9,7 @@
 
 #include "cpu.h"
 #include "fault.h"
+#include "lockdep.h"
 
 #define LEAF_SHIFT 9
 #define LEAF_SLOTS (1u << LEAF_SHIFT)
@@ -38,6 +39,9 @@ int uz_index_init(struct uz_index *ix, uint64_t nr_pages)
 	if (!ix->stripes || !ix->leaves) {
 		uz_free(ix->stripes);
 		uz_free(ix->leaves);
+		ix->stripes = NULL;	/* nothing for uz_index_destroy() */
+		ix->leaves = NULL;
+		ix->nr_leaves = 0;
 		return -ENOMEM;
 	}
 	for (unsigned i = 0; i < n; i++)
@@ -58,7 +62,7 @@ void uz_index_destroy(struct uz_index *ix, void (*fn)(void *arg, void *e),
 				fn(arg, leaf[i]);
 		uz_free(leaf);
 	}
-	for (unsigned i = 0; i <= ix->stripe_mask; i++)
+	for (unsigned i = 0; ix->stripes && i <= ix->stripe_mask; i++)
 		pthread_mutex_destroy(&ix->stripes[i].lock);
 	uz_free(ix->stripes);
 	uz_free(ix->leaves);
@@ -80,15 +84,27 @@ int uz_index_reserve(struct uz_index *ix, uint64_t offset)
 	return 0;
 }
 
+static pthread_mutex_t *stripe_lock(struct uz_index *ix, uint64_t offset)
+{
+	return &ix->stripes[offset & ix->stripe_mask].lock;
+}
+
 void uz_index_lock(struct uz_index *ix, uint64_t offset)
 {
-	pthread_mutex_lock(&ix->stripes[offset & ix->stripe_mask].lock);
+	uz_mutex_lock(stripe_lock(ix, offset), UZ_LR_STRIPE);
 }
 
 void uz_index_unlock(struct uz_index *ix, uint64_t offset)
 {
-	pthread_mutex_unlock(&ix->stripes[offset & ix->stripe_mask].lock);
+	uz_mutex_unlock(stripe_lock(ix, offset), UZ_LR_STRIPE);
 }
+
+#ifdef UZ_LOCKDEP
+void uz_index_assert_locked(struct uz_index *ix, uint64_t offset)
+{
+	uz_lockdep_assert_held(UZ_LR_STRIPE, stripe_lock(ix, offset));
+}
+#endif
 
 void **uz_index_slot(struct uz_index *ix, uint64_t offset)
 {

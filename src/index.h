@@ -9,8 +9,8 @@
  * rarely share a lock. A slot holds an entry pointer, UZ_ZERO_ENTRY (a
  * zero-filled page: no memory at all) or NULL.
  *
- * Lock order: stripe lock -> per-CPU context mutex -> allocator locks.
- * A thread holds at most one stripe lock.
+ * Lock order: src/lockdep.h (UZ_LR_STRIPE). A thread holds at most one
+ * stripe lock.
  *
  * Must never: free what a slot points to (the frontend owns entries).
  */
@@ -19,6 +19,8 @@
 
 #include <pthread.h>
 #include <stdint.h>
+
+#include "lockdep.h"
 
 #define UZ_ZERO_ENTRY ((void *)1)
 
@@ -38,7 +40,8 @@ struct uz_index {
 int uz_index_init(struct uz_index *ix, uint64_t nr_pages);
 
 /* Call fn on every non-NULL slot, then free the index. No locking: the
- * caller guarantees nothing else runs. */
+ * caller guarantees nothing else runs. Also after a failed init (and on a
+ * zeroed index): then it does nothing. */
 void uz_index_destroy(struct uz_index *ix, void (*fn)(void *arg, void *e),
 		      void *arg);
 
@@ -47,6 +50,13 @@ int uz_index_reserve(struct uz_index *ix, uint64_t offset);
 
 void uz_index_lock(struct uz_index *ix, uint64_t offset);
 void uz_index_unlock(struct uz_index *ix, uint64_t offset);
+
+/* Debug builds: abort unless this thread holds offset's stripe lock. */
+#ifdef UZ_LOCKDEP
+void uz_index_assert_locked(struct uz_index *ix, uint64_t offset);
+#else
+#define uz_index_assert_locked(ix, offset) ((void)(ix), (void)(offset))
+#endif
 
 /* With the stripe lock held: the slot for offset, or NULL when its leaf
  * was never reserved (nothing was ever stored there). */

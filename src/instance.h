@@ -3,40 +3,33 @@
  *
  *   struct uzswap
  *     index ---------> slot[offset] -> struct uz_entry | UZ_ZERO_ENTRY
- *     za (allocator)                      pool -------> struct uz_pool (I6)
- *     current pool (one reference)        handle -----> object in za
+ *     za (allocator)                    | UZ_DISK_ENTRY
+ *     current pool (one reference)       entry.pool ---> struct uz_pool (I6)
  *     ref_shards[cpu]: guard "read current + take a reference"
+ *     lru: compressed entries, for writeback          entry.handle -> za
+ *     backing file, wb_busy[stripe], shrinker threads
  *     stats shards
- *
- * Lock order (a thread never takes these out of order):
- *   switch_lock -> ref_shards[0..n] (ascending, all of them, only to
- *   swap the current pool)
- *   switch_lock -> hotplug ctl lock -> hotplug lock (a pool created or
- *   destroyed; hotplug.h). A pool is destroyed where its last reference
- *   drops, which is never under a stripe, context or allocator lock.
- *   index stripe lock -> per-CPU context mutex -> allocator shard lock
- *   -> allocator arena lock
- *   index stripe lock -> lru lock (a leaf)
- *   shrink_lock: a leaf (the shrinker's sleep), never held while
- *   writing back; shrink_run_lock -> stripe lock -> ... (read-held by
- *   each shrinker thread for a pass, write-held briefly by a caller
- *   disabling the shrinker, to wait for the passes to end)
- * Writeback decompresses under the offset's stripe lock, writes the file
- * without it (marking the write in flight in wb_busy, so no other write
- * of that offset starts meanwhile), and changes the slot to
- * UZ_DISK_ENTRY under the lock again, only if the entry is still there:
- * a reader never sees the slot empty before the file holds the page. It
- * runs in a store before the store takes any context lock, and in the
- * shrinker threads, never under a context lock (I5).
  *
  * A slot holds NULL (never written or discarded: reads as zeros),
  * UZ_ZERO_ENTRY, UZ_DISK_ENTRY (the page is in the backing file, at
  * offset * 4096, and nowhere else) or an entry. At most one copy of a
  * page is current: a slot changes from entry to UZ_DISK_ENTRY only after
- * the file write completed, under the stripe lock.
+ * the file write completed, under the stripe lock (writeback.c).
  *
- * A ref_shard lock is held only to read `current` and take a reference;
- * nothing else is taken under it.
+ * The modules, each owning one part of this struct, and who calls whom
+ * (downwards only; checked by the `layering` test from the object files):
+ *
+ *   api.c        open/close, params, stats           (the top)
+ *   device.c     write/read/discard with the file
+ *   frontend.c   store, load, invalidate
+ *   reclaim.c    the limit, direct reclaim, shrinker threads
+ *   writeback.c  LRU -> entry -> swapfile
+ *   entry.c      account, free, decompress, read
+ *   pools.c      the current pool, compressor switch (I6)
+ *   pool.c hotplug.c compressor.c index.c lru.c swapfile.c zsmalloc/
+ *   stats.c cpu.c fault.c page.c lockdep.c      (the leaves)
+ *
+ * Lock order: src/lockdep.h, the one table.
  *
  * Must never: let an entry outlive its pool reference (I6).
  */
@@ -80,7 +73,7 @@ struct uz_entry {
 };
 
 struct uz_ref_shard {
-	pthread_mutex_t lock;	/* see lock order above */
+	pthread_mutex_t lock;	/* UZ_LR_REF_SHARD (lockdep.h) */
 } __attribute__((aligned(64)));
 
 struct uzswap {
@@ -109,7 +102,8 @@ struct uzswap {
 	 * writeback is in flight, 0 when none (one per stripe at a time). */
 	uint64_t *wb_busy;
 
-	/* Shrinker thread (only with a backing store). */
+	/* Shrinker threads (only with a backing store): reclaim.c. */
+	bool reclaim_init;		/* the locks below exist */
 	pthread_mutex_t shrink_lock;	/* leaf: with shrink_cond, the sleep */
 	pthread_cond_t shrink_cond;
 	pthread_rwlock_t shrink_run_lock;	/* read-held for a whole pass */
@@ -120,40 +114,5 @@ struct uzswap {
 	unsigned nr_shrink_threads;
 	pthread_t shrink_threads[UZ_SHRINK_THREADS];
 };
-
-/* Take a reference on the current pool (I6). Never NULL. */
-struct uz_pool *uz_current_pool_get(struct uzswap *uz);
-/* Drop n references; frees the pool (and counts it gone) at zero. */
-void uz_pool_release(struct uzswap *uz, struct uz_pool *pool, long n);
-/* Free an index value (entry, UZ_ZERO_ENTRY or UZ_DISK_ENTRY), fixing
- * the gauges and taking an entry off the LRU. */
-void uz_entry_free(struct uzswap *uz, void *e);
-
-/* frontend.c, shared with writeback.c. */
-/* Store nr pages at offset (all or none); keep_old: on failure leave the
- * offset as it was instead of dropping it. ents: nr slots of scratch. */
-int uz_store_pages(struct uzswap *uz, uint64_t offset,
-		   const unsigned char *pages, unsigned nr,
-		   struct uz_entry **ents, bool keep_old);
-/* Fix the gauges for an index value entering (+1) or leaving (-1). */
-void uz_entry_account(struct uzswap *uz, struct uz_entry *e, int sign);
-/* With the stripe lock held: a cached value (not UZ_DISK_ENTRY) into
- * page, giving a compressed entry its second chance. 0 or -EIO. */
-int uz_cached_read_locked(struct uzswap *uz, struct uz_entry *e, void *page);
-/* With the stripe lock held: decompress e into page. 0 or -EIO. */
-int uz_entry_decompress(struct uzswap *uz, struct uz_entry *e, void *page);
-
-/* Writeback (frontend.c). Write back up to nr coldest entries; returns how
- * many left the pool (written back, or freed by a racing invalidate or
- * store), or a negative errno when none did: -ENOENT (LRU empty), -EIO
- * (file write failed: the entry stays cached), -ENODEV (no backing). */
-long uz_writeback(struct uzswap *uz, long nr);
-/* Write back until the pool is at most target bytes; 0, or the error of
- * the writeback that could not make progress. */
-int uz_shrink_to(struct uzswap *uz, uint64_t target);
-/* Shrinker thread (api.c): below the limit, what it keeps the pool
- * under, and the kick a store gives it. */
-uint64_t uz_shrink_target(struct uzswap *uz);
-void uz_shrinker_kick(struct uzswap *uz);
 
 #endif

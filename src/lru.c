@@ -3,6 +3,7 @@
  * order.
  */
 #include "lru.h"
+#include "lockdep.h"
 
 /* Rotations per lock hold before the lock is dropped and retaken, so a
  * scan over a long list of referenced entries does not stall stores. */
@@ -22,6 +23,7 @@ void uz_lru_destroy(struct uz_lru *l)
 
 void uz_lru_add_locked(struct uz_lru *l, struct uz_lru_node *n)
 {
+	uz_assert_held(UZ_LR_LRU, &l->lock);
 	n->prev = &l->head;
 	n->next = l->head.next;
 	l->head.next->prev = n;
@@ -31,6 +33,7 @@ void uz_lru_add_locked(struct uz_lru *l, struct uz_lru_node *n)
 
 void uz_lru_del_locked(struct uz_lru *l, struct uz_lru_node *n)
 {
+	uz_assert_held(UZ_LR_LRU, &l->lock);
 	n->prev->next = n->next;
 	n->next->prev = n->prev;
 	n->next = n->prev = NULL;
@@ -39,18 +42,18 @@ void uz_lru_del_locked(struct uz_lru *l, struct uz_lru_node *n)
 
 void uz_lru_add(struct uz_lru *l, struct uz_lru_node *n)
 {
-	pthread_mutex_lock(&l->lock);
+	uz_mutex_lock(&l->lock, UZ_LR_LRU);
 	if (!uz_lru_on_list(n))
 		uz_lru_add_locked(l, n);
-	pthread_mutex_unlock(&l->lock);
+	uz_mutex_unlock(&l->lock, UZ_LR_LRU);
 }
 
 void uz_lru_del(struct uz_lru *l, struct uz_lru_node *n)
 {
-	pthread_mutex_lock(&l->lock);
+	uz_mutex_lock(&l->lock, UZ_LR_LRU);
 	if (uz_lru_on_list(n))
 		uz_lru_del_locked(l, n);
-	pthread_mutex_unlock(&l->lock);
+	uz_mutex_unlock(&l->lock, UZ_LR_LRU);
 }
 
 struct uz_lru_node *uz_lru_pop_cold(struct uz_lru *l,
@@ -60,7 +63,7 @@ struct uz_lru_node *uz_lru_pop_cold(struct uz_lru *l,
 {
 	uint64_t budget;
 
-	pthread_mutex_lock(&l->lock);
+	uz_mutex_lock(&l->lock, UZ_LR_LRU);
 	/* Every node is rotated at most once: after nr rotations all bits
 	 * are clear, so the scan ends within nr + 1 steps. */
 	budget = l->nr + 1;
@@ -68,22 +71,22 @@ struct uz_lru_node *uz_lru_pop_cold(struct uz_lru *l,
 		struct uz_lru_node *n = l->head.prev;
 
 		if (n == &l->head) {
-			pthread_mutex_unlock(&l->lock);
+			uz_mutex_unlock(&l->lock, UZ_LR_LRU);
 			return NULL;
 		}
 		if (budget-- > 0 && test_clear_ref(n)) {
 			uz_lru_del_locked(l, n);
 			uz_lru_add_locked(l, n);	/* second chance */
 			if (batch + 1 >= ROTATE_BATCH) {
-				pthread_mutex_unlock(&l->lock);
+				uz_mutex_unlock(&l->lock, UZ_LR_LRU);
 				batch = 0;
-				pthread_mutex_lock(&l->lock);
+				uz_mutex_lock(&l->lock, UZ_LR_LRU);
 			}
 			continue;
 		}
 		uz_lru_del_locked(l, n);
 		*offset_out = offset_of(n);
-		pthread_mutex_unlock(&l->lock);
+		uz_mutex_unlock(&l->lock, UZ_LR_LRU);
 		return n;
 	}
 }
@@ -92,8 +95,8 @@ uint64_t uz_lru_count(struct uz_lru *l)
 {
 	uint64_t n;
 
-	pthread_mutex_lock(&l->lock);
+	uz_mutex_lock(&l->lock, UZ_LR_LRU);
 	n = l->nr;
-	pthread_mutex_unlock(&l->lock);
+	uz_mutex_unlock(&l->lock, UZ_LR_LRU);
 	return n;
 }

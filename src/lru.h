@@ -8,8 +8,8 @@
  *   head (newest) <-> ... <-> tail (coldest)      circular, sentinel
  *   node.next == NULL  <=>  not on the list
  *
- * Lock order: index stripe lock -> lru lock. The lru lock is a leaf:
- * nothing is taken under it. Adding happens under the offset's stripe
+ * Lock order: src/lockdep.h (UZ_LR_LRU, after the stripe lock). Nothing
+ * is taken under the lru lock. Adding happens under the offset's stripe
  * lock (so an entry freed by an invalidate can never be added); removing
  * may happen without it, but always before the entry is freed, so an
  * entry on the list is alive while the lru lock is held.

@@ -195,9 +195,6 @@ bool uz_pool_put(struct uz_pool *pool, long n)
 	return true;
 }
 
-/* Context locks this thread holds (I5 check, see uz_ctx_lock_held()). */
-static __thread unsigned ctx_locks_held;
-
 struct uz_ctx *uz_ctx_lock(struct uz_pool *pool)
 {
 	struct uz_ctx *ctx = &pool->ctxs[uz_cpu_current()];
@@ -212,21 +209,19 @@ struct uz_ctx *uz_ctx_lock(struct uz_pool *pool)
 	 */
 	if (!atomic_load_explicit(&ctx->reqs, memory_order_acquire))
 		ctx = &pool->ctxs[pool->fallback_cpu];
-	pthread_mutex_lock(&ctx->lock);
+	uz_mutex_lock(&ctx->lock, UZ_LR_CTX);
 	ctx->nr_locked++;
-	ctx_locks_held++;
 	return ctx;
 }
 
 void uz_ctx_unlock(struct uz_ctx *ctx)
 {
-	ctx_locks_held--;
-	pthread_mutex_unlock(&ctx->lock);
+	uz_mutex_unlock(&ctx->lock, UZ_LR_CTX);
 }
 
 bool uz_ctx_lock_held(void)
 {
-	return ctx_locks_held != 0;
+	return uz_lock_rank_held(UZ_LR_CTX);
 }
 
 unsigned long uz_pool_lock_count(struct uz_pool *pool)
@@ -234,9 +229,9 @@ unsigned long uz_pool_lock_count(struct uz_pool *pool)
 	unsigned long n = 0;
 
 	for (unsigned cpu = 0; cpu < pool->nr_cpus; cpu++) {
-		pthread_mutex_lock(&pool->ctxs[cpu].lock);
+		uz_mutex_lock(&pool->ctxs[cpu].lock, UZ_LR_CTX);
 		n += pool->ctxs[cpu].nr_locked;
-		pthread_mutex_unlock(&pool->ctxs[cpu].lock);
+		uz_mutex_unlock(&pool->ctxs[cpu].lock, UZ_LR_CTX);
 	}
 	return n;
 }

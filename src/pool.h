@@ -11,8 +11,8 @@
  *          reqs ------------- NULL until prepared; then nr_reqs slots of
  *                             { codec state, 2-page destination buffer }
  *
- * Lock order: index stripe lock -> ctx->lock -> allocator locks. A thread
- * holds at most one ctx->lock.
+ * Lock order: src/lockdep.h (UZ_LR_CTX: after the stripe lock, before the
+ * allocator's). A thread holds at most one ctx->lock.
  *
  * Must never: free a context's resources before the pool is destroyed
  * (I2), or allocate while holding a ctx->lock in a way that can re-enter
@@ -28,6 +28,7 @@
 
 #include "compressor.h"
 #include "hotplug.h"
+#include "lockdep.h"
 
 struct uz_req {
 	void *state;		/* codec state for this slot */
@@ -81,7 +82,7 @@ void uz_ctx_unlock(struct uz_ctx *ctx);
 /*
  * I5, checked: true while this thread holds a context lock. Writeback and
  * reclaim abort if entered with one held: they could need that very lock
- * (lockdep-lite, always on; a thread-local counter).
+ * (always on, whatever UZ_LOCKDEP says: lockdep.h keeps the count).
  */
 bool uz_ctx_lock_held(void);
 

@@ -1,11 +1,10 @@
 /*
- * writeback.c - the device-level API and writeback: the backing file
- * behind the cache.
+ * writeback.c - the coldest entries leave the pool for the backing file:
+ * LRU -> entry -> swapfile, one entry at a time.
  *
- * Owns: uzswap_write / uzswap_read / uzswap_discard (a page refused by the
- * cache goes to the file; a read finds it in the cache, the file, or
- * zeros), and writeback of the coldest entries to the file, for direct
- * reclaim (a store over the limit) and the shrinker threads.
+ * Owns: writeback of one entry and the per-stripe "write in flight" mark
+ * (uz->wb_busy). Callers: reclaim.c (direct reclaim and the shrinker
+ * threads), uzswap_writeback(), and device.c, which waits for the mark.
  *
  * Writeback of one entry (writeback_one):
  *
@@ -22,132 +21,39 @@
  * page, and no page is written back after it was invalidated or replaced
  * (the recheck, under the stripe lock, before the slot changes). While a
  * write is in flight no other write of the offset starts (wb_busy), so a
- * stale write never lands after a newer one. The file I/O of
- * uzswap_write/read/discard runs under the stripe lock.
+ * stale write never lands after a newer one.
  *
- * Must never: write back under a context lock (I5), or let a stale write
- * land after a newer one of the same offset.
+ * Must never: write back under a context lock (I5), let a stale write
+ * land after a newer one of the same offset, or call up into reclaim or
+ * the store path.
  */
 #include <errno.h>
 #include <sched.h>
-#include <stddef.h>
 #include <stdlib.h>
-#include <string.h>
 
-#include "fault.h"
-#include "instance.h"
+#include "entry.h"
+#include "page.h"
 #include "uzswap.h"
+#include "writeback.h"
 
-#define PAGE UZSWAP_PAGE_SIZE
-
-#define lru_entry(n) \
-	((struct uz_entry *)(void *)((char *)(n) - offsetof(struct uz_entry, lru)))
-
-/* ---- the device-level API: the backing file behind the cache ---- */
+#define lru_entry(n) uz_container_of(n, struct uz_entry, lru)
 
 /* With the stripe lock of offset held: its stripe's in-flight writeback
  * (offset + 1 of the page being written, 0: none). */
 static uint64_t *wb_busy(struct uzswap *uz, uint64_t offset)
 {
+	uz_index_assert_locked(&uz->index, offset);
 	return &uz->wb_busy[offset & uz->index.stripe_mask];
 }
 
-/*
- * The cache refused the page: put it in the file. The old value of the
- * slot (an entry, UZ_DISK_ENTRY, nothing) is replaced only once the write
- * completed, so a failed write leaves the offset as it was.
- */
-static int file_write(struct uzswap *uz, uint64_t offset, const void *page)
+void uz_writeback_wait_idle(struct uzswap *uz, uint64_t offset)
 {
-	void **slot, *old = NULL;
-	int err;
-
-	if (uz_index_reserve(&uz->index, offset) < 0) {
-		uz_stat_add(&uz->stats, UZ_ST_ALLOC_FAIL, 1);
-		return -ENOMEM;
-	}
-	uz_index_lock(&uz->index, offset);
-	/* A writeback of an older page of offset is in flight: its write
-	 * must land before ours, or it would overwrite the newer page. */
 	while (*wb_busy(uz, offset) == offset + 1) {
 		uz_index_unlock(&uz->index, offset);
 		sched_yield();
 		uz_index_lock(&uz->index, offset);
 	}
-	err = uz_swapfile_write(&uz->backing, offset, page);
-	if (!err) {
-		slot = uz_index_slot(&uz->index, offset);
-		old = *slot;
-		*slot = UZ_DISK_ENTRY;
-		uz_entry_account(uz, UZ_DISK_ENTRY, +1);
-	}
-	uz_index_unlock(&uz->index, offset);
-	if (err) {
-		uz_stat_add(&uz->stats, UZ_ST_BACKING_IO_ERRORS, 1);
-		return -EIO;
-	}
-	uz_entry_free(uz, old);
-	uz_stat_add(&uz->stats, UZ_ST_BACKING_WRITES, 1);
-	return 0;
 }
-
-int uzswap_write(struct uzswap *uz, uint64_t offset, const void *page)
-{
-	struct uz_entry *ent;
-	int err;
-
-	if (!uz || !page || offset >= uz->nr_pages)
-		return -EINVAL;
-	if (!uz->has_backing)
-		return uz_store_pages(uz, offset, page, 1, &ent, false);
-	err = uz_store_pages(uz, offset, page, 1, &ent, true);
-	if (err == 0)
-		return 0;
-	return file_write(uz, offset, page);
-}
-
-int uzswap_read(struct uzswap *uz, uint64_t offset, void *page)
-{
-	struct uz_entry *e;
-	void **slot;
-	enum uz_stat st = UZ_ST_LOADS;
-	int err = 0;
-
-	if (!uz || !page || offset >= uz->nr_pages)
-		return -EINVAL;
-	if (!uz->has_backing)
-		return uzswap_load(uz, offset, page);
-	uz_index_lock(&uz->index, offset);
-	slot = uz_index_slot(&uz->index, offset);
-	e = slot ? *slot : NULL;
-	if (!e) {
-		memset(page, 0, PAGE);	/* never written, or discarded */
-		st = UZ_ST_LOAD_MISSES;
-	} else if (e == UZ_DISK_ENTRY) {
-		/* Under the stripe lock: no writeback or write of this
-		 * offset is half done. */
-		err = uz_swapfile_read(&uz->backing, offset, page);
-		st = UZ_ST_LOAD_MISSES;
-	} else {
-		err = uz_cached_read_locked(uz, e, page);
-	}
-	uz_index_unlock(&uz->index, offset);
-
-	if (err && e == UZ_DISK_ENTRY) {
-		uz_stat_add(&uz->stats, UZ_ST_BACKING_IO_ERRORS, 1);
-		return -EIO;
-	}
-	if (err) {
-		uz_stat_add(&uz->stats, UZ_ST_DECOMPRESS_FAIL, 1);
-		return err;
-	}
-	uz_stat_add(&uz->stats, st, 1);
-	if (e == UZ_DISK_ENTRY)
-		uz_stat_add(&uz->stats, UZ_ST_BACKING_READS, 1);
-	return 0;
-}
-
-/* ---- writeback ---- */
 
 static bool lru_test_clear_ref(struct uz_lru_node *n)
 {
@@ -160,20 +66,6 @@ static uint64_t lru_offset(struct uz_lru_node *n)
 	return lru_entry(n)->offset;
 }
 
-/*
- * Write back the coldest entry. 0 when an entry left the pool (written
- * back here, or already invalidated or replaced by someone else), -EAGAIN
- * when it was skipped (its stripe has a writeback in flight), -ENOENT
- * when the LRU is empty, -EIO when it could not be written (it stays
- * cached, back at the head of the LRU).
- *
- * The file write runs without the stripe lock, so loads of every offset,
- * this one included, go on meanwhile; e stays in the slot (and readable)
- * until the write completed. wb_busy marks the write in flight: until it
- * is cleared, no other write of this offset may start (file_write waits,
- * a writeback of a newer entry is skipped), so a stale write can never
- * land after a newer one.
- */
 /*
  * With offset's stripe lock held and e its current entry: decompress e
  * into buf and mark its write in flight. 0, or -EAGAIN / -EIO with e back
@@ -235,9 +127,23 @@ static int wb_finish(struct uzswap *uz, uint64_t offset, void **slot,
 	return 0;
 }
 
+/*
+ * Write back the coldest entry. 0 when an entry left the pool (written
+ * back here, or already invalidated or replaced by someone else), -EAGAIN
+ * when it was skipped (its stripe has a writeback in flight), -ENOENT
+ * when the LRU is empty, -EIO when it could not be written (it stays
+ * cached, back at the head of the LRU).
+ *
+ * The file write runs without the stripe lock, so loads of every offset,
+ * this one included, go on meanwhile; e stays in the slot (and readable)
+ * until the write completed. wb_busy marks the write in flight: until it
+ * is cleared, no other write of this offset may start (device.c waits,
+ * a writeback of a newer entry is skipped), so a stale write can never
+ * land after a newer one.
+ */
 static int writeback_one(struct uzswap *uz)
 {
-	unsigned char buf[PAGE] __attribute__((aligned(PAGE)));
+	unsigned char buf[UZ_PAGE] __attribute__((aligned(UZ_PAGE)));
 	struct uz_lru_node *n;
 	struct uz_entry *e;
 	void **slot;
@@ -274,7 +180,9 @@ long uz_writeback(struct uzswap *uz, long nr)
 	long done = 0;
 	int err = 0;
 
-	if (uz_ctx_lock_held())	/* I5, as in uz_shrink_to() */
+	/* I5: writeback takes context locks; entered under one, it could
+	 * deadlock on it. Never let that pass silently. */
+	if (uz_ctx_lock_held())
 		abort();
 	if (!uz->has_backing)
 		return -ENODEV;
@@ -295,35 +203,4 @@ long uzswap_writeback(struct uzswap *uz, long nr)
 	if (!uz || nr < 0)
 		return -EINVAL;
 	return nr ? uz_writeback(uz, nr) : 0;
-}
-
-int uz_shrink_to(struct uzswap *uz, uint64_t target)
-{
-	/* I5: reclaim takes context locks; entered under one, it could
-	 * deadlock on it. Never let that pass silently. */
-	if (uz_ctx_lock_held())
-		abort();
-	/* Bounded: an allocator that does not give freed memory back at
-	 * once must not keep a store here forever. */
-	long budget = (long)uz_lru_count(&uz->lru) + 64;
-	bool compacted = false;
-
-	while (uz_zalloc_total_bytes(uz->za) > target) {
-		long r = budget-- > 0 ? uz_writeback(uz, 1) : -ENOENT;
-
-		if (r == -ENOENT && !compacted) {
-			uz_zalloc_compact(uz->za);
-			compacted = true;
-			budget = 0;
-			continue;
-		}
-		/* Skipped (in flight elsewhere) or this entry could not be
-		 * written (corrupted, I/O error: it stays cached, counted):
-		 * other cold entries may still go, while the budget lasts. */
-		if (r == -EBUSY || r == -EIO)
-			continue;
-		if (r < 0)
-			return (int)r;
-	}
-	return 0;
 }

@@ -10,8 +10,8 @@
  * frontend call) - it is called under a per-CPU context mutex (I5).
  * Its own locks are leaves: it takes none of the cache's locks.
  *
- * Lock order seen from outside: index stripe lock -> context mutex ->
- * allocator-internal locks. Callers may hold any of the first two.
+ * Lock order (src/lockdep.h): stripe -> ctx -> allocator-internal locks
+ * (UZ_LR_ZALLOC, UZ_LR_ARENA). Callers may hold any of the first two.
  *
  * Concurrency contract: all calls are thread-safe. One object is never
  * freed while it is being read or written (the caller's index guarantees

@@ -16,6 +16,7 @@
 #include <string.h>
 
 #include "fault.h"
+#include "lockdep.h"
 
 struct zobj {
 	struct zobj *prev, *next;	/* live list, under za->lock */
@@ -81,12 +82,12 @@ int uz_zalloc_malloc(struct uz_zalloc *za, size_t size, uz_handle_t *handle)
 	o = uz_malloc(sizeof(*o) + size);
 	if (!o)
 		return -ENOMEM;
-	pthread_mutex_lock(&za->lock);
+	uz_mutex_lock(&za->lock, UZ_LR_ZALLOC);
 	o->next = za->head.next;
 	o->prev = &za->head;
 	o->next->prev = o;
 	za->head.next = o;
-	pthread_mutex_unlock(&za->lock);
+	uz_mutex_unlock(&za->lock, UZ_LR_ZALLOC);
 	atomic_fetch_add_explicit(&za->total, footprint(o),
 				  memory_order_relaxed);
 	*handle = (uz_handle_t)(uintptr_t)o;
@@ -101,10 +102,10 @@ void uz_zalloc_free(struct uz_zalloc *za, uz_handle_t handle)
 		return;
 	atomic_fetch_sub_explicit(&za->total, footprint(o),
 				  memory_order_relaxed);
-	pthread_mutex_lock(&za->lock);
+	uz_mutex_lock(&za->lock, UZ_LR_ZALLOC);
 	o->prev->next = o->next;
 	o->next->prev = o->prev;
-	pthread_mutex_unlock(&za->lock);
+	uz_mutex_unlock(&za->lock, UZ_LR_ZALLOC);
 	uz_free(o);
 }
 

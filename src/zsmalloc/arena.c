@@ -49,6 +49,7 @@ struct zs_region {
 
 static void arena_lock(struct uz_zalloc *za)
 {
+	uz_lockdep_acquire(UZ_LR_ARENA, &za->arena_lock);
 	while (atomic_exchange_explicit(&za->arena_lock, 1,
 					memory_order_acquire))
 		sched_yield();
@@ -56,6 +57,7 @@ static void arena_lock(struct uz_zalloc *za)
 
 static void arena_unlock(struct uz_zalloc *za)
 {
+	uz_lockdep_release(UZ_LR_ARENA, &za->arena_lock);
 	atomic_store_explicit(&za->arena_lock, 0, memory_order_release);
 }
 

@@ -41,8 +41,8 @@
  * them partly empty, and with ~100 classes in use that alone costs 4-27 %
  * on 2048 real pages (docs/zsmalloc.md has the numbers).
  *
- * Lock order: cache index stripe -> cache context mutex -> one shard lock
- * -> the arena lock (arena.c, a leaf). While holding a shard lock
+ * Lock order (src/lockdep.h): stripe -> ctx -> one shard lock (UZ_LR_ZALLOC)
+ * -> the arena lock (UZ_LR_ARENA, arena.c). While holding a shard lock
  * we take no other lock but the arena's, and we never call out of the
  * allocator except into libc and fault.c (I5: the
  * allocator never calls back into the cache; see uz_zalloc_malloc()).

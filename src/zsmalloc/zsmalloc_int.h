@@ -14,6 +14,7 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "lockdep.h"
 #include "zalloc.h"
 
 #define ZS_PAGE		4096u
@@ -271,12 +272,14 @@ void zs_lock_slow(struct zs_shard *sh);
 
 static inline void zs_lock(struct zs_shard *sh)
 {
+	uz_lockdep_acquire(UZ_LR_ZALLOC, sh);
 	if (atomic_exchange_explicit(&sh->lock, 1, memory_order_acquire))
 		zs_lock_slow(sh);
 }
 
 static inline void zs_unlock(struct zs_shard *sh)
 {
+	uz_lockdep_release(UZ_LR_ZALLOC, sh);
 	atomic_store_explicit(&sh->lock, 0, memory_order_release);
 }
 

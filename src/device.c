@@ -1,0 +1,118 @@
+/*
+ * device.c - the device-level API: the cache with the backing file behind
+ * it, as a swap device sees it.
+ *
+ * Owns: uzswap_write / uzswap_read / uzswap_discard. A write the cache
+ * refuses goes to the file; a read finds the page in the cache, the file,
+ * or (never written, or discarded) zeros. The file I/O here runs under the
+ * offset's stripe lock, after any writeback of the offset in flight.
+ * Must never: let a failed write change what the offset reads, or a read
+ * see the slot between "cached" and "in the file".
+ */
+#include <errno.h>
+#include <string.h>
+
+#include "entry.h"
+#include "frontend.h"
+#include "page.h"
+#include "uzswap.h"
+#include "writeback.h"
+
+/*
+ * The cache refused the page: put it in the file. The old value of the
+ * slot (an entry, UZ_DISK_ENTRY, nothing) is replaced only once the write
+ * completed, so a failed write leaves the offset as it was.
+ */
+static int file_write(struct uzswap *uz, uint64_t offset, const void *page)
+{
+	void **slot, *old = NULL;
+	int err;
+
+	if (uz_index_reserve(&uz->index, offset) < 0) {
+		uz_stat_add(&uz->stats, UZ_ST_ALLOC_FAIL, 1);
+		return -ENOMEM;
+	}
+	uz_index_lock(&uz->index, offset);
+	/* A writeback of an older page of offset is in flight: its write
+	 * must land before ours, or it would overwrite the newer page. */
+	uz_writeback_wait_idle(uz, offset);
+	err = uz_swapfile_write(&uz->backing, offset, page);
+	if (!err) {
+		slot = uz_index_slot(&uz->index, offset);
+		old = *slot;
+		*slot = UZ_DISK_ENTRY;
+		uz_entry_account(uz, UZ_DISK_ENTRY, +1);
+	}
+	uz_index_unlock(&uz->index, offset);
+	if (err) {
+		uz_stat_add(&uz->stats, UZ_ST_BACKING_IO_ERRORS, 1);
+		return -EIO;
+	}
+	uz_entry_free(uz, old);
+	uz_stat_add(&uz->stats, UZ_ST_BACKING_WRITES, 1);
+	return 0;
+}
+
+int uzswap_write(struct uzswap *uz, uint64_t offset, const void *page)
+{
+	struct uz_entry *ent;
+	int err;
+
+	if (!uz || !page || offset >= uz->nr_pages)
+		return -EINVAL;
+	if (!uz->has_backing)
+		return uz_store_pages(uz, offset, page, 1, &ent, false);
+	err = uz_store_pages(uz, offset, page, 1, &ent, true);
+	if (err == 0)
+		return 0;
+	return file_write(uz, offset, page);
+}
+
+int uzswap_read(struct uzswap *uz, uint64_t offset, void *page)
+{
+	struct uz_entry *e;
+	void **slot;
+	enum uz_stat st = UZ_ST_LOADS;
+	int err = 0;
+
+	if (!uz || !page || offset >= uz->nr_pages)
+		return -EINVAL;
+	if (!uz->has_backing)
+		return uzswap_load(uz, offset, page);
+	uz_index_lock(&uz->index, offset);
+	slot = uz_index_slot(&uz->index, offset);
+	e = slot ? *slot : NULL;
+	if (!e) {
+		uz_page_fill(page, 0);	/* never written, or discarded */
+		st = UZ_ST_LOAD_MISSES;
+	} else if (e == UZ_DISK_ENTRY) {
+		/* Under the stripe lock: no writeback or write of this
+		 * offset is half done. */
+		err = uz_swapfile_read(&uz->backing, offset, page);
+		st = UZ_ST_LOAD_MISSES;
+	} else {
+		err = uz_entry_read(uz, e, page);
+	}
+	uz_index_unlock(&uz->index, offset);
+
+	if (err && e == UZ_DISK_ENTRY) {
+		uz_stat_add(&uz->stats, UZ_ST_BACKING_IO_ERRORS, 1);
+		return -EIO;
+	}
+	if (err) {
+		uz_stat_add(&uz->stats, UZ_ST_DECOMPRESS_FAIL, 1);
+		return err;
+	}
+	uz_stat_add(&uz->stats, st, 1);
+	if (e == UZ_DISK_ENTRY)
+		uz_stat_add(&uz->stats, UZ_ST_BACKING_READS, 1);
+	return 0;
+}
+
+int uzswap_discard(struct uzswap *uz, uint64_t offset)
+{
+	if (!uz || offset >= uz->nr_pages)
+		return -EINVAL;
+	uz_offset_drop(uz, offset);
+	return 0;
+}

@@ -1,0 +1,43 @@
+/*
+ * entry.h - one stored page's entry: what it counts, how it is freed,
+ * how its page is read back.
+ *
+ * The index values (instance.h): NULL, UZ_ZERO_ENTRY, UZ_DISK_ENTRY, or a
+ * struct uz_entry (same-filled word, or a compressed object in za).
+ *
+ * Must never: be called for an entry that is not (or no longer) the
+ * value of its slot, except uz_entry_free() of a value just taken out of
+ * its slot.
+ */
+#ifndef UZ_ENTRY_H
+#define UZ_ENTRY_H
+
+#include <stdbool.h>
+
+#include "instance.h"
+
+/* A real entry holding a compressed object (the only kind on the LRU). */
+static inline bool uz_entry_compressed(const struct uz_entry *e)
+{
+	return e && e != UZ_ZERO_ENTRY && e != UZ_DISK_ENTRY && e->length;
+}
+
+/* Fix the gauges for an index value entering (+1) or leaving (-1). */
+void uz_entry_account(struct uzswap *uz, struct uz_entry *e, int sign);
+
+/* Free an index value taken out of its slot (entry, UZ_ZERO_ENTRY or
+ * UZ_DISK_ENTRY; NULL is a no-op), fixing the gauges, taking an entry off
+ * the LRU and dropping its pool reference (I6). No stripe lock held (the
+ * last pool reference may go: src/lockdep.h). */
+void uz_entry_free(struct uzswap *uz, void *e);
+
+/* Stripe lock of e->offset held: decompress the compressed entry e into
+ * page, checking its checksum first when enabled. 0 or -EIO. */
+int uz_entry_decompress(struct uzswap *uz, struct uz_entry *e, void *page);
+
+/* Stripe lock held: the cached value e (not NULL, not UZ_DISK_ENTRY) into
+ * page; a compressed entry gets its second chance (referenced bit).
+ * 0 or -EIO. */
+int uz_entry_read(struct uzswap *uz, struct uz_entry *e, void *page);
+
+#endif

@@ -1,0 +1,26 @@
+/*
+ * writeback.h - moving the coldest entries from the pool to the backing
+ * file (LRU -> entry -> swapfile).
+ */
+#ifndef UZ_WRITEBACK_H
+#define UZ_WRITEBACK_H
+
+#include <stdint.h>
+
+struct uzswap;
+
+/*
+ * Write back up to nr coldest entries; returns how many left the pool
+ * (written back, or freed by a racing invalidate or store), or a negative
+ * errno when none did: -ENOENT (LRU empty), -EIO (file write failed: the
+ * entry stays cached), -EBUSY (every candidate had a write in flight),
+ * -ENODEV (no backing). Aborts when entered with a context lock held (I5).
+ */
+long uz_writeback(struct uzswap *uz, long nr);
+
+/* Stripe lock of offset held: wait until no writeback of offset is in
+ * flight (dropping and retaking the lock meanwhile), so that a write of a
+ * newer page of offset cannot be overtaken by a stale one. */
+void uz_writeback_wait_idle(struct uzswap *uz, uint64_t offset);
+
+#endif
