@@ -24,8 +24,7 @@
 
 #include "fault.h"
 #include "lzo_rle.h"
-
-#define UZ_PAGE 4096
+#include "page.h"
 
 /* ---- lz4: level = acceleration (1 fastest-densest .. 64) ---- */
 

@@ -14,8 +14,10 @@
 
 #include <stddef.h>
 
+#include "page.h"
+
 /* Size of every compress destination buffer: two pages, as Linux zswap. */
-#define UZ_CODEC_DST_SIZE (2 * 4096)
+#define UZ_CODEC_DST_SIZE (2 * UZ_PAGE)
 
 struct uz_codec {
 	const char *name;

@@ -39,6 +39,11 @@
  * does not hold the lock it names - as lockdep_assert_held() in Linux.
  * Without UZ_LOCKDEP only the per-rank counts are kept (for I5).
  *
+ * Names: a function called *_locked expects its caller to hold the lock of
+ * the object its first argument names (uz_lru_add_locked(l, ..): l's lock)
+ * and asserts it; any other "caller holds X" is said at the declaration
+ * and checked with uz_assert_held() or uz_index_assert_locked().
+ *
  * Must never: take a lock itself, allocate, or cost more than a few
  * thread-local operations per acquire.
  */

@@ -19,6 +19,7 @@
 #include "cpu.h"
 #include "fault.h"
 #include "hotplug.h"
+#include "page.h"
 
 /* Free the slots that exist; accepts a partial array (NULL members). */
 static void reqs_free(const struct uz_codec *codec, struct uz_req *reqs,
@@ -69,8 +70,7 @@ static struct uz_req *reqs_build(const struct uz_pool *pool)
  */
 static int pool_cpu_prepare(struct uz_hp_instance *hp, unsigned cpu)
 {
-	struct uz_pool *pool = (struct uz_pool *)(void *)
-		((char *)hp - offsetof(struct uz_pool, hp));
+	struct uz_pool *pool = uz_container_of(hp, struct uz_pool, hp);
 	struct uz_ctx *ctx = &pool->ctxs[cpu];
 	struct uz_req *reqs;
 
@@ -242,7 +242,7 @@ int uz_ctx_compress(struct uz_pool *pool, struct uz_ctx *ctx, unsigned slot,
 	struct uz_req *r = &atomic_load_explicit(&ctx->reqs,
 						 memory_order_relaxed)[slot];
 
-	return pool->codec->compress(r->state, page, 4096, r->dst, cap,
+	return pool->codec->compress(r->state, page, UZ_PAGE, r->dst, cap,
 				     pool->level);
 }
 
@@ -257,5 +257,5 @@ int uz_ctx_decompress(struct uz_pool *pool, struct uz_ctx *ctx,
 	struct uz_req *r = atomic_load_explicit(&ctx->reqs,
 						memory_order_relaxed);
 
-	return pool->codec->decompress(r[0].state, src, slen, page, 4096);
+	return pool->codec->decompress(r[0].state, src, slen, page, UZ_PAGE);
 }

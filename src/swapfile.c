@@ -19,8 +19,8 @@
 #include <unistd.h>
 
 #include "fault.h"
+#include "page.h"
 
-#define PAGE 4096u
 
 /*
  * Allocating the whole file only makes sense where the file system has
@@ -39,7 +39,7 @@ static bool fs_has_room(int fd, uint64_t need)
 static int size_check(int fd, const struct stat *st, uint64_t nr_pages,
 		      bool *blk)
 {
-	uint64_t need = nr_pages * PAGE, have;
+	uint64_t need = nr_pages * UZ_PAGE, have;
 
 	*blk = S_ISBLK(st->st_mode);
 	if (*blk) {
@@ -73,12 +73,12 @@ static int size_check(int fd, const struct stat *st, uint64_t nr_pages,
 /* An O_DIRECT descriptor for path if one aligned read works, else -1. */
 static int direct_probe(const char *path)
 {
-	unsigned char buf[PAGE] __attribute__((aligned(PAGE)));
+	unsigned char buf[UZ_PAGE] __attribute__((aligned(UZ_PAGE)));
 	int fd = open(path, O_RDWR | O_CLOEXEC | O_DIRECT);
 
 	if (fd < 0)
 		return -1;
-	if (pread(fd, buf, PAGE, 0) != (ssize_t)PAGE) {
+	if (pread(fd, buf, UZ_PAGE, 0) != (ssize_t)UZ_PAGE) {
 		close(fd);
 		return -1;
 	}
@@ -93,7 +93,7 @@ int uz_swapfile_open(const char *path, uint64_t nr_pages,
 
 	memset(sf, 0, sizeof(*sf));
 	sf->fd = -1;
-	if (nr_pages > UINT64_MAX / PAGE)
+	if (nr_pages > UINT64_MAX / UZ_PAGE)
 		return -EINVAL;
 	fd = open(path, O_RDWR | O_CLOEXEC);
 	if (fd < 0)
@@ -128,21 +128,21 @@ void uz_swapfile_close(struct uz_swapfile *sf)
 
 static bool aligned(const void *p)
 {
-	return ((uintptr_t)p & (PAGE - 1)) == 0;
+	return ((uintptr_t)p & (UZ_PAGE - 1)) == 0;
 }
 
 static int xfer(struct uz_swapfile *sf, uint64_t offset, void *buf, bool wr)
 {
 	size_t done = 0;
-	off_t pos = (off_t)(offset * PAGE);
+	off_t pos = (off_t)(offset * UZ_PAGE);
 
 	if (offset >= sf->nr_pages || uz_fault_hit())
 		return -EIO;
-	while (done < PAGE) {
+	while (done < UZ_PAGE) {
 		ssize_t n = wr ? pwrite(sf->fd, (char *)buf + done,
-					PAGE - done, pos + (off_t)done)
+					UZ_PAGE - done, pos + (off_t)done)
 			       : pread(sf->fd, (char *)buf + done,
-				       PAGE - done, pos + (off_t)done);
+				       UZ_PAGE - done, pos + (off_t)done);
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0)
@@ -151,7 +151,7 @@ static int xfer(struct uz_swapfile *sf, uint64_t offset, void *buf, bool wr)
 			if (wr)
 				return -EIO;
 			/* Past the end of a file someone shrank: zeros. */
-			memset((char *)buf + done, 0, PAGE - done);
+			memset((char *)buf + done, 0, UZ_PAGE - done);
 			return 0;
 		}
 		done += (size_t)n;
@@ -162,24 +162,24 @@ static int xfer(struct uz_swapfile *sf, uint64_t offset, void *buf, bool wr)
 int uz_swapfile_write(struct uz_swapfile *sf, uint64_t offset,
 		      const void *page)
 {
-	unsigned char bounce[PAGE] __attribute__((aligned(PAGE)));
+	unsigned char bounce[UZ_PAGE] __attribute__((aligned(UZ_PAGE)));
 
 	if (!sf->direct || aligned(page))
 		return xfer(sf, offset, (void *)page, true);
-	memcpy(bounce, page, PAGE);
+	memcpy(bounce, page, UZ_PAGE);
 	return xfer(sf, offset, bounce, true);
 }
 
 int uz_swapfile_read(struct uz_swapfile *sf, uint64_t offset, void *page)
 {
-	unsigned char bounce[PAGE] __attribute__((aligned(PAGE)));
+	unsigned char bounce[UZ_PAGE] __attribute__((aligned(UZ_PAGE)));
 	int err;
 
 	if (!sf->direct || aligned(page))
 		return xfer(sf, offset, page, false);
 	err = xfer(sf, offset, bounce, false);
 	if (!err)
-		memcpy(page, bounce, PAGE);
+		memcpy(page, bounce, UZ_PAGE);
 	return err;
 }
 
@@ -189,5 +189,5 @@ void uz_swapfile_discard(struct uz_swapfile *sf, uint64_t offset)
 		return;
 	/* Best effort: EOPNOTSUPP leaves stale bytes nobody reads. */
 	(void)fallocate(sf->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
-			(off_t)(offset * PAGE), PAGE);
+			(off_t)(offset * UZ_PAGE), UZ_PAGE);
 }

@@ -25,7 +25,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define UZ_ZALLOC_MAX_OBJ 4096	/* largest object: one page */
+#include "page.h"
+
+#define UZ_ZALLOC_MAX_OBJ UZ_PAGE	/* largest object: one page */
 
 typedef uint64_t uz_handle_t;	/* 0 is never a valid handle */
 
