@@ -70,26 +70,49 @@ static int size_check(int fd, const struct stat *st, uint64_t nr_pages,
 	return 0;
 }
 
-/* An O_DIRECT descriptor for path if one aligned read works, else -1. */
-static int direct_probe(const char *path)
+/*
+ * Turn on O_DIRECT for fd if the file system takes it and one aligned
+ * read works; else leave fd buffered. The same descriptor, so the lock
+ * taken on it at open stays.
+ */
+static bool direct_enable(int fd)
 {
 	unsigned char buf[UZ_PAGE] __attribute__((aligned(UZ_PAGE)));
-	int fd = open(path, O_RDWR | O_CLOEXEC | O_DIRECT);
+	int fl = fcntl(fd, F_GETFL);
 
-	if (fd < 0)
-		return -1;
-	if (pread(fd, buf, UZ_PAGE, 0) != (ssize_t)UZ_PAGE) {
-		close(fd);
-		return -1;
-	}
-	return fd;
+	if (fl < 0 || fcntl(fd, F_SETFL, fl | O_DIRECT) < 0)
+		return false;
+	if (pread(fd, buf, UZ_PAGE, 0) == (ssize_t)UZ_PAGE)
+		return true;
+	(void)fcntl(fd, F_SETFL, fl);
+	return false;
+}
+
+/*
+ * One instance per file: an exclusive open-file-description lock over the
+ * whole file (or device), held until close. Another uzswap instance - in
+ * this process or another - gets -EBUSY at open instead of reading pages
+ * it never wrote. On NFS the lock is a byte-range lock the server keeps
+ * (NLM or NFSv4 locking); a file system without locking (an NFS mount with
+ * "nolock" between hosts) cannot keep two hosts apart: do not share such a
+ * file between hosts.
+ */
+static int exclusive_lock(int fd)
+{
+	struct flock fl = {
+		.l_type = F_WRLCK, .l_whence = SEEK_SET, .l_start = 0, .l_len = 0,
+	};
+
+	if (fcntl(fd, F_OFD_SETLK, &fl) == 0)
+		return 0;
+	return errno == EAGAIN || errno == EACCES ? -EBUSY : -errno;
 }
 
 int uz_swapfile_open(const char *path, uint64_t nr_pages,
 		     struct uz_swapfile *sf)
 {
 	struct stat st;
-	int fd, dfd, err;
+	int fd, err;
 
 	memset(sf, 0, sizeof(*sf));
 	sf->fd = -1;
@@ -98,22 +121,17 @@ int uz_swapfile_open(const char *path, uint64_t nr_pages,
 	fd = open(path, O_RDWR | O_CLOEXEC);
 	if (fd < 0)
 		return -errno;
-	if (fstat(fd, &st) < 0) {
+	/* Locked before anything is changed: never resize another's file. */
+	err = exclusive_lock(fd);
+	if (!err && fstat(fd, &st) < 0)
 		err = -errno;
-		close(fd);
-		return err;
-	}
-	err = size_check(fd, &st, nr_pages, &sf->is_blkdev);
+	if (!err)
+		err = size_check(fd, &st, nr_pages, &sf->is_blkdev);
 	if (err) {
 		close(fd);
 		return err;
 	}
-	dfd = direct_probe(path);
-	if (dfd >= 0) {
-		close(fd);
-		fd = dfd;
-		sf->direct = true;
-	}
+	sf->direct = direct_enable(fd);
 	sf->fd = fd;
 	sf->nr_pages = nr_pages;
 	return 0;
@@ -147,13 +165,10 @@ static int xfer(struct uz_swapfile *sf, uint64_t offset, void *buf, bool wr)
 			continue;
 		if (n < 0)
 			return -EIO;
-		if (n == 0) {
-			if (wr)
-				return -EIO;
-			/* Past the end of a file someone shrank: zeros. */
-			memset((char *)buf + done, 0, UZ_PAGE - done);
-			return 0;
-		}
+		/* Past the end of a file someone shrank: the page the index
+		 * says is here is not, and zeros would be wrong bytes. */
+		if (n == 0)
+			return -EIO;
 		done += (size_t)n;
 	}
 	return 0;

@@ -28,7 +28,9 @@ struct uz_swapfile {
 };
 
 /*
- * Open path read-write, make sure it holds nr_pages pages (a regular file
+ * Open path read-write, lock it for this instance alone (an exclusive
+ * open-file-description lock: -EBUSY when another instance holds it), make
+ * sure it holds nr_pages pages (a regular file
  * is extended and its blocks allocated - sparse when the file system
  * has not the room to spare or cannot allocate; a block device must be
  * big enough: -ENOSPC), and
@@ -39,8 +41,9 @@ int uz_swapfile_open(const char *path, uint64_t nr_pages,
 		     struct uz_swapfile *sf);
 void uz_swapfile_close(struct uz_swapfile *sf);
 
-/* Write / read one page at offset. 0 or -EIO (short transfer, I/O error,
- * full file system, injected fault). page need not be aligned. */
+/* Write / read one page at offset. 0 or -EIO (short transfer - a read
+ * past the end of a file someone shrank among them -, I/O error, full
+ * file system, injected fault). page need not be aligned. */
 int uz_swapfile_write(struct uz_swapfile *sf, uint64_t offset,
 		      const void *page);
 int uz_swapfile_read(struct uz_swapfile *sf, uint64_t offset, void *page);
