@@ -12,6 +12,7 @@
 #include <errno.h>
 #include <string.h>
 
+#include "checksum.h"
 #include "entry.h"
 #include "frontend.h"
 #include "page.h"
@@ -20,7 +21,7 @@
 
 /*
  * The cache refused the page: put it in the file. The old value of the
- * slot (an entry, UZ_DISK_ENTRY, nothing) is replaced only once the write
+ * slot (an entry, a disk value, nothing) is replaced only once the write
  * completed, so a failed write leaves the offset as it was.
  */
 static int file_write(struct uzswap *uz, uint64_t offset, const void *page)
@@ -40,8 +41,8 @@ static int file_write(struct uzswap *uz, uint64_t offset, const void *page)
 	if (!err) {
 		slot = uz_index_slot(&uz->index, offset);
 		old = *slot;
-		*slot = UZ_DISK_ENTRY;
-		uz_entry_account(uz, UZ_DISK_ENTRY, +1);
+		*slot = uz_disk_value(uz_checksum(page, UZ_PAGE));
+		uz_entry_account(uz, *slot, +1);
 	}
 	uz_index_unlock(&uz->index, offset);
 	if (err) {
@@ -68,11 +69,32 @@ int uzswap_write(struct uzswap *uz, uint64_t offset, const void *page)
 	return file_write(uz, offset, page);
 }
 
+/*
+ * Stripe lock held, the slot a disk value: the page from the file, checked
+ * against the checksum taken when it was written. 0 or -EIO (the page is
+ * not there, or not what was written: never handed out as data).
+ */
+static int file_read(struct uzswap *uz, uint64_t offset, const void *disk,
+		     void *page)
+{
+	/* Under the stripe lock: no writeback or write of this offset is
+	 * half done. */
+	if (uz_swapfile_read(&uz->backing, offset, page) < 0) {
+		uz_stat_add(&uz->stats, UZ_ST_BACKING_IO_ERRORS, 1);
+		return -EIO;
+	}
+	if (uz_checksum(page, UZ_PAGE) != uz_disk_csum(disk)) {
+		uz_stat_add(&uz->stats, UZ_ST_BACKING_CORRUPT, 1);
+		return -EIO;
+	}
+	uz_stat_add(&uz->stats, UZ_ST_BACKING_READS, 1);
+	return 0;
+}
+
 int uzswap_read(struct uzswap *uz, uint64_t offset, void *page)
 {
 	struct uz_entry *e;
 	void **slot;
-	enum uz_stat st = UZ_ST_LOADS;
 	int err = 0;
 
 	if (!uz || !page || offset >= uz->nr_pages)
@@ -82,31 +104,20 @@ int uzswap_read(struct uzswap *uz, uint64_t offset, void *page)
 	uz_index_lock(&uz->index, offset);
 	slot = uz_index_slot(&uz->index, offset);
 	e = slot ? *slot : NULL;
-	if (!e) {
+	if (!e)
 		uz_page_fill(page, 0);	/* never written, or discarded */
-		st = UZ_ST_LOAD_MISSES;
-	} else if (e == UZ_DISK_ENTRY) {
-		/* Under the stripe lock: no writeback or write of this
-		 * offset is half done. */
-		err = uz_swapfile_read(&uz->backing, offset, page);
-		st = UZ_ST_LOAD_MISSES;
-	} else {
+	else if (uz_is_disk(e))
+		err = file_read(uz, offset, e, page);
+	else
 		err = uz_entry_read(uz, e, page);
-	}
 	uz_index_unlock(&uz->index, offset);
 
-	if (err && e == UZ_DISK_ENTRY) {
-		uz_stat_add(&uz->stats, UZ_ST_BACKING_IO_ERRORS, 1);
-		return -EIO;
-	}
-	if (err) {
+	if (err && !uz_is_disk(e))
 		uz_stat_add(&uz->stats, UZ_ST_DECOMPRESS_FAIL, 1);
-		return err;
-	}
-	uz_stat_add(&uz->stats, st, 1);
-	if (e == UZ_DISK_ENTRY)
-		uz_stat_add(&uz->stats, UZ_ST_BACKING_READS, 1);
-	return 0;
+	if (!err)
+		uz_stat_add(&uz->stats, e && !uz_is_disk(e) ? UZ_ST_LOADS :
+				UZ_ST_LOAD_MISSES, 1);
+	return err;
 }
 
 int uzswap_discard(struct uzswap *uz, uint64_t offset)

@@ -22,7 +22,7 @@ _Static_assert(sizeof(struct uz_entry) == 48, "struct uz_entry grew");
 
 void uz_entry_account(struct uzswap *uz, struct uz_entry *e, int sign)
 {
-	if (e == UZ_DISK_ENTRY) {
+	if (uz_is_disk(e)) {
 		uz_stat_add(&uz->stats, UZ_ST_BACKING_PAGES, sign);
 		return;
 	}
@@ -41,7 +41,7 @@ void uz_entry_free(struct uzswap *uz, void *v)
 	if (!e)
 		return;
 	uz_entry_account(uz, e, -1);
-	if (e == UZ_ZERO_ENTRY || e == UZ_DISK_ENTRY)
+	if (e == UZ_ZERO_ENTRY || uz_is_disk(e))
 		return;
 	if (e->length) {
 		/* Off the LRU before it is freed (lru.h). Without a backing

@@ -2,7 +2,7 @@
  * entry.h - one stored page's entry: what it counts, how it is freed,
  * how its page is read back.
  *
- * The index values (instance.h): NULL, UZ_ZERO_ENTRY, UZ_DISK_ENTRY, or a
+ * The index values (instance.h): NULL, UZ_ZERO_ENTRY, a disk value, or a
  * struct uz_entry (same-filled word, or a compressed object in za).
  *
  * Must never: be called for an entry that is not (or no longer) the
@@ -19,14 +19,14 @@
 /* A real entry holding a compressed object (the only kind on the LRU). */
 static inline bool uz_entry_compressed(const struct uz_entry *e)
 {
-	return e && e != UZ_ZERO_ENTRY && e != UZ_DISK_ENTRY && e->length;
+	return e && e != UZ_ZERO_ENTRY && !uz_is_disk(e) && e->length;
 }
 
 /* Fix the gauges for an index value entering (+1) or leaving (-1). */
 void uz_entry_account(struct uzswap *uz, struct uz_entry *e, int sign);
 
 /* Free an index value taken out of its slot (entry, UZ_ZERO_ENTRY or
- * UZ_DISK_ENTRY; NULL is a no-op), fixing the gauges, taking an entry off
+ * a disk value; NULL is a no-op), fixing the gauges, taking an entry off
  * the LRU and dropping its pool reference (I6). No stripe lock held (the
  * last pool reference may go: src/lockdep.h). */
 void uz_entry_free(struct uzswap *uz, void *e);
@@ -35,7 +35,7 @@ void uz_entry_free(struct uzswap *uz, void *e);
  * page, checking its checksum first when enabled. 0 or -EIO. */
 int uz_entry_decompress(struct uzswap *uz, struct uz_entry *e, void *page);
 
-/* Stripe lock held: the cached value e (not NULL, not UZ_DISK_ENTRY) into
+/* Stripe lock held: the cached value e (not NULL, not a disk value) into
  * page; a compressed entry gets its second chance (referenced bit).
  * 0 or -EIO. */
 int uz_entry_read(struct uzswap *uz, struct uz_entry *e, void *page);

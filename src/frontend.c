@@ -305,7 +305,7 @@ int uzswap_load(struct uzswap *uz, uint64_t offset, void *page)
 	uz_index_lock(&uz->index, offset);
 	slot = uz_index_slot(&uz->index, offset);
 	e = slot ? *slot : NULL;
-	if (!e || e == UZ_DISK_ENTRY)
+	if (!e || uz_is_disk(e))
 		err = -ENOENT;	/* in the file: uzswap_read finds it */
 	else
 		err = uz_entry_read(uz, e, page);
@@ -335,12 +335,12 @@ void uz_offset_drop(struct uzswap *uz, uint64_t offset)
 		old = *slot;
 		*slot = NULL;
 	}
-	if (old == UZ_DISK_ENTRY)
+	if (uz_is_disk(old))
 		uz_swapfile_discard(&uz->backing, offset);
 	uz_index_unlock(&uz->index, offset);
 	if (!old)
 		return;
-	uz_stat_add(&uz->stats, old == UZ_DISK_ENTRY ? UZ_ST_BACKING_DISCARDS :
+	uz_stat_add(&uz->stats, uz_is_disk(old) ? UZ_ST_BACKING_DISCARDS :
 				UZ_ST_INVALIDATES, 1);
 	uz_entry_free(uz, old);
 }

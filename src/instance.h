@@ -3,7 +3,7 @@
  *
  *   struct uzswap
  *     index ---------> slot[offset] -> struct uz_entry | UZ_ZERO_ENTRY
- *     za (allocator)                    | UZ_DISK_ENTRY
+ *     za (allocator)                    | disk value (tag + checksum)
  *     current pool (one reference)       entry.pool ---> struct uz_pool (I6)
  *     ref_shards[cpu]: guard "read current + take a reference"
  *     lru: compressed entries, for writeback          entry.handle -> za
@@ -11,9 +11,9 @@
  *     stats shards
  *
  * A slot holds NULL (never written or discarded: reads as zeros),
- * UZ_ZERO_ENTRY, UZ_DISK_ENTRY (the page is in the backing file, at
- * offset * 4096, and nowhere else) or an entry. At most one copy of a
- * page is current: a slot changes from entry to UZ_DISK_ENTRY only after
+ * UZ_ZERO_ENTRY, a disk value (uz_is_disk(): the page is in the backing
+ * file and nowhere else) or an entry. At most one copy of a
+ * page is current: a slot changes from entry to a disk value only after
  * the file write completed, under the stripe lock (writeback.c).
  *
  * The modules, each owning one part of this struct, and who calls whom
@@ -49,8 +49,31 @@
 /* Shrinker threads per instance with a backing store. */
 #define UZ_SHRINK_THREADS 4
 
-/* Slot value: the page lives in the backing file only. */
-#define UZ_DISK_ENTRY ((void *)2)
+/*
+ * Slot value "the page lives in the backing file only": tag 2 in the low
+ * bits (entries are 16-byte aligned, UZ_ZERO_ENTRY is 1), and in the upper
+ * 32 bits the checksum of the page as it was written, checked at every
+ * read of the file - so bytes changed in the file, or a file swapped for
+ * another, read as -EIO, never as wrong data. No memory beyond the slot.
+ */
+#define UZ_DISK_TAG 2u
+_Static_assert(sizeof(void *) == 8, "a disk slot keeps its checksum in "
+	       "the pointer's upper half: 64-bit only");
+
+static inline bool uz_is_disk(const void *v)
+{
+	return ((uintptr_t)v & 3) == UZ_DISK_TAG;
+}
+
+static inline void *uz_disk_value(uint32_t csum)
+{
+	return (void *)(((uintptr_t)csum << 32) | UZ_DISK_TAG);
+}
+
+static inline uint32_t uz_disk_csum(const void *v)
+{
+	return (uint32_t)((uintptr_t)v >> 32);
+}
 
 /*
  * 48 bytes (24 before the backing store: + lru node 16, + offset 8; the

@@ -35,6 +35,7 @@ enum uz_stat {
 	UZ_ST_BACKING_READS,
 	UZ_ST_BACKING_DISCARDS,
 	UZ_ST_BACKING_IO_ERRORS,
+	UZ_ST_BACKING_CORRUPT,	/* file reads that failed their checksum */
 	UZ_NR_STATS
 };
 

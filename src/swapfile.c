@@ -18,8 +18,26 @@
 #include <sys/statvfs.h>
 #include <unistd.h>
 
+#include <sys/random.h>
+#include <time.h>
+
+#include "checksum.h"
 #include "fault.h"
 #include "page.h"
+
+/* Page 0 of the file (swapfile.h); little-endian, as every Linux host
+ * that runs this is; the rest of the page is zero. */
+#define HDR_MAGIC "UZSWAPBK"
+#define HDR_VERSION 1u
+
+struct file_header {
+	char magic[8];
+	uint32_t version;
+	uint32_t page_size;
+	uint64_t nr_pages;
+	uint8_t instance[16];
+	uint32_t csum;		/* uz_checksum of the bytes before it */
+};
 
 
 /*
@@ -39,7 +57,7 @@ static bool fs_has_room(int fd, uint64_t need)
 static int size_check(int fd, const struct stat *st, uint64_t nr_pages,
 		      bool *blk)
 {
-	uint64_t need = nr_pages * UZ_PAGE, have;
+	uint64_t need = (nr_pages + 1) * UZ_PAGE, have;	/* + the header */
 
 	*blk = S_ISBLK(st->st_mode);
 	if (*blk) {
@@ -108,6 +126,66 @@ static int exclusive_lock(int fd)
 	return errno == EAGAIN || errno == EACCES ? -EBUSY : -errno;
 }
 
+static bool all_zero(const unsigned char *p, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (p[i])
+			return false;
+	return true;
+}
+
+/* What page 0 holds (a file shorter than a page: as if zero-padded): 0
+ * (zeros, or a header of ours: take it), -EPROTO, -EEXIST (swapfile.h),
+ * or -EIO when it cannot be read. */
+static int header_check(int fd)
+{
+	unsigned char buf[UZ_PAGE] __attribute__((aligned(UZ_PAGE))) = { 0 };
+	struct file_header h;
+
+	if (pread(fd, buf, UZ_PAGE, 0) < 0)
+		return -EIO;
+	if (all_zero(buf, UZ_PAGE))
+		return 0;
+	memcpy(&h, buf, sizeof(h));
+	if (memcmp(h.magic, HDR_MAGIC, sizeof(h.magic)))
+		return -EEXIST;
+	if (h.csum != uz_checksum(buf, offsetof(struct file_header, csum)) ||
+	    h.version != HDR_VERSION || h.page_size != UZ_PAGE)
+		return -EPROTO;
+	return 0;
+}
+
+static void instance_id(uint8_t id[16])
+{
+	struct timespec ts;
+	uint64_t w[2];
+
+	if (getrandom(id, 16, GRND_NONBLOCK) == 16)
+		return;
+	/* No entropy yet (early boot): unique enough to tell runs apart. */
+	clock_gettime(CLOCK_REALTIME, &ts);
+	w[0] = (uint64_t)ts.tv_sec << 32 ^ (uint64_t)ts.tv_nsec;
+	w[1] = (uint64_t)getpid() << 32 ^ (uint64_t)(uintptr_t)id;
+	memcpy(id, w, 16);
+}
+
+/* Stamp page 0 with this instance's header. 0 or -EIO. */
+static int header_write(int fd, uint64_t nr_pages, const uint8_t id[16])
+{
+	unsigned char buf[UZ_PAGE] __attribute__((aligned(UZ_PAGE))) = { 0 };
+	struct file_header h = { .version = HDR_VERSION,
+				 .page_size = UZ_PAGE, .nr_pages = nr_pages };
+
+	memcpy(h.magic, HDR_MAGIC, sizeof(h.magic));
+	memcpy(h.instance, id, sizeof(h.instance));
+	memcpy(buf, &h, sizeof(h));
+	h.csum = uz_checksum(buf, offsetof(struct file_header, csum));
+	memcpy(buf, &h, sizeof(h));
+	if (uz_fault_hit() || pwrite(fd, buf, UZ_PAGE, 0) != (ssize_t)UZ_PAGE)
+		return -EIO;
+	return 0;
+}
+
 int uz_swapfile_open(const char *path, uint64_t nr_pages,
 		     struct uz_swapfile *sf)
 {
@@ -116,17 +194,24 @@ int uz_swapfile_open(const char *path, uint64_t nr_pages,
 
 	memset(sf, 0, sizeof(*sf));
 	sf->fd = -1;
-	if (nr_pages > UINT64_MAX / UZ_PAGE)
+	if (nr_pages > UINT64_MAX / UZ_PAGE - 1)
 		return -EINVAL;
 	fd = open(path, O_RDWR | O_CLOEXEC);
 	if (fd < 0)
 		return -errno;
-	/* Locked before anything is changed: never resize another's file. */
+	/* Locked and recognised before anything is changed: never resize
+	 * or stamp somebody else's file. */
 	err = exclusive_lock(fd);
 	if (!err && fstat(fd, &st) < 0)
 		err = -errno;
 	if (!err)
+		err = header_check(fd);
+	if (!err)
 		err = size_check(fd, &st, nr_pages, &sf->is_blkdev);
+	if (!err) {
+		instance_id(sf->id);
+		err = header_write(fd, nr_pages, sf->id);
+	}
 	if (err) {
 		close(fd);
 		return err;
@@ -152,7 +237,7 @@ static bool aligned(const void *p)
 static int xfer(struct uz_swapfile *sf, uint64_t offset, void *buf, bool wr)
 {
 	size_t done = 0;
-	off_t pos = (off_t)(offset * UZ_PAGE);
+	off_t pos = (off_t)((offset + 1) * UZ_PAGE);	/* after the header */
 
 	if (offset >= sf->nr_pages || uz_fault_hit())
 		return -EIO;
@@ -204,5 +289,5 @@ void uz_swapfile_discard(struct uz_swapfile *sf, uint64_t offset)
 		return;
 	/* Best effort: EOPNOTSUPP leaves stale bytes nobody reads. */
 	(void)fallocate(sf->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
-			(off_t)(offset * UZ_PAGE), UZ_PAGE);
+			(off_t)((offset + 1) * UZ_PAGE), UZ_PAGE);
 }

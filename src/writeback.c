@@ -13,7 +13,7 @@
  *     invalidated or replaced, and the newer state must stay
  *   decompress it (stripe -> context); mark the write in flight; unlock
  *   write it to the file                               (no lock held)
- *   lock; still the slot's entry? slot := UZ_DISK_ENTRY, else the write
+ *   lock; still the slot's entry? slot := disk value, else the write
  *     was stale and is forgotten; unlock, free the entry
  *
  * The entry stays in the slot, readable, until the write completed, so a
@@ -31,6 +31,7 @@
 #include <sched.h>
 #include <stdlib.h>
 
+#include "checksum.h"
 #include "entry.h"
 #include "page.h"
 #include "uzswap.h"
@@ -94,7 +95,7 @@ static int wb_start(struct uzswap *uz, uint64_t offset, struct uz_entry *e,
  * the file" if e is still the current entry, else forget the stale write.
  */
 static int wb_finish(struct uzswap *uz, uint64_t offset, void **slot,
-		     struct uz_entry *e, int err)
+		     struct uz_entry *e, uint32_t csum, int err)
 {
 	uz_index_lock(&uz->index, offset);
 	*wb_busy(uz, offset) = 0;
@@ -104,7 +105,7 @@ static int wb_finish(struct uzswap *uz, uint64_t offset, void **slot,
 	if (*slot != e || !e->wb) {
 		/* Invalidated or replaced while the write was in flight: it
 		 * was stale, and nothing reads it (the slot does not say
-		 * UZ_DISK_ENTRY; whoever sets that next writes first). */
+		 * "in the file"; whoever sets that next writes first). */
 		uz_index_unlock(&uz->index, offset);
 		if (err)
 			uz_stat_add(&uz->stats, UZ_ST_BACKING_IO_ERRORS, 1);
@@ -119,8 +120,8 @@ static int wb_finish(struct uzswap *uz, uint64_t offset, void **slot,
 	}
 	/* Only now, with the page in the file: a reader that takes the
 	 * stripe lock next finds it there. */
-	*slot = UZ_DISK_ENTRY;
-	uz_entry_account(uz, UZ_DISK_ENTRY, +1);
+	*slot = uz_disk_value(csum);
+	uz_entry_account(uz, *slot, +1);
 	uz_index_unlock(&uz->index, offset);
 	uz_entry_free(uz, e);
 	uz_stat_add(&uz->stats, UZ_ST_WRITTEN_BACK, 1);
@@ -148,6 +149,7 @@ static int writeback_one(struct uzswap *uz)
 	struct uz_entry *e;
 	void **slot;
 	uint64_t offset;
+	uint32_t csum;
 	int err;
 
 	n = uz_lru_pop_cold(&uz->lru, lru_test_clear_ref, lru_offset, &offset);
@@ -171,8 +173,9 @@ static int writeback_one(struct uzswap *uz)
 	uz_index_unlock(&uz->index, offset);
 	if (err)
 		return err;
+	csum = uz_checksum(buf, UZ_PAGE);	/* checked at every read */
 	err = uz_swapfile_write(&uz->backing, offset, buf);	/* no lock */
-	return wb_finish(uz, offset, slot, e, err);
+	return wb_finish(uz, offset, slot, e, csum, err);
 }
 
 long uz_writeback(struct uzswap *uz, long nr)

@@ -6,13 +6,23 @@
  *     before it or still cached reads back exactly;
  *   - a second instance on the same file, in this process or another, is
  *     refused with -EBUSY at open (it would read pages it never wrote),
- *     and may open it once the first instance closed.
+ *     and may open it once the first instance closed;
+ *   - bytes overwritten in a written-back page, or the whole file replaced
+ *     by another instance's (same offsets, other pages): -EIO, counted;
+ *   - open refuses a file that holds somebody else's data (-EEXIST) or a
+ *     uzswap file of another format version (-EPROTO), and leaves it
+ *     byte for byte as it was; it takes a zeroed file, or one an earlier
+ *     instance left behind.
  * Real pages: the corpus (skip without it).
  */
 #include <sys/wait.h>
 
+#include "checksum.h"	/* to forge a header with a valid checksum */
 #include "helpers.h"
 #include "uzswap.h"
+
+/* The header layout of src/swapfile.c: its checksum follows 40 bytes. */
+#define HDR_CSUM_AT 40
 
 #define NR 256
 
@@ -60,7 +70,8 @@ static unsigned truncated_reads(const char *path, const uint8_t *pages,
 	unsigned eio = 0;
 	struct uzswap *uz = fill(path, pages);
 
-	T_EQ(truncate(path, (off_t)(keep_pages * T_PAGE)), 0);
+	/* The file: a header page, then offset o at page o + 1. */
+	T_EQ(truncate(path, (off_t)((1 + keep_pages) * T_PAGE)), 0);
 	for (uint64_t o = 0; o < NR; o++) {
 		int rc = uzswap_read(uz, o, buf);
 
@@ -118,14 +129,145 @@ static void test_second_open(const char *path)
 	printf("second open: -EBUSY here and in a child, 0 after close\n");
 }
 
+/* Every offset: exact bytes, or -EIO; returns the -EIO count. */
+static unsigned read_all_checked(struct uzswap *uz, const uint8_t *pages)
+{
+	uint8_t buf[T_PAGE];
+	unsigned eio = 0;
+
+	for (uint64_t o = 0; o < NR; o++) {
+		int rc = uzswap_read(uz, o, buf);
+
+		if (rc == -EIO) {
+			eio++;
+			continue;
+		}
+		T_EQ(rc, 0);
+		T_ASSERT(memcmp(buf, pages + o * T_PAGE, T_PAGE) == 0);
+	}
+	return eio;
+}
+
+static void overwrite(const char *path, off_t pos, const void *p, size_t n)
+{
+	int fd = open(path, O_WRONLY);
+
+	T_ASSERT(fd >= 0);
+	T_EQ(pwrite(fd, p, n, pos), (ssize_t)n);
+	close(fd);
+}
+
+static void test_overwritten(const char *path, const uint8_t *pages)
+{
+	struct uzswap *uz = fill(path, pages);
+	const char junk[] = "not what we wrote";
+	struct uzswap_stats st;
+
+	/* A few bytes inside offset 3's page (file page 4). */
+	overwrite(path, 4 * T_PAGE + 100, junk, sizeof(junk));
+	T_EQ(read_all_checked(uz, pages), 1);
+	T_EQ(uzswap_get_stats(uz, &st), 0);
+	T_EQ(st.backing_io_errors, 0);	/* the read itself went fine */
+	uzswap_close(uz);
+	printf("overwritten page: -EIO, the others exact\n");
+}
+
+/* Another instance's file (the other corpus, same offsets) put in place of
+ * ours, as cp would: every page in the file must fail its checksum. */
+static void test_replaced(const char *path, const uint8_t *pages,
+			  const uint8_t *other)
+{
+	char other_path[4200];
+	struct uzswap *uz = fill(path, pages), *uz2;
+	uint8_t buf[T_PAGE];
+	int fd_in, fd_out;
+	unsigned eio;
+
+	snprintf(other_path, sizeof(other_path), "%s.other", path);
+	close(open(other_path, O_CREAT | O_TRUNC | O_RDWR, 0600));
+	uz2 = fill(other_path, other);
+	uzswap_close(uz2);
+	fd_in = open(other_path, O_RDONLY);
+	fd_out = open(path, O_WRONLY);
+	T_ASSERT(fd_in >= 0 && fd_out >= 0);
+	for (off_t pos = 0; pread(fd_in, buf, T_PAGE, pos) == T_PAGE;
+	     pos += T_PAGE)
+		T_EQ(pwrite(fd_out, buf, T_PAGE, pos), T_PAGE);
+	close(fd_in);
+	close(fd_out);
+	unlink(other_path);
+	eio = read_all_checked(uz, pages);
+	T_ASSERT(eio >= NR / 2);	/* all written back; the tail cached */
+	uzswap_close(uz);
+	printf("replaced file: %u pages -EIO, the cached ones exact\n", eio);
+}
+
+/* open must refuse the file and leave every byte of it as it was. */
+static void expect_refused(const char *path, const uint8_t *content,
+			   size_t len, int want)
+{
+	uint8_t *back = malloc(len + 1);
+	struct uzswap *uz;
+	int err, fd;
+
+	T_ASSERT(back);
+	fd = open(path, O_WRONLY | O_TRUNC);
+	T_ASSERT(fd >= 0);
+	T_EQ(write(fd, content, len), (ssize_t)len);
+	close(fd);
+	uz = open_backed(path, &err);
+	T_EQ(err, want);
+	T_ASSERT(uz == NULL);
+	fd = open(path, O_RDONLY);
+	T_EQ(read(fd, back, len + 1), (ssize_t)len);	/* not resized */
+	close(fd);
+	T_ASSERT(memcmp(back, content, len) == 0);
+	free(back);
+}
+
+static void test_open_checks(const char *path, const uint8_t *pages)
+{
+	uint8_t hdr[T_PAGE];
+	struct uzswap *uz;
+	int err, fd;
+
+	/* Somebody's data (a program's memory): not ours, not touched. */
+	expect_refused(path, pages, 8 * T_PAGE, -EEXIST);
+	expect_refused(path, pages + 100, 1000, -EEXIST);	/* < a page */
+	/* A file an earlier instance left: taken. */
+	uzswap_close(fill(t_swapfile(), pages));
+	uz = open_backed(path, &err);
+	T_EQ(err, 0);
+	uzswap_close(uz);
+	/* Its header with another format version: refused. */
+	fd = open(path, O_RDONLY);
+	T_EQ(pread(fd, hdr, T_PAGE, 0), T_PAGE);
+	close(fd);
+	T_ASSERT(memcmp(hdr, "UZSWAPBK", 8) == 0);
+	hdr[20]++;	/* nr_pages: a header that fails its checksum */
+	expect_refused(path, hdr, T_PAGE, -EPROTO);
+	hdr[20]--;
+	hdr[8]++;	/* version, little-endian, with a valid checksum */
+	uint32_t c = uz_checksum(hdr, HDR_CSUM_AT);
+	memcpy(hdr + HDR_CSUM_AT, &c, 4);
+	expect_refused(path, hdr, T_PAGE, -EPROTO);
+	printf("open: foreign data -EEXIST, other version -EPROTO, "
+	       "untouched; a stale file of ours is taken\n");
+}
+
 int main(void)
 {
-	uint8_t *pages;
+	uint8_t *pages, *other;
 	size_t n = t_corpus_or_skip("gcc.pages", &pages);
 
 	T_ASSERT(n >= NR);
+	T_ASSERT(t_corpus_or_skip("sqlite.pages", &other) >= NR);
 	test_truncate(t_swapfile(), pages);
 	test_second_open(t_swapfile());
+	test_overwritten(t_swapfile(), pages);
+	test_replaced(t_swapfile(), pages, other);
+	test_open_checks(t_swapfile(), pages);
 	free(pages);
+	free(other);
 	return T_PASS;
 }
