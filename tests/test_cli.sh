@@ -68,6 +68,7 @@ usage frobnicate frobnicate
 usage --frobnicate --frobnicate
 usage --threads bench --threads 0
 usage --threads bench --threads two
+usage --threads bench --threads ,
 usage --frob bench --frob
 usage nope bench --compressor lz4,nope
 usage 99 bench --compressor lz4:99

@@ -76,7 +76,7 @@ static bool args_real(const struct args *a, const char *opt, const char *s,
 	return true;
 }
 
-/* Store val (NULL for a flag) as o says into dst. 0 or -1 (printed). */
+/* Store val (NULL for a flag) into o's field of dst: 0, or -1 (printed). */
 static int store(struct args *a, const struct opt *o, const char *val,
 		 void *dst)
 {
@@ -158,6 +158,7 @@ int args_parse(struct args *a, const struct cmd_spec *spec, void *dst)
 	}
 	return ARGS_GO;
 }
+
 #define HELP_COL 25	/* where the help text of an option starts */
 
 /* "  -t, --threads N[,N...] workers ...", continuation lines aligned. */

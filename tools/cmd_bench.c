@@ -62,6 +62,8 @@ static int parse_threads(struct args *a, const struct opt *o,
 			return -1;
 		ba->threads[ba->nr_threads++] = (unsigned)v;
 	}
+	if (!ba->nr_threads)
+		return args_usage_error(a, "bad --threads '%s'", val);
 	return 0;
 }
 
