@@ -55,7 +55,7 @@ usage() {
 # ---- help, version, bad usage ----
 run 0 --version
 grep -q '^uzswap [0-9]' "$TMP/out" || fail "--version: $(cat "$TMP/out")"
-for cmd in "" bench probe stats codecs; do
+for cmd in "" bench probe stats torture codecs; do
 	run 0 $cmd --help
 	grep -q usage "$TMP/out" || fail "uzswap $cmd --help shows no usage"
 done
@@ -68,6 +68,7 @@ usage frobnicate frobnicate
 usage --frobnicate --frobnicate
 usage --threads bench --threads 0
 usage --threads bench --threads two
+usage --threads bench --threads ,
 usage --frob bench --frob
 usage nope bench --compressor lz4,nope
 usage 99 bench --compressor lz4:99
@@ -84,6 +85,19 @@ usage --cold probe 1 --cold 101
 usage all stats --compressor all
 usage --pool-mib stats --pool-mib -1
 usage extra codecs extra
+# torture: the same parser, so the same one-line messages naming the
+# option and its value
+usage "--seconds '5s'" torture --seconds 5s
+usage "--seconds '-1'" torture --seconds -1
+usage "--threads '0'" torture --threads 0
+usage "--pages '3'" torture --pages 3
+usage "--hotplug-interval-us '1.5'" torture --hotplug-interval-us=1.5
+usage --frob torture --frob
+usage --input torture --input
+usage stray torture stray
+# and what it accepts: a fractional --seconds, --name=VALUE
+run 0 torture --seconds 0.2 --threads 2 --pages 64 --switch-interval-ms=5
+grep -q ': ok$' "$TMP/out" || fail "torture: $(cat "$TMP/out")"
 
 # ---- runtime failures: exit 1 ----
 run 1 bench --input "$TMP/does-not-exist"

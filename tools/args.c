@@ -1,14 +1,17 @@
 /*
  * args.c - command-line parsing for every subcommand, and small helpers.
  *
- * Owns: the option scanner (long options "--name VALUE" or "--name=VALUE",
- * short "-x VALUE"), number and codec-list parsing, and the exit-2 usage
- * messages: always one line, always naming the bad argument. Also the
- * clock and the JSON string/number writers the reports share.
+ * Owns: the one option parser (args.h: a table per command, --help made
+ * from it; long options "--name VALUE" or "--name=VALUE", short "-x
+ * VALUE"), the input options bench and stats share, number and codec-list
+ * parsing, and the exit-2 usage messages: always one line, always naming
+ * the bad option and value. Also the clock and the JSON string/number
+ * writers the reports share.
  */
 #include <errno.h>
 #include <math.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -24,70 +27,181 @@ int args_usage_error(const struct args *a, const char *fmt, ...)
 	vfprintf(stderr, fmt, ap);
 	va_end(ap);
 	fprintf(stderr, " (try %s --help)\n", a->cmd);
-	return ARG_BAD;
+	return -1;
+}
+
+static bool is_option(const struct opt *o)
+{
+	return o->kind != ARG_SECTION;
+}
+
+static bool takes_value(const struct opt *o)
+{
+	return o->kind != ARG_FLAG && o->kind != ARG_HELP;
 }
 
 static const struct opt *find_long(const struct opt *opts, const char *s,
 				   size_t len)
 {
-	for (; opts->name; opts++)
-		if (strlen(opts->name) == len && !strncmp(opts->name, s, len))
+	for (; opts->kind != ARG_NONE; opts++)
+		if (is_option(opts) && strlen(opts->name) == len &&
+		    !strncmp(opts->name, s, len))
 			return opts;
 	return NULL;
 }
 
 static const struct opt *find_short(const struct opt *opts, char c)
 {
-	for (; opts->name; opts++)
-		if (opts->short_name && opts->short_name == c)
+	for (; opts->kind != ARG_NONE; opts++)
+		if (is_option(opts) && opts->short_name &&
+		    opts->short_name == c)
 			return opts;
 	return NULL;
 }
 
-/* The value of o: after '=', or the next argument. */
-static int take_value(struct args *a, const struct opt *o, const char *eq,
-		      const char **val)
+static bool args_real(const struct args *a, const char *opt, const char *s,
+		      double min, double max, double *out)
 {
-	if (!o->has_arg) {
-		if (eq)
-			return args_usage_error(a, "option '%s' takes no value",
-						o->name);
-		return o->id;
+	char *end;
+	double v;
+
+	errno = 0;
+	v = strtod(s, &end);
+	if (errno || end == s || *end || !(v >= min && v <= max)) {
+		args_usage_error(a, "%s '%s': expected a number from %g to %g",
+				 opt, s, min, max);
+		return false;
 	}
-	if (eq) {
-		*val = eq + 1;
-		return o->id;
-	}
-	if (a->i >= a->argc)
-		return args_usage_error(a, "option '%s' needs a value",
-					o->name);
-	*val = a->argv[a->i++];
-	return o->id;
+	*out = v;
+	return true;
 }
 
-int args_next(struct args *a, const struct opt *opts, const char **val)
+/* Store val (NULL for a flag) into o's field of dst: 0, or -1 (printed). */
+static int store(struct args *a, const struct opt *o, const char *val,
+		 void *dst)
 {
-	const struct opt *o;
-	const char *s, *eq;
+	void *field = (char *)dst + o->off;
 
-	if (a->i >= a->argc)
-		return ARG_END;
-	s = a->argv[a->i++];
-	if (s[0] != '-' || s[1] == 0) {
-		*val = s;
-		return ARG_POSITIONAL;
+	switch (o->kind) {
+	case ARG_FLAG:
+		*(bool *)field = true;
+		return 0;
+	case ARG_STR:
+		*(const char **)field = val;
+		return 0;
+	case ARG_LONG:
+		return args_long(a, o->name, val, o->min, o->max,
+				 (long *)field) ? 0 : -1;
+	case ARG_REAL:
+		return args_real(a, o->name, val, (double)o->min,
+				 (double)o->max, (double *)field) ? 0 : -1;
+	case ARG_FN:
+		return o->fn(a, o, val, field);
+	default:
+		return -1;
 	}
+}
+
+/* One option argument s (a->i is past it): 0, 1 after --help, or -1. */
+static int one_option(struct args *a, const struct cmd_spec *spec,
+		      const char *s, void *dst)
+{
+	const char *eq = NULL, *val = NULL;
+	const struct opt *o;
+
 	if (s[1] == '-') {
 		eq = strchr(s, '=');
-		o = find_long(opts, s, eq ? (size_t)(eq - s) : strlen(s));
-		if (!o)
-			return args_usage_error(a, "unknown option '%s'", s);
-		return take_value(a, o, eq, val);
+		o = find_long(spec->opts, s, eq ? (size_t)(eq - s) : strlen(s));
+	} else {
+		o = s[2] == 0 ? find_short(spec->opts, s[1]) : NULL;
 	}
-	o = s[2] == 0 ? find_short(opts, s[1]) : NULL;
 	if (!o)
 		return args_usage_error(a, "unknown option '%s'", s);
-	return take_value(a, o, NULL, val);
+	if (!takes_value(o) && eq)
+		return args_usage_error(a, "option '%s' takes no value, not "
+					"'%s'", o->name, eq + 1);
+	if (takes_value(o)) {
+		if (eq)
+			val = eq + 1;
+		else if (a->i < a->argc)
+			val = a->argv[a->i++];
+		else
+			return args_usage_error(a, "option '%s' needs a value",
+						o->name);
+	}
+	if (o->kind == ARG_HELP) {
+		args_help(stdout, spec);
+		return 1;
+	}
+	return store(a, o, val, dst);
+}
+
+int args_parse(struct args *a, const struct cmd_spec *spec, void *dst)
+{
+	while (a->i < a->argc) {
+		const char *s = a->argv[a->i++];
+		int r;
+
+		if (s[0] != '-' || s[1] == 0) {
+			if (!spec->positional)
+				r = args_usage_error(a, "unexpected argument "
+						     "'%s'", s);
+			else
+				r = spec->positional(a, s, dst);
+		} else {
+			r = one_option(a, spec, s, dst);
+		}
+		if (r < 0)
+			return EXIT_USAGE;
+		if (r > 0)
+			return EXIT_OK;	/* help shown */
+	}
+	return ARGS_GO;
+}
+
+#define HELP_COL 25	/* where the help text of an option starts */
+
+/* "  -t, --threads N[,N...] workers ...", continuation lines aligned. */
+static void help_opt(FILE *f, const struct opt *o)
+{
+	const char *h = o->help, *nl;
+	int len;
+
+	len = fprintf(f, "  ");
+	if (o->short_name)
+		len += fprintf(f, "-%c, ", o->short_name);
+	len += fprintf(f, "%s", o->name);
+	if (o->metavar)
+		len += fprintf(f, " %s", o->metavar);
+	if (len > HELP_COL - 2)
+		fputs("  ", f);
+	else
+		fprintf(f, "%*s", HELP_COL - len, "");
+	for (bool first = true; *h; first = false) {
+		nl = strchr(h, '\n');
+		if (!nl)
+			nl = h + strlen(h);
+		fprintf(f, "%*s%.*s\n", first ? 0 : HELP_COL, "",
+			(int)(nl - h), h);
+		h = *nl ? nl + 1 : nl;
+	}
+}
+
+void args_help(FILE *f, const struct cmd_spec *spec)
+{
+	bool first = true;
+
+	fputs(spec->head, f);
+	for (const struct opt *o = spec->opts; o->kind != ARG_NONE; o++) {
+		if (o->kind == ARG_SECTION) {
+			fprintf(f, "%s%s\n", first ? "" : "\n", o->name);
+			first = false;
+		} else if (o->help) {
+			help_opt(f, o);
+		}
+	}
+	if (spec->tail)
+		fprintf(f, "\n%s", spec->tail);
 }
 
 const char *args_more(struct args *a)
@@ -95,6 +209,51 @@ const char *args_more(struct args *a)
 	if (a->i >= a->argc || a->argv[a->i][0] == '-')
 		return NULL;
 	return a->argv[a->i++];
+}
+
+/* ---- the input options of bench and stats (struct input_opts) ---- */
+
+static int in_conflict(struct args *a, const struct input_opts *in)
+{
+	if (in->nr_files && in->pid)
+		return args_usage_error(a, "give --input or --pid, not both");
+	return 0;
+}
+
+int input_opt_files(struct args *a, const struct opt *o, const char *val,
+		    void *field)
+{
+	struct input_opts *in = field;
+	const char *more;
+
+	in->files[in->nr_files++] = val;
+	while ((more = args_more(a)))
+		in->files[in->nr_files++] = more;
+	return in_conflict(a, in);
+}
+
+int input_opt_pid(struct args *a, const struct opt *o, const char *val,
+		  void *field)
+{
+	struct input_opts *in = field;
+	long v;
+
+	if (!args_long(a, o->name, val, 1, INT32_MAX, &v))
+		return -1;
+	in->pid = (pid_t)v;
+	return in_conflict(a, in);
+}
+
+int input_opt_max_mib(struct args *a, const struct opt *o, const char *val,
+		      void *field)
+{
+	struct input_opts *in = field;
+	long v;
+
+	if (!args_long(a, o->name, val, 1, 1 << 20, &v))
+		return -1;
+	in->max_pages = (size_t)v * (1048576 / PAGE);
+	return 0;
 }
 
 bool args_long(const struct args *a, const char *opt, const char *s,

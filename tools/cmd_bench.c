@@ -6,6 +6,7 @@
  * object per run (nothing else on stdout then), and the optional SVG plot.
  * The measurement itself is bench.c's.
  */
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -15,83 +16,24 @@
 #define MAX_CODECS 32
 #define MAX_THREADS_LIST 8
 
-static const char bench_help[] =
+static const char bench_head[] =
 "usage: uzswap bench [--input FILE... | --pid PID] [OPTIONS]\n"
 "\n"
 "Store every page in uzswap, load it back and compare it byte for byte;\n"
 "on the same pages, in the same run, time the raw codec (no uzswap in\n"
 "between) and a 4 KiB memcpy, and report uzswap against them.\n"
-"\n"
-INPUT_HELP
-"\n"
-"options:\n"
-"  -c, --compressor LIST  all (default) or NAME[:LEVEL][,NAME[:LEVEL]...]\n"
-"  -l, --level N          level for codecs listed without one (default:\n"
-"                         each codec's default; codecs without levels\n"
-"                         ignore it)\n"
-"  -t, --threads N[,N...] workers, each on its own offsets (default 1)\n"
-"  --folio-pages N        store N pages at a time with uzswap_store_folio\n"
-"  -r, --repeat N         timed passes, the best counts (default 3)\n"
-"  --checksum             keep and check a checksum of every page\n"
-"  --lazy-free            give freed pool memory back with MADV_FREE\n"
-"  --overwrite            timed stores replace the page already held at\n"
-"                         their offset (steady state) instead of filling\n"
-"                         emptied offsets (the default)\n"
-"  --json                 one JSON object per line per run, only JSON on\n"
-"                         stdout\n"
-"  --plot FILE.svg        draw ratio against store and load MB/s\n"
-"  -h, --help             show this text\n"
-"\n"
-"the swap path (a working set larger than the pool, a backing file):\n"
-"  --backing FILE         run the swap workload with FILE as the backing\n"
-"                         store (created if missing): write the working\n"
-"                         set, then swap pages in and out; report hit rate,\n"
-"                         written-back pages, MB/s, read p50/p99 for hits\n"
-"                         and misses (one run per codec of --compressor;\n"
-"                         lz4 by default)\n"
-"  --pool-limit MIB       pool limit (default 64)\n"
-"  --working-set PAGES    pages written (default: 8 x the pool limit's\n"
-"                         worth of pages)\n"
-"  --reads N              swap-ins after the writes (default 100000)\n"
-"  --hot PCT              reads to the hottest 20% of pages (default 80)\n"
-"  --rewrite PCT          pages read that are written out again (50)\n"
-"\n"
+"\n";
+
+static const char bench_tail[] =
 "Default input: uzswap starts python3 (awk when python3 is missing), lets\n"
 "it read about 6 MB of the system's license texts and Python sources into\n"
 "dicts, lists and code objects, snapshots its private anonymous memory\n"
 "and stops it. Exit status: 0 ok, 1 failure or a mismatch, 2 bad usage.\n"
 "See docs/cli.md for what every number means.\n";
 
-enum { OPT_CODEC = 1, OPT_LEVEL, OPT_THREADS, OPT_FOLIO, OPT_REPEAT,
-       OPT_CHECKSUM, OPT_OVERWRITE, OPT_JSON, OPT_PLOT, OPT_BACKING,
-       OPT_POOL_LIMIT, OPT_WORKING_SET, OPT_READS, OPT_HOT, OPT_REWRITE,
-       OPT_LAZY_FREE };
-
-static const struct opt bench_opts[] = {
-	INPUT_OPTS,
-	{ "--compressor", 'c', true, OPT_CODEC },
-	{ "--level", 'l', true, OPT_LEVEL },
-	{ "--threads", 't', true, OPT_THREADS },
-	{ "--folio-pages", 0, true, OPT_FOLIO },
-	{ "--repeat", 'r', true, OPT_REPEAT },
-	{ "--checksum", 0, false, OPT_CHECKSUM },
-	{ "--lazy-free", 0, false, OPT_LAZY_FREE },
-	{ "--overwrite", 0, false, OPT_OVERWRITE },
-	{ "--json", 0, false, OPT_JSON },
-	{ "--plot", 0, true, OPT_PLOT },
-	{ "--backing", 0, true, OPT_BACKING },
-	{ "--pool-limit", 0, true, OPT_POOL_LIMIT },
-	{ "--working-set", 0, true, OPT_WORKING_SET },
-	{ "--reads", 0, true, OPT_READS },
-	{ "--hot", 0, true, OPT_HOT },
-	{ "--rewrite", 0, true, OPT_REWRITE },
-	{ NULL, 0, false, 0 },
-};
-
 struct bench_args {
 	struct input_opts in;
 	const char *codecs, *plot, *backing;
-	bool codecs_given;
 	long level, folio, repeat;
 	long pool_mib, working_set, reads, hot, rewrite;
 	unsigned threads[MAX_THREADS_LIST];
@@ -99,94 +41,89 @@ struct bench_args {
 	bool checksum, lazy_free, overwrite, json;
 };
 
-static bool parse_threads(const struct args *a, const char *val,
-			  struct bench_args *ba)
+/* --threads N[,N...] */
+static int parse_threads(struct args *a, const struct opt *o,
+			 const char *val, void *field)
 {
+	struct bench_args *ba = field;
 	char buf[128], *save = NULL, *tok;
 	long v;
 
-	if (strlen(val) >= sizeof(buf) || !*val) {
-		args_usage_error(a, "bad --threads '%.40s'", val);
-		return false;
-	}
+	if (strlen(val) >= sizeof(buf) || !*val)
+		return args_usage_error(a, "bad --threads '%.40s'", val);
 	strcpy(buf, val);
 	ba->nr_threads = 0;
 	for (tok = strtok_r(buf, ",", &save); tok;
 	     tok = strtok_r(NULL, ",", &save)) {
-		if (ba->nr_threads == MAX_THREADS_LIST) {
-			args_usage_error(a, "more than %d values in --threads",
-					 MAX_THREADS_LIST);
-			return false;
-		}
+		if (ba->nr_threads == MAX_THREADS_LIST)
+			return args_usage_error(a, "more than %d values in "
+						"--threads", MAX_THREADS_LIST);
 		if (!args_long(a, "--threads", tok, 1, 256, &v))
-			return false;
+			return -1;
 		ba->threads[ba->nr_threads++] = (unsigned)v;
 	}
-	return true;
+	if (!ba->nr_threads)
+		return args_usage_error(a, "bad --threads '%s'", val);
+	return 0;
 }
 
-static int bench_opt(struct args *a, int id, const char *val,
-		     struct bench_args *ba)
-{
-	switch (id) {
-	case OPT_CODEC: ba->codecs = val; ba->codecs_given = true; return 0;
-	case OPT_BACKING: ba->backing = val; return 0;
-	case OPT_POOL_LIMIT:
-		return args_long(a, "--pool-limit", val, 1, 1L << 30,
-				 &ba->pool_mib) ? 0 : -1;
-	case OPT_WORKING_SET:
-		return args_long(a, "--working-set", val, 16, 1L << 40,
-				 &ba->working_set) ? 0 : -1;
-	case OPT_READS:
-		return args_long(a, "--reads", val, 0, 1L << 32, &ba->reads) ?
-		       0 : -1;
-	case OPT_HOT:
-		return args_long(a, "--hot", val, 0, 100, &ba->hot) ? 0 : -1;
-	case OPT_REWRITE:
-		return args_long(a, "--rewrite", val, 0, 100, &ba->rewrite) ?
-		       0 : -1;
-	case OPT_LEVEL:
-		return args_long(a, "--level", val, -1000, 1000, &ba->level) ?
-		       0 : -1;
-	case OPT_THREADS: return parse_threads(a, val, ba) ? 0 : -1;
-	case OPT_FOLIO:
-		return args_long(a, "--folio-pages", val, 1, 512,
-				 &ba->folio) ? 0 : -1;
-	case OPT_REPEAT:
-		return args_long(a, "--repeat", val, 1, 1000, &ba->repeat) ?
-		       0 : -1;
-	case OPT_CHECKSUM: ba->checksum = true; return 0;
-	case OPT_LAZY_FREE: ba->lazy_free = true; return 0;
-	case OPT_OVERWRITE: ba->overwrite = true; return 0;
-	case OPT_JSON: ba->json = true; return 0;
-	case OPT_PLOT: ba->plot = val; return 0;
-	}
-	return -1;
-}
+#define F(field) offsetof(struct bench_args, field)
 
-/* 0: go on, EXIT_OK: help shown, EXIT_USAGE: bad usage (printed). */
-static int parse(struct args *a, struct bench_args *ba)
-{
-	const char *val = NULL;
-	int id, r;
+static const struct opt bench_opts[] = {
+	INPUT_OPTS(F(in)),
+	OPT_SECTION("options:"),
+	OPT_STR("--compressor", 'c', "LIST", F(codecs),
+		"all (default) or NAME[:LEVEL][,NAME[:LEVEL]...]"),
+	OPT_LONG("--level", 'l', "N", F(level), -1000, 1000,
+		 "level for codecs listed without one (default:\n"
+		 "each codec's default; codecs without levels\n"
+		 "ignore it)"),
+	OPT_FN("--threads", 't', "N[,N...]", 0, parse_threads,
+	       "workers, each on its own offsets (default 1)"),
+	OPT_LONG("--folio-pages", 0, "N", F(folio), 1, 512,
+		 "store N pages at a time with uzswap_store_folio"),
+	OPT_LONG("--repeat", 'r', "N", F(repeat), 1, 1000,
+		 "timed passes, the best counts (default 3)"),
+	OPT_FLAG("--checksum", 0, F(checksum),
+		 "keep and check a checksum of every page"),
+	OPT_FLAG("--lazy-free", 0, F(lazy_free),
+		 "give freed pool memory back with MADV_FREE"),
+	OPT_FLAG("--overwrite", 0, F(overwrite),
+		 "timed stores replace the page already held at\n"
+		 "their offset (steady state) instead of filling\n"
+		 "emptied offsets (the default)"),
+	OPT_FLAG("--json", 0, F(json),
+		 "one JSON object per line per run, only JSON on\n"
+		 "stdout"),
+	OPT_STR("--plot", 0, "FILE.svg", F(plot),
+		"draw ratio against store and load MB/s"),
+	OPT_HELP_OPT,
+	OPT_SECTION("the swap path (a working set larger than the pool, a "
+		    "backing file):"),
+	OPT_STR("--backing", 0, "FILE", F(backing),
+		"run the swap workload with FILE as the backing\n"
+		"store (created if missing): write the working\n"
+		"set, then swap pages in and out; report hit rate,\n"
+		"written-back pages, MB/s, read p50/p99 for hits\n"
+		"and misses (one run per codec of --compressor;\n"
+		"lz4 by default)"),
+	OPT_LONG("--pool-limit", 0, "MIB", F(pool_mib), 1, 1L << 30,
+		 "pool limit (default 64)"),
+	OPT_LONG("--working-set", 0, "PAGES", F(working_set), 16, 1L << 40,
+		 "pages written (default: 8 x the pool limit's\n"
+		 "worth of pages)"),
+	OPT_LONG("--reads", 0, "N", F(reads), 0, 1L << 32,
+		 "swap-ins after the writes (default 100000)"),
+	OPT_LONG("--hot", 0, "PCT", F(hot), 0, 100,
+		 "reads to the hottest 20% of pages (default 80)"),
+	OPT_LONG("--rewrite", 0, "PCT", F(rewrite), 0, 100,
+		 "pages read that are written out again (50)"),
+	OPT_TABLE_END,
+};
 
-	while ((id = args_next(a, bench_opts, &val)) != ARG_END) {
-		if (id == ARG_BAD)
-			return EXIT_USAGE;
-		if (id == OPT_HELP) {
-			fputs(bench_help, stdout);
-			return EXIT_OK;
-		}
-		if (id == ARG_POSITIONAL) {
-			args_usage_error(a, "unexpected argument '%s'", val);
-			return EXIT_USAGE;
-		}
-		r = input_opt(a, id, val, &ba->in);
-		if (r < 0 || (r == 0 && bench_opt(a, id, val, ba) < 0))
-			return EXIT_USAGE;
-	}
-	return -1;
-}
+static const struct cmd_spec bench_spec = {
+	"uzswap bench", bench_head, bench_opts, bench_tail, NULL,
+};
 
 static int run_all(const struct bench_args *ba, const struct codec_sel *sel,
 		   int nsel, const struct pageset *ps, struct bench_result *res)
@@ -271,7 +208,7 @@ int cmd_bench(int argc, char **argv)
 {
 	struct args a = { "uzswap bench", argc, 1, argv };
 	struct bench_args ba = { .in.max_pages = DEFAULT_MAX_MIB * 256,
-				 .codecs = "all", .folio = 1, .repeat = 3,
+				 .folio = 1, .repeat = 3,
 				 .threads = { 1 }, .nr_threads = 1,
 				 .pool_mib = 64, .reads = 100000, .hot = 80,
 				 .rewrite = 50 };
@@ -283,9 +220,11 @@ int cmd_bench(int argc, char **argv)
 	ba.in.files = calloc((size_t)argc + 1, sizeof(*ba.in.files));
 	if (!ba.in.files)
 		return EXIT_FAIL;
-	rc = parse(&a, &ba);
-	if (rc < 0 && ba.backing && !ba.codecs_given)
+	rc = args_parse(&a, &bench_spec, &ba);
+	if (rc < 0 && ba.backing && !ba.codecs)
 		ba.codecs = "lz4";	/* the swap path: one codec by default */
+	if (rc < 0 && !ba.codecs)
+		ba.codecs = "all";
 	if (rc < 0) {
 		nsel = codecs_parse(&a, ba.codecs, (int)ba.level, sel,
 				    MAX_CODECS);

@@ -10,43 +10,23 @@
  * query, so this shows what the counters say for these pages.
  */
 #include <errno.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "tool.h"
 
-static const char stats_help[] =
+static const char stats_head[] =
 "usage: uzswap stats [--input FILE... | --pid PID] [OPTIONS]\n"
 "\n"
 "Store every input page in one cache, load each back and compare it, and\n"
 "print all of the library's counters (struct uzswap_stats).\n"
-"\n"
-INPUT_HELP
-"\n"
-"options:\n"
-"  -c, --compressor NAME[:LEVEL]  codec (default lz4)\n"
-"  -l, --level N          codec level (default: the codec's)\n"
-"  --pool-mib N           pool limit in MiB (default: 20% of RAM); a\n"
-"                         small one shows pool_limit_hit at work\n"
-"  --checksum             keep and check a checksum of every page\n"
-"  --json                 one JSON object on stdout\n"
-"  -h, --help             show this text\n"
-"\n"
+"\n";
+
+static const char stats_tail[] =
 "Default input as for uzswap bench. Exit status: 0 ok, 1 failure or a\n"
 "mismatch, 2 bad usage.\n";
-
-enum { OPT_CODEC = 1, OPT_LEVEL, OPT_POOL, OPT_CHECKSUM, OPT_JSON };
-
-static const struct opt stats_opts[] = {
-	INPUT_OPTS,
-	{ "--compressor", 'c', true, OPT_CODEC },
-	{ "--level", 'l', true, OPT_LEVEL },
-	{ "--pool-mib", 0, true, OPT_POOL },
-	{ "--checksum", 0, false, OPT_CHECKSUM },
-	{ "--json", 0, false, OPT_JSON },
-	{ NULL, 0, false, 0 },
-};
 
 struct stats_args {
 	struct input_opts in;
@@ -55,44 +35,28 @@ struct stats_args {
 	bool checksum, json;
 };
 
-static int stats_opt(struct args *a, int id, const char *val,
-		     struct stats_args *sa)
-{
-	switch (id) {
-	case OPT_CODEC: sa->codec = val; return 0;
-	case OPT_LEVEL:
-		return args_long(a, "--level", val, -1000, 1000, &sa->level) ?
-		       0 : -1;
-	case OPT_POOL:
-		return args_long(a, "--pool-mib", val, 1, 1 << 24,
-				 &sa->pool_mib) ? 0 : -1;
-	case OPT_CHECKSUM: sa->checksum = true; return 0;
-	case OPT_JSON: sa->json = true; return 0;
-	case ARG_POSITIONAL:
-		args_usage_error(a, "unexpected argument '%s'", val);
-		return -1;
-	}
-	return -1;
-}
+#define F(field) offsetof(struct stats_args, field)
 
-static int parse(struct args *a, struct stats_args *sa)
-{
-	const char *val = NULL;
-	int id, r;
+static const struct opt stats_opts[] = {
+	INPUT_OPTS(F(in)),
+	OPT_SECTION("options:"),
+	OPT_STR("--compressor", 'c', "NAME[:LEVEL]", F(codec),
+		"codec (default lz4)"),
+	OPT_LONG("--level", 'l', "N", F(level), -1000, 1000,
+		 "codec level (default: the codec's)"),
+	OPT_LONG("--pool-mib", 0, "N", F(pool_mib), 1, 1 << 24,
+		 "pool limit in MiB (default: 20% of RAM); a\n"
+		 "small one shows pool_limit_hit at work"),
+	OPT_FLAG("--checksum", 0, F(checksum),
+		 "keep and check a checksum of every page"),
+	OPT_FLAG("--json", 0, F(json), "one JSON object on stdout"),
+	OPT_HELP_OPT,
+	OPT_TABLE_END,
+};
 
-	while ((id = args_next(a, stats_opts, &val)) != ARG_END) {
-		if (id == ARG_BAD)
-			return EXIT_USAGE;
-		if (id == OPT_HELP) {
-			fputs(stats_help, stdout);
-			return EXIT_OK;
-		}
-		r = input_opt(a, id, val, &sa->in);
-		if (r < 0 || (r == 0 && stats_opt(a, id, val, sa) < 0))
-			return EXIT_USAGE;
-	}
-	return -1;
-}
+static const struct cmd_spec stats_spec = {
+	"uzswap stats", stats_head, stats_opts, stats_tail, NULL,
+};
 
 /* Store all, load all back; mismatches counted in *bad. */
 static int fill(struct uzswap *uz, const struct pageset *ps, uint64_t *bad)
@@ -190,7 +154,7 @@ int cmd_stats(int argc, char **argv)
 	sa.in.files = calloc((size_t)argc + 1, sizeof(*sa.in.files));
 	if (!sa.in.files)
 		return EXIT_FAIL;
-	rc = parse(&a, &sa);
+	rc = args_parse(&a, &stats_spec, &sa);
 	if (rc < 0 && strchr(sa.codec, ',')) {
 		args_usage_error(&a, "one compressor only, not '%s'", sa.codec);
 		rc = EXIT_USAGE;

@@ -3,8 +3,9 @@
  * `codecs`.
  *
  * Owns: main(), the list of subcommands and their one-line summaries.
- * Each subcommand owns its options and help: bench (cmd_bench.c), probe
- * (probe.c), stats (cmd_stats.c), torture (torture.c).
+ * Each subcommand owns its option table and help text, parsed and printed
+ * by the one parser (args.h): bench (cmd_bench.c), probe (probe.c), stats
+ * (cmd_stats.c), torture (torture.c), codecs (here).
  *
  * Exit status: 0 success, 1 runtime failure, 2 bad usage (with a one-line
  * message naming the bad argument).
@@ -39,26 +40,31 @@ static const char usage[] =
 "'uzswap COMMAND --help' shows a command's options. Exit status: 0 ok,\n"
 "1 runtime failure, 2 bad usage.\n";
 
-static const char codecs_help[] =
+static const char codecs_head[] =
 "usage: uzswap codecs\n"
 "\n"
 "List the compressors with their level range and default level; a codec\n"
-"without levels shows 0 0 0.\n";
+"without levels shows 0 0 0.\n"
+"\n";
+
+static const struct opt codecs_opts[] = {
+	OPT_SECTION("options:"),
+	OPT_HELP_OPT,
+	OPT_TABLE_END,
+};
+
+static const struct cmd_spec codecs_spec = {
+	"uzswap codecs", codecs_head, codecs_opts, NULL, NULL,
+};
 
 static int cmd_codecs(int argc, char **argv)
 {
 	const char *const *names = uzswap_compressors();
+	struct args a = { "uzswap codecs", argc, 1, argv };
+	int rc = args_parse(&a, &codecs_spec, NULL);
 
-	if (argc > 1 && (!strcmp(argv[1], "-h") ||
-			 !strcmp(argv[1], "--help"))) {
-		fputs(codecs_help, stdout);
-		return EXIT_OK;
-	}
-	if (argc > 1) {
-		fprintf(stderr, "uzswap codecs: unexpected argument '%s' (try "
-			"uzswap codecs --help)\n", argv[1]);
-		return EXIT_USAGE;
-	}
+	if (rc != ARGS_GO)
+		return rc;
 	printf("%-8s %5s %5s %7s\n", "codec", "min", "max", "default");
 	for (int i = 0; names[i]; i++) {
 		int lo, hi, def;

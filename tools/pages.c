@@ -204,34 +204,3 @@ int input_load(const char *cmd, const struct input_opts *in,
 	pageset_partition(ps);
 	return 0;
 }
-
-int input_opt(struct args *a, int id, const char *val, struct input_opts *in)
-{
-	const char *more;
-	long v;
-
-	switch (id) {
-	case OPT_INPUT:
-		in->files[in->nr_files++] = val;
-		while ((more = args_more(a)))
-			in->files[in->nr_files++] = more;
-		break;
-	case OPT_PID:
-		if (!args_long(a, "--pid", val, 1, INT32_MAX, &v))
-			return -1;
-		in->pid = (pid_t)v;
-		break;
-	case OPT_MAX_MIB:
-		if (!args_long(a, "--max-mib", val, 1, 1 << 20, &v))
-			return -1;
-		in->max_pages = (size_t)v * (1048576 / PAGE);
-		break;
-	default:
-		return 0;
-	}
-	if (in->nr_files && in->pid) {
-		args_usage_error(a, "give --input or --pid, not both");
-		return -1;
-	}
-	return 1;
-}

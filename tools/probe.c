@@ -20,6 +20,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <math.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -29,7 +30,7 @@
 #define MAX_CODECS 32
 #define PROBE_MAX_MIB 64
 
-static const char probe_help[] =
+static const char probe_head[] =
 "usage: uzswap probe PID [OPTIONS]\n"
 "\n"
 "A what-if report for a running process: its private anonymous memory,\n"
@@ -37,33 +38,11 @@ static const char probe_help[] =
 "the memory the process would need with uzswap holding its cold pages,\n"
 "and the store/load cost per page; then a codec for speed and one for\n"
 "density. Reading another user's process needs root (or ptrace rights).\n"
-"\n"
-"options:\n"
-"  -c, --compressor LIST  all (default) or NAME[:LEVEL][,NAME[:LEVEL]...]\n"
-"  -l, --level N          level for codecs listed without one\n"
-"  --max-mib N            sample at most N MiB of its memory (default 64)\n"
-"  --cold PERCENT         share of its memory taken as cold (default 100)\n"
-"  --idle SECONDS         measure the cold share instead: clear its\n"
-"                         referenced bits, wait, count what it did not\n"
-"                         touch (writes /proc/PID/clear_refs)\n"
-"  --json                 one JSON object on stdout\n"
-"  -h, --help             show this text\n"
-"\n"
+"\n";
+
+static const char probe_tail[] =
 "Exit status: 0 ok, 1 failure (no such process, no permission, the\n"
 "process exited while read), 2 bad usage.\n";
-
-enum { OPT_CODEC = 1, OPT_LEVEL, OPT_COLD, OPT_IDLE, OPT_JSON };
-
-static const struct opt probe_opts[] = {
-	{ "--compressor", 'c', true, OPT_CODEC },
-	{ "--level", 'l', true, OPT_LEVEL },
-	{ "--max-mib", 0, true, OPT_MAX_MIB },
-	{ "--cold", 0, true, OPT_COLD },
-	{ "--idle", 0, true, OPT_IDLE },
-	{ "--json", 0, false, OPT_JSON },
-	{ "--help", 'h', false, OPT_HELP },
-	{ NULL, 0, false, 0 },
-};
 
 struct probe {
 	pid_t pid;
@@ -78,59 +57,55 @@ struct probe {
 	int nres;
 };
 
-static int probe_opt(struct args *a, int id, const char *val,
-		     struct probe *p)
+#define F(field) offsetof(struct probe, field)
+
+static const struct opt probe_opts[] = {
+	OPT_SECTION("options:"),
+	OPT_STR("--compressor", 'c', "LIST", F(codecs),
+		"all (default) or NAME[:LEVEL][,NAME[:LEVEL]...]"),
+	OPT_LONG("--level", 'l', "N", F(level), -1000, 1000,
+		 "level for codecs listed without one"),
+	OPT_LONG("--max-mib", 0, "N", F(max_mib), 1, 1 << 20,
+		 "sample at most N MiB of its memory (default 64)"),
+	OPT_LONG("--cold", 0, "PERCENT", F(cold_pct), 0, 100,
+		 "share of its memory taken as cold (default 100)"),
+	OPT_LONG("--idle", 0, "SECONDS", F(idle_s), 1, 3600,
+		 "measure the cold share instead: clear its\n"
+		 "referenced bits, wait, count what it did not\n"
+		 "touch (writes /proc/PID/clear_refs)"),
+	OPT_FLAG("--json", 0, F(json), "one JSON object on stdout"),
+	OPT_HELP_OPT,
+	OPT_TABLE_END,
+};
+
+/* The PID, once. */
+static int probe_pid(struct args *a, const char *val, void *dst)
 {
+	struct probe *p = dst;
 	long v;
 
-	switch (id) {
-	case OPT_CODEC: p->codecs = val; return 0;
-	case OPT_LEVEL:
-		return args_long(a, "--level", val, -1000, 1000, &p->level) ?
-		       0 : -1;
-	case OPT_MAX_MIB:
-		return args_long(a, "--max-mib", val, 1, 1 << 20,
-				 &p->max_mib) ? 0 : -1;
-	case OPT_COLD:
-		return args_long(a, "--cold", val, 0, 100, &p->cold_pct) ?
-		       0 : -1;
-	case OPT_IDLE:
-		return args_long(a, "--idle", val, 1, 3600, &p->idle_s) ?
-		       0 : -1;
-	case OPT_JSON: p->json = true; return 0;
-	case ARG_POSITIONAL:
-		if (p->pid)
-			return args_usage_error(a, "unexpected argument '%s'",
-						val), -1;
-		if (!args_long(a, "PID", val, 1, INT32_MAX, &v))
-			return -1;
-		p->pid = (pid_t)v;
-		return 0;
-	}
-	return -1;
+	if (p->pid)
+		return args_usage_error(a, "unexpected argument '%s'", val);
+	if (!args_long(a, "PID", val, 1, INT32_MAX, &v))
+		return -1;
+	p->pid = (pid_t)v;
+	return 0;
 }
 
-/* 0: go on, EXIT_OK: help shown, EXIT_USAGE: bad usage (printed). */
+static const struct cmd_spec probe_spec = {
+	"uzswap probe", probe_head, probe_opts, probe_tail, probe_pid,
+};
+
+/* ARGS_GO: go on, EXIT_OK: help shown, EXIT_USAGE: bad usage (printed). */
 static int parse(struct args *a, struct probe *p)
 {
-	const char *val = NULL;
-	int id;
+	int rc = args_parse(a, &probe_spec, p);
 
-	while ((id = args_next(a, probe_opts, &val)) != ARG_END) {
-		if (id == ARG_BAD)
-			return EXIT_USAGE;
-		if (id == OPT_HELP) {
-			fputs(probe_help, stdout);
-			return EXIT_OK;
-		}
-		if (probe_opt(a, id, val, p) < 0)
-			return EXIT_USAGE;
-	}
-	if (!p->pid) {
+	if (rc == ARGS_GO && !p->pid) {
 		args_usage_error(a, "missing PID");
 		return EXIT_USAGE;
 	}
-	return -1;
+	return rc;
 }
 
 /* Sum "Rss:" and "Referenced:" (kB) over the anonymous mappings. */

@@ -4,7 +4,7 @@
  * Owns: the page set (the pages a command works on), the input options
  * (--input, --pid, --max-mib or the default program), the codec list, the
  * result of one bench run, and the small helpers every subcommand uses
- * (option parsing with exit-2 messages, JSON strings, clocks).
+ * (option parsing with exit-2 messages: args.h; JSON strings, clocks).
  *
  * The tool uses only the public API (uzswap.h); the raw-codec baseline in
  * bench.c alone reaches the internal codec interface (compressor.h).
@@ -25,9 +25,7 @@
 
 #define PAGE UZSWAP_PAGE_SIZE
 
-enum { EXIT_OK = 0, EXIT_FAIL = 1, EXIT_USAGE = 2 };
-
-struct args;
+#include "args.h"		/* EXIT_*, the option parser */
 
 /* ---- pages.c: the page set ---- */
 
@@ -71,28 +69,29 @@ struct input_opts {
 int input_load(const char *cmd, const struct input_opts *in,
 	       struct pageset *ps);
 
-/* Option ids of the input options, shared by bench, stats and probe. */
-enum { OPT_INPUT = 1000, OPT_PID, OPT_MAX_MIB, OPT_HELP };
-#define INPUT_OPTS                                                     \
-	{ "--input", 'i', true, OPT_INPUT },                           \
-	{ "--pid", 'p', true, OPT_PID },                               \
-	{ "--max-mib", 0, true, OPT_MAX_MIB },                         \
-	{ "--help", 'h', false, OPT_HELP }
-#define DEFAULT_MAX_MIB 256
-#define INPUT_HELP                                                     \
-"input (default: the memory of a program uzswap starts, see below):\n"  \
-"  -i, --input FILE...  files read as 4 KiB pages (short tail zero-padded)\n"\
-"  -p, --pid PID        snapshot of a live process's private anonymous\n" \
-"                       memory (resident pages only)\n"                 \
-"  --max-mib N          at most N MiB of pages (default 256); a larger\n"\
-"                       process is sampled in runs of 256 pages\n"
-
 /*
- * Handle an input option (id from INPUT_OPTS): 1 when handled, 0 when id
- * is not one, -1 after a usage message. in->files must have room for
- * argc entries.
+ * The input options (args.c), a section of an option table (args.h):
+ * off is the offsetof the struct input_opts in the command's struct.
+ * in->files must have room for argc entries.
  */
-int input_opt(struct args *a, int id, const char *val, struct input_opts *in);
+#define DEFAULT_MAX_MIB 256
+#define INPUT_OPTS(off)							\
+	OPT_SECTION("input (default: the memory of a program uzswap "	\
+		    "starts, see below):"),				\
+	OPT_FN("--input", 'i', "FILE...", off, input_opt_files,		\
+	       "files read as 4 KiB pages (short tail zero-padded)"),	\
+	OPT_FN("--pid", 'p', "PID", off, input_opt_pid,			\
+	       "snapshot of a live process's private anonymous\n"	\
+	       "memory (resident pages only)"),				\
+	OPT_FN("--max-mib", 0, "N", off, input_opt_max_mib,		\
+	       "at most N MiB of pages (default 256); a larger\n"	\
+	       "process is sampled in runs of 256 pages")
+int input_opt_files(struct args *a, const struct opt *o, const char *val,
+		    void *field);
+int input_opt_pid(struct args *a, const struct opt *o, const char *val,
+		  void *field);
+int input_opt_max_mib(struct args *a, const struct opt *o, const char *val,
+		      void *field);
 
 /* ---- snapshot.c: a live process's private anonymous memory ---- */
 
@@ -126,36 +125,7 @@ bool maps_line_anon(const char *line, uint64_t *start, uint64_t *end);
 int default_input(struct pageset *ps, size_t max_pages, bool progress,
 		  char *err, size_t errlen);
 
-/* ---- args.c: command-line parsing ---- */
-
-struct opt {
-	const char *name;	/* "--threads" */
-	char short_name;	/* 'j' or 0 */
-	bool has_arg;
-	int id;
-};
-
-struct args {
-	const char *cmd;	/* "uzswap bench", for messages */
-	int argc, i;
-	char **argv;
-};
-
-enum { ARG_END = -1, ARG_BAD = -2, ARG_POSITIONAL = -3 };
-
-/*
- * The next option: its id (and *val when it takes one), ARG_POSITIONAL
- * with *val, ARG_END, or ARG_BAD after printing the one-line message.
- */
-int args_next(struct args *a, const struct opt *opts, const char **val);
-/* Further values of a multi-value option (--input A B C): the next
- * argument unless it starts with '-', else NULL. */
-const char *args_more(struct args *a);
-/* Parse a whole number in [min, max]; prints the message on failure. */
-bool args_long(const struct args *a, const char *opt, const char *s,
-	       long min, long max, long *out);
-int args_usage_error(const struct args *a, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
+/* ---- args.c: codec lists (the option parser: args.h) ---- */
 
 struct codec_sel {
 	const char *name;	/* a name from uzswap_compressors() */

@@ -15,12 +15,14 @@
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
 
+#include "args.h"
 #include "uzswap.h"
 
 #define PAGE UZSWAP_PAGE_SIZE
@@ -257,19 +259,20 @@ void uz_torture_defaults(struct uz_torture_opts *o)
 
 /* ---- `uzswap torture` ---- */
 
-static const char torture_usage[] =
+static const char torture_head[] =
 "usage: uzswap torture [--seconds S] [--threads N] [--hotplug-interval-us U]\n"
 "                      [--switch-interval-ms M] [--pages N] [--input FILE]\n"
 "\n"
 "Threads store, load, invalidate and store folios on N shared offsets\n"
-"(default 2048) for S seconds (default 5) with N worker threads (default\n"
-"4), while one thread takes every CPU offline and back online every U\n"
-"microseconds (default 200; 0 = no hotplug) and one switches the\n"
-"compressor across every codec every M ms (default 20; 0 = never). Every\n"
-"load is checked byte for byte; at the end every page still held is\n"
-"checked and the cache drained. Page data comes from FILE (read as 4 KiB\n"
-"pages), by default from this program's own binary and libc: real bytes.\n"
-"Exit 0 when nothing was torn, wrong, lost or unexpected, else 1.\n";
+"for S seconds, while one thread takes every CPU offline and back online\n"
+"every U microseconds and one switches the compressor across every codec\n"
+"every M ms. Every load is checked byte for byte; at the end every page\n"
+"still held is checked and the cache drained.\n"
+"\n";
+
+static const char torture_tail[] =
+"Exit status: 0 when nothing was torn, wrong, lost or unexpected, 1\n"
+"otherwise, 2 bad usage.\n";
 
 /* Append up to 8192 pages of path to *buf (a short tail zero-padded). */
 static size_t load_file(const char *path, uint8_t **buf, size_t have)
@@ -298,60 +301,59 @@ static size_t load_file(const char *path, uint8_t **buf, size_t have)
 	return have;
 }
 
-static int parse_num(const char *opt, const char *val, double max,
-		     double *out)
-{
-	char *end;
+struct torture_args {
+	double seconds;
+	long threads, hotplug_us, switch_ms, pages;
+	const char *input;
+};
 
-	if (!val) {
-		fprintf(stderr, "uzswap torture: %s needs a value\n", opt);
-		return -1;
-	}
-	*out = strtod(val, &end);
-	if (*end || end == val || *out < 0 || *out > max) {
-		fprintf(stderr, "uzswap torture: bad value '%s' for %s\n", val,
-			opt);
-		return -1;
-	}
-	return 0;
-}
+#define F(field) offsetof(struct torture_args, field)
 
+static const struct opt torture_opts[] = {
+	OPT_SECTION("options:"),
+	OPT_REAL("--seconds", 0, "S", F(seconds), 0, 86400,
+		 "run time in seconds (default 5)"),
+	OPT_LONG("--threads", 0, "N", F(threads), 1, 256,
+		 "worker threads (default 4)"),
+	OPT_LONG("--hotplug-interval-us", 0, "U", F(hotplug_us), 0, 10000000,
+		 "CPU offline/online every U us (default 200;\n"
+		 "0 = no hotplug)"),
+	OPT_LONG("--switch-interval-ms", 0, "M", F(switch_ms), 0, 1000000,
+		 "compressor switch every M ms (default 20;\n"
+		 "0 = never)"),
+	OPT_LONG("--pages", 0, "N", F(pages), MAX_FOLIO, 1 << 24,
+		 "shared offsets (default 2048)"),
+	OPT_STR("--input", 0, "FILE", F(input),
+		"page data, read as 4 KiB pages (default: this\n"
+		"program's own binary and libc: real bytes)"),
+	OPT_HELP_OPT,
+	OPT_TABLE_END,
+};
+
+static const struct cmd_spec torture_spec = {
+	"uzswap torture", torture_head, torture_opts, torture_tail, NULL,
+};
+
+/* ARGS_GO: go on; EXIT_OK: help shown; EXIT_USAGE: bad usage (printed). */
 static int torture_parse(int argc, char **argv, struct uz_torture_opts *o,
 			 const char **input)
 {
-	/* Every option but --help takes a value: step over pairs. */
-	for (int i = 1; i < argc; i += 2) {
-		const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
-		double x;
+	struct args a = { "uzswap torture", argc, 1, argv };
+	struct torture_args ta = {
+		.seconds = o->seconds, .threads = o->threads,
+		.hotplug_us = o->hotplug_interval_us,
+		.switch_ms = o->switch_interval_ms,
+		.pages = (long)o->nr_pages,
+	};
+	int rc = args_parse(&a, &torture_spec, &ta);
 
-		if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
-			fputs(torture_usage, stdout);
-			exit(0);
-		} else if (!strcmp(a, "--input") && v) {
-			*input = v;
-		} else if (!strcmp(a, "--seconds")) {
-			if (parse_num(a, v, 86400, &x)) return -1;
-			o->seconds = x;
-		} else if (!strcmp(a, "--threads")) {
-			if (parse_num(a, v, 256, &x) || x < 1) return -1;
-			o->threads = (unsigned)x;
-		} else if (!strcmp(a, "--hotplug-interval-us")) {
-			if (parse_num(a, v, 1e7, &x)) return -1;
-			o->hotplug_interval_us = (unsigned)x;
-		} else if (!strcmp(a, "--switch-interval-ms")) {
-			if (parse_num(a, v, 1e6, &x)) return -1;
-			o->switch_interval_ms = (unsigned)x;
-		} else if (!strcmp(a, "--pages")) {
-			if (parse_num(a, v, 1 << 24, &x) || x < MAX_FOLIO)
-				return -1;
-			o->nr_pages = (uint64_t)x;
-		} else {
-			fprintf(stderr, "uzswap torture: unknown option '%s'\n",
-				a);
-			return -1;
-		}
-	}
-	return 0;
+	o->seconds = ta.seconds;
+	o->threads = (unsigned)ta.threads;
+	o->hotplug_interval_us = (unsigned)ta.hotplug_us;
+	o->switch_interval_ms = (unsigned)ta.switch_ms;
+	o->nr_pages = (uint64_t)ta.pages;
+	*input = ta.input;
+	return rc;
 }
 
 int uz_torture_main(int argc, char **argv)
@@ -364,8 +366,8 @@ int uz_torture_main(int argc, char **argv)
 	int rc;
 
 	uz_torture_defaults(&o);
-	if (torture_parse(argc, argv, &o, &input) < 0)
-		return 2;
+	if ((rc = torture_parse(argc, argv, &o, &input)) != ARGS_GO)
+		return rc;
 	if (input) {
 		n = load_file(input, &pages, 0);
 		if (!n) {
