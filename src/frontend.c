@@ -184,15 +184,14 @@ static int range_reserve(struct uzswap *uz, uint64_t offset, unsigned nr)
 /*
  * Build every entry of the folio, all or none. On success ents holds nr
  * entries and *refs of them point to pool: the caller owes the pool that
- * many references (I6). The pool limit is checked before the first batch
- * that needs pool memory: same-filled pages take none, so a full pool
- * does not refuse them.
+ * many references (I6). The pool limit is checked before every batch
+ * that needs pool memory (same-filled pages take none, so a full pool
+ * does not refuse them): the pool ends at most one batch past it.
  */
 static int folio_build(struct uzswap *uz, struct uz_pool *pool,
 		       const unsigned char *pages, unsigned nr,
 		       struct uz_entry **ents, long *refs)
 {
-	bool limit_checked = false;
 	int err = 0;
 
 	*refs = 0;
@@ -207,11 +206,11 @@ static int folio_build(struct uzswap *uz, struct uz_pool *pool,
 			compress_err_stat(uz, err);
 			break;
 		}
-		if (nr_comp && !limit_checked) {
-			/* No lock held here: writeback may run (I5). */
+		/* Every batch that needs pool memory asks, so a large folio
+		 * cannot run past the limit. No lock held: writeback may run
+		 * here (I5), and frees other entries (these are unpublished). */
+		if (nr_comp)
 			err = uz_reclaim_before_store(uz);
-			limit_checked = true;
-		}
 		if (!err && nr_comp)
 			err = batch_compress(uz, pool, p, n, ents + b);
 		*refs += nr_comp;
