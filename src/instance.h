@@ -91,7 +91,8 @@ struct uz_entry {
 	uint64_t offset;	/* set before it is published */
 	uint16_t length;	/* compressed bytes; 0 = same-filled */
 	_Atomic uint8_t referenced;	/* second chance: set by store, load */
-	uint8_t wb;		/* its writeback is in flight (stripe lock) */
+	uint8_t wb : 1;		/* its writeback is in flight (stripe lock) */
+	uint8_t wb_failed : 1;	/* a file write of it failed (counted once) */
 	uint32_t csum;		/* page checksum, when enabled */
 };
 
@@ -124,6 +125,9 @@ struct uzswap {
 	/* Per index stripe, under its lock: offset + 1 of the page whose
 	 * writeback is in flight, 0 when none (one per stripe at a time). */
 	uint64_t *wb_busy;
+	/* CLOCK_MONOTONIC ns of the last failed file write, 0 after one
+	 * succeeded: reclaim backs off meanwhile (writeback.c). */
+	_Atomic uint64_t wb_failed_ns;
 
 	/* Shrinker threads (only with a backing store): reclaim.c. */
 	bool reclaim_init;		/* the locks below exist */

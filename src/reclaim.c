@@ -89,7 +89,14 @@ int uz_shrink_to(struct uzswap *uz, uint64_t target)
 	bool compacted = false;
 
 	while (uz_zalloc_total_bytes(uz->za) > target) {
-		long r = budget-- > 0 ? uz_writeback(uz, 1) : -ENOENT;
+		long r;
+
+		/* Writes are failing (a full or broken file): do not walk
+		 * the LRU trying each entry; fail fast until the backoff
+		 * ends (writeback.c), then one write probes again. */
+		if (uz_writeback_backing_off(uz))
+			return -EIO;
+		r = budget-- > 0 ? uz_writeback(uz, 1) : -ENOENT;
 
 		if (r == -ENOENT && !compacted) {
 			uz_zalloc_compact(uz->za);
@@ -169,8 +176,11 @@ static void shrink_pass(struct uzswap *uz)
 	budget = (long)uz_lru_count(&uz->lru);
 	while (shrink_on(uz) && budget-- > 0 &&
 	       uz_zalloc_total_bytes(uz->za) > low) {
-		long r = uz_writeback(uz, 1);
+		long r;
 
+		if (uz_writeback_backing_off(uz))
+			break;	/* the next pass probes again */
+		r = uz_writeback(uz, 1);
 		if (r == -EIO)
 			nanosleep(&backoff, NULL);	/* do not spin */
 		if (r == -EBUSY)

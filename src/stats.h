@@ -36,6 +36,7 @@ enum uz_stat {
 	UZ_ST_BACKING_DISCARDS,
 	UZ_ST_BACKING_IO_ERRORS,
 	UZ_ST_BACKING_CORRUPT,	/* file reads that failed their checksum */
+	UZ_ST_WB_ATTEMPTS,	/* file writes tried by writeback */
 	UZ_NR_STATS
 };
 

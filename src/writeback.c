@@ -30,6 +30,7 @@
 #include <errno.h>
 #include <sched.h>
 #include <stdlib.h>
+#include <time.h>
 
 #include "checksum.h"
 #include "entry.h"
@@ -54,6 +55,32 @@ void uz_writeback_wait_idle(struct uzswap *uz, uint64_t offset)
 		sched_yield();
 		uz_index_lock(&uz->index, offset);
 	}
+}
+
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+/* Remember how the last file write went (for uz_writeback_backing_off). */
+static void wb_result(struct uzswap *uz, int err)
+{
+	uint64_t t = err ? now_ns() | 1 : 0;	/* never 0 when failed */
+
+	if (atomic_load_explicit(&uz->wb_failed_ns, memory_order_relaxed) != t)
+		atomic_store_explicit(&uz->wb_failed_ns, t,
+				      memory_order_relaxed);
+}
+
+bool uz_writeback_backing_off(struct uzswap *uz)
+{
+	uint64_t t = atomic_load_explicit(&uz->wb_failed_ns,
+					  memory_order_relaxed);
+
+	return t && now_ns() - t < UZ_WB_BACKOFF_NS;
 }
 
 static bool lru_test_clear_ref(struct uz_lru_node *n)
@@ -97,6 +124,7 @@ static int wb_start(struct uzswap *uz, uint64_t offset, struct uz_entry *e,
 static int wb_finish(struct uzswap *uz, uint64_t offset, void **slot,
 		     struct uz_entry *e, uint32_t csum, int err)
 {
+	wb_result(uz, err);
 	uz_index_lock(&uz->index, offset);
 	*wb_busy(uz, offset) = 0;
 	/* Still e itself? A newer entry at the same address has wb == 0
@@ -113,9 +141,13 @@ static int wb_finish(struct uzswap *uz, uint64_t offset, void **slot,
 	}
 	e->wb = 0;
 	if (err) {
+		bool first = !e->wb_failed;
+
+		e->wb_failed = 1;
 		uz_lru_add(&uz->lru, &e->lru);	/* stays cached */
 		uz_index_unlock(&uz->index, offset);
-		uz_stat_add(&uz->stats, UZ_ST_BACKING_IO_ERRORS, 1);
+		if (first)	/* once per page, not once per attempt */
+			uz_stat_add(&uz->stats, UZ_ST_BACKING_IO_ERRORS, 1);
 		return -EIO;
 	}
 	/* Only now, with the page in the file: a reader that takes the
@@ -174,6 +206,7 @@ static int writeback_one(struct uzswap *uz)
 	if (err)
 		return err;
 	csum = uz_checksum(buf, UZ_PAGE);	/* checked at every read */
+	uz_stat_add(&uz->stats, UZ_ST_WB_ATTEMPTS, 1);
 	err = uz_swapfile_write(&uz->backing, offset, buf);	/* no lock */
 	return wb_finish(uz, offset, slot, e, csum, err);
 }

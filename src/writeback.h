@@ -5,6 +5,7 @@
 #ifndef UZ_WRITEBACK_H
 #define UZ_WRITEBACK_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 struct uzswap;
@@ -17,6 +18,12 @@ struct uzswap;
  * -ENODEV (no backing). Aborts when entered with a context lock held (I5).
  */
 long uz_writeback(struct uzswap *uz, long nr);
+
+/* True while file writes are failing: the last one failed less than
+ * UZ_WB_BACKOFF_NS ago and none succeeded since. Reclaim then stops
+ * trying (a full file system must not make every store walk the LRU). */
+#define UZ_WB_BACKOFF_NS (100 * 1000 * 1000ull)
+bool uz_writeback_backing_off(struct uzswap *uz);
 
 /* Stripe lock of offset held: wait until no writeback of offset is in
  * flight (dropping and retaking the lock meanwhile), so that a write of a
