@@ -25,19 +25,13 @@ static const char *path;	/* t_swapfile() */
 /* A real page, stamped with (offset, version) so any mix-up shows. */
 static void make_page(uint8_t *p, uint64_t off, uint64_t ver)
 {
-	memcpy(p, corpus + ((off * 131 + ver * 7) % nr_corpus) * T_PAGE,
-	       T_PAGE);
-	memcpy(p, &off, 8);
-	memcpy(p + 8, &ver, 8);
+	uz_pagedata_make(p, corpus, nr_corpus, off, ver);
 }
 
 /* A page no codec can shrink: the cache refuses it (-E2BIG). */
 static void random_page(uint8_t *p, uint64_t seed)
 {
-	for (unsigned i = 0; i < T_PAGE; i += 8) {
-		uint64_t r = t_rand(&seed);
-		memcpy(p + i, &r, 8);
-	}
+	t_noise(p, T_PAGE, seed);
 }
 
 static int is_zero(const uint8_t *p)
@@ -51,17 +45,7 @@ static int is_zero(const uint8_t *p)
 static struct uzswap *open_backed(uint64_t nr_pages, uint64_t limit,
 				  bool shrinker)
 {
-	struct uzswap_options o;
-	struct uzswap *uz;
-
-	path = t_swapfile();	/* empty again */
-	uzswap_options_init(&o);
-	o.nr_pages = nr_pages;
-	o.max_pool_bytes = limit;
-	o.backing_path = path;
-	o.shrinker_enabled = shrinker;
-	T_EQ(uzswap_open(&o, &uz), 0);
-	return uz;
+	return t_open_backed(nr_pages, limit, shrinker);
 }
 
 static struct uzswap_stats stats(struct uzswap *uz)

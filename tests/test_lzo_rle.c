@@ -15,7 +15,6 @@
  *        src/lzo_rle.c -llzo2
  */
 #include "helpers.h"
-#include "../src/lzo_rle.h"
 
 #include <lzo/lzo1x.h>
 #include <time.h>
@@ -241,22 +240,6 @@ static void bench(const char *name, const uint8_t *pages, size_t np)
 	free(lcl);
 }
 
-/* Decode src[0..len) from an exact-size heap copy into an exact buffer. */
-static int decode_exact(const uint8_t *src, size_t len, size_t dlen)
-{
-	uint8_t *s = malloc(len ? len : 1);
-	uint8_t *d = malloc(dlen ? dlen : 1);
-	int rc;
-
-	T_ASSERT(s && d);
-	memcpy(s, src, len);
-	rc = uz_lzorle_decompress(s, len, d, dlen);
-	T_ASSERT(rc == 0 || rc == -EIO);
-	free(s);
-	free(d);
-	return rc;
-}
-
 /* Truncate and corrupt compressed corpus pages; never crash, -EIO mostly. */
 static void check_corruption(const char *name, const uint8_t *pages,
 			     size_t np)
@@ -271,8 +254,8 @@ static void check_corruption(const char *name, const uint8_t *pages,
 
 		/* every length on one page in eight, a spread on the rest */
 		for (k = 0; k < n; k += step)
-			ok_trunc += decode_exact(c, k, T_PAGE) == 0;
-		ok_trunc += decode_exact(c, n - 1, T_PAGE) == 0;
+			ok_trunc += t_lzorle_decode_exact(c, k, T_PAGE) == 0;
+		ok_trunc += t_lzorle_decode_exact(c, n - 1, T_PAGE) == 0;
 
 		for (k = 0; k < 8; k++) {
 			int flips = 1 + (int)(t_rand(&seed) % 3), f;
@@ -283,13 +266,13 @@ static void check_corruption(const char *name, const uint8_t *pages,
 
 				m[at] ^= (uint8_t)(1 + t_rand(&seed) % 255);
 			}
-			ok_flip += decode_exact(m, n, T_PAGE) == 0;
+			ok_flip += t_lzorle_decode_exact(m, n, T_PAGE) == 0;
 			tries++;
 		}
 		/* trailing garbage is always an error */
 		memcpy(m, c, n);
 		m[n] = (uint8_t)t_rand(&seed);
-		T_EQ(decode_exact(m, n + 1, T_PAGE), -EIO);
+		T_EQ(t_lzorle_decode_exact(m, n + 1, T_PAGE), -EIO);
 	}
 	printf("%s: truncated streams decoding to exact length: %zu; "
 	       "corrupted streams still decoding: %zu of %zu\n",
@@ -507,7 +490,7 @@ static void check_edges(void)
 			c[0] = 17;
 			c[1] = 1;
 		}
-		decode_exact(c, len, t_rand(&seed) % 300);
+		t_lzorle_decode_exact(c, len, t_rand(&seed) % 300);
 	}
 }
 

@@ -378,12 +378,7 @@ static void test_many_regions(void)
 		T_ASSERT(uz_zalloc_total_bytes(za) > (size_t)n * 2048);
 		for (size_t i = 0; i < n; i++)
 			order[i] = i;
-		for (size_t i = n - 1; i > 0; i--) {
-			size_t j = t_rand(&seed) % (i + 1), t = order[i];
-
-			order[i] = order[j];
-			order[j] = t;
-		}
+		t_shuffle(order, n, &seed);
 		for (size_t k = 0; k < n; k++) {
 			struct obj *o = &v[order[k]];
 
