@@ -1,10 +1,11 @@
 /*
  * fuzz_lzo_rle.c - libFuzzer target for the lzo-rle codec.
  *
- * Each input is used twice: as a compressed stream decoded into a 4096-byte
- * page (and into a buffer sized by its first two bytes), which must return
- * 0 or -EIO and stay inside both buffers; and as data to compress, which
- * must decode back to itself, also under every smaller output cap.
+ * Pins down, on any input: decoding it as a stream into a 4096-byte page
+ * (and into a buffer sized by its first two bytes) returns 0 or -EIO and
+ * stays inside both exact-size buffers; compressing it gives a stream
+ * that decodes back to it, a cap one byte short gives 0, and the exact
+ * cap gives the same bytes. A broken property aborts.
  *
  * Build: clang -g -O1 -fsanitize=fuzzer,address,undefined
  *        tests/fuzz_lzo_rle.c src/lzo_rle.c src/lzo_rle_decompress.c \
