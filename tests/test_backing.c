@@ -6,6 +6,17 @@
  * cached, a full backing file making uzswap_write fail with -EIO while
  * the old page stays readable, the shrinker thread, run-time parameters.
  *
+ * Pins down: a page written is read back byte for byte from wherever it
+ * went (cache or file), never-written and discarded offsets read zeros,
+ * and the newest write wins whichever tier held the older one; the
+ * counters (stored, backing, written back, discards, I/O errors) move by
+ * exactly what happened; writeback takes the coldest page not referenced
+ * since the last pass (second chance); an I/O error in writeback or in a
+ * write to a full file leaves the old page readable where it was; a fault
+ * at any allocation or I/O site of a reclaiming write or of open fails
+ * cleanly with nothing lost; the shrinker brings the pool under its
+ * target without a store waiting, and stops when disabled.
+ *
  * Backing files live in a mkdtemp directory under /tmp, removed at the
  * end.
  */

@@ -14,6 +14,12 @@
  *    whole. A writeback that wrote a replaced or invalidated page, or let
  *    a reader find the slot empty before the file held the page, fails.
  *
+ * Pins down: with a pool far smaller than the data and threads racing
+ * writeback, the shrinker, direct reclaim and compressor switches, a read
+ * gives exactly the newest state of its offset (a page, or zeros after a
+ * discard), never a replaced, invalidated, torn or foreign page, and the
+ * counters add up; writing everything back drains every old pool (I6).
+ *
  * Runs clean under ASan+UBSan and TSan. Backing files live in a mkdtemp
  * directory under /tmp, removed at the end.
  */
