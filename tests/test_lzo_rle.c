@@ -2,6 +2,13 @@
  * test_lzo_rle.c - the lzo-rle codec against the real page corpus,
  * liblzo2, edge cases and corrupted input.
  *
+ * Pins down: every stream round-trips exactly and decodes only to its own
+ * length; liblzo2's LZO1X streams and Linux's lzo-rle streams decode; our
+ * streams without runs are plain LZO1X; the compressor never writes past
+ * its cap and gives 0 when the output does not fit; truncated, flipped,
+ * padded and random streams are -EIO or decode within their buffers;
+ * and on real pages with zero runs we are no larger than lzo1x-1.
+ *
  * Round-trips every page of gcc.pages and sqlite.pages; decodes what
  * liblzo2's LZO1X-1 and LZO1X-999 produce (plain LZO1X acceptance); checks
  * that our streams without zero runs are plain LZO1X once the version
@@ -12,7 +19,7 @@
  * timing runs for steadier numbers.
  *
  * Build: cc -O2 -Itests -DUZ_SOURCE_DIR=\"...\" tests/test_lzo_rle.c
- *        src/lzo_rle.c -llzo2
+ *        src/lzo_rle.c src/lzo_rle_decompress.c tools/pagedata.c -llzo2
  */
 #include "helpers.h"
 
