@@ -67,6 +67,22 @@ static struct uzswap_stats stats(struct uzswap *uz)
 	return st;
 }
 
+/* Write page at off over an older one: the read gives the new page, and
+ * then the file holds `backing` pages and the cache `stored`. */
+static void write_newest(struct uzswap *uz, uint64_t off, const uint8_t *page,
+			 uint64_t backing, uint64_t stored)
+{
+	uint8_t got[T_PAGE];
+	struct uzswap_stats st;
+
+	T_EQ(uzswap_write(uz, off, page), 0);
+	T_EQ(uzswap_read(uz, off, got), 0);
+	T_ASSERT(memcmp(got, page, T_PAGE) == 0);
+	st = stats(uz);
+	T_EQ(st.backing_pages, backing);
+	T_EQ(st.stored_pages, stored);
+}
+
 /* write / read / discard, zeros, refused pages into the file. */
 static void test_device_api(void)
 {
@@ -105,21 +121,11 @@ static void test_device_api(void)
 
 	/* A compressible page over a file page: the cache holds the newest. */
 	make_page(page, 8, 2);
-	T_EQ(uzswap_write(uz, 8, page), 0);
-	T_EQ(uzswap_read(uz, 8, got), 0);
-	T_ASSERT(memcmp(got, page, T_PAGE) == 0);
-	st = stats(uz);
-	T_EQ(st.backing_pages, 0);
-	T_EQ(st.stored_pages, 2);
+	write_newest(uz, 8, page, 0, 2);
 
 	/* And the other way round: a refused page replaces a cached one. */
 	random_page(rnd, 7);
-	T_EQ(uzswap_write(uz, 7, rnd), 0);
-	T_EQ(uzswap_read(uz, 7, got), 0);
-	T_ASSERT(memcmp(got, rnd, T_PAGE) == 0);
-	st = stats(uz);
-	T_EQ(st.backing_pages, 1);
-	T_EQ(st.stored_pages, 1);
+	write_newest(uz, 7, rnd, 1, 1);
 
 	/* Discard: cache and file, reads zeros after. */
 	T_EQ(uzswap_discard(uz, 7), 0);
