@@ -143,7 +143,9 @@ static void *switcher(void *arg)
 	const char *const *names = uzswap_compressors();
 	(void)arg;
 	for (unsigned k = 0; !atomic_load(&stop); k++) {
-		if (uzswap_set_compressor(uz, names[k % 6], 0) != 0)
+		if (!names[k])
+			k = 0;
+		if (uzswap_set_compressor(uz, names[k], 0) != 0)
 			atomic_fetch_add(&failures, 1);
 		usleep(2000);
 	}

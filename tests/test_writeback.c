@@ -258,6 +258,12 @@ static void *owner(void *arg)
 			make_page(page, o, ++ver[o]);
 			r = uzswap_store(race, o, page);
 			want[o] = r == 0 ? ver[o] : 0;
+			/* refused (random bytes) or the pool full: nothing else */
+			if (r != 0 && r != -E2BIG && r != -ENOSPC) {
+				fprintf(stderr, "store %llu: %d\n",
+					(unsigned long long)o, r);
+				atomic_fetch_add(&failures, 1);
+			}
 			break;
 		case 5:
 			uzswap_discard(race, o);
