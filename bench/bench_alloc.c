@@ -119,12 +119,7 @@ static size_t *shuffled(size_t n)
 
 	for (size_t i = 0; i < n; i++)
 		ix[i] = i;
-	for (size_t i = n - 1; i > 0; i--) {
-		size_t j = t_rand(&s) % (i + 1), t = ix[i];
-
-		ix[i] = ix[j];
-		ix[j] = t;
-	}
+	t_shuffle(ix, n, &s);
 	return ix;
 }
 

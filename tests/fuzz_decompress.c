@@ -3,10 +3,11 @@
  * the parsers of bytes that come from outside (a kernel cpulist, a CPU
  * uevent), on arbitrary input.
  *
- * Input: byte 0 picks the codec (mod 6), the rest is a "compressed page":
- * decompress must return 0 or -EIO and write nothing past the page (ASan
- * checks the canary-free heap buffer). The whole input is also fed, as a
- * string, to uz_cpulist_parse() and, as a message, to uz_uevent_parse().
+ * Pins down, on any input: byte 0 picks the codec (mod 6), the rest is a
+ * "compressed page": decompress returns 0 or -EIO and reads and writes
+ * nothing past its exact-size heap buffers (ASan). The whole input, as a
+ * string, gives uz_cpulist_parse() -1 or a count within UZ_MAX_CPUS, and,
+ * as a message, uz_uevent_parse() -1 or a CPU. A broken property aborts.
  *
  * Build: make fuzz (clang -fsanitize=fuzzer,address,undefined); replayed
  * as a plain CTest program by fuzz_replay.c.

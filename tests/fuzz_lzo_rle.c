@@ -1,21 +1,17 @@
 /*
  * fuzz_lzo_rle.c - libFuzzer target for the lzo-rle codec.
  *
- * Each input is used twice: as a compressed stream decoded into a 4096-byte
- * page (and into a buffer sized by its first two bytes), which must return
- * 0 or -EIO and stay inside both buffers; and as data to compress, which
- * must decode back to itself, also under every smaller output cap.
+ * Pins down, on any input: decoding it as a stream into a 4096-byte page
+ * (and into a buffer sized by its first two bytes) returns 0 or -EIO and
+ * stays inside both exact-size buffers; compressing it gives a stream
+ * that decodes back to it, a cap one byte short gives 0, and the exact
+ * cap gives the same bytes. A broken property aborts.
  *
  * Build: clang -g -O1 -fsanitize=fuzzer,address,undefined
  *        tests/fuzz_lzo_rle.c src/lzo_rle.c src/lzo_rle_decompress.c \
  *        -o fuzz_lzo_rle (make fuzz does it)
  */
-#include "../src/lzo_rle.h"
-
-#include <errno.h>
-#include <stdint.h>
-#include <stdlib.h>
-#include <string.h>
+#include "helpers.h"
 
 #define PAGE		4096
 #define BOUND(n)	((n) + (n) / 16 + 64 + 3 + 2)
@@ -28,22 +24,6 @@ static void check(int cond)
 {
 	if (!cond)
 		abort();
-}
-
-/* Decode from an exact-size heap copy into an exact-size heap buffer. */
-static int decode(const uint8_t *data, size_t size, size_t dlen)
-{
-	uint8_t *src = malloc(size ? size : 1);
-	uint8_t *dst = malloc(dlen ? dlen : 1);
-	int rc;
-
-	check(src && dst);
-	memcpy(src, data, size);
-	rc = uz_lzorle_decompress(src, size, dst, dlen);
-	check(rc == 0 || rc == -EIO);
-	free(src);
-	free(dst);
-	return rc;
 }
 
 static void round_trip(const uint8_t *data, size_t size)
@@ -73,9 +53,11 @@ static void round_trip(const uint8_t *data, size_t size)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	decode(data, size, PAGE);
+	/* 0 or -EIO, inside both buffers (t_decode_exact aborts if not) */
+	t_lzorle_decode_exact(data, size, PAGE);
 	if (size >= 2)
-		decode(data + 2, size - 2, (data[0] | data[1] << 8) % 9000);
+		t_lzorle_decode_exact(data + 2, size - 2,
+				      (data[0] | data[1] << 8) % 9000);
 	round_trip(data, size);
 	return 0;
 }

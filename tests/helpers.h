@@ -18,6 +18,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "../src/lzo_rle.h"
+#include "../tools/pagedata.h"
+
 #define T_PASS 0
 #define T_FAIL 1
 #define T_SKIP 77
@@ -78,35 +81,19 @@ static inline const char *t_corpus_dir(void)
 /*
  * Read a whole file of pages into a malloc'ed buffer (zero-padding a short
  * tail to a full page). Returns the number of pages, 0 when the file is
- * missing or empty; *out is NULL then.
+ * missing, unreadable or empty; *out is NULL then.
  */
 static inline size_t t_read_pages(const char *path, uint8_t **out)
 {
-	struct stat st;
-	int fd = open(path, O_RDONLY);
+	size_t n = 0;
+
 	*out = NULL;
-	if (fd < 0)
-		return 0;
-	if (fstat(fd, &st) < 0 || st.st_size <= 0) {
-		close(fd);
-		return 0;
-	}
-	size_t pages = ((size_t)st.st_size + T_PAGE - 1) / T_PAGE;
-	uint8_t *buf = calloc(pages, T_PAGE);
-	size_t done = 0;
-	while (buf && done < (size_t)st.st_size) {
-		ssize_t n = read(fd, buf + done, (size_t)st.st_size - done);
-		if (n <= 0)
-			break;
-		done += (size_t)n;
-	}
-	close(fd);
-	if (!buf || done == 0) {
-		free(buf);
+	if (uz_pagedata_read_file(path, 0, out, &n) <= 0) {
+		free(*out);
+		*out = NULL;
 		return 0;
 	}
-	*out = buf;
-	return (done + T_PAGE - 1) / T_PAGE;
+	return n;
 }
 
 /*
@@ -178,5 +165,93 @@ static inline uint64_t t_rand(uint64_t *s)
 	*s = x;
 	return x * 0x2545f4914f6cdd1dull;
 }
+
+/* Shuffle ix[0..n) in place (Fisher-Yates), deterministically from *seed. */
+static inline void t_shuffle(size_t *ix, size_t n, uint64_t *seed)
+{
+	for (size_t i = n ? n - 1 : 0; i > 0; i--) {
+		size_t j = t_rand(seed) % (i + 1), t = ix[i];
+
+		ix[i] = ix[j];
+		ix[j] = t;
+	}
+}
+
+/*
+ * Bytes no codec can shrink, for tests that need a page the cache refuses
+ * (never where a test measures compression).
+ */
+static inline void t_noise(uint8_t *p, size_t len, uint64_t seed)
+{
+	for (size_t i = 0; i < len; i += 8) {
+		uint64_t r = t_rand(&seed);
+
+		memcpy(p + i, &r, len - i < 8 ? len - i : 8);
+	}
+}
+
+static inline int t_lzorle_decode_(void *ctx, const void *src, size_t slen,
+				   void *dst, size_t dlen)
+{
+	(void)ctx;
+	return uz_lzorle_decompress(src, slen, dst, dlen);
+}
+
+/*
+ * Decode src[0..len) from an exact-size heap copy into an exact-size heap
+ * buffer of dlen bytes, so that ASan sees any byte read or written past
+ * either. Returns what the decoder returned; aborts when out of memory or
+ * when it returned anything but 0 or -EIO.
+ */
+static inline int t_decode_exact(int (*fn)(void *ctx, const void *src,
+					   size_t slen, void *dst,
+					   size_t dlen),
+				 void *ctx, const void *src, size_t len,
+				 size_t dlen)
+{
+	uint8_t *s = malloc(len ? len : 1), *d = malloc(dlen ? dlen : 1);
+	int rc;
+
+	if (!s || !d)
+		abort();
+	memcpy(s, src, len);
+	rc = fn(ctx, s, len, d, dlen);
+	free(s);
+	free(d);
+	if (rc != 0 && rc != -EIO)
+		abort();
+	return rc;
+}
+
+/* t_decode_exact() with the lzo-rle decoder (src/lzo_rle.h). */
+static inline int t_lzorle_decode_exact(const void *src, size_t len,
+					size_t dlen)
+{
+	return t_decode_exact(t_lzorle_decode_, NULL, src, len, dlen);
+}
+
+/*
+ * With the public API at hand (not in the bare fuzz builds): a cache of
+ * nr_pages offsets over a fresh, empty t_swapfile(), its pool limited to
+ * limit bytes, the shrinker thread on or off.
+ */
+#if __has_include("uzswap.h")
+#include "uzswap.h"
+
+static inline struct uzswap *t_open_backed(uint64_t nr_pages, uint64_t limit,
+					   int shrinker)
+{
+	struct uzswap_options o;
+	struct uzswap *uz;
+
+	uzswap_options_init(&o);
+	o.nr_pages = nr_pages;
+	o.max_pool_bytes = limit;
+	o.backing_path = t_swapfile();	/* empty again */
+	o.shrinker_enabled = shrinker;
+	T_EQ(uzswap_open(&o, &uz), 0);
+	return uz;
+}
+#endif
 
 #endif

@@ -1,8 +1,18 @@
 /*
- * test_api.c - the public API's contract on single pages and folios:
- * bad input changes nothing, zero and same-filled pages, overwrite,
- * invalidate, poorly compressing pages, all-or-none folios, compressor
- * switching (I6), the pool limit's hysteresis, stats and error strings.
+ * test_api.c - the public API's contract on single pages and folios.
+ *
+ * Pins down: bad input (NULL, offsets out of range, unknown codecs, levels
+ * and options out of range) returns its errno and changes nothing, not
+ * even the handle; zero and same-filled pages are held without pool
+ * memory and come back exactly; an overwrite keeps only the newest page,
+ * an invalidate drops it; a page that does not shrink is refused with
+ * -E2BIG and drops the older copy; a folio is stored all or none; pages of
+ * every old pool stay readable after switches and the old pools go with
+ * their last entry (I6); the pool limit refuses stores until the pool is
+ * back under the accept threshold (hysteresis), and compaction gives
+ * memory back; a folio takes the context lock once per batch (I7) and no
+ * lock is left held (I5); lazy_free memory is reused with pages intact;
+ * the stats JSON and error strings.
  */
 #include "helpers.h"
 

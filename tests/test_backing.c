@@ -6,6 +6,17 @@
  * cached, a full backing file making uzswap_write fail with -EIO while
  * the old page stays readable, the shrinker thread, run-time parameters.
  *
+ * Pins down: a page written is read back byte for byte from wherever it
+ * went (cache or file), never-written and discarded offsets read zeros,
+ * and the newest write wins whichever tier held the older one; the
+ * counters (stored, backing, written back, discards, I/O errors) move by
+ * exactly what happened; writeback takes the coldest page not referenced
+ * since the last pass (second chance); an I/O error in writeback or in a
+ * write to a full file leaves the old page readable where it was; a fault
+ * at any allocation or I/O site of a reclaiming write or of open fails
+ * cleanly with nothing lost; the shrinker brings the pool under its
+ * target without a store waiting, and stops when disabled.
+ *
  * Backing files live in a mkdtemp directory under /tmp, removed at the
  * end.
  */
@@ -25,19 +36,13 @@ static const char *path;	/* t_swapfile() */
 /* A real page, stamped with (offset, version) so any mix-up shows. */
 static void make_page(uint8_t *p, uint64_t off, uint64_t ver)
 {
-	memcpy(p, corpus + ((off * 131 + ver * 7) % nr_corpus) * T_PAGE,
-	       T_PAGE);
-	memcpy(p, &off, 8);
-	memcpy(p + 8, &ver, 8);
+	uz_pagedata_make(p, corpus, nr_corpus, off, ver);
 }
 
 /* A page no codec can shrink: the cache refuses it (-E2BIG). */
 static void random_page(uint8_t *p, uint64_t seed)
 {
-	for (unsigned i = 0; i < T_PAGE; i += 8) {
-		uint64_t r = t_rand(&seed);
-		memcpy(p + i, &r, 8);
-	}
+	t_noise(p, T_PAGE, seed);
 }
 
 static int is_zero(const uint8_t *p)
@@ -51,17 +56,7 @@ static int is_zero(const uint8_t *p)
 static struct uzswap *open_backed(uint64_t nr_pages, uint64_t limit,
 				  bool shrinker)
 {
-	struct uzswap_options o;
-	struct uzswap *uz;
-
-	path = t_swapfile();	/* empty again */
-	uzswap_options_init(&o);
-	o.nr_pages = nr_pages;
-	o.max_pool_bytes = limit;
-	o.backing_path = path;
-	o.shrinker_enabled = shrinker;
-	T_EQ(uzswap_open(&o, &uz), 0);
-	return uz;
+	return t_open_backed(nr_pages, limit, shrinker);
 }
 
 static struct uzswap_stats stats(struct uzswap *uz)
@@ -70,6 +65,22 @@ static struct uzswap_stats stats(struct uzswap *uz)
 
 	T_EQ(uzswap_get_stats(uz, &st), 0);
 	return st;
+}
+
+/* Write page at off over an older one: the read gives the new page, and
+ * then the file holds `backing` pages and the cache `stored`. */
+static void write_newest(struct uzswap *uz, uint64_t off, const uint8_t *page,
+			 uint64_t backing, uint64_t stored)
+{
+	uint8_t got[T_PAGE];
+	struct uzswap_stats st;
+
+	T_EQ(uzswap_write(uz, off, page), 0);
+	T_EQ(uzswap_read(uz, off, got), 0);
+	T_ASSERT(memcmp(got, page, T_PAGE) == 0);
+	st = stats(uz);
+	T_EQ(st.backing_pages, backing);
+	T_EQ(st.stored_pages, stored);
 }
 
 /* write / read / discard, zeros, refused pages into the file. */
@@ -110,21 +121,11 @@ static void test_device_api(void)
 
 	/* A compressible page over a file page: the cache holds the newest. */
 	make_page(page, 8, 2);
-	T_EQ(uzswap_write(uz, 8, page), 0);
-	T_EQ(uzswap_read(uz, 8, got), 0);
-	T_ASSERT(memcmp(got, page, T_PAGE) == 0);
-	st = stats(uz);
-	T_EQ(st.backing_pages, 0);
-	T_EQ(st.stored_pages, 2);
+	write_newest(uz, 8, page, 0, 2);
 
 	/* And the other way round: a refused page replaces a cached one. */
 	random_page(rnd, 7);
-	T_EQ(uzswap_write(uz, 7, rnd), 0);
-	T_EQ(uzswap_read(uz, 7, got), 0);
-	T_ASSERT(memcmp(got, rnd, T_PAGE) == 0);
-	st = stats(uz);
-	T_EQ(st.backing_pages, 1);
-	T_EQ(st.stored_pages, 1);
+	write_newest(uz, 7, rnd, 1, 1);
 
 	/* Discard: cache and file, reads zeros after. */
 	T_EQ(uzswap_discard(uz, 7), 0);

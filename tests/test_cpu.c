@@ -1,4 +1,12 @@
-/* test_cpu.c - cpulist parsing and the current CPU. */
+/*
+ * test_cpu.c - cpulist parsing and the current CPU.
+ *
+ * Pins down: uz_cpulist_parse() sets exactly the CPUs a list names (every
+ * other bit clear, whatever the bitmap held before) and returns their
+ * count; a reversed range, junk, a negative or a CPU >= UZ_MAX_CPUS is -1;
+ * uz_cpu_current() is always below uz_cpu_nr_possible() and online; a CPU
+ * beyond the possible ones is never online.
+ */
 #include "helpers.h"
 
 #include "cpu.h"
@@ -13,12 +21,37 @@ static int isset(unsigned c)
 	return (bits[W(c)] & B(c)) != 0;
 }
 
+/* Exactly the CPUs in want[0..n) are set. */
+static void expect_only(const unsigned *want, unsigned n)
+{
+	for (unsigned c = 0; c < UZ_MAX_CPUS; c++) {
+		int in = 0;
+
+		for (unsigned i = 0; i < n; i++)
+			in |= want[i] == c;
+		if (isset(c) != in) {
+			fprintf(stderr, "CPU %u: %s\n", c,
+				in ? "not set" : "set but not listed");
+			exit(T_FAIL);
+		}
+	}
+}
+
 int main(void)
 {
+	static const unsigned list[] = { 0, 1, 2, 3, 8, 10, 11 };
+	char buf[32];
+
+	memset(bits, 0xff, sizeof(bits));	/* garbage before: cleared */
 	T_EQ(uz_cpulist_parse("0-3,8,10-11\n", bits), 7);
-	T_ASSERT(isset(0) && isset(3) && isset(8) && isset(11));
-	T_ASSERT(!isset(4) && !isset(9) && !isset(12));
+	expect_only(list, 7);
 	T_EQ(uz_cpulist_parse("0", bits), 1);
+	expect_only(list, 1);
+	snprintf(buf, sizeof(buf), "%d", UZ_MAX_CPUS - 1);
+	T_EQ(uz_cpulist_parse(buf, bits), 1);
+	T_ASSERT(isset(UZ_MAX_CPUS - 1));
+	snprintf(buf, sizeof(buf), "%d", UZ_MAX_CPUS);
+	T_EQ(uz_cpulist_parse(buf, bits), -1);
 	T_EQ(uz_cpulist_parse("5-2", bits), -1);
 	T_EQ(uz_cpulist_parse("1,x", bits), -1);
 	T_EQ(uz_cpulist_parse("-1", bits), -1);

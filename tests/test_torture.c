@@ -3,7 +3,14 @@
  * workers on shared offsets, CPU hotplug injection on every CPU, and
  * compressor switches across every codec; then without hotplug, to give
  * the cost of it. 8 s in the optimised build, 20 s under ASan and TSan
- * (UZ_TORTURE_SECONDS overrides). Mismatches, unexpected errors and undrained pools fail.
+ * (UZ_TORTURE_SECONDS overrides).
+ *
+ * Pins down: under all of that at once, every load is a whole page of its
+ * offset (some version of it: who wrote last is not known under the
+ * races; test_threads and test_writeback pin the exact version), no call
+ * returns an error it may not, every page still held at the end loads,
+ * invalidating everything leaves no page and exactly one pool, and the
+ * hotplug and switch threads really ran.
  */
 #include "helpers.h"
 

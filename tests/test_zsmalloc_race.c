@@ -10,6 +10,11 @@
  * stable object's address changed, to show that objects really moved
  * under them. Meant to run under -fsanitize=thread.
  *
+ * Pins down: a read that races compaction (explicit, and automatic in
+ * frees) sees exactly the bytes last written, never a stale or torn copy,
+ * for stable and for churned objects; and compaction really moved stable
+ * objects under the readers (more address changes than first reads).
+ *
  * UZSWAP_RACE_MS sets the run time (default 1500 ms).
  */
 #include <pthread.h>

@@ -16,6 +16,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "pagedata.h"
 #include "tool.h"
 
 uint8_t *pageset_grow(struct pageset *ps, size_t n)
@@ -41,51 +42,17 @@ void pageset_free(struct pageset *ps)
 	memset(ps, 0, sizeof(*ps));
 }
 
-static int read_all(int fd, uint8_t *buf, size_t len)
-{
-	while (len) {
-		ssize_t r = read(fd, buf, len);
-
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r <= 0)
-			return r < 0 ? -errno : -EIO;
-		buf += r;
-		len -= (size_t)r;
-	}
-	return 0;
-}
-
 int pageset_add_file(struct pageset *ps, const char *path, char *err,
 		     size_t errlen)
 {
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	struct stat st;
-	uint8_t *dst;
-	size_t n;
-	int e = 0;
+	long r = uz_pagedata_read_file(path, 0, &ps->data, &ps->n);
 
-	if (fd < 0 || fstat(fd, &st) < 0) {
-		snprintf(err, errlen, "%s: %s", path, strerror(errno));
-		if (fd >= 0)
-			close(fd);
+	ps->cap = ps->n;	/* what is allocated now, at least */
+	if (r < 0) {
+		snprintf(err, errlen, "%s: %s", path, r == -EIO ?
+			 "file shrank while read" : strerror((int)-r));
 		return EXIT_FAIL;
 	}
-	n = ((size_t)st.st_size + PAGE - 1) / PAGE;
-	dst = pageset_grow(ps, n);
-	if (!dst)
-		e = -ENOMEM;
-	else if (n) {
-		memset(dst + (n - 1) * PAGE, 0, PAGE);	/* the padded tail */
-		e = read_all(fd, dst, (size_t)st.st_size);
-	}
-	close(fd);
-	if (e) {
-		snprintf(err, errlen, "%s: %s", path, e == -EIO ?
-			 "file shrank while read" : strerror(-e));
-		return EXIT_FAIL;
-	}
-	ps->n += n;
 	return 0;
 }
 

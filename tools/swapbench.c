@@ -11,9 +11,10 @@
  * pages, write and read MB/s, and p50/p99 of uzswap_read for cache hits
  * and for misses (pages read from the file).
  *
- * A page of the working set is page (offset mod n) of the input, stamped
- * with its offset in its first 8 bytes, so that every offset is distinct
- * and a page read from the wrong place is caught.
+ * A page of the working set is a page of the input chosen by its offset
+ * (each input page once for the first n offsets), stamped with the offset
+ * (pagedata.h), so that every offset is distinct and a page read from the
+ * wrong place is caught.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -23,6 +24,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "pagedata.h"
 #include "tool.h"
 
 struct swap_run {
@@ -39,8 +41,7 @@ struct writer_arg {
 
 static void make_page(const struct swap_run *s, uint8_t *p, uint64_t off)
 {
-	memcpy(p, s->ps->data + (off % s->ps->n) * PAGE, PAGE);
-	memcpy(p, &off, 8);
+	uz_pagedata_make(p, s->ps->data, s->ps->n, off, 0);
 }
 
 static void *writer(void *arg)

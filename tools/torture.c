@@ -10,6 +10,7 @@
  */
 #define _GNU_SOURCE
 #include "torture.h"
+#include "pagedata.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -55,12 +56,7 @@ static uint64_t rnd(uint64_t *s)
 static void make_page(const struct torture *t, uint8_t *p, uint64_t off,
 		      uint64_t ver)
 {
-	size_t src = (size_t)((off * 2654435761u + ver * 40503u) %
-			      t->o->nr_src);
-
-	memcpy(p, t->o->pages + src * PAGE, PAGE);
-	memcpy(p, &off, 8);
-	memcpy(p + 8, &ver, 8);
+	uz_pagedata_make(p, t->o->pages, t->o->nr_src, off, ver);
 }
 
 /* A loaded page must be some version of this offset, whole. */
@@ -277,27 +273,8 @@ static const char torture_tail[] =
 /* Append up to 8192 pages of path to *buf (a short tail zero-padded). */
 static size_t load_file(const char *path, uint8_t **buf, size_t have)
 {
-	FILE *f = fopen(path, "rb");
-	size_t cap = have;
-
-	if (!f)
-		return have;
-	while (have < 8192) {
-		uint8_t *dst;
-		size_t n;
-
-		if (have == cap) {
-			cap = cap ? cap * 2 : 256;
-			*buf = realloc(*buf, cap * PAGE);
-		}
-		dst = *buf + have * PAGE;
-		n = fread(dst, 1, PAGE, f);
-		if (n == 0)
-			break;
-		memset(dst + n, 0, PAGE - n);
-		have++;
-	}
-	fclose(f);
+	if (have < 8192)
+		uz_pagedata_read_file(path, 8192 - have, buf, &have);
 	return have;
 }
 
