@@ -166,10 +166,12 @@ static void batch_publish(struct uzswap *uz, uint64_t offset, unsigned n,
 	}
 }
 
+/* A failed store drops the old pages as an invalidate would: a page in
+ * the file gets its hole punched, and each drop is counted. */
 static void range_invalidate(struct uzswap *uz, uint64_t offset, unsigned n)
 {
 	for (unsigned i = 0; i < n; i++)
-		uz_entry_free(uz, uz_index_xchg(&uz->index, offset + i, NULL));
+		uz_offset_drop(uz, offset + i);
 }
 
 static int range_reserve(struct uzswap *uz, uint64_t offset, unsigned nr)

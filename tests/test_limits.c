@@ -7,6 +7,10 @@
  *   - with a backing store, folios of 256 pages each succeed by writing
  *     back older pages between batches, and the pool stays within one
  *     batch of the limit after every call; every page reads back exact.
+ *   - a uzswap_store() that fails (an incompressible page: -E2BIG) on an
+ *     offset whose page is in the backing file drops that page as an
+ *     invalidate would: its hole punched, backing_discards counted, and
+ *     the offset reads as zeros afterwards - never the stale page.
  * Real pages: the corpus (skip without it).
  */
 #include "helpers.h"
@@ -70,6 +74,34 @@ static void test_backing(const uint8_t *pages, size_t n)
 	uzswap_close(uz);
 }
 
+static void test_failed_store_drop(const uint8_t *pages)
+{
+	struct uzswap_options o;
+	struct uzswap_stats st;
+	struct uzswap *uz;
+	uint8_t noise[T_PAGE], buf[T_PAGE];
+
+	uzswap_options_init(&o);
+	o.nr_pages = 64;
+	o.backing_path = t_swapfile();
+	o.shrinker_enabled = false;
+	T_EQ(uzswap_open(&o, &uz), 0);
+	T_EQ(uzswap_write(uz, 5, pages), 0);
+	T_EQ(uzswap_writeback(uz, 1), 1);
+	T_EQ(uzswap_get_stats(uz, &st), 0);
+	T_EQ(st.backing_pages, 1);
+	t_noise(noise, T_PAGE, 5);
+	T_EQ(uzswap_store(uz, 5, noise), -E2BIG);
+	T_EQ(uzswap_get_stats(uz, &st), 0);
+	T_EQ(st.backing_pages, 0);
+	T_EQ(st.backing_discards, 1);
+	T_EQ(uzswap_read(uz, 5, buf), 0);
+	for (int i = 0; i < T_PAGE; i++)
+		T_EQ(buf[i], 0);
+	uzswap_close(uz);
+	printf("failed store: the old page in the file dropped and counted\n");
+}
+
 int main(void)
 {
 	uint8_t *pages;
@@ -79,6 +111,7 @@ int main(void)
 		n = 8192;
 	test_no_backing(pages, n);
 	test_backing(pages, n);
+	test_failed_store_drop(pages);
 	free(pages);
 	return T_PASS;
 }
