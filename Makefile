@@ -30,7 +30,7 @@ test: deps test-release test-asan test-tsan
 # One configured build per flavour; ctest runs everything, skips exit 77.
 define flavour
 test-$(1): deps
-	cmake -S . -B $(BUILD)/$(1) -DUZ_SANITIZE=$(2) -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+	cmake -S . -B $(BUILD)/$(1) -DUZ_WERROR=ON -DUZ_SANITIZE=$(2) -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
 	cmake --build $(BUILD)/$(1) -j $(JOBS)
 	cd $(BUILD)/$(1) && UZ_FLAVOUR=$(1) ctest --output-on-failure -j $(JOBS) $(3)
 endef
