@@ -44,20 +44,16 @@ install: all
 clean:
 	rm -rf $(BUILD)
 
-# Coverage-guided fuzzing of every byte parser with libFuzzer (clang).
-# FUZZ_SECONDS per target; new inputs go to build/fuzz/corpus, not the tree.
+# Coverage-guided fuzzing of every byte parser with libFuzzer (clang, the
+# UZ_FUZZ targets). FUZZ_SECONDS per target; new inputs go to
+# build/fuzz/corpus*, not the tree.
 FUZZ_SECONDS ?= 60
 fuzz: deps
-	mkdir -p $(BUILD)/fuzz/corpus
-	clang -g -O1 -fsanitize=fuzzer,address,undefined -Isrc \
-		tests/fuzz_lzo_rle.c src/lzo_rle.c src/lzo_rle_decompress.c -o $(BUILD)/fuzz/fuzz_lzo_rle
-	$(BUILD)/fuzz/fuzz_lzo_rle -max_total_time=$(FUZZ_SECONDS) -max_len=16384 \
-		$(BUILD)/fuzz/corpus tests/fuzz-corpus/lzo_rle
-	mkdir -p $(BUILD)/fuzz/corpus-decompress
-	clang -g -O1 -fsanitize=fuzzer,address,undefined -Isrc -Iinclude \
-		tests/fuzz_decompress.c src/compressor.c src/lzo_rle.c \
-		src/lzo_rle_decompress.c src/cpu.c \
-		src/hotplug.c src/fault.c -llz4 -lzstd -llzo2 -ldeflate -lpthread \
-		-o $(BUILD)/fuzz/fuzz_decompress
-	$(BUILD)/fuzz/fuzz_decompress -max_total_time=$(FUZZ_SECONDS) -max_len=9000 \
-		$(BUILD)/fuzz/corpus-decompress tests/fuzz-corpus/decompress
+	CC=clang cmake -S . -B $(BUILD)/fuzz -DUZ_FUZZ=ON \
+		-DCMAKE_BUILD_TYPE=Debug -DCMAKE_C_FLAGS=-O1 >/dev/null
+	cmake --build $(BUILD)/fuzz -j $(JOBS) --target fuzz_lzo_rle fuzz_decompress
+	mkdir -p $(BUILD)/fuzz/corpus $(BUILD)/fuzz/corpus-decompress
+	$(BUILD)/fuzz/tests/fuzz_lzo_rle -max_total_time=$(FUZZ_SECONDS) \
+		-max_len=16384 $(BUILD)/fuzz/corpus tests/fuzz-corpus/lzo_rle
+	$(BUILD)/fuzz/tests/fuzz_decompress -max_total_time=$(FUZZ_SECONDS) \
+		-max_len=9000 $(BUILD)/fuzz/corpus-decompress tests/fuzz-corpus/decompress
