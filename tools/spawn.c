@@ -90,6 +90,8 @@ static int child_start(struct child *c, char **argv)
 {
 	int in[2], out[2];
 
+	c->pid = -1;	/* *c is set on every path (GCC -O3 cannot tell) */
+	c->to = c->from = -1;
 	if (pipe2(in, O_CLOEXEC) < 0)
 		return -errno;
 	if (pipe2(out, O_CLOEXEC) < 0) {

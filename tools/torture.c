@@ -13,6 +13,7 @@
 #include "pagedata.h"
 
 #include <errno.h>
+#include <link.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
@@ -278,6 +279,18 @@ static size_t load_file(const char *path, uint8_t **buf, size_t have)
 	return have;
 }
 
+/* dl_iterate_phdr callback: the path of the libc this process mapped. */
+static int find_libc(struct dl_phdr_info *info, size_t size, void *path)
+{
+	const char *base = strrchr(info->dlpi_name, '/');
+
+	base = base ? base + 1 : info->dlpi_name;
+	if (strncmp(base, "libc.so", 7) != 0)
+		return 0;
+	snprintf(path, 4096, "%s", info->dlpi_name);
+	return 1;
+}
+
 struct torture_args {
 	double seconds;
 	long threads, hotplug_us, switch_ms, pages;
@@ -353,8 +366,12 @@ int uz_torture_main(int argc, char **argv)
 			return 1;
 		}
 	} else {
+		char libc[4096] = "";
+
 		n = load_file("/proc/self/exe", &pages, 0);
-		n = load_file("/usr/lib/x86_64-linux-gnu/libc.so.6", &pages, n);
+		dl_iterate_phdr(find_libc, libc);
+		if (libc[0])
+			n = load_file(libc, &pages, n);
 	}
 	o.pages = pages;
 	o.nr_src = n;

@@ -227,10 +227,22 @@ static inline void zs_set_word(uint8_t *slot, uint32_t w)
 	memcpy(slot, &w, sizeof(w));
 }
 
+/* The CPU's spin-wait hint; a compiler barrier where there is none. */
+static inline void zs_cpu_relax(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+	__builtin_ia32_pause();
+#elif defined(__aarch64__)
+	__asm__ __volatile__("yield" ::: "memory");
+#else
+	atomic_signal_fence(memory_order_seq_cst);
+#endif
+}
+
 static inline void zs_relax(unsigned spin)
 {
 	if (spin < 64)
-		__builtin_ia32_pause();
+		zs_cpu_relax();
 	else
 		sched_yield();
 }
