@@ -85,6 +85,9 @@ usage --cold probe 1 --cold 101
 usage all stats --compressor all
 usage --pool-mib stats --pool-mib -1
 usage extra codecs extra
+usage extra --version extra
+usage --pool-limit bench --pool-limit 4 --input "$TMP/x"
+usage --reads bench --reads 10 --input "$TMP/x"
 # torture: the same parser, so the same one-line messages naming the
 # option and its value
 usage "--seconds '5s'" torture --seconds 5s
@@ -102,6 +105,19 @@ grep -q ': ok$' "$TMP/out" || fail "torture: $(cat "$TMP/out")"
 # ---- runtime failures: exit 1 ----
 run 1 bench --input "$TMP/does-not-exist"
 grep -q does-not-exist "$TMP/err" || fail "missing input not named"
+: >"$TMP/empty"
+run 1 bench --input "$TMP/empty"
+grep -q "no pages" "$TMP/err" || fail "empty input: $(cat "$TMP/err")"
+head -c 65536 /dev/zero >"$TMP/zero"
+run 1 bench --input "$TMP/zero"
+grep -q "same-filled" "$TMP/err" || fail "all-zero input: $(cat "$TMP/err")"
+# --max-mib bounds what is read: a 100 GiB sparse file, 1 MiB of it (the
+# whole file could neither be read nor held here)
+truncate -s 100G "$TMP/sparse" 2>/dev/null && {
+	run 1 bench --input "$TMP/sparse" --max-mib 1
+	grep -q "same-filled" "$TMP/err" || fail "sparse: $(cat "$TMP/err")"
+	rm -f "$TMP/sparse"
+}
 true &
 DEAD=$!
 wait $DEAD

@@ -204,14 +204,38 @@ static int run_swap(const struct bench_args *ba, const struct codec_sel *sel,
 	return rc;
 }
 
+/*
+ * The swap-path options mean nothing without --backing: refuse them (one
+ * line naming the first), else fill in their defaults. -1: go on.
+ */
+static int swap_opts_check(struct bench_args *ba)
+{
+	static const char *const names[] = { "--pool-limit", "--working-set",
+					      "--reads", "--hot", "--rewrite" };
+	long *v[] = { &ba->pool_mib, &ba->working_set, &ba->reads, &ba->hot,
+		      &ba->rewrite };
+	static const long defaults[] = { 64, 0, 100000, 80, 50 };
+
+	for (unsigned i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+		if (*v[i] != -1 && !ba->backing) {
+			fprintf(stderr, "uzswap bench: %s needs --backing FILE "
+				"(try uzswap bench --help)\n", names[i]);
+			return EXIT_USAGE;
+		}
+		if (*v[i] == -1)
+			*v[i] = defaults[i];
+	}
+	return -1;
+}
+
 int cmd_bench(int argc, char **argv)
 {
 	struct args a = { "uzswap bench", argc, 1, argv };
 	struct bench_args ba = { .in.max_pages = DEFAULT_MAX_MIB * 256,
 				 .folio = 1, .repeat = 3,
 				 .threads = { 1 }, .nr_threads = 1,
-				 .pool_mib = 64, .reads = 100000, .hot = 80,
-				 .rewrite = 50 };
+				 .pool_mib = -1, .working_set = -1,
+				 .reads = -1, .hot = -1, .rewrite = -1 };
 	struct codec_sel sel[MAX_CODECS];
 	struct bench_result *res;
 	struct pageset ps;
@@ -221,6 +245,8 @@ int cmd_bench(int argc, char **argv)
 	if (!ba.in.files)
 		return EXIT_FAIL;
 	rc = args_parse(&a, &bench_spec, &ba);
+	if (rc < 0)
+		rc = swap_opts_check(&ba);
 	if (rc < 0 && ba.backing && !ba.codecs)
 		ba.codecs = "lz4";	/* the swap path: one codec by default */
 	if (rc < 0 && !ba.codecs)
@@ -236,6 +262,14 @@ int cmd_bench(int argc, char **argv)
 	}
 	ba.in.quiet = !isatty(2);
 	rc = input_load("uzswap bench", &ba.in, &ps);
+	if (!rc && !ba.backing && ps.n_timed == 0) {
+		/* A ratio over no compressed byte means nothing: say so. */
+		fprintf(stderr, "uzswap bench: all %zu input pages are "
+			"same-filled (one repeated 8-byte word, zero pages "
+			"among them): uzswap keeps them without compressing, "
+			"so there is nothing to time\n", ps.n);
+		rc = EXIT_FAIL;
+	}
 	res = calloc((size_t)(nsel * ba.nr_threads), sizeof(*res));
 	if (!rc && ba.backing)
 		rc = run_swap(&ba, sel, nsel, &ps);

@@ -127,6 +127,11 @@ int main(int argc, char **argv)
 	if (!strcmp(argv[1], "help"))
 		return cmd_help(argc - 1, argv + 1);
 	if (!strcmp(argv[1], "-V") || !strcmp(argv[1], "--version")) {
+		if (argc > 2) {
+			fprintf(stderr, "uzswap: %s takes no argument, got "
+				"'%s' (try uzswap --help)\n", argv[1], argv[2]);
+			return EXIT_USAGE;
+		}
 		printf("uzswap %s\n", UZSWAP_VERSION_STRING);
 		return EXIT_OK;
 	}

@@ -42,10 +42,16 @@ void pageset_free(struct pageset *ps)
 	memset(ps, 0, sizeof(*ps));
 }
 
-int pageset_add_file(struct pageset *ps, const char *path, char *err,
-		     size_t errlen)
+int pageset_add_file(struct pageset *ps, const char *path, size_t max_pages,
+		     char *err, size_t errlen)
 {
-	long r = uz_pagedata_read_file(path, 0, &ps->data, &ps->n);
+	long r;
+
+	/* Read at most what is asked for: a huge sparse file costs no more
+	 * than its first max_pages pages (0 to read would mean "all"). */
+	if (ps->n >= max_pages)
+		return 0;
+	r = uz_pagedata_read_file(path, max_pages - ps->n, &ps->data, &ps->n);
 
 	ps->cap = ps->n;	/* what is allocated now, at least */
 	if (r < 0) {
@@ -115,7 +121,8 @@ static int load_files(const char *cmd, const struct input_opts *in,
 	size_t len = 0;
 
 	for (int i = 0; i < in->nr_files; i++) {
-		if (pageset_add_file(ps, in->files[i], err, sizeof(err))) {
+		if (pageset_add_file(ps, in->files[i], in->max_pages, err,
+				     sizeof(err))) {
 			fprintf(stderr, "%s: %s\n", cmd, err);
 			return EXIT_FAIL;
 		}

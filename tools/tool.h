@@ -45,9 +45,10 @@ struct pageset {
 
 /* Room for n more pages at the end; returns a pointer to them or NULL. */
 uint8_t *pageset_grow(struct pageset *ps, size_t n);
-/* Append a file read as 4 KiB pages (a short tail zero-padded). */
-int pageset_add_file(struct pageset *ps, const char *path, char *err,
-		     size_t errlen);
+/* Append a file read as 4 KiB pages (a short tail zero-padded), until the
+ * set holds max_pages pages: no more of the file is read. */
+int pageset_add_file(struct pageset *ps, const char *path, size_t max_pages,
+		     char *err, size_t errlen);
 /* Count zero and same-filled pages and move the same-filled ones last. */
 void pageset_partition(struct pageset *ps);
 void pageset_free(struct pageset *ps);
