@@ -179,6 +179,11 @@ int main(void)
 		T_EQ(pthread_create(&t[n++], NULL, churner, (void *)i), 0);
 	T_EQ(pthread_create(&t[n++], NULL, compactor, NULL), 0);
 	nanosleep(&ts, NULL);
+	/* On a loaded machine (sanitizers, parallel tests) the readers may
+	 * not yet have seen a move: go on, up to 60 s, until they did. */
+	for (int waited = 0; atomic_load(&moves_seen) <= NSTABLE &&
+	     waited < 600; waited++)
+		nanosleep(&(struct timespec){ 0, 100 * 1000000L }, NULL);
 	atomic_store(&stop, true);
 	for (int i = 0; i < n; i++)
 		pthread_join(t[i], NULL);
