@@ -94,7 +94,6 @@ static int file_read(struct uzswap *uz, uint64_t offset, const void *disk,
 int uzswap_read(struct uzswap *uz, uint64_t offset, void *page)
 {
 	struct uz_entry *e;
-	void **slot;
 	int err = 0;
 
 	if (!uz || !page || offset >= uz->nr_pages)
@@ -102,8 +101,7 @@ int uzswap_read(struct uzswap *uz, uint64_t offset, void *page)
 	if (!uz->has_backing)
 		return uzswap_load(uz, offset, page);
 	uz_index_lock(&uz->index, offset);
-	slot = uz_index_slot(&uz->index, offset);
-	e = slot ? *slot : NULL;
+	e = uz_index_value(&uz->index, offset);
 	if (!e)
 		uz_page_fill(page, 0);	/* never written, or discarded */
 	else if (uz_is_disk(e))

@@ -298,14 +298,12 @@ int uzswap_store_folio(struct uzswap *uz, uint64_t offset, const void *pages,
 int uzswap_load(struct uzswap *uz, uint64_t offset, void *page)
 {
 	struct uz_entry *e;
-	void **slot;
 	int err = 0;
 
 	if (!uz || !page || offset >= uz->nr_pages)
 		return -EINVAL;
 	uz_index_lock(&uz->index, offset);
-	slot = uz_index_slot(&uz->index, offset);
-	e = slot ? *slot : NULL;
+	e = uz_index_value(&uz->index, offset);
 	if (!e || uz_is_disk(e))
 		err = -ENOENT;	/* in the file: uzswap_read finds it */
 	else

@@ -62,6 +62,15 @@ void uz_index_assert_locked(struct uz_index *ix, uint64_t offset);
  * was never reserved (nothing was ever stored there). */
 void **uz_index_slot(struct uz_index *ix, uint64_t offset);
 
+/* With the stripe lock held: what the slot of offset holds (NULL when it
+ * was never reserved). */
+static inline void *uz_index_value(struct uz_index *ix, uint64_t offset)
+{
+	void **slot = uz_index_slot(ix, offset);
+
+	return slot ? *slot : NULL;
+}
+
 /* Locks, swaps in e (NULL = erase) and returns the old value. Offset
  * must be reserved when e is not NULL. */
 void *uz_index_xchg(struct uz_index *ix, uint64_t offset, void *e);
