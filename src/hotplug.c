@@ -37,6 +37,7 @@ static pthread_mutex_t uz_hp_ctl_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct uz_hp_state *states;	/* under uz_hp_lock */
 static unsigned nr_instances;		/* under uz_hp_lock */
 static unsigned long nr_events, nr_prepare_fail;	/* under uz_hp_lock */
+static unsigned long nr_by_source[UZ_HP_NR_SRC];	/* under uz_hp_lock */
 
 /* Event thread; under uz_hp_ctl_lock. */
 static pthread_t ev_thread;
@@ -157,7 +158,7 @@ static void cpu_down(unsigned cpu)
 			run_teardown(st, in, cpu);
 }
 
-int uz_hp_cpu_event(unsigned cpu, bool online)
+int uz_hp_cpu_event(unsigned cpu, bool online, enum uz_hp_source src)
 {
 	int changed = 0;
 
@@ -170,6 +171,7 @@ int uz_hp_cpu_event(unsigned cpu, bool online)
 		else
 			cpu_down(cpu);
 		nr_events++;
+		nr_by_source[src]++;
 		changed = 1;
 	}
 	uz_mutex_unlock(&uz_hp_lock, UZ_LR_HP);
@@ -178,7 +180,7 @@ int uz_hp_cpu_event(unsigned cpu, bool online)
 
 int uzswap_hotplug_inject(unsigned cpu, bool online)
 {
-	int r = uz_hp_cpu_event(cpu, online);
+	int r = uz_hp_cpu_event(cpu, online, UZ_HP_SRC_INJECT);
 
 	return r < 0 ? r : 0;
 }
@@ -187,6 +189,7 @@ void uz_hp_get_counters(struct uz_hp_counters *c)
 {
 	uz_mutex_lock(&uz_hp_lock, UZ_LR_HP);
 	c->events = nr_events;
+	memcpy(c->by_source, nr_by_source, sizeof(c->by_source));
 	c->prepare_fail = nr_prepare_fail;
 	uz_mutex_unlock(&uz_hp_lock, UZ_LR_HP);
 	uz_mutex_lock(&uz_hp_ctl_lock, UZ_LR_HP_CTL);
@@ -253,7 +256,8 @@ static void uevent_drain(int fd)
 		buf[n] = '\0';
 		cpu = uz_uevent_parse(buf, (size_t)n, &online);
 		if (cpu >= 0)
-			uz_hp_cpu_event((unsigned)cpu, online);
+			uz_hp_cpu_event((unsigned)cpu, online,
+					UZ_HP_SRC_UEVENT);
 	}
 }
 
@@ -278,7 +282,8 @@ static void sysfs_resync(unsigned long *last, bool first)
 			unsigned long m = 1ul << (c % LB);
 
 			if ((bits[c / LB] ^ last[c / LB]) & m)
-				uz_hp_cpu_event(c, bits[c / LB] & m);
+				uz_hp_cpu_event(c, bits[c / LB] & m,
+						UZ_HP_SRC_SYSFS);
 		}
 		memcpy(last, bits, sizeof(bits));
 	}

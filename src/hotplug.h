@@ -68,7 +68,13 @@ void uz_hp_remove_instance(struct uz_hp_state *st,
  * possible range. A failed prepare leaves that instance's context
  * unprepared (the hot path falls back, I3) and is counted.
  */
-int uz_hp_cpu_event(unsigned cpu, bool online);
+enum uz_hp_source {
+	UZ_HP_SRC_UEVENT,	/* the kernel's CPU uevent */
+	UZ_HP_SRC_SYSFS,	/* found re-reading /sys/.../cpu/online */
+	UZ_HP_SRC_INJECT,	/* uzswap_hotplug_inject() */
+	UZ_HP_NR_SRC
+};
+int uz_hp_cpu_event(unsigned cpu, bool online, enum uz_hp_source src);
 
 /*
  * Parse a kernel uevent, "ACTION@DEVPATH\0KEY=VALUE\0...", len bytes
@@ -80,6 +86,7 @@ int uz_uevent_parse(const char *msg, size_t len, bool *online);
 /* Counters, for tests and the torture report. */
 struct uz_hp_counters {
 	unsigned long events;		/* state changes applied */
+	unsigned long by_source[UZ_HP_NR_SRC];	/* of those, from where */
 	unsigned long prepare_fail;	/* prepare callbacks that failed */
 	bool thread_running;		/* the uevent thread */
 	bool thread_uses_netlink;	/* else sysfs polling */
