@@ -263,15 +263,6 @@ struct uzswap_stats {
 };
 
 /*
- * Simulate a CPU hotplug event, through exactly the path the kernel's
- * CPU uevents take: online runs every pool's prepare step for cpu,
- * offline frees nothing (I2). Process-wide, for tests and simulation.
- * Returns 0 (also when cpu already has that state) or -EINVAL for a CPU
- * beyond the possible range.
- */
-UZSWAP_API int uzswap_hotplug_inject(unsigned cpu, bool online);
-
-/*
  * Compact the pool: move compressed pages out of sparse allocator spans
  * into fuller ones and give the emptied memory back to the system. Also
  * runs by itself when fragmentation passes a threshold. Loads, stores and
