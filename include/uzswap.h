@@ -48,19 +48,65 @@ extern "C" {
 #define UZSWAP_VERSION_MINOR 1
 #define UZSWAP_VERSION_PATCH 0
 #define UZSWAP_VERSION_STRING "0.1.0"
+/* One number per release, comparable: UZSWAP_VERSION_NUMBER(0, 1, 0). */
+#define UZSWAP_VERSION_NUMBER(major, minor, patch) \
+	(((major) << 16) | ((minor) << 8) | (patch))
+#define UZSWAP_VERSION UZSWAP_VERSION_NUMBER(UZSWAP_VERSION_MAJOR, \
+	UZSWAP_VERSION_MINOR, UZSWAP_VERSION_PATCH)
+
+/*
+ * The version of the library running, as UZSWAP_VERSION: with a shared
+ * library it may be newer than the header a program was built with
+ * (compare with UZSWAP_VERSION). Never fails.
+ */
+UZSWAP_API unsigned uzswap_version(void);
 
 struct uzswap;
+
+/*
+ * Growing the ABI: struct uzswap_options and struct uzswap_stats carry
+ * their size in their first field, as the kernel's openat2() and clone3()
+ * structs do, so that a program built against an older uzswap.h keeps
+ * working with a newer libuzswap.so, and one built against a newer header
+ * gets a clear error from an older library:
+ *
+ *  - Fields are only ever added at the end. Each published layout is a
+ *    prefix of the next and ends on an 8-byte boundary (explicit padding,
+ *    never read), so that every layout has its own size:
+ *    UZSWAP_OPTIONS_SIZE_VER0 / UZSWAP_STATS_SIZE_VER0 (the first cut:
+ *    options up to checksum, stats up to nr_pools) and _VER1 (0.1.0:
+ *    lazy_free and shrinker_enabled; the backing-store counters and
+ *    lru_pages). 56/64 and 144/192 bytes on LP64.
+ *  - Options in: uzswap_options_init() is a macro that passes the size of
+ *    the struct this header declares; the library fills that many bytes
+ *    (defaults, zeros for fields it does not know) and sets size to it.
+ *    uzswap_open() reads only size bytes; fields a caller did not pass
+ *    take their defaults. size < UZSWAP_OPTIONS_SIZE_VER0: -EINVAL;
+ *    size > 4096, or nonzero bytes beyond the fields this library knows
+ *    (a newer caller using a field this library lacks): -E2BIG. A newer
+ *    caller that leaves new fields at their init values (zero) works.
+ *  - Stats out: uzswap_get_stats() is a macro that passes the size of the
+ *    caller's struct; the library writes at most that many bytes (never
+ *    past it) and sets st->size to the bytes it filled: min(caller's
+ *    size, its own). Fields beyond st->size were not written: a newer
+ *    caller on an older library must not read them.
+ *  - Other languages (no macros) call uzswap_options_init_sized() and
+ *    uzswap_get_stats_sized() with the size of their struct.
+ */
 
 /*
  * Options for uzswap_open(). Always fill with uzswap_options_init() first,
  * then change what you need: fields added later get safe defaults that way.
  */
 struct uzswap_options {
+	/* Size of this struct as the caller was compiled with (set by
+	 * uzswap_options_init(); see "Growing the ABI" above). */
+	uint32_t size;
+	/* Codec level; 0 = the codec's default. Out of range: -EINVAL. */
+	int level;
 	/* Codec: "lz4" (default), "lz4hc", "zstd", "lzo", "lzo-rle",
 	 * "deflate". See uzswap_compressor_levels() for levels. */
 	const char *compressor;
-	/* Codec level; 0 = the codec's default. Out of range: -EINVAL. */
-	int level;
 	/* Size of the swap space in pages: valid offsets are 0..nr_pages-1.
 	 * 1 .. UZSWAP_MAX_PAGES. */
 	uint64_t nr_pages;
@@ -90,6 +136,8 @@ struct uzswap_options {
 	 * pool is caught (-EIO) whatever the codec can tell. Default off;
 	 * costs ~2% on store and ~6% on load with lz4, ~0 with zstd. */
 	bool checksum;
+	uint8_t pad0[3];	/* padding, never read */
+	/* ---- end of UZSWAP_OPTIONS_SIZE_VER0 ---- */
 	/* Give freed pool memory back lazily (MADV_FREE): the kernel takes
 	 * it whenever it needs memory, and until then refilling it costs
 	 * no page fault - stores into a cache that was emptied are ~10%
@@ -101,10 +149,25 @@ struct uzswap_options {
 	 * threshold), so that stores rarely wait for writeback. Default on;
 	 * ignored without a backing store. */
 	bool shrinker_enabled;
+	uint8_t pad1[6];	/* padding, never read */
+	/* ---- end of UZSWAP_OPTIONS_SIZE_VER1 ---- */
 };
 
-/* Fill *opts with the defaults. */
-UZSWAP_API void uzswap_options_init(struct uzswap_options *opts);
+#define UZSWAP_OPTIONS_SIZE_VER0 offsetof(struct uzswap_options, lazy_free)
+/* When a VER2 is added: offsetof(struct uzswap_options, <its first field>) */
+#define UZSWAP_OPTIONS_SIZE_VER1 sizeof(struct uzswap_options)
+
+/*
+ * Fill the caller's options (size bytes) with the defaults: every field
+ * this library knows, zeros beyond, opts->size = size. Returns 0, -EINVAL
+ * (NULL, size < UZSWAP_OPTIONS_SIZE_VER0: nothing written) or -E2BIG
+ * (size > 4096: nothing written). Call it through the macro.
+ */
+UZSWAP_API int uzswap_options_init_sized(struct uzswap_options *opts,
+					 size_t size);
+/* Fill *opts with the defaults (0 or -EINVAL for NULL). */
+#define uzswap_options_init(opts) \
+	uzswap_options_init_sized((opts), sizeof(struct uzswap_options))
 
 /*
  * Create a cache. Returns 0 and sets *out, or:
@@ -235,6 +298,10 @@ UZSWAP_API int uzswap_compressor_levels(const char *name, int *min, int *max,
 UZSWAP_API const char *const *uzswap_compressors(void);
 
 struct uzswap_stats {
+	/* Bytes uzswap_get_stats() filled (see "Growing the ABI" above);
+	 * uzswap_stats_json() prints the fields within it. */
+	uint32_t size;
+	uint32_t pad0;			/* padding, never read */
 	uint64_t stored_pages;		/* pages held now (incl. same-filled) */
 	uint64_t same_filled_pages;	/* of those, same-filled: no pool memory */
 	uint64_t pool_total_size;	/* bytes the pools hold from the system */
@@ -253,6 +320,7 @@ struct uzswap_stats {
 	uint64_t decompress_fail;	/* loads and writebacks that found
 					 * corrupted data */
 	uint64_t nr_pools;		/* live pools (old ones drain, I6) */
+	/* ---- end of UZSWAP_STATS_SIZE_VER0 ---- */
 	/* The backing store (all 0 without one). */
 	uint64_t backing_pages;		/* pages that live in the file now */
 	uint64_t backing_writes;	/* uzswap_write pages the cache refused */
@@ -260,7 +328,12 @@ struct uzswap_stats {
 	uint64_t backing_discards;	/* file pages dropped by discard */
 	uint64_t backing_io_errors;	/* failed file reads and writes */
 	uint64_t lru_pages;		/* compressed pages on the LRU */
+	/* ---- end of UZSWAP_STATS_SIZE_VER1 ---- */
 };
+
+#define UZSWAP_STATS_SIZE_VER0 offsetof(struct uzswap_stats, backing_pages)
+/* When a VER2 is added: offsetof(struct uzswap_stats, <its first field>) */
+#define UZSWAP_STATS_SIZE_VER1 sizeof(struct uzswap_stats)
 
 /*
  * Compact the pool: move compressed pages out of sparse allocator spans
@@ -271,13 +344,23 @@ struct uzswap_stats {
  */
 UZSWAP_API int uzswap_compact(struct uzswap *uz, uint64_t *freed);
 
-/* Snapshot the counters. Returns 0 or -EINVAL. */
-UZSWAP_API int uzswap_get_stats(struct uzswap *uz, struct uzswap_stats *st);
+/*
+ * Snapshot the counters into st, a struct of size bytes: writes
+ * min(size, the library's sizeof) bytes, never more, and sets st->size to
+ * that. Returns 0 or -EINVAL (NULL, size < UZSWAP_STATS_SIZE_VER0: nothing
+ * written). Call it through the macro.
+ */
+UZSWAP_API int uzswap_get_stats_sized(struct uzswap *uz,
+				      struct uzswap_stats *st, size_t size);
+/* Snapshot the counters into *st. Returns 0 or -EINVAL. */
+#define uzswap_get_stats(uz, st) \
+	uzswap_get_stats_sized((uz), (st), sizeof(struct uzswap_stats))
 
 /*
- * Write the stats as one JSON object (no newline) into buf of size len.
- * Returns the length it needs (excluding the NUL, like snprintf) or a
- * negative errno.
+ * Write the stats st->size covers (as uzswap_get_stats() filled them) as
+ * one JSON object (no newline) into buf of size len. Returns the length it
+ * needs (excluding the NUL, like snprintf), -EINVAL (st NULL or st->size <
+ * UZSWAP_STATS_SIZE_VER0, buf NULL with len > 0) or -EIO (snprintf failed).
  */
 UZSWAP_API int uzswap_stats_json(const struct uzswap_stats *st, char *buf,
 				 size_t len);
