@@ -7,8 +7,18 @@
  *
  * Conventions:
  *  - Handles are opaque; all calls on one handle are thread-safe.
- *  - Every function that can fail returns 0 or a negative errno value and,
- *    when it fails, changes nothing. uzswap_strerror() names the error.
+ *  - Every function that can fail returns 0 (or a count) or a negative
+ *    errno value; each declaration lists every errno it can return, and
+ *    uzswap_strerror() names each. A failed call changes nothing, except:
+ *     - a store that fails for any reason but -EINVAL (uzswap_store(),
+ *       uzswap_store_folio(), uzswap_write() without a backing store)
+ *       drops the older page(s) at its offset(s), as Linux zswap does, so
+ *       that a stale copy can never be loaded;
+ *     - a load or read that fails with -EIO leaves the page buffer
+ *       undefined;
+ *     - uzswap_open() with a backing_path may leave the file extended;
+ *     - counters count failed calls (reject_*, load_misses,
+ *       backing_io_errors, decompress_fail, ...).
  *  - No global state a user must manage: no init call, no teardown.
  *
  * Minimal use:
@@ -171,9 +181,14 @@ UZSWAP_API int uzswap_options_init_sized(struct uzswap_options *opts,
 
 /*
  * Create a cache. Returns 0 and sets *out, or:
- * -EINVAL (NULL argument, nr_pages 0, level or percentage out of range),
- * -ENOENT (unknown compressor), -ENOMEM, or the errno of opening
- * backing_path. On error *out is untouched and nothing is allocated.
+ * -EINVAL (NULL argument, opts->size too small, nr_pages 0 or above
+ * UZSWAP_MAX_PAGES, level, percentage or batch_size out of range, NULL
+ * compressor; backing_path neither a regular file nor a block device),
+ * -E2BIG (opts->size above 4096, or a field this library does not know
+ * set), -ENOENT (unknown compressor), -ENOMEM, -ENOSPC (a block device
+ * smaller than nr_pages pages), or the errno of opening or extending
+ * backing_path (-ENOENT, -EACCES, -EISDIR, ...). On error *out is
+ * untouched and nothing is allocated.
  */
 UZSWAP_API int uzswap_open(const struct uzswap_options *opts,
 			   struct uzswap **out);
@@ -188,17 +203,20 @@ UZSWAP_API void uzswap_close(struct uzswap *uz);
  * - the caller still owns the data, and any older page at offset is gone
  * (as with Linux zswap, a failed store invalidates the offset so a stale
  * copy can never be loaded):
- * -EINVAL (NULL, offset >= nr_pages), -E2BIG (page does not compress
- * enough to save memory), -ENOSPC (pool limit), -ENOMEM, -EIO (codec
- * failure).
+ * -EINVAL (NULL, offset >= nr_pages: nothing dropped), -E2BIG (page does
+ * not compress enough to save memory), -ENOSPC (pool limit), -ENOMEM,
+ * -EIO (codec failure).
  */
 UZSWAP_API int uzswap_store(struct uzswap *uz, uint64_t offset,
 			    const void *page);
 
 /*
  * Store nr consecutive pages (a large folio) at offset .. offset+nr-1, all
- * or none: on error no page of the folio is held. Each per-CPU context
- * lock is taken once per batch of batch_size pages, not once per page.
+ * or none: on error no page of the folio is held, and (but for -EINVAL)
+ * older pages in the range are dropped. Each per-CPU context lock is
+ * taken once per batch of batch_size pages, not once per page. Returns 0
+ * or uzswap_store()'s errnos (-EINVAL also for nr 0 or a range past
+ * nr_pages).
  */
 UZSWAP_API int uzswap_store_folio(struct uzswap *uz, uint64_t offset,
 				  const void *pages, unsigned nr);
@@ -211,9 +229,10 @@ UZSWAP_API int uzswap_store_folio(struct uzswap *uz, uint64_t offset,
 UZSWAP_API int uzswap_load(struct uzswap *uz, uint64_t offset, void *page);
 
 /* Drop the page at offset, if any - in the cache and, with a backing
- * store, in the file too (a later uzswap_read() gives zeros). Out-of-range
- * offsets are ignored. */
-UZSWAP_API void uzswap_invalidate(struct uzswap *uz, uint64_t offset);
+ * store, in the file too (a later uzswap_read() gives zeros). Returns 0
+ * (also when nothing was there) or -EINVAL (NULL, offset >= nr_pages),
+ * as uzswap_discard(). */
+UZSWAP_API int uzswap_invalidate(struct uzswap *uz, uint64_t offset);
 
 /*
  * The device-level API: a swap device that never loses a page.
@@ -224,7 +243,7 @@ UZSWAP_API void uzswap_invalidate(struct uzswap *uz, uint64_t offset);
  * (written_back_pages), as Linux zswap does. Returns 0, -EINVAL, -EIO (the
  * backing file could not be written: the page at offset is then still
  * what it was before the call, wherever it was), or -ENOMEM. Without a
- * backing store it behaves as uzswap_store().
+ * backing store it is uzswap_store(), errnos and dropped page included.
  *
  * uzswap_read() gives the newest page written at offset, from the cache
  * (a hit) or the backing file (a miss), or zeros for an offset never
@@ -233,7 +252,8 @@ UZSWAP_API void uzswap_invalidate(struct uzswap *uz, uint64_t offset);
  * uzswap_load() (-ENOENT for an offset the cache does not hold).
  *
  * uzswap_discard() forgets the page (cache and file; the file's blocks
- * are punched out). Returns 0 or -EINVAL. Without a backing store it is
+ * are punched out). Returns 0 (also when nothing was there) or -EINVAL
+ * (NULL, offset >= nr_pages). Without a backing store it is
  * uzswap_invalidate().
  *
  * Pages put with uzswap_store() may be written back as well: with a
@@ -252,7 +272,7 @@ UZSWAP_API int uzswap_discard(struct uzswap *uz, uint64_t offset);
  * cached that could be written back, -EIO when the file write failed (the
  * page stays cached; backing_io_errors counts it), -EBUSY when the pages
  * it met all had another writeback of their index stripe in flight (try
- * again).
+ * again), -EINVAL (NULL, nr < 0). 0 for nr 0.
  */
 UZSWAP_API long uzswap_writeback(struct uzswap *uz, long nr);
 
@@ -284,17 +304,18 @@ UZSWAP_API int uzswap_get_param(struct uzswap *uz, enum uzswap_param param,
 UZSWAP_API int uzswap_set_compressor(struct uzswap *uz, const char *name,
 				     int level);
 
-/* Name and level of the current compressor. */
+/* Name and level of the current compressor; NULL for a NULL cache. */
 UZSWAP_API const char *uzswap_get_compressor(struct uzswap *uz, int *level);
 
 /*
  * Level range of a compressor: 0 and fills *min, *max, *def, or -ENOENT.
- * A codec without levels has min == max == def == 0.
+ * A codec without levels has min == max == def == 0. -EINVAL for a NULL
+ * name.
  */
 UZSWAP_API int uzswap_compressor_levels(const char *name, int *min, int *max,
 					int *def);
 
-/* Names of every compressor, NULL-terminated. */
+/* Names of every compressor, NULL-terminated. Never fails. */
 UZSWAP_API const char *const *uzswap_compressors(void);
 
 struct uzswap_stats {
@@ -365,7 +386,11 @@ UZSWAP_API int uzswap_get_stats_sized(struct uzswap *uz,
 UZSWAP_API int uzswap_stats_json(const struct uzswap_stats *st, char *buf,
 				 size_t len);
 
-/* Text for a return value of this API ("Success" for 0). Never NULL. */
+/*
+ * Text for a return value of this API ("Success" for 0); -EIO names both
+ * of its causes (corrupted data or codec failure; the backing file could
+ * not be read or written). Never NULL.
+ */
 UZSWAP_API const char *uzswap_strerror(int err);
 
 #ifdef __cplusplus

@@ -611,8 +611,11 @@ const char *uzswap_strerror(int err)
 		return "pool limit reached";
 	case -ENOENT:
 		return "not found (no page at offset, or unknown compressor)";
-	case -EIO:
-		return "compressed data corrupted or codec failure";
+	case -EIO:	/* both causes: the number cannot tell them apart */
+		return "I/O error: compressed data corrupted or codec failure, "
+		       "or the backing file could not be read or written";
+	case -ENODEV:
+		return "no backing store";
 	case -EINVAL:
 		return "invalid argument";
 	}

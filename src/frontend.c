@@ -488,11 +488,12 @@ static void offset_drop(struct uzswap *uz, uint64_t offset)
 	uz_entry_free(uz, old);
 }
 
-void uzswap_invalidate(struct uzswap *uz, uint64_t offset)
+int uzswap_invalidate(struct uzswap *uz, uint64_t offset)
 {
 	if (!uz || offset >= uz->nr_pages)
-		return;
+		return -EINVAL;
 	offset_drop(uz, offset);
+	return 0;
 }
 
 int uzswap_discard(struct uzswap *uz, uint64_t offset)
