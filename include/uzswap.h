@@ -357,6 +357,49 @@ struct uzswap_stats {
 #define UZSWAP_STATS_SIZE_VER1 sizeof(struct uzswap_stats)
 
 /*
+ * The codec alone, for comparison and for tools: the compressors and
+ * levels the cache uses (same names, same level ranges, same code), with
+ * no cache around them - no pool, no index, no same-filled check. One
+ * handle holds one codec state: use it from one thread at a time.
+ */
+struct uzswap_codec;
+
+/* Room a compress destination needs whatever cap is: two pages, as the
+ * cache's own buffers (a codec such as lzo1x cannot stop at cap). */
+#define UZSWAP_CODEC_DST_SIZE (2 * UZSWAP_PAGE_SIZE)
+
+/* Open a codec at level (0 = its default). Returns 0 and sets *out, or
+ * -EINVAL (NULL, level out of range), -ENOENT (unknown name), -ENOMEM. */
+UZSWAP_API int uzswap_codec_open(const char *name, int level,
+				 struct uzswap_codec **out);
+/* Free the codec. NULL is a no-op. */
+UZSWAP_API void uzswap_codec_close(struct uzswap_codec *c);
+/*
+ * Compress one page (UZSWAP_PAGE_SIZE bytes) into dst, which has room for
+ * UZSWAP_CODEC_DST_SIZE bytes. Returns the compressed length (1..cap), 0
+ * when it does not fit in cap bytes, -EINVAL (NULL, cap 0 or above
+ * UZSWAP_CODEC_DST_SIZE) or -EIO (codec error).
+ */
+UZSWAP_API int uzswap_codec_compress(struct uzswap_codec *c, const void *page,
+				     void *dst, size_t cap);
+/*
+ * Decompress len bytes at src into one page. Returns 0, -EINVAL (NULL,
+ * len 0) or -EIO (corrupted, or not exactly one page: page is then
+ * undefined). Never writes past page + UZSWAP_PAGE_SIZE.
+ */
+UZSWAP_API int uzswap_codec_decompress(struct uzswap_codec *c, const void *src,
+				       size_t len, void *page);
+
+/*
+ * The cache's own same-filled test (zswap's same-filled pages: one 64-bit
+ * word repeated, zero pages the commonest), which decides which pages it
+ * keeps as a word, without compressing. Returns 1 and sets *value (unless
+ * value is NULL) when page is same-filled, 0 when not, -EINVAL for a NULL
+ * page.
+ */
+UZSWAP_API int uzswap_page_same_filled(const void *page, uint64_t *value);
+
+/*
  * Compact the pool: move compressed pages out of sparse allocator spans
  * into fuller ones and give the emptied memory back to the system. Also
  * runs by itself when fragmentation passes a threshold. Loads, stores and
