@@ -52,6 +52,22 @@ for f in "$SRC"/tools/*.[ch]; do
 done >"$TMP/tools.inc"
 [ ! -s "$TMP/tools.inc" ] || { cat "$TMP/tools.inc" >&2; fail "tools/ includes from src/"; }
 
+# one version everywhere: CMake (pkg-config), the header, the library
+cat >"$TMP/ver.c" <<'EOT'
+#include <stdio.h>
+#include <uzswap.h>
+int main(void)
+{
+	printf("%s %d\n", UZSWAP_VERSION_STRING, uzswap_version() == UZSWAP_VERSION);
+	return 0;
+}
+EOT
+cc -Wall -Wextra -Werror -o "$TMP/ver" "$TMP/ver.c" \
+	$(pkg-config --cflags --libs uzswap) -Wl,-rpath,"$LIBDIR" ||
+	fail "cannot build the version check"
+[ "$("$TMP/ver")" = "$(pkg-config --modversion uzswap) 1" ] ||
+	fail "versions differ: header/library $("$TMP/ver"), pkg-config $(pkg-config --modversion uzswap)"
+
 # static: the codecs come from Requires.private
 cc -Wall -Wextra -Werror -o "$TMP/ex_static" "$SRC/examples/readme_example.c" \
 	$(pkg-config --cflags uzswap) "$LIBDIR/libuzswap.a" \
