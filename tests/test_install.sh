@@ -58,14 +58,17 @@ cat >"$TMP/ver.c" <<'EOT'
 #include <uzswap.h>
 int main(void)
 {
-	printf("%s %d\n", UZSWAP_VERSION_STRING, uzswap_version() == UZSWAP_VERSION);
+	printf("%s %d.%d.%d %d\n", UZSWAP_VERSION_STRING, UZSWAP_VERSION_MAJOR,
+	       UZSWAP_VERSION_MINOR, UZSWAP_VERSION_PATCH,
+	       uzswap_version() == UZSWAP_VERSION);
 	return 0;
 }
 EOT
 cc -Wall -Wextra -Werror -o "$TMP/ver" "$TMP/ver.c" \
 	$(pkg-config --cflags --libs uzswap) -Wl,-rpath,"$LIBDIR" ||
 	fail "cannot build the version check"
-[ "$("$TMP/ver")" = "$(pkg-config --modversion uzswap) 1" ] ||
+V=$(pkg-config --modversion uzswap)
+[ "$("$TMP/ver")" = "$V $V 1" ] ||
 	fail "versions differ: header/library $("$TMP/ver"), pkg-config $(pkg-config --modversion uzswap)"
 
 # static: the codecs come from Requires.private
