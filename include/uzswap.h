@@ -16,6 +16,9 @@
  *       that a stale copy can never be loaded;
  *     - a load or read that fails with -EIO leaves the page buffer
  *       undefined;
+ *     - a store or write that meets the pool limit may first write cold
+ *       pages back to the backing file (as the shrinker may at any time),
+ *       whether or not it then succeeds;
  *     - uzswap_open() with a backing_path may leave the file extended;
  *     - counters count failed calls (reject_*, load_misses,
  *       backing_io_errors, decompress_fail, ...).
@@ -80,11 +83,12 @@ struct uzswap;
  * working with a newer libuzswap.so, and one built against a newer header
  * gets a clear error from an older library:
  *
- *  - Fields are only ever added at the end. Each published layout is a
- *    prefix of the next and ends on an 8-byte boundary (explicit padding,
- *    never read), so that every layout has its own size:
- *    UZSWAP_OPTIONS_SIZE_VER0 / UZSWAP_STATS_SIZE_VER0 (the first cut:
- *    options up to checksum, stats up to nr_pools) and _VER1 (0.1.0:
+ *  - Fields are only ever added at the end. Each layout is a prefix of
+ *    the next and ends on an 8-byte boundary (explicit padding, never
+ *    read), so that every layout has its own size:
+ *    UZSWAP_OPTIONS_SIZE_VER0 / UZSWAP_STATS_SIZE_VER0 (the fields of the
+ *    API's first cut - options up to checksum, stats up to nr_pools -
+ *    and the smallest size this library accepts) and _VER1 (0.1.0 adds
  *    lazy_free and shrinker_enabled; the backing-store counters and
  *    lru_pages). 56/64 and 144/192 bytes on LP64.
  *  - Options in: uzswap_options_init() is a macro that passes the size of
