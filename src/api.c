@@ -25,7 +25,7 @@
 /* The largest struct size a caller may pass (openat2's limit). */
 #define UZ_ABI_SIZE_MAX 4096u
 
-/* The published layouts (uzswap.h, "Growing the ABI"), pinned on LP64. */
+/* The struct layouts (uzswap.h, "Growing the ABI"), pinned on LP64. */
 #if UINTPTR_MAX == UINT64_MAX
 _Static_assert(UZSWAP_OPTIONS_SIZE_VER0 == 56 &&
 	       UZSWAP_OPTIONS_SIZE_VER1 == 64, "options layout changed");
@@ -606,7 +606,9 @@ const char *uzswap_strerror(int err)
 	case 0:
 		return "Success";
 	case -E2BIG:
-		return "page does not compress enough to be worth storing";
+		return "page does not compress enough to be worth storing "
+		       "(from uzswap_open: options of a newer uzswap.h, with "
+		       "a field this library does not know)";
 	case -ENOSPC:
 		return "pool limit reached";
 	case -ENOENT:

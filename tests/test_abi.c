@@ -121,6 +121,7 @@ static void newer_caller(void)
 	big.b[sizeof(big.b) - 1] = 1;	/* a field this library lacks */
 	struct uzswap *uz2 = NULL;
 	T_EQ(uzswap_open(o, &uz2), -E2BIG);
+	T_ASSERT(strstr(uzswap_strerror(-E2BIG), "newer uzswap.h"));
 	T_ASSERT(uz2 == NULL);
 	/* Larger than 4096 (openat2's limit): -E2BIG even with a zero tail. */
 	static union {
