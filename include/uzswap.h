@@ -7,8 +7,21 @@
  *
  * Conventions:
  *  - Handles are opaque; all calls on one handle are thread-safe.
- *  - Every function that can fail returns 0 or a negative errno value and,
- *    when it fails, changes nothing. uzswap_strerror() names the error.
+ *  - Every function that can fail returns 0 (or a count) or a negative
+ *    errno value; each declaration lists every errno it can return, and
+ *    uzswap_strerror() names each. A failed call changes nothing, except:
+ *     - a store that fails for any reason but -EINVAL (uzswap_store(),
+ *       uzswap_store_folio(), uzswap_write() without a backing store)
+ *       drops the older page(s) at its offset(s), as Linux zswap does, so
+ *       that a stale copy can never be loaded;
+ *     - a load or read that fails with -EIO leaves the page buffer
+ *       undefined;
+ *     - a store or write that meets the pool limit may first write cold
+ *       pages back to the backing file (as the shrinker may at any time),
+ *       whether or not it then succeeds;
+ *     - uzswap_open() with a backing_path may leave the file extended;
+ *     - counters count failed calls (reject_*, load_misses,
+ *       backing_io_errors, decompress_fail, ...).
  *  - No global state a user must manage: no init call, no teardown.
  *
  * Minimal use:
@@ -48,19 +61,66 @@ extern "C" {
 #define UZSWAP_VERSION_MINOR 1
 #define UZSWAP_VERSION_PATCH 0
 #define UZSWAP_VERSION_STRING "0.1.0"
+/* One number per release, comparable: UZSWAP_VERSION_NUMBER(0, 1, 0). */
+#define UZSWAP_VERSION_NUMBER(major, minor, patch) \
+	(((major) << 16) | ((minor) << 8) | (patch))
+#define UZSWAP_VERSION UZSWAP_VERSION_NUMBER(UZSWAP_VERSION_MAJOR, \
+	UZSWAP_VERSION_MINOR, UZSWAP_VERSION_PATCH)
+
+/*
+ * The version of the library running, as UZSWAP_VERSION: with a shared
+ * library it may be newer than the header a program was built with
+ * (compare with UZSWAP_VERSION). Never fails.
+ */
+UZSWAP_API unsigned uzswap_version(void);
 
 struct uzswap;
+
+/*
+ * Growing the ABI: struct uzswap_options and struct uzswap_stats carry
+ * their size in their first field, as the kernel's openat2() and clone3()
+ * structs do, so that a program built against an older uzswap.h keeps
+ * working with a newer libuzswap.so, and one built against a newer header
+ * gets a clear error from an older library:
+ *
+ *  - Fields are only ever added at the end. Each layout is a prefix of
+ *    the next and ends on an 8-byte boundary (explicit padding, never
+ *    read), so that every layout has its own size:
+ *    UZSWAP_OPTIONS_SIZE_VER0 / UZSWAP_STATS_SIZE_VER0 (the fields of the
+ *    API's first cut - options up to checksum, stats up to nr_pools -
+ *    and the smallest size this library accepts) and _VER1 (0.1.0 adds
+ *    lazy_free and shrinker_enabled; the backing-store counters and
+ *    lru_pages). 56/64 and 144/192 bytes on LP64.
+ *  - Options in: uzswap_options_init() is a macro that passes the size of
+ *    the struct this header declares; the library fills that many bytes
+ *    (defaults, zeros for fields it does not know) and sets size to it.
+ *    uzswap_open() reads only size bytes; fields a caller did not pass
+ *    take their defaults. size < UZSWAP_OPTIONS_SIZE_VER0: -EINVAL;
+ *    size > 4096, or nonzero bytes beyond the fields this library knows
+ *    (a newer caller using a field this library lacks): -E2BIG. A newer
+ *    caller that leaves new fields at their init values (zero) works.
+ *  - Stats out: uzswap_get_stats() is a macro that passes the size of the
+ *    caller's struct; the library writes at most that many bytes (never
+ *    past it) and sets st->size to the bytes it filled: min(caller's
+ *    size, its own). Fields beyond st->size were not written: a newer
+ *    caller on an older library must not read them.
+ *  - Other languages (no macros) call uzswap_options_init_sized() and
+ *    uzswap_get_stats_sized() with the size of their struct.
+ */
 
 /*
  * Options for uzswap_open(). Always fill with uzswap_options_init() first,
  * then change what you need: fields added later get safe defaults that way.
  */
 struct uzswap_options {
+	/* Size of this struct as the caller was compiled with (set by
+	 * uzswap_options_init(); see "Growing the ABI" above). */
+	uint32_t size;
+	/* Codec level; 0 = the codec's default. Out of range: -EINVAL. */
+	int level;
 	/* Codec: "lz4" (default), "lz4hc", "zstd", "lzo", "lzo-rle",
 	 * "deflate". See uzswap_compressor_levels() for levels. */
 	const char *compressor;
-	/* Codec level; 0 = the codec's default. Out of range: -EINVAL. */
-	int level;
 	/* Size of the swap space in pages: valid offsets are 0..nr_pages-1.
 	 * 1 .. UZSWAP_MAX_PAGES. */
 	uint64_t nr_pages;
@@ -90,6 +150,8 @@ struct uzswap_options {
 	 * pool is caught (-EIO) whatever the codec can tell. Default off;
 	 * costs ~2% on store and ~6% on load with lz4, ~0 with zstd. */
 	bool checksum;
+	uint8_t pad0[3];	/* padding, never read */
+	/* ---- end of UZSWAP_OPTIONS_SIZE_VER0 ---- */
 	/* Give freed pool memory back lazily (MADV_FREE): the kernel takes
 	 * it whenever it needs memory, and until then refilling it costs
 	 * no page fault - stores into a cache that was emptied are ~10%
@@ -101,16 +163,36 @@ struct uzswap_options {
 	 * threshold), so that stores rarely wait for writeback. Default on;
 	 * ignored without a backing store. */
 	bool shrinker_enabled;
+	uint8_t pad1[6];	/* padding, never read */
+	/* ---- end of UZSWAP_OPTIONS_SIZE_VER1 ---- */
 };
 
-/* Fill *opts with the defaults. */
-UZSWAP_API void uzswap_options_init(struct uzswap_options *opts);
+#define UZSWAP_OPTIONS_SIZE_VER0 offsetof(struct uzswap_options, lazy_free)
+/* When a VER2 is added: offsetof(struct uzswap_options, <its first field>) */
+#define UZSWAP_OPTIONS_SIZE_VER1 sizeof(struct uzswap_options)
+
+/*
+ * Fill the caller's options (size bytes) with the defaults: every field
+ * this library knows, zeros beyond, opts->size = size. Returns 0, -EINVAL
+ * (NULL, size < UZSWAP_OPTIONS_SIZE_VER0: nothing written) or -E2BIG
+ * (size > 4096: nothing written). Call it through the macro.
+ */
+UZSWAP_API int uzswap_options_init_sized(struct uzswap_options *opts,
+					 size_t size);
+/* Fill *opts with the defaults (0 or -EINVAL for NULL). */
+#define uzswap_options_init(opts) \
+	uzswap_options_init_sized((opts), sizeof(struct uzswap_options))
 
 /*
  * Create a cache. Returns 0 and sets *out, or:
- * -EINVAL (NULL argument, nr_pages 0, level or percentage out of range),
- * -ENOENT (unknown compressor), -ENOMEM, or the errno of opening
- * backing_path. On error *out is untouched and nothing is allocated.
+ * -EINVAL (NULL argument, opts->size too small, nr_pages 0 or above
+ * UZSWAP_MAX_PAGES, level, percentage or batch_size out of range, NULL
+ * compressor; backing_path neither a regular file nor a block device),
+ * -E2BIG (opts->size above 4096, or a field this library does not know
+ * set), -ENOENT (unknown compressor), -ENOMEM, -ENOSPC (a block device
+ * smaller than nr_pages pages), or the errno of opening or extending
+ * backing_path (-ENOENT, -EACCES, -EISDIR, ...). On error *out is
+ * untouched and nothing is allocated.
  */
 UZSWAP_API int uzswap_open(const struct uzswap_options *opts,
 			   struct uzswap **out);
@@ -125,17 +207,20 @@ UZSWAP_API void uzswap_close(struct uzswap *uz);
  * - the caller still owns the data, and any older page at offset is gone
  * (as with Linux zswap, a failed store invalidates the offset so a stale
  * copy can never be loaded):
- * -EINVAL (NULL, offset >= nr_pages), -E2BIG (page does not compress
- * enough to save memory), -ENOSPC (pool limit), -ENOMEM, -EIO (codec
- * failure).
+ * -EINVAL (NULL, offset >= nr_pages: nothing dropped), -E2BIG (page does
+ * not compress enough to save memory), -ENOSPC (pool limit), -ENOMEM,
+ * -EIO (codec failure).
  */
 UZSWAP_API int uzswap_store(struct uzswap *uz, uint64_t offset,
 			    const void *page);
 
 /*
  * Store nr consecutive pages (a large folio) at offset .. offset+nr-1, all
- * or none: on error no page of the folio is held. Each per-CPU context
- * lock is taken once per batch of batch_size pages, not once per page.
+ * or none: on error no page of the folio is held, and (but for -EINVAL)
+ * older pages in the range are dropped. Each per-CPU context lock is
+ * taken once per batch of batch_size pages, not once per page. Returns 0
+ * or uzswap_store()'s errnos (-EINVAL also for nr 0 or a range past
+ * nr_pages).
  */
 UZSWAP_API int uzswap_store_folio(struct uzswap *uz, uint64_t offset,
 				  const void *pages, unsigned nr);
@@ -148,9 +233,10 @@ UZSWAP_API int uzswap_store_folio(struct uzswap *uz, uint64_t offset,
 UZSWAP_API int uzswap_load(struct uzswap *uz, uint64_t offset, void *page);
 
 /* Drop the page at offset, if any - in the cache and, with a backing
- * store, in the file too (a later uzswap_read() gives zeros). Out-of-range
- * offsets are ignored. */
-UZSWAP_API void uzswap_invalidate(struct uzswap *uz, uint64_t offset);
+ * store, in the file too (a later uzswap_read() gives zeros). Returns 0
+ * (also when nothing was there) or -EINVAL (NULL, offset >= nr_pages),
+ * as uzswap_discard(). */
+UZSWAP_API int uzswap_invalidate(struct uzswap *uz, uint64_t offset);
 
 /*
  * The device-level API: a swap device that never loses a page.
@@ -161,7 +247,7 @@ UZSWAP_API void uzswap_invalidate(struct uzswap *uz, uint64_t offset);
  * (written_back_pages), as Linux zswap does. Returns 0, -EINVAL, -EIO (the
  * backing file could not be written: the page at offset is then still
  * what it was before the call, wherever it was), or -ENOMEM. Without a
- * backing store it behaves as uzswap_store().
+ * backing store it is uzswap_store(), errnos and dropped page included.
  *
  * uzswap_read() gives the newest page written at offset, from the cache
  * (a hit) or the backing file (a miss), or zeros for an offset never
@@ -170,7 +256,8 @@ UZSWAP_API void uzswap_invalidate(struct uzswap *uz, uint64_t offset);
  * uzswap_load() (-ENOENT for an offset the cache does not hold).
  *
  * uzswap_discard() forgets the page (cache and file; the file's blocks
- * are punched out). Returns 0 or -EINVAL. Without a backing store it is
+ * are punched out). Returns 0 (also when nothing was there) or -EINVAL
+ * (NULL, offset >= nr_pages). Without a backing store it is
  * uzswap_invalidate().
  *
  * Pages put with uzswap_store() may be written back as well: with a
@@ -189,7 +276,7 @@ UZSWAP_API int uzswap_discard(struct uzswap *uz, uint64_t offset);
  * cached that could be written back, -EIO when the file write failed (the
  * page stays cached; backing_io_errors counts it), -EBUSY when the pages
  * it met all had another writeback of their index stripe in flight (try
- * again).
+ * again), -EINVAL (NULL, nr < 0). 0 for nr 0.
  */
 UZSWAP_API long uzswap_writeback(struct uzswap *uz, long nr);
 
@@ -221,20 +308,25 @@ UZSWAP_API int uzswap_get_param(struct uzswap *uz, enum uzswap_param param,
 UZSWAP_API int uzswap_set_compressor(struct uzswap *uz, const char *name,
 				     int level);
 
-/* Name and level of the current compressor. */
+/* Name and level of the current compressor; NULL for a NULL cache. */
 UZSWAP_API const char *uzswap_get_compressor(struct uzswap *uz, int *level);
 
 /*
  * Level range of a compressor: 0 and fills *min, *max, *def, or -ENOENT.
- * A codec without levels has min == max == def == 0.
+ * A codec without levels has min == max == def == 0. -EINVAL for a NULL
+ * name.
  */
 UZSWAP_API int uzswap_compressor_levels(const char *name, int *min, int *max,
 					int *def);
 
-/* Names of every compressor, NULL-terminated. */
+/* Names of every compressor, NULL-terminated. Never fails. */
 UZSWAP_API const char *const *uzswap_compressors(void);
 
 struct uzswap_stats {
+	/* Bytes uzswap_get_stats() filled (see "Growing the ABI" above);
+	 * uzswap_stats_json() prints the fields within it. */
+	uint32_t size;
+	uint32_t pad0;			/* padding, never read */
 	uint64_t stored_pages;		/* pages held now (incl. same-filled) */
 	uint64_t same_filled_pages;	/* of those, same-filled: no pool memory */
 	uint64_t pool_total_size;	/* bytes the pools hold from the system */
@@ -253,6 +345,7 @@ struct uzswap_stats {
 	uint64_t decompress_fail;	/* loads and writebacks that found
 					 * corrupted data */
 	uint64_t nr_pools;		/* live pools (old ones drain, I6) */
+	/* ---- end of UZSWAP_STATS_SIZE_VER0 ---- */
 	/* The backing store (all 0 without one). */
 	uint64_t backing_pages;		/* pages that live in the file now */
 	uint64_t backing_writes;	/* uzswap_write pages the cache refused */
@@ -260,16 +353,55 @@ struct uzswap_stats {
 	uint64_t backing_discards;	/* file pages dropped by discard */
 	uint64_t backing_io_errors;	/* failed file reads and writes */
 	uint64_t lru_pages;		/* compressed pages on the LRU */
+	/* ---- end of UZSWAP_STATS_SIZE_VER1 ---- */
 };
 
+#define UZSWAP_STATS_SIZE_VER0 offsetof(struct uzswap_stats, backing_pages)
+/* When a VER2 is added: offsetof(struct uzswap_stats, <its first field>) */
+#define UZSWAP_STATS_SIZE_VER1 sizeof(struct uzswap_stats)
+
 /*
- * Simulate a CPU hotplug event, through exactly the path the kernel's
- * CPU uevents take: online runs every pool's prepare step for cpu,
- * offline frees nothing (I2). Process-wide, for tests and simulation.
- * Returns 0 (also when cpu already has that state) or -EINVAL for a CPU
- * beyond the possible range.
+ * The codec alone, for comparison and for tools: the compressors and
+ * levels the cache uses (same names, same level ranges, same code), with
+ * no cache around them - no pool, no index, no same-filled check. One
+ * handle holds one codec state: use it from one thread at a time.
  */
-UZSWAP_API int uzswap_hotplug_inject(unsigned cpu, bool online);
+struct uzswap_codec;
+
+/* Room a compress destination needs whatever cap is: two pages, as the
+ * cache's own buffers (a codec such as lzo1x cannot stop at cap). */
+#define UZSWAP_CODEC_DST_SIZE (2 * UZSWAP_PAGE_SIZE)
+
+/* Open a codec at level (0 = its default). Returns 0 and sets *out, or
+ * -EINVAL (NULL, level out of range), -ENOENT (unknown name), -ENOMEM. */
+UZSWAP_API int uzswap_codec_open(const char *name, int level,
+				 struct uzswap_codec **out);
+/* Free the codec. NULL is a no-op. */
+UZSWAP_API void uzswap_codec_close(struct uzswap_codec *c);
+/*
+ * Compress one page (UZSWAP_PAGE_SIZE bytes) into dst, which has room for
+ * UZSWAP_CODEC_DST_SIZE bytes. Returns the compressed length (1..cap), 0
+ * when it does not fit in cap bytes, -EINVAL (NULL, cap 0 or above
+ * UZSWAP_CODEC_DST_SIZE) or -EIO (codec error).
+ */
+UZSWAP_API int uzswap_codec_compress(struct uzswap_codec *c, const void *page,
+				     void *dst, size_t cap);
+/*
+ * Decompress len bytes at src into one page. Returns 0, -EINVAL (NULL,
+ * len 0) or -EIO (corrupted, or not exactly one page: page is then
+ * undefined). Never writes past page + UZSWAP_PAGE_SIZE.
+ */
+UZSWAP_API int uzswap_codec_decompress(struct uzswap_codec *c, const void *src,
+				       size_t len, void *page);
+
+/*
+ * The cache's own same-filled test (zswap's same-filled pages: one 64-bit
+ * word repeated, zero pages the commonest), which decides which pages it
+ * keeps as a word, without compressing. Returns 1 and sets *value (unless
+ * value is NULL) when page is same-filled, 0 when not, -EINVAL for a NULL
+ * page.
+ */
+UZSWAP_API int uzswap_page_same_filled(const void *page, uint64_t *value);
 
 /*
  * Compact the pool: move compressed pages out of sparse allocator spans
@@ -280,18 +412,32 @@ UZSWAP_API int uzswap_hotplug_inject(unsigned cpu, bool online);
  */
 UZSWAP_API int uzswap_compact(struct uzswap *uz, uint64_t *freed);
 
-/* Snapshot the counters. Returns 0 or -EINVAL. */
-UZSWAP_API int uzswap_get_stats(struct uzswap *uz, struct uzswap_stats *st);
+/*
+ * Snapshot the counters into st, a struct of size bytes: writes
+ * min(size, the library's sizeof) bytes, never more, and sets st->size to
+ * that. Returns 0 or -EINVAL (NULL, size < UZSWAP_STATS_SIZE_VER0: nothing
+ * written). Call it through the macro.
+ */
+UZSWAP_API int uzswap_get_stats_sized(struct uzswap *uz,
+				      struct uzswap_stats *st, size_t size);
+/* Snapshot the counters into *st. Returns 0 or -EINVAL. */
+#define uzswap_get_stats(uz, st) \
+	uzswap_get_stats_sized((uz), (st), sizeof(struct uzswap_stats))
 
 /*
- * Write the stats as one JSON object (no newline) into buf of size len.
- * Returns the length it needs (excluding the NUL, like snprintf) or a
- * negative errno.
+ * Write the stats st->size covers (as uzswap_get_stats() filled them) as
+ * one JSON object (no newline) into buf of size len. Returns the length it
+ * needs (excluding the NUL, like snprintf), -EINVAL (st NULL or st->size <
+ * UZSWAP_STATS_SIZE_VER0, buf NULL with len > 0) or -EIO (snprintf failed).
  */
 UZSWAP_API int uzswap_stats_json(const struct uzswap_stats *st, char *buf,
 				 size_t len);
 
-/* Text for a return value of this API ("Success" for 0). Never NULL. */
+/*
+ * Text for a return value of this API ("Success" for 0); -EIO names both
+ * of its causes (corrupted data or codec failure; the backing file could
+ * not be read or written). Never NULL.
+ */
 UZSWAP_API const char *uzswap_strerror(int err);
 
 #ifdef __cplusplus

@@ -25,23 +25,65 @@
 #define DEFAULT_BATCH 8
 #define MAX_BATCH 64
 
-void uzswap_options_init(struct uzswap_options *o)
+/* The largest struct size a caller may pass (openat2's limit). */
+#define UZ_ABI_SIZE_MAX 4096u
+
+/* The struct layouts (uzswap.h, "Growing the ABI"), pinned on LP64. */
+#if UINTPTR_MAX == UINT64_MAX
+_Static_assert(UZSWAP_OPTIONS_SIZE_VER0 == 56 &&
+	       UZSWAP_OPTIONS_SIZE_VER1 == 64, "options layout changed");
+_Static_assert(UZSWAP_STATS_SIZE_VER0 == 144 &&
+	       UZSWAP_STATS_SIZE_VER1 == 192, "stats layout changed");
+#endif
+
+unsigned uzswap_version(void)
 {
-	if (!o)
-		return;
-	memset(o, 0, sizeof(*o));
-	o->compressor = "lz4";
-	o->max_pool_percent = 20;
-	o->accept_threshold_percent = 90;
-	o->batch_size = DEFAULT_BATCH;
-	o->shrinker_enabled = true;
+	return UZSWAP_VERSION;
 }
 
-static int options_check(const struct uzswap_options *o)
+int uzswap_options_init_sized(struct uzswap_options *o, size_t size)
+{
+	struct uzswap_options d = {
+		.size = sizeof(d),
+		.compressor = "lz4",
+		.max_pool_percent = 20,
+		.accept_threshold_percent = 90,
+		.batch_size = DEFAULT_BATCH,
+		.shrinker_enabled = true,
+	};
+
+	if (!o || size < UZSWAP_OPTIONS_SIZE_VER0)
+		return -EINVAL;
+	if (size > UZ_ABI_SIZE_MAX)
+		return -E2BIG;
+	/* Never past the caller's struct; zeros for what we do not know. */
+	memcpy(o, &d, size < sizeof(d) ? size : sizeof(d));
+	if (size > sizeof(d))
+		memset((char *)o + sizeof(d), 0, size - sizeof(d));
+	o->size = (uint32_t)size;
+	return 0;
+}
+
+/*
+ * Copy the caller's options (u->size bytes, no more) over the defaults
+ * into *o, then check them.
+ */
+static int options_check(const struct uzswap_options *u,
+			 struct uzswap_options *o)
 {
 	const struct uz_codec *c;
+	size_t size = u->size;
 	int level;
 
+	if (size < UZSWAP_OPTIONS_SIZE_VER0)
+		return -EINVAL;
+	if (size > UZ_ABI_SIZE_MAX)
+		return -E2BIG;
+	for (size_t i = sizeof(*o); i < size; i++)	/* a newer caller's */
+		if (((const unsigned char *)u)[i])	/* field we lack */
+			return -E2BIG;
+	uzswap_options_init(o);
+	memcpy(o, u, size < sizeof(*o) ? size : sizeof(*o));
 	if (o->nr_pages == 0 || o->nr_pages > UZSWAP_MAX_PAGES ||
 	    o->batch_size == 0 ||
 	    o->batch_size > MAX_BATCH)
@@ -126,15 +168,16 @@ static int instance_init(struct uzswap *uz, const struct uzswap_options *o)
 	return uz_reclaim_init(uz);
 }
 
-int uzswap_open(const struct uzswap_options *o, struct uzswap **out)
+int uzswap_open(const struct uzswap_options *uo, struct uzswap **out)
 {
 	struct uz_swapfile sf = { .fd = -1 };
+	struct uzswap_options opts, *o = &opts;	/* what uo passed + defaults */
 	struct uzswap *uz;
 	int err;
 
-	if (!o || !out)
+	if (!uo || !out)
 		return -EINVAL;
-	err = options_check(o);
+	err = options_check(uo, o);
 	if (err)
 		return err;
 	if (o->backing_path) {
@@ -207,14 +250,15 @@ int uzswap_compact(struct uzswap *uz, uint64_t *freed)
 
 /* ---- stats and errors ---- */
 
-int uzswap_get_stats(struct uzswap *uz, struct uzswap_stats *st)
+int uzswap_get_stats_sized(struct uzswap *uz, struct uzswap_stats *ust,
+			   size_t size)
 {
+	struct uzswap_stats k = { 0 }, *st = &k;	/* copied out below */
 	struct uz_stats *s;
 
-	if (!uz || !st)
+	if (!uz || !ust || size < UZSWAP_STATS_SIZE_VER0)
 		return -EINVAL;
 	s = &uz->stats;
-	memset(st, 0, sizeof(*st));
 	st->stored_pages = uz_stat_gauge(s, UZ_ST_STORED);
 	st->same_filled_pages = uz_stat_gauge(s, UZ_ST_SAME_FILLED);
 	st->compressed_bytes = uz_stat_gauge(s, UZ_ST_COMPRESSED);
@@ -238,6 +282,8 @@ int uzswap_get_stats(struct uzswap *uz, struct uzswap_stats *st)
 	st->backing_discards = (uint64_t)uz_stat_sum(s, UZ_ST_BACKING_DISCARDS);
 	st->backing_io_errors = (uint64_t)uz_stat_sum(s, UZ_ST_BACKING_IO_ERRORS);
 	st->lru_pages = uz_lru_count(&uz->lru);
+	k.size = (uint32_t)(size < sizeof(k) ? size : sizeof(k));
+	memcpy(ust, &k, k.size);	/* never past the caller's struct */
 	return 0;
 }
 
@@ -307,13 +353,18 @@ const char *uzswap_strerror(int err)
 	case 0:
 		return "Success";
 	case -E2BIG:
-		return "page does not compress enough to be worth storing";
+		return "page does not compress enough to be worth storing "
+		       "(from uzswap_open: options of a newer uzswap.h, with "
+		       "a field this library does not know)";
 	case -ENOSPC:
 		return "pool limit reached";
 	case -ENOENT:
 		return "not found (no page at offset, or unknown compressor)";
-	case -EIO:
-		return "compressed data corrupted or codec failure";
+	case -EIO:	/* both causes: the number cannot tell them apart */
+		return "I/O error: compressed data corrupted or codec failure, "
+		       "or the backing file could not be read or written";
+	case -ENODEV:
+		return "no backing store";
 	case -EINVAL:
 		return "invalid argument";
 	}

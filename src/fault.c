@@ -12,13 +12,6 @@
 static atomic_long fault_countdown;
 static atomic_long fault_passed;
 
-__attribute__((constructor)) static void uz_fault_from_env(void)
-{
-	const char *s = getenv("UZSWAP_FAULT_NTH");
-	if (s && *s)
-		uz_fault_arm(strtol(s, NULL, 10));
-}
-
 void uz_fault_arm(long nth)
 {
 	atomic_store(&fault_passed, 0);

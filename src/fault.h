@@ -10,7 +10,10 @@
  * Must never: fail anything while disarmed, or cost more than one relaxed
  * atomic load on the hot path when disarmed.
  *
- * The environment variable UZSWAP_FAULT_NTH=N arms it at load time.
+ * Test-only: nothing outside the library can arm it but a program linked
+ * with the static library of this tree that includes this header (the
+ * shared library exports no uz_* symbol, and no environment variable arms
+ * it), so an installed libuzswap never fails on purpose.
  */
 #ifndef UZ_FAULT_H
 #define UZ_FAULT_H

@@ -344,9 +344,10 @@ void uz_offset_drop(struct uzswap *uz, uint64_t offset)
 	uz_entry_free(uz, old);
 }
 
-void uzswap_invalidate(struct uzswap *uz, uint64_t offset)
+int uzswap_invalidate(struct uzswap *uz, uint64_t offset)
 {
 	if (!uz || offset >= uz->nr_pages)
-		return;
+		return -EINVAL;
 	uz_offset_drop(uz, offset);
+	return 0;
 }

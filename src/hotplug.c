@@ -26,6 +26,7 @@
 #include "cpu.h"
 #include "lockdep.h"
 #include "uzswap.h"
+#include "uzswap_test.h"
 
 void (*uz_hp_prepare_hook)(unsigned cpu);
 

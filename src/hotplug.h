@@ -12,7 +12,8 @@
  * uevents (a NETLINK_KOBJECT_UEVENT socket read by a thread that runs
  * while any instance exists; re-reading /sys/devices/system/cpu/online
  * once a second when the socket cannot be had), and
- * uzswap_hotplug_inject() for tests and simulation.
+ * uzswap_hotplug_inject() (include/uzswap_test.h: a test-only hook, not
+ * in the shared library) for tests and simulation.
  *
  * Lock order (src/lockdep.h): switch_lock -> uz_hp_ctl_lock -> uz_hp_lock
  * (callbacks take no cache lock). A prepare callback allocates without holding any

@@ -4,7 +4,10 @@
 #include "stats.h"
 
 #include <errno.h>
+#include <limits.h>
+#include <stddef.h>
 #include <stdio.h>
+#include <string.h>
 
 #include "fault.h"
 #include "uzswap.h"
@@ -44,46 +47,45 @@ uint64_t uz_stat_gauge(struct uz_stats *s, enum uz_stat i)
 	return v > 0 ? (uint64_t)v : 0;
 }
 
+#define F(name) { #name, offsetof(struct uzswap_stats, name) }
+static const struct {
+	const char *name;
+	size_t off;
+} stat_fields[] = {
+	F(stored_pages), F(same_filled_pages), F(pool_total_size),
+	F(compressed_bytes), F(pool_limit_bytes), F(stores), F(loads),
+	F(load_misses), F(invalidates), F(reject_compress_fail),
+	F(reject_compress_poor), F(reject_alloc_fail), F(pool_limit_hit),
+	F(reject_reclaim_fail), F(written_back_pages), F(decompress_fail),
+	F(nr_pools), F(backing_pages), F(backing_writes), F(backing_reads),
+	F(backing_discards), F(backing_io_errors), F(lru_pages),
+};
+#undef F
+
+/* Only the fields within st->size: st may be an older caller's struct. */
 int uzswap_stats_json(const struct uzswap_stats *st, char *buf, size_t len)
 {
-	int n;
+	size_t n = 0, nr = sizeof(stat_fields) / sizeof(stat_fields[0]);
 
-	if (!st || (!buf && len))
+	if (!st || (!buf && len) || st->size < UZSWAP_STATS_SIZE_VER0)
 		return -EINVAL;
-	n = snprintf(buf, len,
-		"{\"stored_pages\":%llu,\"same_filled_pages\":%llu,"
-		"\"pool_total_size\":%llu,\"compressed_bytes\":%llu,"
-		"\"pool_limit_bytes\":%llu,\"stores\":%llu,\"loads\":%llu,"
-		"\"load_misses\":%llu,\"invalidates\":%llu,"
-		"\"reject_compress_fail\":%llu,\"reject_compress_poor\":%llu,"
-		"\"reject_alloc_fail\":%llu,\"pool_limit_hit\":%llu,"
-		"\"reject_reclaim_fail\":%llu,\"written_back_pages\":%llu,"
-		"\"decompress_fail\":%llu,\"nr_pools\":%llu,"
-		"\"backing_pages\":%llu,\"backing_writes\":%llu,"
-		"\"backing_reads\":%llu,\"backing_discards\":%llu,"
-		"\"backing_io_errors\":%llu,\"lru_pages\":%llu}",
-		(unsigned long long)st->stored_pages,
-		(unsigned long long)st->same_filled_pages,
-		(unsigned long long)st->pool_total_size,
-		(unsigned long long)st->compressed_bytes,
-		(unsigned long long)st->pool_limit_bytes,
-		(unsigned long long)st->stores,
-		(unsigned long long)st->loads,
-		(unsigned long long)st->load_misses,
-		(unsigned long long)st->invalidates,
-		(unsigned long long)st->reject_compress_fail,
-		(unsigned long long)st->reject_compress_poor,
-		(unsigned long long)st->reject_alloc_fail,
-		(unsigned long long)st->pool_limit_hit,
-		(unsigned long long)st->reject_reclaim_fail,
-		(unsigned long long)st->written_back_pages,
-		(unsigned long long)st->decompress_fail,
-		(unsigned long long)st->nr_pools,
-		(unsigned long long)st->backing_pages,
-		(unsigned long long)st->backing_writes,
-		(unsigned long long)st->backing_reads,
-		(unsigned long long)st->backing_discards,
-		(unsigned long long)st->backing_io_errors,
-		(unsigned long long)st->lru_pages);
-	return n < 0 ? -EIO : n;
+	for (size_t i = 0; i < nr && stat_fields[i].off + 8 <= st->size; i++) {
+		uint64_t v;
+		int r;
+
+		memcpy(&v, (const char *)st + stat_fields[i].off, 8);
+		r = snprintf(buf ? buf + (n < len ? n : len) : NULL,
+			     n < len ? len - n : 0, "%s\"%s\":%llu",
+			     i ? "," : "{", stat_fields[i].name,
+			     (unsigned long long)v);
+		if (r < 0)
+			return -EIO;
+		n += (size_t)r;
+	}
+	if (n + 1 < len)
+		buf[n] = '}', buf[n + 1] = '\0';
+	else if (len)
+		buf[len - 1] = '\0';
+	n++;
+	return n > INT_MAX ? -EIO : (int)n;
 }

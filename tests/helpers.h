@@ -231,11 +231,12 @@ static inline int t_lzorle_decode_exact(const void *src, size_t len,
 }
 
 /*
- * With the public API at hand (not in the bare fuzz builds): a cache of
+ * With the public API at hand (not in the bare fuzz builds, nor in
+ * test_abi, which is built against the old header): a cache of
  * nr_pages offsets over a fresh, empty t_swapfile(), its pool limited to
  * limit bytes, the shrinker thread on or off.
  */
-#if __has_include("uzswap.h")
+#if __has_include("uzswap.h") && !defined(UZSWAP_V0_H)	/* test_abi: old */
 #include "uzswap.h"
 
 static inline struct uzswap *t_open_backed(uint64_t nr_pages, uint64_t limit,

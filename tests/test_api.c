@@ -116,8 +116,8 @@ static void test_bad_calls(struct uzswap *uz)
 	T_EQ(uzswap_store_folio(uz, 0, page(0), 0), -EINVAL);
 	T_EQ(uzswap_store_folio(uz, 60, page(0), 5), -EINVAL);
 	T_EQ(uzswap_store_folio(uz, UINT64_MAX, page(0), 2), -EINVAL);
-	uzswap_invalidate(uz, 64);
-	uzswap_invalidate(NULL, 0);
+	T_EQ(uzswap_invalidate(uz, 64), -EINVAL);
+	T_EQ(uzswap_invalidate(NULL, 0), -EINVAL);
 	T_EQ(uzswap_get_stats(uz, NULL), -EINVAL);
 	T_EQ(uzswap_set_compressor(uz, NULL, 0), -EINVAL);
 	T_EQ(uzswap_set_compressor(uz, "nope", 0), -ENOENT);
@@ -170,7 +170,7 @@ static void test_overwrite_invalidate(struct uzswap *uz)
 	T_ASSERT(st.compressed_bytes > 0 && st.compressed_bytes < T_PAGE);
 	uzswap_invalidate(uz, 5);
 	T_EQ(uzswap_load(uz, 5, buf), -ENOENT);
-	uzswap_invalidate(uz, 5);	/* twice: harmless */
+	T_EQ(uzswap_invalidate(uz, 5), 0);	/* twice: harmless, 0 */
 	T_EQ(uzswap_get_stats(uz, &st), 0);
 	T_EQ(st.stored_pages, 0);
 	T_EQ(st.compressed_bytes, 0);
@@ -375,6 +375,7 @@ static void test_stats_text(struct uzswap *uz)
 	T_EQ(uzswap_stats_json(NULL, big, sizeof(big)), -EINVAL);
 	T_ASSERT(strcmp(uzswap_strerror(0), "Success") == 0);
 	T_ASSERT(strstr(uzswap_strerror(-E2BIG), "compress"));
+	T_ASSERT(strstr(uzswap_strerror(-EIO), "backing file"));
 	T_ASSERT(strlen(uzswap_strerror(-EACCES)) > 0);
 	T_ASSERT(strlen(uzswap_strerror(-99999)) > 0);
 	uzswap_invalidate(uz, 9);

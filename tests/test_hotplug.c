@@ -24,6 +24,7 @@
 #include "hotplug.h"
 #include "instance.h"
 #include "uzswap.h"
+#include "uzswap_test.h"
 
 static uint8_t *corpus;
 static uint8_t out[T_PAGE];

@@ -26,10 +26,50 @@ cc -Wall -Wextra -Werror -o "$TMP/ex_shared" "$SRC/examples/readme_example.c" \
 	$(pkg-config --cflags --libs uzswap) -Wl,-rpath,"$LIBDIR" ||
 	fail "cannot build against the shared library"
 "$TMP/ex_shared" | grep -q "same bytes: yes" || fail "shared example run"
-# the shared library exports the API only
-nm -D --defined-only "$LIBDIR/libuzswap.so.0" | awk '{print $3}' |
-	grep -v '^uzswap_' | grep -v '^UZSWAP_0$' | grep -q . &&
-	fail "libuzswap.so exports more than uzswap_*"
+# the shared library exports exactly the symbols src/uzswap.map lists (each
+# under a version node), and those are the header's UZSWAP_API functions
+sed -n 's/^[[:space:]]*\(uzswap_[a-z0-9_]*\);$/\1/p' "$SRC/src/uzswap.map" |
+	sort >"$TMP/map.syms"
+[ -s "$TMP/map.syms" ] || fail "no symbol in src/uzswap.map"
+nm -D --defined-only "$LIBDIR/libuzswap.so.0" |
+	awk '$2 != "A" {print $3}' | sed 's/@.*//' | sort >"$TMP/so.syms"
+diff "$TMP/map.syms" "$TMP/so.syms" >&2 ||
+	fail "libuzswap.so exports other symbols than src/uzswap.map lists"
+grep -o 'UZSWAP_API[^(]*(' "$TMP/prefix/include/uzswap.h" |
+	grep -o 'uzswap_[a-z0-9_]*' | sort >"$TMP/h.syms"
+diff "$TMP/map.syms" "$TMP/h.syms" >&2 ||
+	fail "the installed uzswap.h declares other functions than src/uzswap.map lists"
+nm -D --defined-only --with-symbol-versions "$LIBDIR/libuzswap.so.0" |
+	awk '$2 != "A" {print $3}' | grep -v '@@UZSWAP_[0-9.]*$' | grep . >&2 &&
+	fail "exported symbols without a UZSWAP_x.y version"
+[ ! -e "$TMP/prefix/include/uzswap_test.h" ] || fail "uzswap_test.h installed"
+# the uzswap command uses the public API only: nothing from src/
+for f in "$SRC"/tools/*.[ch]; do
+	sed -n 's/^#[[:space:]]*include[[:space:]]*"\([^"]*\)".*/\1/p' "$f" |
+	while read -r h; do
+		[ -e "$SRC/tools/$h" ] || [ -e "$SRC/include/$h" ] || echo "$f: $h"
+	done
+done >"$TMP/tools.inc"
+[ ! -s "$TMP/tools.inc" ] || { cat "$TMP/tools.inc" >&2; fail "tools/ includes from src/"; }
+
+# one version everywhere: CMake (pkg-config), the header, the library
+cat >"$TMP/ver.c" <<'EOT'
+#include <stdio.h>
+#include <uzswap.h>
+int main(void)
+{
+	printf("%s %d.%d.%d %d\n", UZSWAP_VERSION_STRING, UZSWAP_VERSION_MAJOR,
+	       UZSWAP_VERSION_MINOR, UZSWAP_VERSION_PATCH,
+	       uzswap_version() == UZSWAP_VERSION);
+	return 0;
+}
+EOT
+cc -Wall -Wextra -Werror -o "$TMP/ver" "$TMP/ver.c" \
+	$(pkg-config --cflags --libs uzswap) -Wl,-rpath,"$LIBDIR" ||
+	fail "cannot build the version check"
+V=$(pkg-config --modversion uzswap)
+[ "$("$TMP/ver")" = "$V $V 1" ] ||
+	fail "versions differ: header/library $("$TMP/ver"), pkg-config $(pkg-config --modversion uzswap)"
 
 # static: the codecs come from Requires.private
 cc -Wall -Wextra -Werror -o "$TMP/ex_static" "$SRC/examples/readme_example.c" \

@@ -26,8 +26,9 @@
  *    (vDSO); the ns figures include one clock read (timer_overhead_ns()).
  *    Loaded pages are compared with the originals there (untimed).
  *
- * The raw baseline uses the internal codec interface (compressor.h), as
- * bench/corpus_bench.c does; everything else only the public API.
+ * The raw baseline is the public uzswap_codec_* API: the codec code the
+ * cache calls, behind one argument check, as the cache's own call
+ * (uz_ctx_compress()). Like everything here, only the public API.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -37,7 +38,6 @@
 #include <string.h>
 #include <time.h>
 
-#include "compressor.h"
 #include "tool.h"
 
 enum phase { PH_RAW_C, PH_STORE, PH_RAW_D, PH_LOAD, PH_MEMCPY, PH_INVAL,
@@ -50,7 +50,7 @@ struct worker {
 	struct bench *b;
 	pthread_t th;
 	uint64_t base;		/* its first offset: id * timed pages */
-	void *state;		/* raw codec state */
+	struct uzswap_codec *codec;	/* the raw codec, its own state */
 	uint8_t *dst;		/* raw compress buffer, reused */
 	uint8_t *out;		/* one page, reused by every phase */
 	uint8_t *held;		/* per timed page: the last store held it */
@@ -63,8 +63,6 @@ struct worker {
 struct bench {
 	const struct pageset *ps;
 	const struct bench_cfg *cfg;
-	const struct uz_codec *codec;
-	int level;		/* the raw codec's resolved level */
 	struct uzswap *uz;
 	size_t m;		/* timed pages */
 	uint8_t *comp;		/* raw compressed pages, packed */
@@ -108,8 +106,7 @@ static void ph_raw_compress(struct worker *w)
 	struct bench *b = w->b;
 
 	for (size_t i = 0; i < b->m; i++) {
-		b->codec->compress(w->state, tpage(b, i), PAGE, w->dst, PAGE,
-				   b->level);
+		uzswap_codec_compress(w->codec, tpage(b, i), w->dst, PAGE);
 		SINK(w->dst);
 	}
 }
@@ -121,8 +118,8 @@ static void ph_raw_decompress(struct worker *w)
 	for (size_t i = 0; i < b->m; i++) {
 		if (b->clen[i] <= 0)
 			continue;
-		b->codec->decompress(w->state, b->comp + b->coff[i],
-				     (size_t)b->clen[i], w->out, PAGE);
+		uzswap_codec_decompress(w->codec, b->comp + b->coff[i],
+					(size_t)b->clen[i], w->out);
 		SINK(w->out);
 	}
 }
@@ -200,8 +197,7 @@ static void ph_latency(struct worker *w)
 
 	for (size_t i = 0; i < b->m; i++) {
 		t = now_ns();
-		b->codec->compress(w->state, tpage(b, i), PAGE, w->dst, PAGE,
-				   b->level);
+		uzswap_codec_compress(w->codec, tpage(b, i), w->dst, PAGE);
 		lat_push(w, L_RAW_C, now_ns() - t);
 	}
 	for (size_t i = 0; i < b->m; i += b->cfg->folio) {
@@ -215,8 +211,8 @@ static void ph_latency(struct worker *w)
 		if (b->clen[i] <= 0)
 			continue;
 		t = now_ns();
-		b->codec->decompress(w->state, b->comp + b->coff[i],
-				     (size_t)b->clen[i], w->out, PAGE);
+		uzswap_codec_decompress(w->codec, b->comp + b->coff[i],
+					(size_t)b->clen[i], w->out);
 		lat_push(w, L_RAW_D, now_ns() - t);
 	}
 	for (size_t i = 0; i < b->m; i++) {
@@ -267,8 +263,7 @@ static double run_phase(struct bench *b, enum phase ph)
 
 static void worker_free(struct bench *b, struct worker *w)
 {
-	if (w->state)
-		b->codec->state_free(w->state);
+	uzswap_codec_close(w->codec);
 	free(w->dst);
 	free(w->out);
 	free(w->held);
@@ -279,16 +274,20 @@ static void worker_free(struct bench *b, struct worker *w)
 static int worker_init(struct bench *b, struct worker *w, unsigned id)
 {
 	size_t m = b->m ? b->m : 1;
+	int err;
 
 	w->b = b;
 	w->base = (uint64_t)id * b->m;
-	w->state = b->codec->state_new(b->level);
-	w->dst = aligned_alloc(64, UZ_CODEC_DST_SIZE);
+	err = uzswap_codec_open(b->cfg->codec.name, b->cfg->codec.level,
+				&w->codec);
+	if (err)
+		return err;
+	w->dst = aligned_alloc(64, UZSWAP_CODEC_DST_SIZE);
 	w->out = aligned_alloc(64, PAGE);
 	w->held = calloc(m, 1);
 	for (int k = 0; k < NR_LAT; k++)
 		w->lat[k] = malloc(m * sizeof(uint32_t));
-	if (!w->state || !w->dst || !w->out || !w->held || !w->lat[0] || !w->lat[1] ||
+	if (!w->dst || !w->out || !w->held || !w->lat[0] || !w->lat[1] ||
 	    !w->lat[2] || !w->lat[3])
 		return -ENOMEM;
 	return 0;
@@ -348,8 +347,8 @@ static int raw_prepare(struct bench *b)
 	if (!b->comp || !b->coff || !b->clen)
 		return -ENOMEM;
 	for (size_t i = 0; i < b->m; i++) {
-		int len = b->codec->compress(b->w[0].state, tpage(b, i), PAGE,
-					     dst, PAGE, b->level);
+		int len = uzswap_codec_compress(b->w[0].codec, tpage(b, i),
+						dst, PAGE);
 
 		b->clen[i] = len > 0 ? len : 0;
 		b->coff[i] = off;
@@ -571,12 +570,9 @@ int bench_run(const struct pageset *ps, const struct bench_cfg *cfg,
 
 	result_init(r, ps, cfg);
 	r->timer_ns = timer_overhead_ns();
-	b.codec = uz_codec_find(cfg->codec.name);
-	if (!b.codec || uz_codec_level(b.codec, cfg->codec.level, &b.level))
-		err = -EINVAL;
-	else if (!(err = cache_open(&b)) && !(err = all_pages_pass(&b, r)) &&
-		 b.m && !(err = workers_start(&b)) &&
-		 !(err = raw_prepare(&b))) {
+	/* An unknown codec or level: uzswap_open() says which. */
+	if (!(err = cache_open(&b)) && !(err = all_pages_pass(&b, r)) &&
+	    b.m && !(err = workers_start(&b)) && !(err = raw_prepare(&b))) {
 		timed_passes(&b, &t);
 		err = store_error(&b);
 		fill_result(&b, &t, r);

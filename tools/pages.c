@@ -62,20 +62,6 @@ int pageset_add_file(struct pageset *ps, const char *path, size_t max_pages,
 	return 0;
 }
 
-bool page_same_filled(const uint8_t *p, uint64_t *word)
-{
-	uint64_t first, w;
-
-	memcpy(&first, p, 8);
-	for (unsigned i = 8; i < PAGE; i += 8) {
-		memcpy(&w, p + i, 8);
-		if (w != first)
-			return false;
-	}
-	*word = first;
-	return true;
-}
-
 /*
  * In place: compact the pages that are not same-filled to the front,
  * remember the words of the others and write them back at the end.
@@ -93,7 +79,7 @@ void pageset_partition(struct pageset *ps)
 	for (size_t i = 0; i < ps->n; i++) {
 		uint8_t *p = ps->data + i * PAGE;
 
-		if (page_same_filled(p, &w)) {
+		if (uzswap_page_same_filled(p, &w) == 1) {	/* the cache's own test */
 			ps->zero += w == 0;
 			words[same++] = w;
 			continue;

@@ -52,7 +52,6 @@ int pageset_add_file(struct pageset *ps, const char *path, size_t max_pages,
 /* Count zero and same-filled pages and move the same-filled ones last. */
 void pageset_partition(struct pageset *ps);
 void pageset_free(struct pageset *ps);
-bool page_same_filled(const uint8_t *p, uint64_t *word);
 
 struct input_opts {
 	const char **files;	/* --input FILE... */

@@ -26,6 +26,7 @@
 
 #include "args.h"
 #include "uzswap.h"
+#include "uzswap_test.h"	/* uzswap_hotplug_inject() */
 
 #define PAGE UZSWAP_PAGE_SIZE
 #define MAX_FOLIO 16
