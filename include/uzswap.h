@@ -134,12 +134,19 @@ struct uzswap_options {
 	 * default 90. */
 	unsigned accept_threshold_percent;
 	/* Backing store path; NULL = none. A regular file (extended to
-	 * nr_pages pages when shorter, its blocks allocated when the file
-	 * system has the room to spare, else sparse; the extension stays if
-	 * uzswap_open() then fails) or a block device of at least nr_pages
-	 * pages, readable and writable. Its old contents are never
-	 * read: every offset starts as "never written" (zeros). With it, a
-	 * full pool writes its coldest pages back to the file, and
+	 * nr_pages + 1 pages when shorter - page 0 is a header -, its
+	 * blocks allocated when the file system has the room to spare, else
+	 * sparse; the extension stays if uzswap_open() then fails) or a
+	 * block device of at least nr_pages + 1 pages, readable and
+	 * writable. It must be new, zeroed, or a file uzswap left: anything
+	 * else is refused untouched (-EEXIST, -EPROTO). One instance per
+	 * file: an exclusive lock (F_OFD_SETLK) is held until close, and a
+	 * second open anywhere gets -EBUSY; on NFS that is a server-side
+	 * byte-range lock, and a mount without locking cannot keep two hosts
+	 * apart. Its old pages are never read: every offset starts as
+	 * "never written" (zeros). Every page written there is checked
+	 * against its checksum when read back (-EIO, backing_corrupt). With
+	 * it, a full pool writes its coldest pages back to the file, and
 	 * uzswap_write() never loses a page. */
 	const char *backing_path;
 	/* Pages compressed per context lock in a folio store (I7): 1..64,
@@ -190,9 +197,13 @@ UZSWAP_API int uzswap_options_init_sized(struct uzswap_options *opts,
  * compressor; backing_path neither a regular file nor a block device),
  * -E2BIG (opts->size above 4096, or a field this library does not know
  * set), -ENOENT (unknown compressor), -ENOMEM, -ENOSPC (a block device
- * smaller than nr_pages pages), or the errno of opening or extending
- * backing_path (-ENOENT, -EACCES, -EISDIR, ...). On error *out is
- * untouched and nothing is allocated.
+ * smaller than nr_pages + 1 pages), -EBUSY (backing_path is open in
+ * another instance), -EEXIST (backing_path holds data that is not
+ * uzswap's), -EPROTO (a uzswap file of another format version or page
+ * size, or a corrupted header), -EIO (its header could not be read or
+ * written), or the errno of opening or extending backing_path (-ENOENT,
+ * -EACCES, -EISDIR, ...). On error *out is untouched and nothing is
+ * allocated; a refused file is left as it was.
  */
 UZSWAP_API int uzswap_open(const struct uzswap_options *opts,
 			   struct uzswap **out);
@@ -251,8 +262,10 @@ UZSWAP_API int uzswap_invalidate(struct uzswap *uz, uint64_t offset);
  *
  * uzswap_read() gives the newest page written at offset, from the cache
  * (a hit) or the backing file (a miss), or zeros for an offset never
- * written or discarded. Returns 0, -EINVAL, -EIO (corrupted cache entry,
- * or the file could not be read). Without a backing store it behaves as
+ * written or discarded. Returns 0, -EINVAL, -EIO (corrupted cache entry;
+ * the file could not be read, or is shorter than it was - never zeros
+ * for a page that was written; or its bytes fail the page's checksum,
+ * counted in backing_corrupt). Without a backing store it behaves as
  * uzswap_load() (-ENOENT for an offset the cache does not hold).
  *
  * uzswap_discard() forgets the page (cache and file; the file's blocks
@@ -354,11 +367,22 @@ struct uzswap_stats {
 	uint64_t backing_io_errors;	/* failed file reads and writes */
 	uint64_t lru_pages;		/* compressed pages on the LRU */
 	/* ---- end of UZSWAP_STATS_SIZE_VER1 ---- */
+	/* File reads that failed the page's checksum (-EIO): bytes changed
+	 * in the backing file, or the file replaced (docs/backing.md). */
+	uint64_t backing_corrupt;
+	/* CPU hotplug events the library applied, by where it learnt of
+	 * them - process-wide, not this instance's: the kernel's uevent,
+	 * a re-read of /sys/devices/system/cpu/online, injection (tests). */
+	uint64_t hotplug_uevent;
+	uint64_t hotplug_sysfs;
+	uint64_t hotplug_injected;
+	/* ---- end of UZSWAP_STATS_SIZE_VER2 ---- */
 };
 
 #define UZSWAP_STATS_SIZE_VER0 offsetof(struct uzswap_stats, backing_pages)
 /* When a VER2 is added: offsetof(struct uzswap_stats, <its first field>) */
-#define UZSWAP_STATS_SIZE_VER1 sizeof(struct uzswap_stats)
+#define UZSWAP_STATS_SIZE_VER1 offsetof(struct uzswap_stats, backing_corrupt)
+#define UZSWAP_STATS_SIZE_VER2 sizeof(struct uzswap_stats)
 
 /*
  * The codec alone, for comparison and for tools: the compressors and

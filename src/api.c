@@ -9,6 +9,7 @@
  */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <limits.h>
 #include <fcntl.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -17,6 +18,7 @@
 
 #include "entry.h"
 #include "fault.h"
+#include "hotplug.h"
 #include "instance.h"
 #include "pools.h"
 #include "reclaim.h"
@@ -33,7 +35,8 @@
 _Static_assert(UZSWAP_OPTIONS_SIZE_VER0 == 56 &&
 	       UZSWAP_OPTIONS_SIZE_VER1 == 64, "options layout changed");
 _Static_assert(UZSWAP_STATS_SIZE_VER0 == 144 &&
-	       UZSWAP_STATS_SIZE_VER1 == 192, "stats layout changed");
+	       UZSWAP_STATS_SIZE_VER1 == 192 &&
+	       UZSWAP_STATS_SIZE_VER2 == 224, "stats layout changed");
 #endif
 
 unsigned uzswap_version(void)
@@ -250,6 +253,16 @@ int uzswap_compact(struct uzswap *uz, uint64_t *freed)
 
 /* ---- stats and errors ---- */
 
+static void hotplug_counts(struct uzswap_stats *st)
+{
+	struct uz_hp_counters c;
+
+	uz_hp_get_counters(&c);
+	st->hotplug_uevent = c.by_source[UZ_HP_SRC_UEVENT];
+	st->hotplug_sysfs = c.by_source[UZ_HP_SRC_SYSFS];
+	st->hotplug_injected = c.by_source[UZ_HP_SRC_INJECT];
+}
+
 int uzswap_get_stats_sized(struct uzswap *uz, struct uzswap_stats *ust,
 			   size_t size)
 {
@@ -282,6 +295,8 @@ int uzswap_get_stats_sized(struct uzswap *uz, struct uzswap_stats *ust,
 	st->backing_discards = (uint64_t)uz_stat_sum(s, UZ_ST_BACKING_DISCARDS);
 	st->backing_io_errors = (uint64_t)uz_stat_sum(s, UZ_ST_BACKING_IO_ERRORS);
 	st->lru_pages = uz_lru_count(&uz->lru);
+	st->backing_corrupt = (uint64_t)uz_stat_sum(s, UZ_ST_BACKING_CORRUPT);
+	hotplug_counts(st);
 	k.size = (uint32_t)(size < sizeof(k) ? size : sizeof(k));
 	memcpy(ust, &k, k.size);	/* never past the caller's struct */
 	return 0;
@@ -357,9 +372,22 @@ const char *uzswap_strerror(int err)
 		       "(from uzswap_open: options of a newer uzswap.h, with "
 		       "a field this library does not know)";
 	case -ENOSPC:
-		return "pool limit reached";
+		return "no room: the pool limit reached (a store), or a "
+		       "backing device smaller than nr_pages (uzswap_open)";
 	case -ENOENT:
-		return "not found (no page at offset, or unknown compressor)";
+		return "not found: no page at offset, an unknown compressor, "
+		       "or no backing file at that path (uzswap_open)";
+	case -EBUSY:
+		return "busy: the backing file is open in another uzswap "
+		       "instance (or every page to write back is in flight)";
+	case -EEXIST:
+		return "the backing file holds data that is not uzswap's: "
+		       "refused and left untouched (zero its first 4 KiB to "
+		       "reuse it)";
+	case -EPROTO:
+		return "the backing file is from another uzswap format or "
+		       "page size, or its header is corrupted: refused, left "
+		       "untouched";
 	case -EIO:	/* both causes: the number cannot tell them apart */
 		return "I/O error: compressed data corrupted or codec failure, "
 		       "or the backing file could not be read or written";
@@ -368,6 +396,6 @@ const char *uzswap_strerror(int err)
 	case -EINVAL:
 		return "invalid argument";
 	}
-	s = err < 0 ? strerrordesc_np(-err) : NULL;
+	s = err < 0 && err > INT_MIN ? strerrordesc_np(-err) : NULL;
 	return s ? s : "unknown error";
 }

@@ -59,6 +59,8 @@ static const struct {
 	F(reject_reclaim_fail), F(written_back_pages), F(decompress_fail),
 	F(nr_pools), F(backing_pages), F(backing_writes), F(backing_reads),
 	F(backing_discards), F(backing_io_errors), F(lru_pages),
+	F(backing_corrupt), F(hotplug_uevent), F(hotplug_sysfs),
+	F(hotplug_injected),
 };
 #undef F
 

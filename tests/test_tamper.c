@@ -15,6 +15,7 @@
  *     instance left behind.
  * Real pages: the corpus (skip without it).
  */
+#include <limits.h>
 #include <sys/wait.h>
 
 #include "checksum.h"	/* to forge a header with a valid checksum */
@@ -168,6 +169,7 @@ static void test_overwritten(const char *path, const uint8_t *pages)
 	T_EQ(read_all_checked(uz, pages), 1);
 	T_EQ(uzswap_get_stats(uz, &st), 0);
 	T_EQ(st.backing_io_errors, 0);	/* the read itself went fine */
+	T_EQ(st.backing_corrupt, 1);
 	uzswap_close(uz);
 	printf("overwritten page: -EIO, the others exact\n");
 }
@@ -179,6 +181,7 @@ static void test_replaced(const char *path, const uint8_t *pages,
 {
 	char other_path[4200];
 	struct uzswap *uz = fill(path, pages), *uz2;
+	struct uzswap_stats st;
 	uint8_t buf[T_PAGE];
 	int fd_in, fd_out;
 	unsigned eio;
@@ -198,6 +201,8 @@ static void test_replaced(const char *path, const uint8_t *pages,
 	unlink(other_path);
 	eio = read_all_checked(uz, pages);
 	T_ASSERT(eio >= NR / 2);	/* all written back; the tail cached */
+	T_EQ(uzswap_get_stats(uz, &st), 0);
+	T_EQ(st.backing_corrupt, eio);
 	uzswap_close(uz);
 	printf("replaced file: %u pages -EIO, the cached ones exact\n", eio);
 }
@@ -251,6 +256,11 @@ static void test_open_checks(const char *path, const uint8_t *pages)
 	uint32_t c = uz_checksum(hdr, HDR_CSUM_AT);
 	memcpy(hdr + HDR_CSUM_AT, &c, 4);
 	expect_refused(path, hdr, T_PAGE, -EPROTO);
+	/* Each refusal says what it is about (and no UB at INT_MIN). */
+	T_ASSERT(strstr(uzswap_strerror(-EBUSY), "another uzswap instance"));
+	T_ASSERT(strstr(uzswap_strerror(-EEXIST), "not uzswap's"));
+	T_ASSERT(strstr(uzswap_strerror(-EPROTO), "format"));
+	T_ASSERT(strcmp(uzswap_strerror(INT_MIN), "unknown error") == 0);
 	printf("open: foreign data -EEXIST, other version -EPROTO, "
 	       "untouched; a stale file of ours is taken\n");
 }

@@ -185,6 +185,11 @@ static void final_check(struct torture *t, struct uz_torture_result *r)
 	}
 	uzswap_get_stats(t->uz, &st);
 	r->pools_left = st.nr_pools;
+	/* Process-wide, so a delta from the run's start would need a second
+	 * reading: report the totals, what the library saw by source. */
+	r->hp_uevent = st.hotplug_uevent;
+	r->hp_sysfs = st.hotplug_sysfs;
+	r->hp_injected = st.hotplug_injected;
 	if (st.stored_pages != 0)
 		atomic_fetch_add(&t->mismatches, st.stored_pages);
 }
@@ -379,7 +384,9 @@ int uz_torture_main(int argc, char **argv)
 	rc = uz_torture_run(&o, &r);
 	printf("torture: %.1f s, %u threads: %llu ops (%.0f ops/s): %llu "
 	       "stores, %llu folios, %llu loads, %llu invalidates\n"
-	       "  hotplug events %llu, compressor switches %llu\n"
+	       "  hotplug events %llu injected, compressor switches %llu\n"
+	       "  the library saw: %llu from kernel uevents, %llu from sysfs, "
+	       "%llu injected\n"
 	       "  pages checked at end %llu, pools left %llu\n"
 	       "  mismatches %llu, unexpected errors %llu: %s\n",
 	       r.seconds, o.threads, (unsigned long long)r.ops,
@@ -387,6 +394,9 @@ int uz_torture_main(int argc, char **argv)
 	       (unsigned long long)r.folios, (unsigned long long)r.loads,
 	       (unsigned long long)r.invalidates,
 	       (unsigned long long)r.events, (unsigned long long)r.switches,
+	       (unsigned long long)r.hp_uevent,
+	       (unsigned long long)r.hp_sysfs,
+	       (unsigned long long)r.hp_injected,
 	       (unsigned long long)r.checked_at_end,
 	       (unsigned long long)r.pools_left,
 	       (unsigned long long)r.mismatches,

@@ -21,6 +21,9 @@ struct uz_torture_opts {
 struct uz_torture_result {
 	uint64_t ops, stores, loads, invalidates, folios;
 	uint64_t events, switches;
+	/* Hotplug events the library applied, by source (process-wide
+	 * totals at the end): kernel uevents, sysfs re-reads, injected. */
+	uint64_t hp_uevent, hp_sysfs, hp_injected;
 	uint64_t checked_at_end;	/* pages loaded in the final check */
 	uint64_t mismatches;		/* torn, wrong or lost pages */
 	uint64_t errors;		/* unexpected return values */
