@@ -97,10 +97,8 @@ static int options_check(const struct uzswap_options *u,
 	if (o->accept_threshold_percent == 0 ||
 	    o->accept_threshold_percent > 100)
 		return -EINVAL;
-	c = uz_codec_find(o->compressor);
-	if (!c)
-		return o->compressor ? -ENOENT : -EINVAL;
-	return uz_codec_level(c, o->level, &level);
+	level = o->level;
+	return uz_codec_lookup(o->compressor, &level, &c);
 }
 
 static uint64_t ram_percent(unsigned pct)

@@ -29,13 +29,13 @@ int uzswap_codec_open(const char *name, int level, struct uzswap_codec **out)
 	const struct uz_codec *codec;
 	struct uzswap_codec *c;
 
-	if (!name || !out)
+	int err;
+
+	if (!out)
 		return -EINVAL;
-	codec = uz_codec_find(name);
-	if (!codec)
-		return -ENOENT;
-	if (uz_codec_level(codec, level, &level) < 0)
-		return -EINVAL;
+	err = uz_codec_lookup(name, &level, &codec);
+	if (err)
+		return err;
 	c = uz_malloc(sizeof(*c));
 	if (!c)
 		return -ENOMEM;

@@ -303,6 +303,21 @@ int uz_codec_level(const struct uz_codec *c, int level, int *out)
 	return 0;
 }
 
+int uz_codec_lookup(const char *name, int *level, const struct uz_codec **out)
+{
+	const struct uz_codec *c;
+
+	if (!name)
+		return -EINVAL;
+	c = uz_codec_find(name);
+	if (!c)
+		return -ENOENT;
+	if (uz_codec_level(c, *level, level) < 0)
+		return -EINVAL;
+	*out = c;
+	return 0;
+}
+
 const char *const *uz_codec_names(void)
 {
 	return codec_names;

@@ -56,6 +56,14 @@ const struct uz_codec *uz_codec_find(const char *name);
  */
 int uz_codec_level(const struct uz_codec *c, int level, int *out);
 
+/*
+ * The codec called name at level (0 = its default), resolved in one step:
+ * 0 with *out and *level set, -EINVAL (name NULL, level out of range) or
+ * -ENOENT (no such codec). What every entry point that takes a codec name
+ * calls.
+ */
+int uz_codec_lookup(const char *name, int *level, const struct uz_codec **out);
+
 /* NULL-terminated list of names. */
 const char *const *uz_codec_names(void);
 

@@ -139,13 +139,12 @@ const void *uz_pool_ctx_resources(struct uz_pool *pool, unsigned cpu)
 int uz_pool_create(const char *codec_name, int level, unsigned nr_reqs,
 		   struct uz_pool **out)
 {
-	const struct uz_codec *codec = uz_codec_find(codec_name);
+	const struct uz_codec *codec;
 	struct uz_pool *pool;
+	int err = uz_codec_lookup(codec_name, &level, &codec);
 
-	if (!codec)
-		return -ENOENT;
-	if (uz_codec_level(codec, level, &level) < 0)
-		return -EINVAL;
+	if (err)
+		return err;
 	pool = uz_calloc(1, sizeof(*pool));
 	if (!pool)
 		return -ENOMEM;

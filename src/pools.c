@@ -112,13 +112,11 @@ int uzswap_set_compressor(struct uzswap *uz, const char *name, int level)
 	struct uz_pool *pool, *old;
 	int err;
 
-	if (!uz || !name)
+	if (!uz)
 		return -EINVAL;
-	c = uz_codec_find(name);
-	if (!c)
-		return -ENOENT;
-	if (uz_codec_level(c, level, &level) < 0)
-		return -EINVAL;
+	err = uz_codec_lookup(name, &level, &c);
+	if (err)
+		return err;
 	uz_mutex_lock(&uz->switch_lock, UZ_LR_SWITCH);
 	if (uz->current->codec == c && uz->current->level == level) {
 		uz_mutex_unlock(&uz->switch_lock, UZ_LR_SWITCH);
