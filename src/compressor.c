@@ -23,7 +23,7 @@
 #include <zstd_errors.h>
 
 #include "fault.h"
-#include "lzo_rle.h"
+#include "lzo_rle/lzo_rle.h"
 #include "page.h"
 
 /* ---- lz4: level = acceleration (1 fastest-densest .. 64) ---- */
@@ -183,7 +183,7 @@ static int lzo_decompress(void *state, const void *src, size_t slen,
 	return r == LZO_E_OK && out == dlen ? 0 : -EIO;
 }
 
-/* ---- lzo-rle: our own, kernel-compatible (lzo_rle.c) ---- */
+/* ---- lzo-rle: our own, kernel-compatible (src/lzo_rle/) ---- */
 
 static void *lzorle_state_new(int level)
 {

@@ -8,7 +8,7 @@
  * cap gives the same bytes. A broken property aborts.
  *
  * Build: clang -g -O1 -fsanitize=fuzzer,address,undefined
- *        tests/fuzz_lzo_rle.c src/lzo_rle.c src/lzo_rle_decompress.c \
+ *        tests/fuzz_lzo_rle.c src/lzo_rle/compress.c src/lzo_rle/decompress.c \
  *        -o fuzz_lzo_rle (make fuzz does it)
  */
 #include "helpers.h"

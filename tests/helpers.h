@@ -18,7 +18,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "../src/lzo_rle.h"
+#include "../src/lzo_rle/lzo_rle.h"
 #include "../tools/pagedata.h"
 
 #define T_PASS 0
@@ -223,7 +223,7 @@ static inline int t_decode_exact(int (*fn)(void *ctx, const void *src,
 	return rc;
 }
 
-/* t_decode_exact() with the lzo-rle decoder (src/lzo_rle.h). */
+/* t_decode_exact() with the lzo-rle decoder (src/lzo_rle/lzo_rle.h). */
 static inline int t_lzorle_decode_exact(const void *src, size_t len,
 					size_t dlen)
 {

@@ -19,7 +19,7 @@
  * timing runs for steadier numbers.
  *
  * Build: cc -O2 -Itests -DUZ_SOURCE_DIR=\"...\" tests/test_lzo_rle.c
- *        src/lzo_rle.c src/lzo_rle_decompress.c tools/pagedata.c -llzo2
+ *        src/lzo_rle/compress.c src/lzo_rle/decompress.c tools/pagedata.c -llzo2
  */
 #include "helpers.h"
 

@@ -1,12 +1,12 @@
 /*
- * lzo_rle_decompress.c - the safe lzo-rle / LZO1X decompressor (format and
- * contract: lzo_rle_int.h, lzo_rle.h).
+ * decompress.c - the safe lzo-rle / LZO1X decompressor (format and
+ * contract: format.h, lzo_rle.h).
  *
  * Owns: decoding an lzo-rle or plain LZO1X stream into exactly dlen
  * bytes. Must never read or write outside the caller's buffers, whatever
  * the input (it is fuzzed: tests/fuzz_lzo_rle.c, tests/fuzz_decompress.c).
  */
-#include "lzo_rle_int.h"
+#include "format.h"
 
 /* ------------------------------------------------------------------ */
 /* Decompressor                                                         */

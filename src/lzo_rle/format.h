@@ -1,6 +1,6 @@
 /*
- * lzo_rle_int.h - what the lzo-rle compressor (lzo_rle.c) and decompressor
- * (lzo_rle_decompress.c) share: the format, its constants, small helpers.
+ * format.h - what the lzo-rle compressor (compress.c) and decompressor
+ * (decompress.c) share: the format, its constants, small helpers.
  * See lzo_rle.h for the contract.
  *
  * Owns: the encoding of one buffer as an lzo-rle stream (the LZO1X

@@ -1,12 +1,12 @@
 /*
- * lzo_rle.c - the lzo-rle compressor (format and contract: lzo_rle_int.h,
+ * compress.c - the lzo-rle compressor (format and contract: format.h,
  * lzo_rle.h).
  *
  * Owns: the encoding of one buffer as an lzo-rle stream. Must never write
  * past the caller's buffer, emit an instruction the kernel's decoder could
  * read differently, allocate, or keep state between calls.
  */
-#include "lzo_rle_int.h"
+#include "format.h"
 
 /* ------------------------------------------------------------------ */
 /* Compressor                                                           */
