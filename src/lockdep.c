@@ -1,8 +1,9 @@
 /*
  * lockdep.c - the per-thread record of held ranked locks (lockdep.h).
  *
- * Owns: a thread-local bitmask of held ranks, a count per rank and the
- * lock last taken at each rank.
+ * Owns: with UZ_LOCKDEP, a thread-local bitmask of held ranks, a count per
+ * rank and the lock last taken at each rank; without, the count of held
+ * context locks alone.
  * Must never: lock, allocate, or call into any other module of src/.
  */
 #include <stdint.h>
@@ -22,16 +23,20 @@ static const char *const rank_names[UZ_LR_NR] = {
 	[UZ_LR_SHRINK] = "shrink",
 };
 
+const char *uz_lock_rank_name(enum uz_lock_rank rank)
+{
+	return (unsigned)rank < UZ_LR_NR ? rank_names[rank] : "?";
+}
+
+#ifndef UZ_LOCKDEP
+/* The one count a build without the checker keeps (lockdep.h). */
+__thread unsigned uz_lockdep_ctx_held;
+#else
 static __thread struct {
 	uint32_t mask;			/* bit r: a lock of rank r held */
 	unsigned count[UZ_LR_NR];
 	const void *last[UZ_LR_NR];	/* the lock taken last at rank r */
 } held;
-
-const char *uz_lock_rank_name(enum uz_lock_rank rank)
-{
-	return (unsigned)rank < UZ_LR_NR ? rank_names[rank] : "?";
-}
 
 static _Noreturn void violation(const char *what, enum uz_lock_rank rank,
 				enum uz_lock_rank other)
@@ -45,7 +50,6 @@ static _Noreturn void violation(const char *what, enum uz_lock_rank rank,
 	abort();
 }
 
-#ifdef UZ_LOCKDEP
 /* The highest rank held, UZ_LR_NR when none. */
 static enum uz_lock_rank highest_held(void)
 {
@@ -72,13 +76,10 @@ void uz_lockdep_assert_held(enum uz_lock_rank rank, const void *lock)
 	if (rank != UZ_LR_REF_SHARD && held.last[rank] != lock)
 		violation("another lock of this rank held", rank, UZ_LR_NR);
 }
-#endif
 
 void uz_lockdep_acquire(enum uz_lock_rank rank, const void *lock)
 {
-#ifdef UZ_LOCKDEP
 	order_check(rank);
-#endif
 	held.mask |= 1u << rank;
 	held.count[rank]++;
 	held.last[rank] = lock;
@@ -86,9 +87,7 @@ void uz_lockdep_acquire(enum uz_lock_rank rank, const void *lock)
 
 void uz_lockdep_release(enum uz_lock_rank rank, const void *lock)
 {
-#ifdef UZ_LOCKDEP
 	uz_lockdep_assert_held(rank, lock);
-#endif
 	if (!held.count[rank])
 		violation("released but not held", rank, UZ_LR_NR);
 	if (--held.count[rank] == 0) {
@@ -101,3 +100,4 @@ bool uz_lock_rank_held(enum uz_lock_rank rank)
 {
 	return held.count[rank] != 0;
 }
+#endif

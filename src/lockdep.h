@@ -37,7 +37,7 @@
  * `make test`) taking a lock of rank r while holding one of rank >= r
  * aborts with both names, and uz_assert_held() aborts when the caller
  * does not hold the lock it names - as lockdep_assert_held() in Linux.
- * Without UZ_LOCKDEP only the per-rank counts are kept (for I5).
+ * Without UZ_LOCKDEP only the context locks are counted (for I5).
  *
  * Names: a function called *_locked expects its caller to hold the lock of
  * the object its first argument names (uz_lru_add_locked(l, ..): l's lock)
@@ -72,18 +72,46 @@ enum uz_lock_rank {
 	UZ_LR_NR
 };
 
+#ifdef UZ_LOCKDEP
 /* Call right before taking / right before dropping a ranked lock. */
 void uz_lockdep_acquire(enum uz_lock_rank rank, const void *lock);
 void uz_lockdep_release(enum uz_lock_rank rank, const void *lock);
 
-/* True when this thread holds a lock of rank (always available). */
+/* True when this thread holds a lock of rank. */
 bool uz_lock_rank_held(enum uz_lock_rank rank);
 
-#ifdef UZ_LOCKDEP
 /* Abort unless this thread holds lock (of rank). */
 void uz_lockdep_assert_held(enum uz_lock_rank rank, const void *lock);
 #define uz_assert_held(rank, lock) uz_lockdep_assert_held(rank, lock)
 #else
+/*
+ * Without UZ_LOCKDEP only the context locks are counted (I5), inline:
+ * for every other rank these fold to nothing, so a release build pays
+ * one thread-local increment per context lock and no more.
+ */
+extern __thread unsigned uz_lockdep_ctx_held;
+
+static inline void uz_lockdep_acquire(enum uz_lock_rank rank,
+				      const void *lock)
+{
+	(void)lock;
+	if (rank == UZ_LR_CTX)
+		uz_lockdep_ctx_held++;
+}
+
+static inline void uz_lockdep_release(enum uz_lock_rank rank,
+				      const void *lock)
+{
+	(void)lock;
+	if (rank == UZ_LR_CTX)
+		uz_lockdep_ctx_held--;
+}
+
+/* Only UZ_LR_CTX is known here (what the I5 checks ask). */
+static inline bool uz_lock_rank_held(enum uz_lock_rank rank)
+{
+	return rank == UZ_LR_CTX && uz_lockdep_ctx_held != 0;
+}
 #define uz_assert_held(rank, lock) ((void)(rank), (void)(lock))
 #endif
 
