@@ -131,6 +131,19 @@ if [ ! -r "$CORPUS/gcc.pages" ]; then
 fi
 command -v python3 >/dev/null 2>&1 || { echo "SKIP: no python3" >&2; exit 77; }
 
+# ---- probe of a zombie: says so, exit 1 ----
+python3 - "$U" <<'EOF' || fail "probe of a zombie"
+import os, subprocess, sys, time
+pid = os.fork()
+if pid == 0:
+    os._exit(0)
+time.sleep(0.2)        # exited, not reaped: a zombie
+r = subprocess.run([sys.argv[1], "probe", str(pid), "--compressor", "lz4"],
+                   capture_output=True, text=True)
+os.waitpid(pid, 0)
+assert r.returncode == 1 and "zombie" in r.stderr, (r.returncode, r.stderr)
+EOF
+
 # ---- bench --json on the corpus ----
 run 0 bench --input "$CORPUS/gcc.pages" --json --repeat 1 \
 	--compressor lz4,zstd,lzo-rle --threads 1,2 --plot "$TMP/plot.svg"

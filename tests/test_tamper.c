@@ -9,6 +9,8 @@
  *     and may open it once the first instance closed;
  *   - bytes overwritten in a written-back page, or the whole file replaced
  *     by another instance's (same offsets, other pages): -EIO, counted;
+ *   - the file removed while open: the instance keeps its descriptor, so
+ *     every page still reads back exact, and writes still land;
  *   - open refuses a file that holds somebody else's data (-EEXIST) or a
  *     uzswap file of another format version (-EPROTO), and leaves it
  *     byte for byte as it was; it takes a zeroed file, or one an earlier
@@ -207,6 +209,21 @@ static void test_replaced(const char *path, const uint8_t *pages,
 	printf("replaced file: %u pages -EIO, the cached ones exact\n", eio);
 }
 
+static void test_removed(const char *path, const uint8_t *pages)
+{
+	struct uzswap *uz = fill(path, pages);
+
+	T_EQ(unlink(path), 0);
+	T_EQ(read_all_checked(uz, pages), 0);
+	T_EQ(uzswap_write(uz, 1, pages + 7 * T_PAGE), 0);
+	T_ASSERT(uzswap_writeback(uz, NR) > 0);
+	uint8_t buf[T_PAGE];
+	T_EQ(uzswap_read(uz, 1, buf), 0);
+	T_ASSERT(memcmp(buf, pages + 7 * T_PAGE, T_PAGE) == 0);
+	uzswap_close(uz);
+	printf("removed while open: every page exact, writes go on\n");
+}
+
 /* open must refuse the file and leave every byte of it as it was. */
 static void expect_refused(const char *path, const uint8_t *content,
 			   size_t len, int want)
@@ -276,6 +293,7 @@ int main(void)
 	test_second_open(t_swapfile());
 	test_overwritten(t_swapfile(), pages);
 	test_replaced(t_swapfile(), pages, other);
+	test_removed(t_swapfile(), pages);
 	test_open_checks(t_swapfile(), pages);
 	free(pages);
 	free(other);

@@ -42,7 +42,9 @@ struct snap {
 	size_t errlen;
 };
 
-static bool proc_gone(pid_t pid)
+/* The process's state letter from /proc/PID/stat ('R', 'S', 'Z', ...),
+ * 0 when there is no such process. */
+static char proc_state(pid_t pid)
 {
 	char path[64], buf[512], *p;
 	ssize_t r;
@@ -51,14 +53,22 @@ static bool proc_gone(pid_t pid)
 	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
 	fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
-		return true;
+		return 0;
 	r = read(fd, buf, sizeof(buf) - 1);
 	close(fd);
 	if (r <= 0)
-		return true;
+		return 0;
 	buf[r] = 0;
 	p = strrchr(buf, ')');		/* the name may hold spaces */
-	return !p || p[1] == 0 || p[2] == 'Z' || p[2] == 'X';
+	return p && p[1] ? p[2] : 0;
+}
+
+/* Gone, or a zombie (exited, not reaped): no memory left to read. */
+static bool proc_gone(pid_t pid)
+{
+	char st = proc_state(pid);
+
+	return !st || st == 'Z' || st == 'X';
 }
 
 /* Fill s->err for errno e from an operation on the process. */
@@ -283,6 +293,12 @@ int snapshot_pid(pid_t pid, size_t max_pages, struct pageset *ps,
 	int rc;
 
 	memset(si, 0, sizeof(*si));
+	if (pid > 0 && proc_state(pid) == 'Z') {
+		snprintf(err, errlen, "process %d has exited (a zombie its "
+			 "parent has not reaped): no memory left to read",
+			 (int)pid);
+		return EXIT_FAIL;
+	}
 	if (pid <= 0 || proc_gone(pid))
 		return fail_errno(&s, ENOENT, NULL);
 	read_comm(pid, si->comm, sizeof(si->comm));
