@@ -52,7 +52,7 @@ static void older_caller(const char *backing)
 	T_EQ(wo.o.max_pool_percent, 20);
 	T_EQ(wo.o.accept_threshold_percent, 90);
 	T_EQ(wo.o.batch_size, 8);
-	T_EQ(wo.o.checksum, 0);
+	T_EQ(wo.o.checksum, 1);	/* the default: on */
 
 	/* Zeros after the struct: had open read them, shrinker_enabled (a
 	 * field this caller lacks, default on) would read false. */

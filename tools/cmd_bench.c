@@ -38,7 +38,7 @@ struct bench_args {
 	long pool_mib, working_set, reads, hot, rewrite;
 	unsigned threads[MAX_THREADS_LIST];
 	int nr_threads;
-	bool checksum, lazy_free, overwrite, json;
+	bool no_checksum, lazy_free, overwrite, json;
 };
 
 /* --threads N[,N...] */
@@ -84,8 +84,9 @@ static const struct opt bench_opts[] = {
 		 "store N pages at a time with uzswap_store_folio"),
 	OPT_LONG("--repeat", 'r', "N", F(repeat), 1, 1000,
 		 "timed passes, the best counts (default 3)"),
-	OPT_FLAG("--checksum", 0, F(checksum),
-		 "keep and check a checksum of every page"),
+	OPT_FLAG("--no-checksum", 0, F(no_checksum),
+		 "open the cache with page checksums off (they are\n"
+		 "on by default)"),
 	OPT_FLAG("--lazy-free", 0, F(lazy_free),
 		 "give freed pool memory back with MADV_FREE"),
 	OPT_FLAG("--overwrite", 0, F(overwrite),
@@ -140,7 +141,7 @@ static int run_all(const struct bench_args *ba, const struct codec_sel *sel,
 				.codec = sel[c], .threads = ba->threads[t],
 				.folio = (unsigned)ba->folio,
 				.repeat = (unsigned)ba->repeat,
-				.checksum = ba->checksum,
+				.checksum = !ba->no_checksum,
 				.lazy_free = ba->lazy_free,
 				.overwrite = ba->overwrite, .progress = tty };
 			struct bench_result *r = &res[n];

@@ -32,7 +32,7 @@ struct stats_args {
 	struct input_opts in;
 	const char *codec;
 	long level, pool_mib;
-	bool checksum, json;
+	bool no_checksum, json;
 };
 
 #define F(field) offsetof(struct stats_args, field)
@@ -47,8 +47,9 @@ static const struct opt stats_opts[] = {
 	OPT_LONG("--pool-mib", 0, "N", F(pool_mib), 1, 1 << 24,
 		 "pool limit in MiB (default: 20% of RAM); a\n"
 		 "small one shows pool_limit_hit at work"),
-	OPT_FLAG("--checksum", 0, F(checksum),
-		 "keep and check a checksum of every page"),
+	OPT_FLAG("--no-checksum", 0, F(no_checksum),
+		 "open the cache with page checksums off (they are\n"
+		 "on by default)"),
 	OPT_FLAG("--json", 0, F(json), "one JSON object on stdout"),
 	OPT_HELP_OPT,
 	OPT_TABLE_END,
@@ -124,7 +125,7 @@ static int run(const struct stats_args *sa, const struct codec_sel *c,
 	o.level = c->level;
 	o.nr_pages = ps->n;
 	o.max_pool_bytes = (uint64_t)sa->pool_mib << 20;
-	o.checksum = sa->checksum;
+	o.checksum = !sa->no_checksum;
 	if ((err = uzswap_open(&o, &uz)) < 0) {
 		fprintf(stderr, "uzswap stats: open: %s\n",
 			uzswap_strerror(err));
