@@ -172,7 +172,7 @@ grep -q '</svg>' "$TMP/plot.svg" || fail "--plot SVG not closed"
 # folio stores and checksums go the same way
 run 0 bench --input "$CORPUS/gcc.pages" --json --repeat 2 --compressor lz4 \
 	--folio-pages 8 --no-checksum --overwrite
-python3 -c 'import json,sys; r=json.load(open(sys.argv[1])); assert r["mismatches"] == 0 and r["folio_pages"] == 8' \
+python3 -c 'import json,sys; r=json.load(open(sys.argv[1])); assert r["mismatches"] == 0 and r["folio_pages"] == 8 and r["checksum"] is False' \
 	"$TMP/out" || fail "bench --folio-pages: $(cat "$TMP/out")"
 
 # text output: a table, a line per codec

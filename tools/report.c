@@ -29,10 +29,11 @@ void report_header(FILE *f, const struct pageset *ps, unsigned repeat,
 void report_text_row(FILE *f, const struct bench_result *r, bool first)
 {
 	if (first) {
-		fprintf(f, "\n%u thread%s%s%s\n", r->cfg.threads,
+		fprintf(f, "\n%u thread%s%s%s%s\n", r->cfg.threads,
 			r->cfg.threads > 1 ? "s, each on its own offsets" : "",
 			r->cfg.folio > 1 ? ", folio stores" : "",
-			r->cfg.overwrite ? ", stores overwrite" : "");
+			r->cfg.overwrite ? ", stores overwrite" : "",
+			r->cfg.checksum ? "" : ", page checksums off");
 		fprintf(f, "%-8s %5s %6s | %7s %7s %6s | %7s %7s %6s | "
 			"%13s | %13s | %7s | %s\n", "codec", "level", "ratio",
 			"store", "raw", "vs_raw", "load", "raw", "vs_raw",
@@ -128,9 +129,10 @@ void report_json(FILE *f, const struct pageset *ps,
 	/* beyond the list */
 	fprintf(f, ",\"same_filled_pages\":%zu,\"timed_pages\":%zu,"
 		"\"rejected_pages\":%zu,\"folio_pages\":%u,\"repeat\":%u,"
-		"\"overwrite\":%s", r->same_pages, r->timed_pages,
-		r->rejected_pages, r->cfg.folio, r->cfg.repeat,
-		r->cfg.overwrite ? "true" : "false");
+		"\"overwrite\":%s,\"checksum\":%s", r->same_pages,
+		r->timed_pages, r->rejected_pages, r->cfg.folio, r->cfg.repeat,
+		r->cfg.overwrite ? "true" : "false",
+		r->cfg.checksum ? "true" : "false");
 	field(f, "raw_compress_ns_p50", r->raw_c_p50, 0);
 	field(f, "raw_compress_ns_p99", r->raw_c_p99, 0);
 	field(f, "raw_decompress_ns_p50", r->raw_d_p50, 0);
