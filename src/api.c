@@ -26,6 +26,16 @@
 
 #define DEFAULT_BATCH 8
 #define MAX_BATCH 64
+/* The allocator's warm reserve (zalloc.h): this share of the pool limit
+ * may stay mapped for a second after the pool shrank, so that a refill
+ * does not fault its pages in again. */
+#define RESERVE_DIVISOR 20
+
+static void reserve_update(struct uzswap *uz)
+{
+	uz_zalloc_set_reserve(uz->za, atomic_load(&uz->max_pool_bytes) /
+				      RESERVE_DIVISOR);
+}
 
 /* The largest struct size a caller may pass (openat2's limit). */
 #define UZ_ABI_SIZE_MAX 4096u
@@ -36,7 +46,7 @@ _Static_assert(UZSWAP_OPTIONS_SIZE_VER0 == 56 &&
 	       UZSWAP_OPTIONS_SIZE_VER1 == 64, "options layout changed");
 _Static_assert(UZSWAP_STATS_SIZE_VER0 == 144 &&
 	       UZSWAP_STATS_SIZE_VER1 == 192 &&
-	       UZSWAP_STATS_SIZE_VER2 == 224, "stats layout changed");
+	       UZSWAP_STATS_SIZE_VER2 == 232, "stats layout changed");
 #endif
 
 unsigned uzswap_version(void)
@@ -152,8 +162,10 @@ static int instance_init(struct uzswap *uz, const struct uzswap_options *o)
 
 	uz_lru_init(&uz->lru);
 	uz->za = uz_zalloc_create();
-	if (uz->za)
+	if (uz->za) {
 		uz_zalloc_set_lazy_free(uz->za, o->lazy_free);
+		reserve_update(uz);
+	}
 	if (!uz->za || uz_stats_init(&uz->stats) < 0)
 		return -ENOMEM;
 	err = uz_index_init(&uz->index, o->nr_pages);
@@ -298,6 +310,7 @@ int uzswap_get_stats_sized(struct uzswap *uz, struct uzswap_stats *ust,
 	st->backing_io_errors = (uint64_t)uz_stat_sum(s, UZ_ST_BACKING_IO_ERRORS);
 	st->lru_pages = uz_lru_count(&uz->lru);
 	st->backing_corrupt = (uint64_t)uz_stat_sum(s, UZ_ST_BACKING_CORRUPT);
+	st->pool_reserve_bytes = uz_zalloc_reserve_bytes(uz->za);
 	hotplug_counts(st);
 	k.size = (uint32_t)(size < sizeof(k) ? size : sizeof(k));
 	memcpy(ust, &k, k.size);	/* never past the caller's struct */
@@ -317,12 +330,14 @@ int uzswap_set_param(struct uzswap *uz, enum uzswap_param param,
 			return -EINVAL;
 		atomic_store(&uz->max_pool_pct, 0);
 		atomic_store(&uz->max_pool_bytes, value);
+		reserve_update(uz);
 		break;
 	case UZSWAP_PARAM_MAX_POOL_PERCENT:
 		if (value == 0 || value > 100)
 			return -EINVAL;
 		atomic_store(&uz->max_pool_pct, (unsigned)value);
 		atomic_store(&uz->max_pool_bytes, ram_percent((unsigned)value));
+		reserve_update(uz);
 		break;
 	case UZSWAP_PARAM_ACCEPT_THRESHOLD_PERCENT:
 		if (value == 0 || value > 100)

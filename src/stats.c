@@ -60,7 +60,7 @@ static const struct {
 	F(nr_pools), F(backing_pages), F(backing_writes), F(backing_reads),
 	F(backing_discards), F(backing_io_errors), F(lru_pages),
 	F(backing_corrupt), F(hotplug_uevent), F(hotplug_sysfs),
-	F(hotplug_injected),
+	F(hotplug_injected), F(pool_reserve_bytes),
 };
 #undef F
 

@@ -140,3 +140,16 @@ size_t uz_zalloc_total_bytes(struct uz_zalloc *za)
 {
 	return atomic_load_explicit(&za->total, memory_order_relaxed);
 }
+
+/* One malloc per object: nothing to keep warm. */
+void uz_zalloc_set_reserve(struct uz_zalloc *za, size_t bytes)
+{
+	(void)za;
+	(void)bytes;
+}
+
+size_t uz_zalloc_reserve_bytes(struct uz_zalloc *za)
+{
+	(void)za;
+	return 0;
+}

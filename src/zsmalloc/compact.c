@@ -238,8 +238,9 @@ void zs_auto_compact(struct uz_zalloc *za, struct zs_shard *sh, size_t freed)
 /* On demand: every shard, every span less than 7/8 full. */
 size_t uz_zalloc_compact(struct uz_zalloc *za)
 {
-	size_t freed = 0;
+	size_t freed = uz_zalloc_reserve_bytes(za);
 
+	zs_warm_drop_all(za);	/* "give memory back": the reserve too */
 	for (unsigned i = 0; i < za->nshards; i++) {
 		struct zs_shard *sh = atomic_load(&za->shards[i]);
 

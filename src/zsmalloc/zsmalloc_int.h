@@ -35,6 +35,10 @@
 #define ZS_GROUP_EVAC	(-2)			/* being emptied by compaction */
 #define ZS_SPARE_DEF	2			/* empty spans kept per shard */
 #define ZS_SPARE_CAP	16
+/* The warm reserve (zs_span_release): empty spans kept with their pages,
+ * per shard at most this many, each given back after ZS_WARM_NS unused. */
+#define ZS_WARM_CAP	256
+#define ZS_WARM_NS	(1000 * 1000 * 1000ull)
 #define ZS_MAX_SHARDS	64
 
 /*
@@ -99,6 +103,14 @@ struct zs_shard {
 	struct zs_span *gtail[ZS_NGROUPS];
 	void *spare[ZS_SPARE_CAP];		/* given back, reusable */
 	unsigned nspare;
+	/* The warm reserve, oldest first: empty spans whose touched pages
+	 * were kept (reusing one costs no page fault), their page counts and
+	 * when they went in. warm_bytes: their pages, not in held. */
+	void *warm[ZS_WARM_CAP];
+	uint8_t warm_pages[ZS_WARM_CAP];
+	uint64_t warm_since[ZS_WARM_CAP];
+	unsigned nwarm;
+	atomic_size_t warm_bytes;
 	unsigned id;
 	uint16_t gen;				/* compaction pass counter */
 	uint64_t free_h;			/* free handles, 0 = none */
@@ -122,6 +134,7 @@ struct uz_zalloc {
 	atomic_size_t nregions;		/* arena regions; read without lock */
 	bool lazy_free;			/* MADV_FREE, see zs_span_give_back() */
 	unsigned max_spare;		/* empty spans kept, per shard */
+	atomic_size_t reserve;		/* warm reserve budget, all shards */
 	atomic_uint nchunks;
 	_Atomic(uintptr_t) dir0[ZS_DIR0];	/* chunk | owner shard */
 	_Atomic(_Atomic(uintptr_t) *) dir;	/* the rest, mapped on need */
@@ -146,6 +159,9 @@ struct uz_zs_stats {
 	size_t meta_bytes;	/* allocator struct, shards, handle table */
 };
 void uz_zs_stats(struct uz_zalloc *za, struct uz_zs_stats *st);
+/* The warm reserve of every shard given back (zsmalloc.c; takes each
+ * shard lock: never call it with one held). */
+void zs_warm_drop_all(struct uz_zalloc *za);
 /* Empty spans each shard keeps (MADV_DONTNEED'd) rather than unmaps. */
 void uz_zs_set_spares(struct uz_zalloc *za, unsigned n);
 

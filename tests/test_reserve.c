@@ -1,0 +1,132 @@
+/*
+ * test_reserve - the allocator's warm reserve (zalloc.h) does what it is
+ * for and no more:
+ *   - a pool emptied and filled again faults (almost) no page in when the
+ *     reserve holds its spans, and faults every page in without it
+ *     (getrusage minor faults, same objects, same bytes);
+ *   - the reserve never holds more than its budget, and is not counted in
+ *     uz_zalloc_total_bytes();
+ *   - what it holds is given back after a second unused (at the next span
+ *     event), by uz_zalloc_compact(), and at once when the budget goes 0.
+ * Objects are real bytes: corpus pages cut to compressed-page sizes.
+ */
+#include <sys/resource.h>
+#include <time.h>
+
+#include "helpers.h"
+#include "zalloc.h"
+
+#define N 3000		/* objects of ~1.9 KiB: ~5.6 MiB of spans */
+
+static uint8_t *pages;
+static uz_handle_t h[N];
+
+static long minflt(void)
+{
+	struct rusage ru;
+
+	getrusage(RUSAGE_SELF, &ru);
+	return ru.ru_minflt;
+}
+
+static size_t size_of(int i)
+{
+	return 1200 + (size_t)(i * 37) % 1400;	/* 1.2-2.6 KiB */
+}
+
+static void fill(struct uz_zalloc *za)
+{
+	for (int i = 0; i < N; i++) {
+		T_EQ(uz_zalloc_malloc(za, size_of(i), &h[i]), 0);
+		uz_zalloc_write(za, h[i], pages + (size_t)(i % 2000) * T_PAGE,
+				size_of(i));
+	}
+}
+
+static void drain(struct uz_zalloc *za)
+{
+	for (int i = 0; i < N; i++)
+		uz_zalloc_free(za, h[i]);
+}
+
+/* Minor faults of a refill after a drain, with a reserve of budget. */
+static long refill_faults(size_t budget, size_t *held_after_drain)
+{
+	struct uz_zalloc *za = uz_zalloc_create();
+	long f0;
+
+	T_ASSERT(za);
+	uz_zalloc_set_reserve(za, budget);
+	fill(za);
+	drain(za);
+	*held_after_drain = uz_zalloc_reserve_bytes(za);
+	T_ASSERT(*held_after_drain <= budget);
+	T_ASSERT(uz_zalloc_total_bytes(za) < 256 * 1024); /* not counted */
+	f0 = minflt();
+	fill(za);
+	f0 = minflt() - f0;
+	drain(za);
+	uz_zalloc_destroy(za);
+	return f0;
+}
+
+static void test_refill(void)
+{
+	size_t kept_on, kept_off;
+	long on = refill_faults(64 << 20, &kept_on);
+	long off = refill_faults(0, &kept_off);
+
+	printf("refill after a drain: %ld minor faults with the reserve "
+	       "(%zu KiB kept), %ld without\n", on, kept_on >> 10, off);
+	T_EQ(kept_off, 0);
+	T_ASSERT(kept_on > (4u << 20));
+	T_ASSERT(off > 1000);		/* ~1400 pages faulted back in */
+	T_ASSERT(on * 10 < off);	/* the reserve saves (almost) all */
+}
+
+static void test_budget_and_release(void)
+{
+	struct uz_zalloc *za = uz_zalloc_create();
+	struct timespec ts = { 1, 200 * 1000 * 1000 };
+	uz_handle_t one;
+	size_t budget = 1 << 20;
+
+	T_ASSERT(za);
+	uz_zalloc_set_reserve(za, budget);
+	fill(za);
+	drain(za);
+	T_ASSERT(uz_zalloc_reserve_bytes(za) > 0);
+	T_ASSERT(uz_zalloc_reserve_bytes(za) <= budget);
+	/* Compaction gives it back, and says so. */
+	T_ASSERT(uz_zalloc_compact(za) >= uz_zalloc_reserve_bytes(za));
+	T_EQ(uz_zalloc_reserve_bytes(za), 0);
+	/* Unused for a second: given back at the next span event. */
+	fill(za);
+	drain(za);
+	T_ASSERT(uz_zalloc_reserve_bytes(za) > 0);
+	nanosleep(&ts, NULL);
+	/* The refill's first new span takes the newest warm one and gives
+	 * every older one back: none is left while the pool grows again. */
+	fill(za);
+	T_EQ(uz_zalloc_reserve_bytes(za), 0);
+	drain(za);
+	T_ASSERT(uz_zalloc_reserve_bytes(za) <= budget);
+	T_EQ(uz_zalloc_malloc(za, 100, &one), 0);
+	uz_zalloc_free(za, one);
+	fill(za);
+	drain(za);
+	uz_zalloc_set_reserve(za, 0);
+	T_EQ(uz_zalloc_reserve_bytes(za), 0);
+	uz_zalloc_destroy(za);
+	printf("reserve: within its budget, given back by compaction, after "
+	       "a second unused, and at budget 0\n");
+}
+
+int main(void)
+{
+	T_ASSERT(t_corpus_or_skip("sqlite.pages", &pages) >= 2000);
+	test_refill();
+	test_budget_and_release();
+	free(pages);
+	return T_PASS;
+}
