@@ -1,0 +1,463 @@
+/*
+ * region_evict.pml - spin model of evicting a page of a userfaultfd-backed
+ * "transparent region" (issue 11) into the uzswap cache, and of faulting it
+ * back, with a program thread writing the page at the same time. Written
+ * before the code, as issue 11 asks. verify/README.md explains it.
+ *
+ *   spin -a region_evict.pml
+ *   gcc -O2 -DSAFETY -DNOCLAIM -o pan pan.c && ./pan -m10000
+ *
+ * One region page, registered with userfaultfd in MISSING mode, backed by
+ * one uzswap offset. The library keeps a state per page under a per-page
+ * lock:
+ *   NEVER     never stored (or discarded): a fault zero-fills it
+ *   RESIDENT  the data is in the region's page (the PTE is present)
+ *   EVICTING  an eviction is in flight: the data is in the staging page,
+ *             the region PTE is empty, the store is not finished
+ *   EVICTED   the data lives only in the cache, compressed at its offset
+ *
+ * Processes (what each stands for in the real code)
+ *   writer     a program thread that writes the page NW times. A write is
+ *              one atomic "version bump" on a present page; on a missing
+ *              page it takes the MISSING fault, sleeps in the kernel until
+ *              woken, and retries the access (the kernel's retry).
+ *   reader     a second program thread that reads the page NRD times: the
+ *              second faulting thread.
+ *   handler(h) NHANDLER uffd handler threads: read a fault message and serve
+ *              it: under the page lock, wait while EVICTING, then load from
+ *              the cache and UFFDIO_COPY (EVICTED), UFFDIO_ZEROPAGE (NEVER),
+ *              or UFFDIO_WAKE (RESIDENT: another fault already served it).
+ *   evictor    the library's eviction (the fault path at the resident limit,
+ *              or a background thread): NEVICT attempts, or endlessly with
+ *              -DCHURN. RESIDENT -> EVICTING under the lock; UFFDIO_MOVE of
+ *              the page to a private staging page; uzswap_store of the
+ *              staging page (may fail: the page is moved back); EVICTED
+ *              under the lock.
+ *   discarder  uzswap_region_discard(addr), NDISC times: under the lock
+ *              (waiting while EVICTING): uzswap_invalidate, MADV_DONTNEED,
+ *              state NEVER. The page reads zeros afterwards.
+ *   init       starts everything, waits until the program threads, the
+ *              evictor and the discarder have ended and the handlers are idle,
+ *              then checks the page's final contents.
+ *
+ * Data: page contents are a version number. Every write stores a fresh
+ * value (++gen), so an old copy can never pass for a new one; 0 is the zero
+ * page. The ghost "latest" is the value the page must hold: the last write,
+ * or 0 after a discard.
+ *
+ * Build-time switches (all off = the protocol as designed)
+ *   NW NRD NEVICT NDISC NHANDLER MAXFAIL   size of the model
+ *   CHURN          the evictor never stops (liveness runs)
+ *   NAIVE          the naive eviction: copy the bytes and store them (no
+ *                  move), then MADV_DONTNEED. Must lose a write.
+ *   NO_INV         drop the lock-protected state invariant (so that a
+ *                  mutation fails on a user-visible property)
+ * Mutations of the safe protocol, each of which must make the check fail:
+ *   MUT_FAULT_NOWAIT     a fault does not wait for an EVICTING page: it loads
+ *                        whatever the cache holds (absent: zero-fill)
+ *   MUT_EARLY_EVICTED    the evictor marks EVICTED before the store completes
+ *   MUT_DISCARD_NOWAIT   discard takes the lock but does not wait for an
+ *                        eviction in flight
+ *   MUT_DISCARD_NOLOCK   discard takes no lock at all
+ *   MUT_COPY_UNLOCKED    the handler loads under the lock but does the
+ *                        UFFDIO_COPY after dropping it
+ *   PROBE=n              reachability probe n (see REACHED below): must fail
+ */
+
+#ifndef NW
+#define NW 2            /* writes by the writer thread */
+#endif
+#ifndef NRD
+#define NRD 1           /* reads by the reader thread */
+#endif
+#ifndef NEVICT
+#define NEVICT 2        /* eviction attempts */
+#endif
+#ifndef NDISC
+#define NDISC 1         /* discards */
+#endif
+#ifndef NHANDLER
+#define NHANDLER 1      /* uffd handler threads */
+#endif
+#ifndef MAXFAIL
+#define MAXFAIL 1       /* failed uzswap_store calls, in total */
+#endif
+
+#define NTHR 2          /* program threads: 0 writer, 1 reader */
+
+/* the library's page state */
+#define NEVER    0
+#define RESIDENT 1
+#define EVICTING 2
+#define EVICTED  3
+
+/* the kernel: the region PTE and the page it maps */
+bool pte;               /* present */
+byte mem;               /* contents of the mapped page (when pte) */
+/* the kernel's uffd wait queues, per program thread */
+bool waiting[NTHR];     /* sleeping in handle_userfault() */
+bool pending[NTHR];     /* its fault message is queued, not yet read */
+/* the library */
+byte state = NEVER;     /* page state, under lk */
+byte lk;                /* the per-page lock: 0 or owner _pid+1 */
+bool cache_has;         /* the cache holds a page at the offset */
+byte cache_ver;         /* ... and its contents */
+byte stage;             /* the evictor's staging page */
+byte nfail;             /* store failures injected so far */
+/* ghosts */
+byte gen;               /* the last version written */
+byte latest;            /* what the page must hold */
+byte running;           /* writer, reader, evictor, discarder not yet ended */
+byte busy;              /* handlers serving a message */
+
+/*
+ * Reachability probes (non-vacuity): with -DPROBE=n, probe n asserts that its
+ * situation never happens, so the search must FAIL, which shows that the
+ * situation is reached by the clean model:
+ *   1 a fault finds the page EVICTING and waits for the eviction
+ *   2 a discard finds the page EVICTING and waits for the eviction
+ *   3 a fault message is served after another fault installed the page
+ *     (the handler sees RESIDENT and does UFFDIO_WAKE)
+ *   4 both program threads sleep on the missing page at once
+ *   5 a store fails and the page is moved back into the region
+ *   6 a written page is discarded, then faulted in again (zero page)
+ *   7 a page written, evicted and faulted back from the cache is read back
+ *     with data (not the zero page)
+ *   8 a write is made while an eviction is in flight (before the move)
+ */
+#ifdef PROBE
+#define REACHED(n, cond) if :: PROBE == n -> assert(!(cond)) :: else -> skip fi;
+#else
+#define REACHED(n, cond)
+#endif
+
+inline unlock() { assert(lk == _pid + 1); lk = 0 }
+
+/* UFFDIO_WAKE, and the wake done by a successful COPY/ZEROPAGE/MOVE: wakes
+ * every thread waiting on the range; an unread message of a woken thread
+ * disappears with it (userfaultfd_wake_function: list_del_init) */
+inline wake_all()
+{
+	waiting[0] = false; pending[0] = false;
+	waiting[1] = false; pending[1] = false
+}
+
+/*
+ * The library's state invariant, checked whenever the page lock is released:
+ * the cache holds a copy exactly when the page is EVICTED (at most one
+ * current copy: a page faulted back in is dropped from the cache), and the
+ * PTE is present exactly when the page is RESIDENT.
+ */
+#ifdef NO_INV
+#define INV skip
+#else
+#define INV \
+	assert(state != RESIDENT || (pte && !cache_has)); \
+	assert(state != EVICTED || (!pte && cache_has)); \
+	assert(state != NEVER || (!pte && !cache_has && latest == 0))
+#endif
+
+/*
+ * access(t, wr): program thread t reads (wr = 0) or writes (wr = 1) the
+ * page. On a present page: one atomic step. Property 1 (no lost write, no
+ * resurrected data): the thread sees the latest version. On a missing page
+ * the kernel queues a MISSING fault and the thread sleeps; the check that
+ * the PTE is still empty and the queueing are atomic with respect to an
+ * install (handle_userfault() rechecks under the wait-queue lock), so no
+ * wake-up is lost. After the wake the access is retried.
+ */
+inline access(t, wr)
+{
+	do
+	:: atomic {
+		pte ->
+		assert(mem == latest);          /* property 1 */
+		REACHED(7, t == 1 && mem != 0 && gen == NW)
+		REACHED(8, wr && state == EVICTING)
+		if
+		:: wr -> gen++; mem = gen; latest = gen
+		:: else -> skip
+		fi;
+		break
+	   }
+	:: atomic {
+		!pte ->
+		waiting[t] = true; pending[t] = true;
+		REACHED(4, waiting[0] && waiting[1])
+	   }
+	   !waiting[t]                          /* woken: retry the access */
+	od
+}
+
+/*
+ * UFFDIO_COPY of buffer v / UFFDIO_ZEROPAGE (v = 0): atomic install; if the
+ * PTE is already there, -EEXIST, nothing changes and nobody is woken
+ * (userfaultfd_copy() returns before wake_userfault()).
+ */
+inline install(v)
+{
+	atomic {
+		if
+		:: !pte -> pte = true; mem = v; wake_all()
+		:: else -> skip                 /* -EEXIST */
+		fi
+	}
+}
+
+/* zero-fill: property 2, never for a page with data in the cache or in
+ * flight (latest != 0 means the page holds written data) */
+inline zero_fill()
+{
+	assert(latest == 0);                    /* property 2 */
+	install(0)
+}
+
+proctype writer()
+{
+	byte i;
+	do
+	:: i < NW -> access(0, 1); i++
+	:: else -> break
+	od;
+	running--
+}
+
+proctype reader()
+{
+	byte i;
+	do
+	:: i < NRD -> access(1, 0); i++
+	:: else -> break
+	od;
+	running--
+}
+
+/*
+ * handler: the uffd thread. Reads one fault message (for thread t), then
+ * serves it under the page lock.
+ */
+proctype handler(byte h)
+{
+	byte t, buf;
+	bool ok;
+
+end:	do
+	:: atomic {
+		if
+		:: pending[0] -> pending[0] = false; t = 0
+		:: pending[1] -> pending[1] = false; t = 1
+		fi;
+		REACHED(1, state == EVICTING)
+		busy++
+	   }
+		/* lock; while (state == EVICTING) cond_wait(): the wait is the
+		 * guard (the lock is free and the page is not in flight) */
+#ifdef MUT_FAULT_NOWAIT
+		atomic { lk == 0 -> lk = _pid + 1 }
+#else
+		atomic {
+			lk == 0 && state != EVICTING -> lk = _pid + 1
+		}
+#endif
+		if
+		:: state == EVICTED || state == EVICTING ->
+			/* EVICTING only with MUT_FAULT_NOWAIT */
+			atomic {                        /* uzswap_load */
+				if
+				:: cache_has -> buf = cache_ver; ok = true
+				:: else -> ok = false   /* -ENOENT */
+				fi
+			}
+			if
+			:: ok ->
+#ifdef MUT_COPY_UNLOCKED
+				atomic { cache_has = false; state = RESIDENT; unlock() };
+				install(buf);
+				goto served
+#else
+				install(buf)            /* UFFDIO_COPY */
+#endif
+			:: else -> zero_fill()          /* nothing to load */
+			fi;
+			/* the region holds the only copy now: uzswap_invalidate */
+			atomic { cache_has = false; state = RESIDENT }
+		:: state == NEVER ->
+			REACHED(6, gen > 0)
+			zero_fill();                    /* UFFDIO_ZEROPAGE */
+			state = RESIDENT
+		:: state == RESIDENT ->
+			/* served by another fault: the page is there */
+			REACHED(3, true)
+			atomic { assert(pte); wake_all() }      /* UFFDIO_WAKE */
+		fi;
+		atomic { INV; unlock() };
+#ifdef MUT_COPY_UNLOCKED
+served:
+#endif
+		atomic { busy--; t = 0; buf = 0; ok = false }
+	od
+}
+
+/*
+ * evict(): one eviction attempt.
+ */
+inline evict(go)
+{
+	atomic {
+#ifdef CHURN
+		lk == 0 && state == RESIDENT ->
+#else
+		lk == 0 ->
+#endif
+		lk = _pid + 1;
+		if
+		:: state == RESIDENT -> state = EVICTING; go = true
+		:: else -> go = false
+		fi;
+		INV;
+		unlock()
+	}
+	if
+	:: go ->
+#ifdef NAIVE
+		/* memcpy of the page's bytes to the staging buffer; the page
+		 * stays mapped and writable */
+		atomic { assert(pte); stage = mem }
+#else
+		/* UFFDIO_MOVE to the staging page: atomic per PTE; from now on
+		 * an access to the region page faults (and waits for EVICTING) */
+		atomic { assert(pte); stage = mem; pte = false; mem = 0 }
+#endif
+#ifdef MUT_EARLY_EVICTED
+		atomic { lk == 0 -> lk = _pid + 1; state = EVICTED; unlock() };
+		atomic { cache_has = true; cache_ver = stage };
+		go = false
+#else
+		if
+		:: atomic { cache_has = true; cache_ver = stage }        /* uzswap_store */
+			atomic {
+				lk == 0 -> lk = _pid + 1;
+#ifdef NAIVE
+				pte = false; mem = 0;   /* MADV_DONTNEED */
+#endif
+				state = EVICTED;        /* and broadcast to the waiters */
+				INV;
+				unlock()
+			}
+		:: nfail < MAXFAIL ->           /* -ENOSPC, -E2BIG, -ENOMEM */
+			nfail++;
+			atomic {
+				lk == 0 -> lk = _pid + 1;
+#ifndef NAIVE
+				/* UFFDIO_MOVE back into the region, which wakes
+				 * (its PTE is empty: every fault waits for us) */
+				assert(!pte);
+				pte = true; mem = stage; wake_all();
+#endif
+				REACHED(5, true)
+				state = RESIDENT;
+				INV;
+				unlock()
+			}
+		fi;
+		go = false
+#endif
+	:: else -> skip
+	fi;
+	stage = 0
+}
+
+proctype evictor()
+{
+	byte i;
+	bool go;
+#ifdef CHURN
+end:	do
+	:: evict(go)
+	od
+#else
+	do
+	:: i < NEVICT -> evict(go); i++
+	:: else -> break
+	od;
+	running--
+#endif
+}
+
+/*
+ * discard(): uzswap_region_discard(addr) for the page.
+ */
+inline discard()
+{
+#ifndef MUT_DISCARD_NOLOCK
+#ifdef MUT_DISCARD_NOWAIT
+	atomic { lk == 0 -> lk = _pid + 1 }
+#else
+	atomic {
+		REACHED(2, lk == 0 && state == EVICTING)
+		lk == 0 && state != EVICTING -> lk = _pid + 1
+	}
+#endif
+#endif
+	cache_has = false;                      /* uzswap_invalidate */
+	/* MADV_DONTNEED: the page reads zeros from now on (a racing write is
+	 * ordered before or after it) */
+	atomic { pte = false; mem = 0; latest = 0 }
+#ifdef MUT_DISCARD_NOLOCK
+	state = NEVER
+#else
+	atomic { state = NEVER; INV; unlock() }
+#endif
+}
+
+proctype discarder()
+{
+	byte i;
+	do
+	:: i < NDISC -> discard(); i++
+	:: else -> break
+	od;
+	running--
+}
+
+init
+{
+	byte i;
+
+	atomic {
+		running = 4;
+		run writer();
+		run reader();
+		run evictor();
+		run discarder();
+		i = 0;
+		do
+		:: i < NHANDLER -> run handler(i); i++
+		:: else -> break
+		od;
+		i = 0
+	}
+#ifndef CHURN
+	/* quiescent: the program threads, the evictor and the discarder have
+	 * ended, and no handler is serving a message */
+	atomic {
+		running == 0 && busy == 0 ->
+		/* no thread is left asleep (they have all returned) */
+		assert(!waiting[0] && !waiting[1]);
+		assert(lk == 0 && state != EVICTING);
+		/* the data the next access would see is the latest */
+		if
+		:: state == RESIDENT -> assert(pte && mem == latest)
+		:: state == EVICTED -> assert(!pte && cache_has && cache_ver == latest)
+		:: state == NEVER -> assert(!pte && latest == 0)
+		fi
+	}
+#endif
+}
+
+/*
+ * Liveness, checked with  pan -a -f  (weak fairness), with -DCHURN: every
+ * fault a program thread takes is eventually served (it is woken), however
+ * often the evictor runs.
+ */
+ltl served { [] ((waiting[0] -> <> !waiting[0]) && (waiting[1] -> <> !waiting[1])) }
