@@ -114,7 +114,7 @@ run_one() {
 		verdict="UNEXPECTED"
 	fi
 	{
-		printf '%-44s %-12s expect %-5s errors %-2s states %-8s transitions %-9s depth %-5s %5ss  %s\n' \
+		printf '%-56s %-12s expect %-5s errors %-2s states %-8s transitions %-9s depth %-5s %5ss  %s\n' \
 			"$name" "$mode" "$expect" "$errors" "$states" "$trans" "$depth" "$secs" "$verdict"
 		[ -n "$first" ] && printf '    %s\n' "$first"
 		if [ "$verdict" != ok ]; then echo "---- pan output:"; cat "$out"; fi
@@ -148,10 +148,11 @@ check "safe, every access completes" clean live:done "-DO2"
 
 if [ "$do_big" = 1 ]; then
 	section "== safe protocol, larger bounds: must be clean"
-	check "safe, 3 writes, 2 reads" clean safety "-DO2 -DNW=3 -DNRD=2"
-	check "safe, 3 evictions, 2 store failures" clean safety "-DO2 -DNEVICT=3 -DMAXFAIL=2"
+	check "safe, 3 writes, 2 reads, 3 evictions, 2 handlers" clean safety "-DO2 -DNW=3 -DNRD=2 -DNEVICT=3 -DNHANDLER=2"
+	check "safe, 3 w, 2 r, 3 evictions, 2 store failures, 2 discards" clean safety "-DO2 -DNW=3 -DNRD=2 -DNEVICT=3 -DMAXFAIL=2 -DNDISC=2"
 	check "safe, 2 discards, 2 handlers" clean safety "-DO2 -DNDISC=2 -DNHANDLER=2"
-	check "safe, served, endless evictor, 3 writes" clean live:served "-DO2 -DCHURN -DNW=3 -DNHANDLER=2"
+	check "safe, served, endless evictor, 3 writes, 2 handlers" clean live:served "-DO2 -DCHURN -DNW=3 -DNHANDLER=2"
+	check "safe, every access completes, 2 handlers" clean live:done "-DO2 -DNHANDLER=2"
 fi
 
 section "== eviction policy: an endless evictor starves an access: must fail"
