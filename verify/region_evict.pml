@@ -51,6 +51,10 @@
  *   EVENT_REMOVE   the uffd has UFFD_FEATURE_EVENT_REMOVE: the discard's
  *                  MADV_DONTNEED blocks until a handler reads the event. With
  *                  the page lock held across it, it deadlocks (must fail).
+ *   WP             the other safe protocol: UFFDIO_WRITEPROTECT the page
+ *                  (uffd-wp, sync), copy and store it, then MADV_DONTNEED it
+ *                  under the lock; a write in between takes a WP fault and
+ *                  waits (the region is registered MISSING | WP)
  *   NAIVE          the naive eviction: copy the bytes and store them (no
  *                  move), then MADV_DONTNEED. Must lose a write.
  *   NO_INV         drop the lock-protected state invariant
@@ -68,6 +72,8 @@
  *   MUT_DISCARD_NOLOCK   discard takes no lock at all
  *   MUT_COPY_UNLOCKED    the handler loads under the lock but does the
  *                        UFFDIO_COPY after dropping it
+ *   MUT_WP_LATE          with WP: the page is copied before it is
+ *                        write-protected
  *   PROBE=n              reachability probe n (see REACHED below): must fail
  */
 
@@ -100,6 +106,7 @@
 
 /* the kernel: the region PTE and the page it maps */
 bool pte;               /* present */
+bool wp;                /* write-protected with uffd-wp (-DWP only) */
 byte mem;               /* contents of the mapped page (when pte) */
 /* the kernel's uffd wait queues, per program thread */
 bool waiting[NTHR];     /* sleeping in handle_userfault() */
@@ -176,7 +183,8 @@ inline wake_all()
 #define INV \
 	assert(state != RESIDENT || (pte && !cache_has)); \
 	assert(state != EVICTED || (!pte && cache_has)); \
-	assert(state != NEVER || (!pte && !cache_has && latest == 0))
+	assert(state != NEVER || (!pte && !cache_has && latest == 0)); \
+	assert(!wp || state == EVICTING)
 #endif
 
 /*
@@ -193,7 +201,7 @@ inline access(t, wr)
 	inop[t] = true;
 	do
 	:: atomic {
-		pte ->
+		pte && !(wr && wp) ->
 		assert(mem == latest);          /* property 1 */
 		REACHED(7, !wr && refilled)
 		REACHED(8, wr && state == EVICTING)
@@ -205,7 +213,7 @@ inline access(t, wr)
 		break
 	   }
 	:: atomic {
-		!pte ->
+		!pte || (wr && wp) ->           /* MISSING fault, or WP fault (-DWP) */
 		waiting[t] = true; pending[t] = true;
 		REACHED(4, waiting[0] && waiting[1])
 	   }
@@ -353,10 +361,17 @@ inline evict(go)
 	}
 	if
 	:: go ->
+#ifdef MUT_WP_LATE
+		stage = mem;    /* the copy first, the page still writable */
+#endif
 		atomic {
 			if
 			:: pte ->
-#ifdef NAIVE
+#if defined(WP)
+				/* UFFDIO_WRITEPROTECT: from now on a write
+				 * faults (and waits for EVICTING); reads go on */
+				wp = true
+#elif defined(NAIVE)
 				/* memcpy of the page's bytes to the staging
 				 * buffer; the page stays mapped and writable */
 				stage = mem
@@ -388,6 +403,9 @@ inline evict(go)
 	fi;
 	if
 	:: go ->
+#if defined(WP) && !defined(MUT_WP_LATE)
+		stage = mem;    /* memcpy of the write-protected page */
+#endif
 #ifdef MUT_EARLY_EVICTED
 		atomic { lk == 0 -> lk = _pid + 1; state = EVICTED; unlock() };
 		atomic { cache_has = true; cache_ver = stage }
@@ -396,8 +414,9 @@ inline evict(go)
 		:: atomic { cache_has = true; cache_ver = stage }        /* uzswap_store */
 			atomic {
 				lk == 0 -> lk = _pid + 1;
-#ifdef NAIVE
-				pte = false; mem = 0;   /* MADV_DONTNEED */
+#if defined(NAIVE) || defined(WP)
+				pte = false; mem = 0;   /* MADV_DONTNEED (clears wp) */
+				wp = false;
 #endif
 				state = EVICTED;        /* and broadcast to the waiters */
 				INV;
@@ -407,7 +426,10 @@ inline evict(go)
 			nfail++;
 			atomic {
 				lk == 0 -> lk = _pid + 1;
-#ifndef NAIVE
+#if defined(WP)
+				/* UFFDIO_WRITEPROTECT off, which wakes */
+				wp = false; wake_all();
+#elif !defined(NAIVE)
 				/* UFFDIO_MOVE back into the region, which wakes
 				 * (its PTE is empty: every fault waits for us) */
 				if

@@ -2,19 +2,24 @@
 # verify/run_region.sh - check the region eviction model (region_evict.pml,
 # issue 11) with spin.
 #
-#   verify/run_region.sh         every run below, with a summary table:
-#     - the safe protocol: exhaustive safety search (assertions, invalid end
-#       states) with one and two uffd handler threads, and liveness (every
-#       fault is served, under weak fairness, with an evictor that never
-#       stops; every access completes with a bounded evictor): must be clean
+#   verify/run_region.sh         the default runs (~25 s, one at a time):
+#     - the safe protocol (UFFDIO_MOVE): exhaustive safety search (assertions,
+#       invalid end states) with one and two uffd handler threads, and
+#       liveness (every fault is served, under weak fairness, with an evictor
+#       that never stops; every access completes with a bounded evictor):
+#       must be clean
+#     - the write-protect protocol (-DWP): safety and liveness, must be clean
 #     - an endless evictor starves an access (policy, not protocol): must fail
 #     - the naive protocol (copy + MADV_DONTNEED): must lose a write
-#     - each mutation of the safe protocol: must fail, once on the protocol
-#       checks and once (-DNO_INV -DTOLERANT) on a user-visible property
+#     - each mutation of the safe protocol (-DNO_INV -DTOLERANT: it fails on
+#       a wrong page seen by the program): must fail
 #     - EVENT_REMOVE with the page lock held over MADV_DONTNEED: must deadlock
-#     - the reachability probes: each must fail (= the situation is reached)
-#   verify/run_region.sh --big   also: the safe protocol with larger bounds
-#                                (more writes, reads, evictions, discards)
+#   verify/run_region.sh --all   also: two-handler and WP variants, the
+#                                mutations with every check on, and the
+#                                reachability probes (each must fail = the
+#                                situation is reached); a summary table
+#   verify/run_region.sh --big   also: larger bounds (more writes, reads,
+#                                evictions, discards; ~40 s more)
 #   --keep                       keep the work directory (trails) and print it
 #
 # Exit status: 0 when every run gave the expected verdict, 1 otherwise, 77
@@ -35,12 +40,13 @@ if ! command -v "$CC" >/dev/null 2>&1; then
 	exit 1
 fi
 
-do_big=0 keep=0
+do_all=0 do_big=0 keep=0
 for a in "$@"; do
 	case $a in
+	--all) do_all=1 ;;
 	--big) do_big=1 ;;
 	--keep) keep=1 ;;
-	-h|--help) sed -n '2,26p' "$0"; exit 0 ;;
+	-h|--help) sed -n '2,30p' "$0"; exit 0 ;;
 	*) echo "run_region.sh: unknown argument $a" >&2; exit 2 ;;
 	esac
 done
@@ -139,12 +145,22 @@ check() {
 
 section() { order+=("#$1"); }
 
-section "== safe protocol (UFFDIO_MOVE, wait while EVICTING): must be clean"
+section "== safe protocol (UFFDIO_MOVE, faults wait while EVICTING): must be clean"
 check "safe" clean safety ""
 check "safe, 2 handler threads" clean safety "-DNHANDLER=2"
 check "safe, every fault served, endless evictor" clean live:served "-DCHURN"
-check "safe, same, 2 handler threads" clean live:served "-DCHURN -DNHANDLER=2"
 check "safe, every access completes" clean live:done "-DO2"
+if [ "$do_all" = 1 ]; then
+	check "safe, served, endless evictor, 2 handlers" clean live:served "-DCHURN -DNHANDLER=2"
+fi
+
+section "== the write-protect protocol (WP, copy, store, MADV_DONTNEED): must be clean"
+check "WP" clean safety "-DWP"
+check "WP, every fault served, endless evictor" clean live:served "-DWP -DCHURN"
+if [ "$do_all" = 1 ]; then
+	check "WP, 2 handler threads" clean safety "-DWP -DNHANDLER=2"
+	check "WP, every access completes" clean live:done "-DO2 -DWP"
+fi
 
 if [ "$do_big" = 1 ]; then
 	section "== safe protocol, larger bounds: must be clean"
@@ -153,6 +169,7 @@ if [ "$do_big" = 1 ]; then
 	check "safe, 2 discards, 2 handlers" clean safety "-DO2 -DNDISC=2 -DNHANDLER=2"
 	check "safe, served, endless evictor, 3 writes, 2 handlers" clean live:served "-DO2 -DCHURN -DNW=3 -DNHANDLER=2"
 	check "safe, every access completes, 2 handlers" clean live:done "-DO2 -DNHANDLER=2"
+	check "WP, 3 writes, 2 reads, 3 evictions, 2 handlers" clean safety "-DO2 -DWP -DNW=3 -DNRD=2 -DNEVICT=3 -DNHANDLER=2"
 fi
 
 section "== eviction policy: an endless evictor starves an access: must fail"
@@ -161,28 +178,38 @@ check "endless evictor, access completes" error live:done "-DCHURN"
 section "== naive protocol (copy, store, MADV_DONTNEED): must lose a write"
 check "NAIVE" error safety "-DNAIVE"
 
-section "== mutations of the safe protocol: each must fail"
+section "== mutations, failing on a user-visible property (1 or 2): each must fail"
 muts="MUT_FAULT_NOWAIT MUT_EARLY_EVICTED MUT_DISCARD_NOWAIT MUT_DISCARD_NOLOCK MUT_COPY_UNLOCKED"
 for m in $muts; do
-	check "$m" error safety "-D$m"
+	check "$m" error safety "-D$m -DNO_INV -DTOLERANT"
 done
-section "== the same, failing on a user-visible property (property 1 or 2)"
-for m in $muts; do
-	check "$m, user-visible" error safety "-D$m -DNO_INV -DTOLERANT"
-done
+check "WP, MUT_WP_LATE" error safety "-DWP -DMUT_WP_LATE -DNO_INV -DTOLERANT"
 
 section "== EVENT_REMOVE with the page lock held over MADV_DONTNEED: must deadlock"
 check "EVENT_REMOVE" error safety "-DEVENT_REMOVE"
-check "EVENT_REMOVE, 2 handler threads" error safety "-DEVENT_REMOVE -DNHANDLER=2"
 
-section "== reachability probes in the safe protocol: each must fail (= reached)"
-probes=("" "fault waits for EVICTING" "discard waits for EVICTING" \
-	"fault served by another fault (WAKE)" "both threads asleep on the page" \
-	"store fails, page moved back" "written page discarded, faulted in" \
-	"read of data back from the cache" "write while an eviction is in flight")
-for p in 1 2 3 4 5 6 7 8; do
-	check "reach $p: ${probes[$p]}" error safety "-DPROBE=$p"
-done
+if [ "$do_all" = 1 ]; then
+	section "== the mutations again, with every check (first failure: the protocol checks)"
+	for m in $muts; do
+		check "$m, all checks" error safety "-D$m"
+	done
+	check "WP, MUT_WP_LATE, all checks" error safety "-DWP -DMUT_WP_LATE"
+	check "WP, MUT_FAULT_NOWAIT" error safety "-DWP -DMUT_FAULT_NOWAIT -DNO_INV -DTOLERANT"
+	check "WP, MUT_EARLY_EVICTED" error safety "-DWP -DMUT_EARLY_EVICTED -DNO_INV -DTOLERANT"
+	check "WP, MUT_DISCARD_NOWAIT" error safety "-DWP -DMUT_DISCARD_NOWAIT -DNO_INV -DTOLERANT"
+	check "EVENT_REMOVE, 2 handler threads" error safety "-DEVENT_REMOVE -DNHANDLER=2"
+
+	section "== reachability probes in the safe protocol: each must fail (= reached)"
+	probes=("" "fault waits for EVICTING" "discard waits for EVICTING" \
+		"fault served by another fault (WAKE)" "both threads asleep on the page" \
+		"store fails, page moved back" "written page discarded, faulted in" \
+		"read of data back from the cache" "write while an eviction is in flight")
+	for p in 1 2 3 4 5 6 7 8; do
+		check "reach $p: ${probes[$p]}" error safety "-DPROBE=$p"
+	done
+	check "WP, reach 1: ${probes[1]}" error safety "-DWP -DPROBE=1"
+	check "WP, reach 8: ${probes[8]}" error safety "-DWP -DPROBE=8"
+fi
 
 wait
 
