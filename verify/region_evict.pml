@@ -32,7 +32,9 @@
  *              -DCHURN. RESIDENT -> EVICTING under the lock; UFFDIO_MOVE of
  *              the page to a private staging page; uzswap_store of the
  *              staging page (may fail: the page is moved back); EVICTED
- *              under the lock.
+ *              under the lock. UFFDIO_MOVE itself may fail with -EBUSY
+ *              (the page is back to RESIDENT). With -DWP: write-protect,
+ *              copy, store, then MADV_DONTNEED and EVICTED under the lock.
  *   discarder  uzswap_region_discard(addr), NDISC times: under the lock
  *              (waiting while EVICTING): uzswap_invalidate, MADV_DONTNEED,
  *              state NEVER. The page reads zeros afterwards.
@@ -93,7 +95,7 @@
 #define NHANDLER 1      /* uffd handler threads */
 #endif
 #ifndef MAXFAIL
-#define MAXFAIL 1       /* failed uzswap_store calls, in total */
+#define MAXFAIL 1       /* failed uzswap_store / UFFDIO_MOVE calls, in total */
 #endif
 
 #define NTHR 2          /* program threads: 0 writer, 1 reader */
@@ -117,7 +119,7 @@ byte lk;                /* the per-page lock: 0 or owner _pid+1 */
 bool cache_has;         /* the cache holds a page at the offset */
 byte cache_ver;         /* ... and its contents */
 byte stage;             /* the evictor's staging page */
-byte nfail;             /* store failures injected so far */
+byte nfail;             /* store / UFFDIO_MOVE failures injected so far */
 /* ghosts */
 byte gen;               /* the last version written */
 byte latest;            /* what the page must hold */
@@ -384,11 +386,19 @@ inline evict(go)
 			:: else ->                      /* -ENOENT: no page */
 				KERR;
 				go = false
+#if !defined(NAIVE) && !defined(WP)
+			:: pte && nfail < MAXFAIL ->
+				/* -EBUSY: not an exclusive anonymous page
+				 * (after fork, KSM): nothing moved */
+				nfail++;
+				go = false
+#endif
 			fi
 		}
 		if
 		:: !go ->
-			/* TOLERANT only: the move failed; back off */
+			/* the move failed (-EBUSY; -ENOENT only with
+			 * TOLERANT): back off, the page stays RESIDENT */
 			atomic {
 				lk == 0 -> lk = _pid + 1;
 				if
