@@ -13,7 +13,8 @@
  *   NEVER     never stored (or discarded): a fault zero-fills it
  *   RESIDENT  the data is in the region's page (the PTE is present)
  *   EVICTING  an eviction is in flight: the data is in the staging page,
- *             the region PTE is empty, the store is not finished
+ *             the region PTE is empty (once moved), the store is not
+ *             finished (with -DWP: the page is write-protected instead)
  *   EVICTED   the data lives only in the cache, compressed at its offset
  *
  * Processes (what each stands for in the real code)
@@ -176,8 +177,9 @@ inline wake_all()
 /*
  * The library's state invariant, checked whenever the page lock is released:
  * the cache holds a copy exactly when the page is EVICTED (at most one
- * current copy: a page faulted back in is dropped from the cache), and the
- * PTE is present exactly when the page is RESIDENT.
+ * current copy: a page faulted back in is dropped from the cache), the PTE
+ * is present when the page is RESIDENT and absent when it is EVICTED or
+ * NEVER, and write protection (-DWP) exists only while EVICTING.
  */
 #ifdef NO_INV
 #define INV skip
@@ -398,7 +400,8 @@ inline evict(go)
 		if
 		:: !go ->
 			/* the move failed (-EBUSY; -ENOENT only with
-			 * TOLERANT): back off, the page stays RESIDENT */
+			 * TOLERANT): back off, the page stays RESIDENT
+			 * (with a broadcast in real code) */
 			atomic {
 				lk == 0 -> lk = _pid + 1;
 				if
