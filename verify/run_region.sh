@@ -1,0 +1,237 @@
+#!/usr/bin/env bash
+# verify/run_region.sh - check the region eviction model (region_evict.pml,
+# issue 11) with spin.
+#
+#   verify/run_region.sh         the default runs (~25 s, one at a time):
+#     - the safe protocol (UFFDIO_MOVE): exhaustive safety search (assertions,
+#       invalid end states) with one and two uffd handler threads, and
+#       liveness (every fault is served, under weak fairness, with an evictor
+#       that never stops; every access completes with a bounded evictor):
+#       must be clean
+#     - the write-protect protocol (-DWP): safety and liveness, must be clean
+#     - an endless evictor starves an access (policy, not protocol): must fail
+#     - the naive protocol (copy + MADV_DONTNEED): must lose a write
+#     - each mutation of the safe protocol (-DNO_INV -DTOLERANT: it fails on
+#       a wrong page seen by the program): must fail
+#     - EVENT_REMOVE with the page lock held over MADV_DONTNEED: must deadlock
+#   verify/run_region.sh --all   also: two-handler and WP variants, the
+#                                mutations with every check on, and the
+#                                reachability probes (each must fail = the
+#                                situation is reached); a summary table
+#   verify/run_region.sh --big   also: larger bounds (more writes, reads,
+#                                evictions, discards; ~40 s more)
+#   --keep                       keep the work directory (trails) and print it
+#
+# Exit status: 0 when every run gave the expected verdict, 1 otherwise, 77
+# when spin is not installed. Works in a temporary directory; leaves nothing
+# in verify/. Runs execute $JOBS at a time (default 1: the searches are
+# small, and the machine is shared). All searches are exhaustive (no bitstate
+# / hash-compact); -DCOLLAPSE only compresses stored states losslessly.
+set -u
+
+here=$(cd "$(dirname "$0")" && pwd)
+if ! command -v spin >/dev/null 2>&1; then
+	echo "run_region.sh: spin is not installed: skipping (apt-get install spin)"
+	exit 77
+fi
+CC=${CC:-gcc}
+if ! command -v "$CC" >/dev/null 2>&1; then
+	echo "run_region.sh: no C compiler ($CC)" >&2
+	exit 1
+fi
+
+do_all=0 do_big=0 keep=0
+for a in "$@"; do
+	case $a in
+	--all) do_all=1 ;;
+	--big) do_big=1 ;;
+	--keep) keep=1 ;;
+	-h|--help) sed -n '2,30p' "$0"; exit 0 ;;
+	*) echo "run_region.sh: unknown argument $a" >&2; exit 2 ;;
+	esac
+done
+
+work=$(mktemp -d "${TMPDIR:-/tmp}/uzswap-spin-region.XXXXXX")
+if [ "$keep" = 1 ]; then
+	echo "run_region.sh: work directory $work (kept)"
+else
+	trap 'rm -rf "$work"' EXIT
+fi
+
+model=region_evict.pml
+jobs=${JOBS:-1}
+n=0
+order=()        # run numbers, with section headers as "#text"
+
+# run_one DIR NAME EXPECT MODE "SPIN_DEFINES"
+#   EXPECT: clean | error
+#   MODE:   safety     -DSAFETY -DNOCLAIM, pan -m10000 (assertions and
+#                      invalid end states, i.e. deadlocks)
+#           live:NAME  LTL claim NAME, pan -a -f -m100000 -N NAME
+#                      (acceptance cycles under weak fairness)
+# Writes DIR/line (the human-readable result), DIR/row (a table row) and
+# DIR/ok (only when the verdict is the expected one).
+run_one() {
+	local d=$1 name=$2 expect=$3 mode=$4 defs=$5
+	local opt cflags args
+	# the state spaces are small: compiling pan with -O2 (2-3 s) costs more
+	# than it saves, except for the runs marked -DO2 (not a model switch)
+	opt=-O0
+	case "$defs" in *-DO2*) opt=-O2 ;; esac
+	if [ "$mode" = safety ]; then
+		cflags="$opt -DSAFETY -DNOCLAIM -DCOLLAPSE"
+		args="-m10000"
+	else
+		cflags="$opt -DCOLLAPSE -DNFAIR=3"
+		args="-a -f -m100000 -N ${mode#live:}"
+	fi
+	defs=${defs//-DO2/}
+	defs=${defs# }
+	cp "$here/$model" "$d/"
+	local t0 t1
+	t0=$(date +%s.%N)
+	if ! (cd "$d" && spin $defs -a "$model" >spin.out 2>&1); then
+		{ echo "$name: spin -a failed:"; cat "$d/spin.out"; } >"$d/line"
+		return
+	fi
+	if ! (cd "$d" && $CC $cflags -o pan pan.c >cc.out 2>&1); then
+		{ echo "$name: compiling pan failed:"; cat "$d/cc.out"; } >"$d/line"
+		return
+	fi
+	(cd "$d" && ./pan $args >pan.out 2>&1)
+	t1=$(date +%s.%N)
+	local out="$d/pan.out"
+	local errors states trans depth secs first verdict
+	errors=$(sed -n 's/.*errors: \([0-9][0-9]*\).*/\1/p' "$out" | tail -1)
+	states=$(sed -n 's/^ *\([0-9.e+]*\) states, stored.*/\1/p' "$out" | tail -1)
+	trans=$(sed -n 's/^ *\([0-9.e+]*\) transitions.*/\1/p' "$out" | tail -1)
+	depth=$(sed -n 's/.*depth reached \([0-9][0-9]*\).*/\1/p' "$out" | tail -1)
+	first=$(grep -m1 -E '^pan:1: ' "$out" | sed 's/^pan:1: //')
+	secs=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.1f", b - a }')
+	: "${errors:=?}" "${states:=?}" "${trans:=?}" "${depth:=?}"
+	if [ "$errors" = 0 ] &&
+	   grep -qE 'max search depth too small|out of memory|Search not completed' "$out"; then
+		verdict="INCOMPLETE"
+	elif [ "$expect" = clean ] && [ "$errors" = 0 ]; then
+		verdict="ok"
+	elif [ "$expect" = error ] && [ "$errors" != 0 ] && [ "$errors" != "?" ]; then
+		verdict="ok"
+	else
+		verdict="UNEXPECTED"
+	fi
+	{
+		printf '%-56s %-12s expect %-5s errors %-2s states %-8s transitions %-9s depth %-5s %5ss  %s\n' \
+			"$name" "$mode" "$expect" "$errors" "$states" "$trans" "$depth" "$secs" "$verdict"
+		[ -n "$first" ] && printf '    %s\n' "$first"
+		if [ "$verdict" != ok ]; then echo "---- pan output:"; cat "$out"; fi
+	} >"$d/line"
+	printf '| %s | `%s` | %s | %s | %s | %s | %s | %s | %s | %s |\n' \
+		"$name" "${defs:- }" "$mode" "$expect" "$errors" "$states" \
+		"$trans" "$depth" "$secs" "$verdict" >"$d/row"
+	[ "$verdict" = ok ] && touch "$d/ok"
+}
+
+# check NAME EXPECT MODE "SPIN_DEFINES": run it in the background, at most
+# $jobs at a time
+check() {
+	n=$((n + 1))
+	mkdir -p "$work/$n"
+	order+=("$n")
+	while [ "$(jobs -rp | wc -l)" -ge "$jobs" ]; do
+		wait -n 2>/dev/null || sleep 0.2
+	done
+	run_one "$work/$n" "$@" &
+}
+
+section() { order+=("#$1"); }
+
+section "== safe protocol (UFFDIO_MOVE, faults wait while EVICTING): must be clean"
+check "safe" clean safety ""
+check "safe, 2 handler threads" clean safety "-DNHANDLER=2"
+check "safe, every fault served, endless evictor" clean live:served "-DCHURN"
+check "safe, every access completes" clean live:done "-DO2"
+if [ "$do_all" = 1 ]; then
+	check "safe, served, endless evictor, 2 handlers" clean live:served "-DCHURN -DNHANDLER=2"
+fi
+
+section "== the write-protect protocol (WP, copy, store, MADV_DONTNEED): must be clean"
+check "WP" clean safety "-DWP"
+check "WP, every fault served, endless evictor" clean live:served "-DWP -DCHURN"
+if [ "$do_all" = 1 ]; then
+	check "WP, 2 handler threads" clean safety "-DWP -DNHANDLER=2"
+	check "WP, every access completes" clean live:done "-DO2 -DWP"
+fi
+
+if [ "$do_big" = 1 ]; then
+	section "== safe protocol, larger bounds: must be clean"
+	check "safe, 3 writes, 2 reads, 3 evictions, 2 handlers" clean safety "-DO2 -DNW=3 -DNRD=2 -DNEVICT=3 -DNHANDLER=2"
+	check "safe, 3 w, 2 r, 3 evictions, 2 store failures, 2 discards" clean safety "-DO2 -DNW=3 -DNRD=2 -DNEVICT=3 -DMAXFAIL=2 -DNDISC=2"
+	check "safe, 2 discards, 2 handlers" clean safety "-DO2 -DNDISC=2 -DNHANDLER=2"
+	check "safe, served, endless evictor, 3 writes, 2 handlers" clean live:served "-DO2 -DCHURN -DNW=3 -DNHANDLER=2"
+	check "safe, every access completes, 2 handlers" clean live:done "-DO2 -DNHANDLER=2"
+	check "WP, 3 writes, 2 reads, 3 evictions, 2 handlers" clean safety "-DO2 -DWP -DNW=3 -DNRD=2 -DNEVICT=3 -DNHANDLER=2"
+fi
+
+section "== eviction policy: an endless evictor starves an access: must fail"
+check "endless evictor, access completes" error live:done "-DCHURN"
+
+section "== naive protocol (copy, store, MADV_DONTNEED): must lose a write"
+check "NAIVE" error safety "-DNAIVE"
+
+section "== mutations, failing on a user-visible property (1 or 2): each must fail"
+muts="MUT_FAULT_NOWAIT MUT_EARLY_EVICTED MUT_DISCARD_NOWAIT MUT_DISCARD_NOLOCK MUT_COPY_UNLOCKED"
+for m in $muts; do
+	check "$m" error safety "-D$m -DNO_INV -DTOLERANT"
+done
+check "WP, MUT_WP_LATE" error safety "-DWP -DMUT_WP_LATE -DNO_INV -DTOLERANT"
+
+section "== EVENT_REMOVE with the page lock held over MADV_DONTNEED: must deadlock"
+check "EVENT_REMOVE" error safety "-DEVENT_REMOVE"
+
+if [ "$do_all" = 1 ]; then
+	section "== the mutations again, with every check (first failure: the protocol checks)"
+	for m in $muts; do
+		check "$m, all checks" error safety "-D$m"
+	done
+	check "WP, MUT_WP_LATE, all checks" error safety "-DWP -DMUT_WP_LATE"
+	check "WP, MUT_FAULT_NOWAIT" error safety "-DWP -DMUT_FAULT_NOWAIT -DNO_INV -DTOLERANT"
+	check "WP, MUT_EARLY_EVICTED" error safety "-DWP -DMUT_EARLY_EVICTED -DNO_INV -DTOLERANT"
+	check "WP, MUT_DISCARD_NOWAIT" error safety "-DWP -DMUT_DISCARD_NOWAIT -DNO_INV -DTOLERANT"
+	check "EVENT_REMOVE, 2 handler threads" error safety "-DEVENT_REMOVE -DNHANDLER=2"
+
+	section "== reachability probes in the safe protocol: each must fail (= reached)"
+	probes=("" "fault waits for EVICTING" "discard waits for EVICTING" \
+		"fault served by another fault (WAKE)" "both threads asleep on the page" \
+		"store fails, page moved back" "written page discarded, faulted in" \
+		"read of data back from the cache" "write while an eviction is in flight")
+	for p in 1 2 3 4 5 6 7 8; do
+		check "reach $p: ${probes[$p]}" error safety "-DPROBE=$p"
+	done
+	check "WP, reach 1: ${probes[1]}" error safety "-DWP -DPROBE=1"
+	check "WP, reach 8: ${probes[8]}" error safety "-DWP -DPROBE=8"
+fi
+
+wait
+
+status=0
+for i in "${order[@]}"; do
+	case $i in
+	\#*) echo "${i#\#}"; continue ;;
+	esac
+	if [ -f "$work/$i/line" ]; then cat "$work/$i/line"; else echo "run $i: no result"; fi
+	[ -f "$work/$i/ok" ] || status=1
+done
+echo
+echo "| run | defines | mode | expect | errors | states stored | transitions | depth | seconds | verdict |"
+echo "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"
+for i in "${order[@]}"; do
+	case $i in \#*) continue ;; esac
+	[ -f "$work/$i/row" ] && cat "$work/$i/row"
+done
+
+if [ "$status" = 0 ]; then
+	echo "run_region.sh: all $n runs gave the expected result"
+else
+	echo "run_region.sh: FAILED: some run did not give the expected result" >&2
+fi
+exit $status
