@@ -382,8 +382,10 @@ struct uzswap_stats {
 	uint64_t hotplug_sysfs;
 	uint64_t hotplug_injected;
 	/* Freed pool memory kept mapped for reuse (the warm reserve: up to
-	 * 1/20 of the pool limit, each piece given back after a second
-	 * unused or by uzswap_compact()); not in pool_total_size. */
+	 * 1/20 of the pool limit; each piece given back after a second
+	 * unused - checked when the pool next takes or frees a span, and
+	 * every 50 ms by the shrinker with a backing store - and all of it
+	 * by uzswap_compact()); not in pool_total_size. */
 	uint64_t pool_reserve_bytes;
 	/* ---- end of UZSWAP_STATS_SIZE_VER2 ---- */
 };

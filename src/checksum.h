@@ -1,6 +1,7 @@
 /*
- * checksum.h - a fast 32-bit checksum of a compressed object, for the
- * optional per-entry corruption check (uzswap_options.checksum): taken
+ * checksum.h - a fast 32-bit checksum: of a compressed object, for the
+ * per-entry corruption check (uzswap_options.checksum, on by default), and
+ * of a page written to the backing file (checked when read back): taken
  * over the bytes the pool keeps, right after compression (hot in the
  * context's buffer), and checked before they are decompressed, so that
  * memory corruption is caught whatever the codec can tell.
@@ -9,8 +10,11 @@
  * words (the crc32 instruction, four chains in flight), the tail on the
  * first lane, folded at the end with the length; any single flipped bit
  * changes its lane's CRC and so the result. Elsewhere: multiply-mix lanes
- * of the same shape. The choice is made once per process, and checksums
- * never leave the process, so the two never meet.
+ * of the same shape. The choice is made once per process, so the two
+ * never meet in memory: entry checksums and the checksums of backing-file
+ * pages (kept in their index slots) never leave the process. The one that
+ * does - the backing file's header - uses uz_checksum_generic() on every
+ * CPU (src/swapfile.c).
  */
 #ifndef UZ_CHECKSUM_H
 #define UZ_CHECKSUM_H

@@ -84,6 +84,8 @@ static int file_read(struct uzswap *uz, uint64_t offset, const void *disk,
 		return -EIO;
 	}
 	if (uz_checksum(page, UZ_PAGE) != uz_disk_csum(disk)) {
+		uz_page_fill(page, 0);	/* the rejected bytes never reach the
+					 * caller, not even with -EIO */
 		uz_stat_add(&uz->stats, UZ_ST_BACKING_CORRUPT, 1);
 		return -EIO;
 	}

@@ -7,12 +7,12 @@
  *
  * Consecutive offsets use different stripes, so threads on nearby offsets
  * rarely share a lock. A slot holds an entry pointer, UZ_ZERO_ENTRY (a
- * zero-filled page: no memory at all) or NULL.
+ * zero-filled page: no memory at all), a disk value (instance.h) or NULL.
  *
  * Lock order: src/lockdep.h (UZ_LR_STRIPE). A thread holds at most one
  * stripe lock.
  *
- * Must never: free what a slot points to (the frontend owns entries).
+ * Must never: free what a slot points to (entry.c frees entries).
  */
 #ifndef UZ_INDEX_H
 #define UZ_INDEX_H

@@ -63,7 +63,7 @@ static void order_check(enum uz_lock_rank rank)
 
 	if (top == UZ_LR_NR || top < rank)
 		return;
-	/* Only ref-shards nest with their own rank (ascending: api.c). */
+	/* Only ref-shards nest with their own rank (ascending: pools.c). */
 	if (top == rank && rank == UZ_LR_REF_SHARD)
 		return;
 	violation("out of order", rank, top);

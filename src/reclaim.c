@@ -222,6 +222,7 @@ static void *shrinker_main(void *arg)
 		atomic_store_explicit(&uz->shrink_kicked, false,
 				      memory_order_relaxed);
 		uz_mutex_unlock(&uz->shrink_lock, UZ_LR_SHRINK);
+		uz_zalloc_tick(uz->za);	/* an idle pool's reserve ages too */
 		shrink_pass(uz);
 		uz_mutex_lock(&uz->shrink_lock, UZ_LR_SHRINK);
 	}

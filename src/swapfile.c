@@ -126,6 +126,16 @@ static int exclusive_lock(int fd)
 	return errno == EAGAIN || errno == EACCES ? -EBUSY : -errno;
 }
 
+/*
+ * The header's checksum is the one checksum that leaves the process (it
+ * is in the file), so it must not depend on the CPU: the portable lanes,
+ * never the SSE4.2 ones uz_checksum() picks where it can.
+ */
+static uint32_t header_csum(const unsigned char *buf)
+{
+	return uz_checksum_generic(buf, offsetof(struct file_header, csum));
+}
+
 static bool all_zero(const unsigned char *p, size_t n)
 {
 	for (size_t i = 0; i < n; i++)
@@ -149,7 +159,7 @@ static int header_check(int fd)
 	memcpy(&h, buf, sizeof(h));
 	if (memcmp(h.magic, HDR_MAGIC, sizeof(h.magic)))
 		return -EEXIST;
-	if (h.csum != uz_checksum(buf, offsetof(struct file_header, csum)) ||
+	if (h.csum != header_csum(buf) ||
 	    h.version != HDR_VERSION || h.page_size != UZ_PAGE)
 		return -EPROTO;
 	return 0;
@@ -179,7 +189,7 @@ static int header_write(int fd, uint64_t nr_pages, const uint8_t id[16])
 	memcpy(h.magic, HDR_MAGIC, sizeof(h.magic));
 	memcpy(h.instance, id, sizeof(h.instance));
 	memcpy(buf, &h, sizeof(h));
-	h.csum = uz_checksum(buf, offsetof(struct file_header, csum));
+	h.csum = header_csum(buf);
 	memcpy(buf, &h, sizeof(h));
 	if (uz_fault_hit() || pwrite(fd, buf, UZ_PAGE, 0) != (ssize_t)UZ_PAGE)
 		return -EIO;
@@ -204,6 +214,10 @@ int uz_swapfile_open(const char *path, uint64_t nr_pages,
 	err = exclusive_lock(fd);
 	if (!err && fstat(fd, &st) < 0)
 		err = -errno;
+	/* Neither a file nor a block device (a FIFO, a character device):
+	 * refused before anything is read from it. */
+	if (!err && !S_ISREG(st.st_mode) && !S_ISBLK(st.st_mode))
+		err = -EINVAL;
 	if (!err)
 		err = header_check(fd);
 	if (!err)

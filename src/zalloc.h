@@ -54,12 +54,17 @@ void uz_zalloc_set_lazy_free(struct uz_zalloc *za, bool on);
  * The warm reserve: up to bytes of freed memory (all shards) kept for
  * reuse instead of given back at once, so that refilling an emptied pool
  * does not fault every page in again; each piece is given back after a
- * second unused, and all of it by uz_zalloc_compact() or bytes 0. Not
+ * second unused (at the next span event of its shard, or the next
+ * uz_zalloc_tick()), and all of it by uz_zalloc_compact() or bytes 0. Not
  * counted in uz_zalloc_total_bytes(); uz_zalloc_reserve_bytes() is what it
  * holds now. 0 (default): off.
  */
 void uz_zalloc_set_reserve(struct uz_zalloc *za, size_t bytes);
 size_t uz_zalloc_reserve_bytes(struct uz_zalloc *za);
+/* Give back what the reserve kept longer than its second, in every shard
+ * (an idle pool has no span events to do it): the shrinker calls it every
+ * period. Takes each shard lock: no lock of the allocator held. */
+void uz_zalloc_tick(struct uz_zalloc *za);
 
 /* Free the allocator and every object still in it. NULL is a no-op. */
 void uz_zalloc_destroy(struct uz_zalloc *za);

@@ -153,3 +153,8 @@ size_t uz_zalloc_reserve_bytes(struct uz_zalloc *za)
 	(void)za;
 	return 0;
 }
+
+void uz_zalloc_tick(struct uz_zalloc *za)
+{
+	(void)za;
+}

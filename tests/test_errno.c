@@ -201,7 +201,7 @@ static void open_errors(void)
 	uint32_t v = 99, c;
 	memcpy(hdr, "UZSWAPBK", 8);
 	memcpy(hdr + 8, &v, 4);
-	c = uz_checksum(hdr, 40);
+	c = uz_checksum_generic(hdr, 40);
 	memcpy(hdr + 40, &c, 4);
 	fd = open(o.backing_path, O_WRONLY | O_TRUNC);
 	T_ASSERT(fd >= 0 && write(fd, hdr, T_PAGE) == T_PAGE);

@@ -7,7 +7,9 @@
  *   - the reserve never holds more than its budget, and is not counted in
  *     uz_zalloc_total_bytes();
  *   - what it holds is given back after a second unused (at the next span
- *     event), by uz_zalloc_compact(), and at once when the budget goes 0.
+ *     event, or uz_zalloc_tick()), by uz_zalloc_compact() - including the
+ *     spans compaction itself empties of live, fragmented objects - and at
+ *     once when the budget goes 0.
  * Objects are real bytes: corpus pages cut to compressed-page sizes.
  */
 #include <sys/resource.h>
@@ -122,11 +124,40 @@ static void test_budget_and_release(void)
 	       "a second unused, and at budget 0\n");
 }
 
+/* Compaction of a fragmented pool: the spans it empties do not stay. */
+static void test_compact_fragmented(void)
+{
+	struct uz_zalloc *za = uz_zalloc_create();
+	struct timespec ts = { 1, 100 * 1000 * 1000 };
+	size_t freed;
+
+	T_ASSERT(za);
+	uz_zalloc_set_reserve(za, 64 << 20);
+	fill(za);
+	for (int i = 0; i < N; i++)
+		if (i % 4)
+			uz_zalloc_free(za, h[i]);	/* 1 in 4 lives */
+	freed = uz_zalloc_compact(za);
+	T_ASSERT(freed > 0);
+	T_EQ(uz_zalloc_reserve_bytes(za), 0);
+	for (int i = 0; i < N; i += 4)
+		uz_zalloc_free(za, h[i]);
+	/* An idle pool: the tick ages its reserve out. */
+	T_ASSERT(uz_zalloc_reserve_bytes(za) > 0);
+	nanosleep(&ts, NULL);
+	uz_zalloc_tick(za);
+	T_EQ(uz_zalloc_reserve_bytes(za), 0);
+	uz_zalloc_destroy(za);
+	printf("compaction of a fragmented pool keeps nothing warm; an idle "
+	       "pool's tick gives the reserve back\n");
+}
+
 int main(void)
 {
 	T_ASSERT(t_corpus_or_skip("sqlite.pages", &pages) >= 2000);
 	test_refill();
 	test_budget_and_release();
+	test_compact_fragmented();
 	free(pages);
 	return T_PASS;
 }

@@ -266,13 +266,38 @@ static void test_open_checks(const char *path, const uint8_t *pages)
 	T_EQ(pread(fd, hdr, T_PAGE, 0), T_PAGE);
 	close(fd);
 	T_ASSERT(memcmp(hdr, "UZSWAPBK", 8) == 0);
+	/* A header written elsewhere (another CPU, the portable checksum)
+	 * of this format: taken. */
+	fd = open(path, O_WRONLY);
+	T_ASSERT(fd >= 0);
+	hdr[28] ^= 0x5a;	/* another instance id */
+	uint32_t c0 = uz_checksum_generic(hdr, HDR_CSUM_AT);
+	memcpy(hdr + HDR_CSUM_AT, &c0, 4);
+	T_EQ(pwrite(fd, hdr, T_PAGE, 0), T_PAGE);
+	close(fd);
+	uz = open_backed(path, &err);
+	T_EQ(err, 0);
+	uzswap_close(uz);
+	fd = open(path, O_RDONLY);
+	T_EQ(pread(fd, hdr, T_PAGE, 0), T_PAGE);
+	close(fd);
 	hdr[20]++;	/* nr_pages: a header that fails its checksum */
 	expect_refused(path, hdr, T_PAGE, -EPROTO);
 	hdr[20]--;
 	hdr[8]++;	/* version, little-endian, with a valid checksum */
-	uint32_t c = uz_checksum(hdr, HDR_CSUM_AT);
+	uint32_t c = uz_checksum_generic(hdr, HDR_CSUM_AT);
 	memcpy(hdr + HDR_CSUM_AT, &c, 4);
 	expect_refused(path, hdr, T_PAGE, -EPROTO);
+	/* Neither a file nor a block device: refused before it is read
+	 * (a FIFO with no writer would block a read forever). */
+	char fifo[4200];
+	snprintf(fifo, sizeof(fifo), "%s.fifo", path);
+	T_EQ(mkfifo(fifo, 0600), 0);
+	int fifo_err;
+	struct uzswap *fu = open_backed(fifo, &fifo_err);
+	T_EQ(fifo_err, -EINVAL);
+	T_ASSERT(fu == NULL);
+	unlink(fifo);
 	/* Each refusal says what it is about (and no UB at INT_MIN). */
 	T_ASSERT(strstr(uzswap_strerror(-EBUSY), "another uzswap instance"));
 	T_ASSERT(strstr(uzswap_strerror(-EEXIST), "not uzswap's"));

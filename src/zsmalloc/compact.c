@@ -239,8 +239,6 @@ void zs_auto_compact(struct uz_zalloc *za, struct zs_shard *sh, size_t freed)
 size_t uz_zalloc_compact(struct uz_zalloc *za)
 {
 	size_t freed = uz_zalloc_reserve_bytes(za);
-
-	zs_warm_drop_all(za);	/* "give memory back": the reserve too */
 	for (unsigned i = 0; i < za->nshards; i++) {
 		struct zs_shard *sh = atomic_load(&za->shards[i]);
 
@@ -248,5 +246,9 @@ size_t uz_zalloc_compact(struct uz_zalloc *za)
 			freed += zs_compact_shard(za, sh, ZS_NGROUPS - 2, ~0u,
 						  false);
 	}
+	/* "Give memory back": the reserve too, with the spans the passes
+	 * just emptied (zs_span_release() put them there). */
+	freed += uz_zalloc_reserve_bytes(za);
+	zs_warm_drop_all(za);
 	return freed;
 }

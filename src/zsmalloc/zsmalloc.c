@@ -394,7 +394,7 @@ void zs_span_release(struct uz_zalloc *za, struct zs_shard *sh,
 		zs_span_forget(za, sh, zs_base(s));
 }
 
-/* Give every warm span of every shard back (compaction, a lower limit). */
+/* Give every warm span of every shard back (compaction, a budget of 0). */
 void zs_warm_drop_all(struct uz_zalloc *za)
 {
 	for (unsigned i = 0; i < za->nshards; i++) {
@@ -745,6 +745,19 @@ void uz_zalloc_set_reserve(struct uz_zalloc *za, size_t bytes)
 	atomic_store(&za->reserve, bytes);
 	if (!bytes)
 		zs_warm_drop_all(za);
+}
+
+void uz_zalloc_tick(struct uz_zalloc *za)
+{
+	for (unsigned i = 0; i < za->nshards; i++) {
+		struct zs_shard *sh = atomic_load(&za->shards[i]);
+
+		if (!sh || !sh->nwarm)	/* a racy peek: the next tick sees it */
+			continue;
+		zs_lock(sh);
+		zs_warm_expire(za, sh);
+		zs_unlock(sh);
+	}
 }
 
 size_t uz_zalloc_reserve_bytes(struct uz_zalloc *za)
