@@ -594,7 +594,9 @@ struct uzswap_region_stats {
 
 /*
  * Snapshot the region's counters into st (size bytes; as
- * uzswap_get_stats_sized()). Returns 0 or -EINVAL (NULL, addr not the
+ * uzswap_get_stats_sized()). A fault is counted just after the faulting
+ * thread was woken, so a snapshot taken right after a touch may not count
+ * it yet (resident_pages already does). Returns 0 or -EINVAL (NULL, addr not the
  * start of a region of uz, size below UZSWAP_REGION_STATS_SIZE_VER0).
  * Call it through the macro.
  */
