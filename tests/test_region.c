@@ -333,6 +333,74 @@ static void test_writers(void)
 	uzswap_close(uz);
 }
 
+/* ---- the eviction/write race, head on ---- */
+
+#define RPAGES 256
+#define RHOT 4
+
+struct race {
+	uint8_t *a;
+	atomic_bool stop;
+	uint64_t lost, writes;
+};
+
+static void *toucher_main(void *arg)
+{
+	struct race *r = arg;
+
+	while (!atomic_load(&r->stop))	/* faults, so evictions, all along */
+		for (size_t i = RHOT; i < RPAGES; i++)
+			(void)*(volatile uint8_t *)(r->a + i * PG);
+	return NULL;
+}
+
+/*
+ * One thread writes versions into a few pages while a second faults
+ * through the rest of a region at a tiny limit, so the hot pages are
+ * evicted again and again under the writer. Each write is read back right
+ * away and every hot page's last version checked at each step: a write
+ * that lands between a copy of the page and its drop is lost, and shows.
+ */
+static void test_race(void)
+{
+	struct uzswap *uz = open_cache(RPAGES, NULL);
+	struct race r = { 0 };
+	struct uzswap_region_stats st;
+	uint64_t ver[RHOT] = { 0 }, t_end;
+	pthread_t th;
+
+	T_EQ(make_region(uz, RPAGES, 8, 0, &r.a), 0);
+	for (size_t i = 0; i < RPAGES; i++)	/* compressible pages */
+		memcpy(r.a + i * PG, src + (i % nsrc) * PG, PG);
+	for (unsigned h = 0; h < RHOT; h++)	/* version 0 */
+		memset(r.a + h * PG + 64, 0, 8);
+	T_EQ(pthread_create(&th, NULL, toucher_main, &r), 0);
+	t_end = now_ns() + 1500000000ull;
+	while (now_ns() < t_end && !r.lost) {
+		for (unsigned h = 0; h < RHOT; h++) {
+			volatile uint64_t *w = (volatile uint64_t *)(r.a +
+							h * PG + 64);
+
+			*w = ++ver[h];
+			r.writes++;
+			for (unsigned q = 0; q < RHOT; q++)
+				if (*(volatile uint64_t *)(r.a + q * PG + 64) !=
+				    ver[q])
+					r.lost++;
+		}
+	}
+	atomic_store(&r.stop, true);
+	pthread_join(th, NULL);
+	T_EQ(uzswap_region_get_stats(uz, r.a, &st), 0);
+	printf("race: %" PRIu64 " writes into pages evicted %" PRIu64
+	       " times in all: %" PRIu64 " lost\n", r.writes,
+	       st.evicted_pages, r.lost);
+	T_EQ(r.lost, 0);
+	T_ASSERT(st.evicted_pages > 1000);
+	T_EQ(uzswap_region_destroy(uz, r.a), 0);
+	uzswap_close(uz);
+}
+
 /* ---- syscalls, memcpy, discard, destroy on evicted pages ---- */
 
 static void evict_all_but_one(struct uzswap *uz, uint8_t *a, size_t n)
@@ -424,6 +492,7 @@ int main(void)
 	test_syscalls();
 	test_corpus();
 	test_writers();
+	test_race();
 	free(src);
 	printf("test_region: ok\n");
 	return T_PASS;
