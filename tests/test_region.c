@@ -10,6 +10,7 @@
  */
 #define _GNU_SOURCE
 #include <pthread.h>
+#include <signal.h>
 #include <stdatomic.h>
 #include <sys/mman.h>
 #include <inttypes.h>
@@ -471,6 +472,66 @@ static void test_syscalls(void)
 	uzswap_close(uz);
 }
 
+/* ---- uzswap calls whose buffer is an evicted region page ---- */
+
+static void on_alarm(int sig)
+{
+	static const char m[] = "test_region: deadlock: a uzswap call with "
+				"its buffer in an evicted region page never "
+				"returned (its fault needs the locks it holds)\n";
+
+	(void)sig;
+	(void)!write(2, m, sizeof(m) - 1);
+	_exit(T_FAIL);
+}
+
+/*
+ * uzswap_load(uz, off, dst) with dst an evicted region page decompresses
+ * into dst under off's stripe lock and a context mutex: dst faults there,
+ * and the handler, to bring dst's page back, needs the stripe lock of its
+ * offset. off is chosen in the same stripe (offsets 16384 apart always
+ * share one), so without a bounce page this deadlocks every time. The
+ * alarm turns the hang into a failure.
+ */
+static void test_deadlock(void)
+{
+	struct uzswap *uz = open_cache(16384 + 64, t_swapfile());
+	uint8_t *a, want[PG];
+
+	signal(SIGALRM, on_alarm);
+	alarm(10);
+	T_EQ(make_region(uz, 16, 0, 0, &a), 0);
+	for (size_t i = 0; i < 16; i++)
+		uz_pagedata_make(a + i * PG, src, nsrc, i, 1);
+	for (size_t i = 0; i < 8; i++) {
+		uz_pagedata_make(want, src, nsrc, 16384 + i, 2);
+		T_EQ(uzswap_store(uz, 16384 + i, want), 0);
+	}
+	evict_all_but_one(uz, a, 16);
+	T_EQ(uzswap_load(uz, 16384 + 3, a + 3 * PG), 0);	/* stripe of 3 */
+	uz_pagedata_make(want, src, nsrc, 16384 + 3, 2);
+	T_ASSERT(!memcmp(a + 3 * PG, want, PG));
+	T_EQ(uzswap_read(uz, 16384 + 4, a + 4 * PG), 0);	/* stripe of 4 */
+	uz_pagedata_make(want, src, nsrc, 16384 + 4, 2);
+	T_ASSERT(!memcmp(a + 4 * PG, want, PG));
+	/* The other way: stores and writes out of evicted pages. */
+	evict_all_but_one(uz, a, 16);
+	T_EQ(uzswap_store(uz, 16384 + 5, a + 5 * PG), 0);
+	T_EQ(uzswap_write(uz, 16384 + 6, a + 6 * PG), 0);
+	T_EQ(uzswap_store_folio(uz, 16384 + 8, a + 8 * PG, 4), 0);
+	for (size_t i = 5; i < 12; i++) {
+		if (i == 7)
+			continue;
+		uz_pagedata_make(want, src, nsrc, i, 1);
+		T_EQ(uzswap_load(uz, 16384 + i, a + 15 * PG), 0);
+		T_ASSERT(!memcmp(a + 15 * PG, want, PG));
+		evict_all_but_one(uz, a, 16);
+	}
+	alarm(0);
+	T_EQ(uzswap_region_destroy(uz, a), 0);
+	uzswap_close(uz);
+}
+
 int main(void)
 {
 	struct uzswap *uz;
@@ -493,6 +554,7 @@ int main(void)
 	test_corpus();
 	test_writers();
 	test_race();
+	test_deadlock();
 	free(src);
 	printf("test_region: ok\n");
 	return T_PASS;
