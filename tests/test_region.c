@@ -416,6 +416,8 @@ static void test_race(void)
 
 /* ---- discard racing evictions of the same pages ---- */
 
+#define DHOT 32
+
 struct dtouch {
 	uint8_t *a;
 	atomic_bool stop;
@@ -425,8 +427,8 @@ static void *dtoucher_main(void *arg)
 {
 	struct dtouch *d = arg;
 
-	while (!atomic_load(&d->stop))	/* evictions of 0..7 meanwhile */
-		for (size_t i = 8; i < RPAGES; i++)
+	while (!atomic_load(&d->stop))	/* evictions of 0..DHOT-1 meanwhile */
+		for (size_t i = DHOT; i < RPAGES; i++)
 			(void)*(volatile uint8_t *)(d->a + i * PG);
 	return NULL;
 }
@@ -447,15 +449,15 @@ static void test_discard_race(void)
 	pthread_t th;
 
 	T_EQ(make_region(uz, RPAGES, 8, 0, &d.a), 0);
-	for (size_t i = 8; i < RPAGES; i++)
+	for (size_t i = DHOT; i < RPAGES; i++)
 		memcpy(d.a + i * PG, src + (i % nsrc) * PG, PG);
 	T_EQ(pthread_create(&th, NULL, dtoucher_main, &d), 0);
 	t_end = now_ns() + 1000000000ull;
 	while (now_ns() < t_end) {
-		for (size_t i = 0; i < 8; i++)
+		for (size_t i = 0; i < DHOT; i++)
 			uz_pagedata_make(d.a + i * PG, src, nsrc, i, rounds + 1);
-		T_EQ(uzswap_region_discard(uz, d.a, 8 * PG), 0);
-		for (size_t i = 0; i < 8; i++)
+		T_EQ(uzswap_region_discard(uz, d.a, DHOT * PG), 0);
+		for (size_t i = 0; i < DHOT; i++)
 			if (memcmp(d.a + i * PG, zero, PG)) {
 				fprintf(stderr, "round %u: page %zu not zero "
 					"after discard (v%" PRIu64 ")\n",
@@ -475,6 +477,35 @@ static void test_discard_race(void)
 	T_ASSERT(st.max_resident_pages <= 8);
 	T_ASSERT(resident(d.a, RPAGES) <= 8);
 	T_EQ(uzswap_region_destroy(uz, d.a), 0);
+	uzswap_close(uz);
+}
+
+/* ---- fork: a child gets SIGSEGV on the region, never wrong data ---- */
+
+static void test_fork(void)
+{
+	struct uzswap *uz = open_cache(64, NULL);
+	uint8_t *a;
+	pid_t pid;
+	int status;
+
+	T_EQ(make_region(uz, 4, 0, 0, &a), 0);
+	uz_pagedata_make(a, src, nsrc, 0, 1);
+	T_EQ(uzswap_region_set_limit(uz, a, PG), 0);
+	uz_pagedata_make(a + PG, src, nsrc, 1, 1);	/* page 0 evicted */
+	pid = fork();
+	T_ASSERT(pid >= 0);
+	if (pid == 0) {
+		signal(SIGSEGV, SIG_DFL);	/* not a sanitizer's handler */
+		(void)*(volatile uint8_t *)(a + PG);	/* resident */
+		(void)*(volatile uint8_t *)a;		/* evicted */
+		_exit(0);	/* read something: wrong */
+	}
+	T_EQ(waitpid(pid, &status, 0), pid);
+	T_ASSERT(WIFSIGNALED(status) && WTERMSIG(status) == SIGSEGV);
+	uz_pagedata_make(a + 2 * PG, src, nsrc, 0, 1);
+	T_ASSERT(!memcmp(a, a + 2 * PG, PG));	/* the parent's is intact */
+	T_EQ(uzswap_region_destroy(uz, a), 0);
 	uzswap_close(uz);
 }
 
@@ -671,6 +702,7 @@ int main(void)
 	test_race();
 	test_discard_race();
 	test_unprivileged();
+	test_fork();
 	test_deadlock();
 	free(src);
 	printf("test_region: ok\n");
