@@ -434,7 +434,9 @@ static void serve_fault(struct uz_region *r, uintptr_t addr)
 	else
 		uffd_poison(r, i);
 	t1 = now_ns();
-	if (how == LOADED && s == PG_EVICTED)
+	/* The region's copy is the page now: the cache's would go stale at
+	 * the first write (also one stored before the region existed). */
+	if (how == LOADED)
 		(void)uzswap_discard(r->uz, r->first_off + i);
 
 	uz_mutex_lock(&r->lock, UZ_LR_REGION);

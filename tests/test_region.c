@@ -157,7 +157,7 @@ static void test_errors(struct uzswap *uz)
 
 static void test_basic(struct uzswap *uz)
 {
-	uint8_t *a, zero[PG] = { 0 };
+	uint8_t *a, zero[PG] = { 0 }, buf[PG];
 	struct uzswap_region_stats st;
 
 	T_EQ(uzswap_store(uz, 205, src), 0);	/* region page 5 */
@@ -174,6 +174,7 @@ static void test_basic(struct uzswap *uz)
 		usleep(1000);
 	}
 	T_EQ(st.faults_loaded, 1);
+	T_EQ(uzswap_load(uz, 205, buf), -ENOENT);	/* the region's now */
 	T_EQ(st.faults_zero, 2);
 	T_EQ(st.resident_pages, 3);
 	T_EQ(resident(a, 16), 3);
