@@ -481,6 +481,31 @@ static void test_discard_race(void)
 	uzswap_close(uz);
 }
 
+/* ---- victims the cache refuses stay, intact ---- */
+
+static void test_refused(void)
+{
+	struct uzswap *uz = open_cache(64, NULL);	/* no backing store */
+	struct uzswap_region_stats st;
+	uint8_t *a, *want = malloc(16 * PG);
+
+	T_ASSERT(want);
+	t_noise(want, 16 * PG, 7);	/* does not compress: -E2BIG */
+	T_EQ(make_region(uz, 16, 4, 0, &a), 0);
+	memcpy(a, want, 16 * PG);
+	T_ASSERT(!memcmp(a, want, 16 * PG));
+	T_EQ(uzswap_region_get_stats(uz, a, &st), 0);
+	printf("refused: %" PRIu64 " victims refused, resident %" PRIu64
+	       " (limit 4, all pages kept)\n", st.evict_failed,
+	       st.resident_pages);
+	T_ASSERT(st.evict_failed >= 12);
+	T_EQ(st.resident_pages, 16);
+	T_EQ(st.evicted_pages, 0);
+	T_EQ(uzswap_region_destroy(uz, a), 0);
+	uzswap_close(uz);
+	free(want);
+}
+
 /* ---- fork: a child gets SIGSEGV on the region, never wrong data ---- */
 
 static void test_fork(void)
@@ -704,6 +729,7 @@ int main(void)
 	test_discard_race();
 	test_unprivileged();
 	test_fork();
+	test_refused();
 	test_deadlock();
 	free(src);
 	printf("test_region: ok\n");
