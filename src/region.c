@@ -262,6 +262,14 @@ static size_t uffd_move(struct uz_region *r, void *dst, const void *src,
 
 /* ---- eviction (handler only) ---- */
 
+/*
+ * Test hook (tests/test_region.c, through the static library; hidden,
+ * not in the shared library): microseconds the handler sleeps between
+ * moving victims out and storing them, to widen the window in which
+ * other threads meet EVICTING pages. 0 in every other program.
+ */
+unsigned uz_region_evict_delay_us;
+
 enum { V_MOVED, V_HOLE, V_KEPT, V_STORED };
 
 /*
@@ -328,6 +336,8 @@ static size_t evict_batch_locked(struct uz_region *r)
 			}
 		}
 	}
+	if (uz_region_evict_delay_us)
+		usleep(uz_region_evict_delay_us);
 	for (size_t k = 0; k < nv; k++) {
 		int err, e2;
 

@@ -473,6 +473,9 @@ static void *dtoucher_main(void *arg)
 	return NULL;
 }
 
+/* src/region.c's test hook: the eviction window, widened. */
+extern unsigned uz_region_evict_delay_us;
+
 /*
  * Discard waits for a page's eviction in flight: else the eviction would
  * store the page after discard dropped the offset, and the page would
@@ -492,6 +495,7 @@ static void test_discard_race(void)
 	for (size_t i = DHOT; i < RPAGES; i++)
 		memcpy(d.a + i * PG, src + (i % nsrc) * PG, PG);
 	T_EQ(pthread_create(&th, NULL, dtoucher_main, &d), 0);
+	uz_region_evict_delay_us = 100;	/* discards meet EVICTING pages */
 	t_end = now_ns() + 1000000000ull;
 	while (now_ns() < t_end) {
 		for (size_t i = 0; i < DHOT; i++)
@@ -509,6 +513,7 @@ static void test_discard_race(void)
 	}
 	atomic_store(&d.stop, true);
 	pthread_join(th, NULL);
+	uz_region_evict_delay_us = 0;
 	T_EQ(uzswap_region_get_stats(uz, d.a, &st), 0);
 	printf("discard race: %u rounds, %" PRIu64 " evictions, resident max "
 	       "%" PRIu64 " (limit 8), now %" PRIu64 " (mincore %zu)\n", rounds,
