@@ -565,6 +565,7 @@ static void test_fork(void)
 	uz_pagedata_make(a, src, nsrc, 0, 1);
 	T_EQ(uzswap_region_set_limit(uz, a, PG), 0);
 	uz_pagedata_make(a + PG, src, nsrc, 1, 1);	/* page 0 evicted */
+	fflush(NULL);	/* no buffered output twice */
 	pid = fork();
 	T_ASSERT(pid >= 0);
 	if (pid == 0) {
@@ -590,6 +591,7 @@ static void test_unprivileged(void)
 
 	if (geteuid() != 0)
 		return;	/* main() skipped already if this is refused */
+	fflush(NULL);	/* no buffered output twice */
 	pid = fork();
 	T_ASSERT(pid >= 0);
 	if (pid == 0) {
