@@ -436,13 +436,17 @@ static void serve_fault(struct uz_region *r, uintptr_t addr)
 	} else {
 		how = FAILED;	/* evicted but unreadable: never zeros */
 	}
-	/* An error here is the region unmapped under us (destroy). */
+	/* -EEXIST cannot happen (FILLING implies an empty PTE: nobody else
+	 * installs it); should it, the kernel woke no one: wake them. Any
+	 * other error is the region unmapped under us (destroy). */
 	if (how == LOADED)
-		(void)uffd_copy(r, i, r->bounce);
+		err = uffd_copy(r, i, r->bounce);
 	else if (how == ZERO)
-		(void)uffd_zero(r, i);
+		err = uffd_zero(r, i);
 	else
 		uffd_poison(r, i);
+	if (err == -EEXIST)
+		uffd_wake(r, i);
 	t1 = now_ns();
 	/* The region's copy is the page now: the cache's would go stale at
 	 * the first write (also one stored before the region existed). */
