@@ -41,6 +41,7 @@
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
@@ -268,7 +269,7 @@ static size_t uffd_move(struct uz_region *r, void *dst, const void *src,
  * moving victims out and storing them, to widen the window in which
  * other threads meet EVICTING pages. 0 in every other program.
  */
-unsigned uz_region_evict_delay_us;
+_Atomic unsigned uz_region_evict_delay_us;
 
 enum { V_MOVED, V_HOLE, V_KEPT, V_STORED };
 
@@ -336,8 +337,10 @@ static size_t evict_batch_locked(struct uz_region *r)
 			}
 		}
 	}
-	if (uz_region_evict_delay_us)
-		usleep(uz_region_evict_delay_us);
+	if (atomic_load_explicit(&uz_region_evict_delay_us,
+				 memory_order_relaxed))
+		usleep(atomic_load_explicit(&uz_region_evict_delay_us,
+					    memory_order_relaxed));
 	for (size_t k = 0; k < nv; k++) {
 		int err, e2;
 
