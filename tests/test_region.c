@@ -13,6 +13,7 @@
 #include <signal.h>
 #include <stdatomic.h>
 #include <sys/mman.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <inttypes.h>
 #include <time.h>
@@ -58,15 +59,16 @@ static int make_region(struct uzswap *uz, uint64_t pages, uint64_t limit,
 }
 
 /*
- * The slack of the resident bound as mincore() measures it: the region's
- * own count never passes the limit, but mincore() walks the range while
- * the handler works, so one scan can count a page evicted after it was
- * passed and the page filled in its place further on - at most the pages
- * that come in during one scan (~20 us for 2048 pages), bounded here by
- * one eviction batch (src/region.c EVICT_BATCH). Seen: limit + 1.
+ * The resident bound, measured by mincore(): it walks the range while the
+ * handler works, so one scan can count a page evicted after the scan
+ * passed it and the page filled in its place further on (limit + 1 seen
+ * in a quiet run, more when the sampler is preempted mid-scan). A page
+ * counted was mapped at some instant of the scan, and at most limit pages
+ * were mapped at its start: so the count minus the pages filled during
+ * the scan (the region's fault counters read before it and a little after
+ * it) must never pass the limit. That is checked; the raw count is
+ * printed.
  */
-#define T_SLACK 8
-
 /* Pages of [p, p + n pages) mapped now, as the kernel sees them. */
 static size_t resident(const uint8_t *p, size_t n)
 {
@@ -81,24 +83,42 @@ static size_t resident(const uint8_t *p, size_t n)
 }
 
 struct sampler {
-	const uint8_t *p;
+	struct uzswap *uz;
+	uint8_t *p;
 	size_t n;
 	atomic_bool stop;
-	size_t max;
+	size_t max;		/* the most pages one scan counted */
+	long max_adj;		/* ... less the pages filled during it */
 	unsigned samples;
 };
+
+static uint64_t fills(struct sampler *s)
+{
+	struct uzswap_region_stats st;
+
+	T_EQ(uzswap_region_get_stats(s->uz, s->p, &st), 0);
+	return st.faults_loaded + st.faults_zero + st.faults_failed;
+}
 
 static void *sampler_main(void *arg)
 {
 	struct sampler *s = arg;
 
+	s->max_adj = -1;
 	while (!atomic_load(&s->stop)) {
+		uint64_t f0 = fills(s), f1;
 		size_t c = resident(s->p, s->n);
+		long adj;
 
+		usleep(50);	/* a fill mapped during the scan is counted */
+		f1 = fills(s);
+		adj = (long)c - (long)(f1 - f0);
 		if (c > s->max)
 			s->max = c;
+		if (adj > s->max_adj)
+			s->max_adj = adj;
 		s->samples++;
-		usleep(200);
+		usleep(150);
 	}
 	return NULL;
 }
@@ -196,6 +216,7 @@ static void test_corpus(void)
 
 	T_ASSERT(lat);
 	T_EQ(make_region(uz, n, limit, 0, &a), 0);
+	sm.uz = uz;
 	sm.p = a;
 	sm.n = n;
 	T_EQ(pthread_create(&th, NULL, sampler_main, &sm), 0);
@@ -236,7 +257,9 @@ static void test_corpus(void)
 	       st.fault_p50_ns / 1e3, st.fault_p99_ns / 1e3);
 	/* Every page comes in through the handler, which makes room first;
 	 * with a backing store no victim is refused. */
-	T_ASSERT(sm.max <= limit + T_SLACK);
+	printf("corpus: mincore, less the pages filled during each scan: "
+	       "at most %ld\n", sm.max_adj);
+	T_ASSERT(sm.max_adj <= (long)limit);
 	T_ASSERT(st.max_resident_pages <= limit);
 	T_ASSERT(resident(a, n) <= limit);
 	T_ASSERT(st.evicted_pages >= 2 * (n - limit));
@@ -331,6 +354,7 @@ static void test_writers(void)
 	uint8_t *a, page[PG];
 
 	T_EQ(make_region(uz, WPAGES, WLIMIT, 0, &a), 0);
+	sm.uz = uz;
 	sm.p = a;
 	sm.n = WPAGES;
 	T_EQ(pthread_create(&smt, NULL, sampler_main, &sm), 0);
@@ -381,7 +405,9 @@ static void test_writers(void)
 	       st.evict_failed, st.faults_spurious);
 	T_ASSERT(st.evicted_pages > WPAGES);
 	T_ASSERT(st.max_resident_pages <= 96 + st.evict_failed);	/* churn */
-	T_ASSERT(sm.max <= WLIMIT + T_SLACK + st.evict_failed);
+	printf("writers: mincore, less the pages filled during each scan: "
+	       "at most %ld\n", sm.max_adj);
+	T_ASSERT(sm.max_adj <= (long)(WLIMIT + st.evict_failed));
 	T_EQ(uzswap_region_destroy(uz, a), 0);
 	uzswap_close(uz);
 }
@@ -474,9 +500,11 @@ static void *dtoucher_main(void *arg)
 		for (size_t i = 0; i < RPAGES; i++) {
 			/* Pages 0..DHOT-1 are written meanwhile: read them
 			 * in the kernel (a pwrite out of them faults just the
-			 * same), so that TSan sees no race the test means. */
+			 * same; the raw syscall, which TSan does not check),
+			 * so that TSan sees no race the test means. */
 			if (i < DHOT)
-				T_EQ(pwrite(d->fd, d->a + i * PG, 1, 0), 1);
+				T_EQ(syscall(SYS_pwrite64, d->fd,
+					     d->a + i * PG, 1, 0), 1);
 			else
 				(void)*(volatile uint8_t *)(d->a + i * PG);
 		}
