@@ -469,9 +469,156 @@ UZSWAP_API int uzswap_stats_json(const struct uzswap_stats *st, char *buf,
 				 size_t len);
 
 /*
+ * Transparent regions: ordinary memory that uzswap keeps compressed.
+ *
+ * uzswap_region_create() maps length bytes of anonymous memory and
+ * registers them with userfaultfd (missing mode). Page i of the region is
+ * uzswap offset first_offset + i. A handler thread of the region serves
+ * every first touch of a page: a page uzswap holds is decompressed into
+ * the handler's own page and copied in (UFFDIO_COPY); a page never written
+ * is mapped as zeros. When a fault would take the region over its resident
+ * limit, the handler first evicts resident pages (CLOCK with a second
+ * chance for a page faulted in since the hand last passed): each moves
+ * out of the region atomically (UFFDIO_MOVE, so a concurrent write either
+ * moves with it or faults and waits), is stored with uzswap_write(), and
+ * comes back on its next touch. The region is memory for every thread:
+ * loads, stores, atomics, read(2) into it and write(2) out of it, and any
+ * uzswap call with a buffer in a region (docs/region.md).
+ *
+ * Limits: a region's memory is not inherited by fork() children
+ * (MADV_DONTFORK: a child touching it gets SIGSEGV, never wrong data);
+ * the program must not mremap, munmap, mprotect or madvise a region's
+ * pages (use uzswap_region_discard() and uzswap_region_destroy()); every
+ * region of a cache must be destroyed before uzswap_close(). Without a
+ * backing store a page the cache refuses (it does not compress, or the
+ * pool is full) stays resident: resident pages may then exceed the limit
+ * (counted in evict_failed).
+ */
+
+/* Flags of struct uzswap_region_options: none yet (nonzero: -EINVAL). */
+
+struct uzswap_region_options {
+	/* Size of this struct as the caller was compiled with (set by
+	 * uzswap_region_options_init(); see "Growing the ABI"). */
+	uint32_t size;
+	uint32_t pad0;		/* padding, never read */
+	/* Bytes of the region: a nonzero multiple of UZSWAP_PAGE_SIZE. */
+	uint64_t length;
+	/* Most bytes of the region resident in RAM at once; rounded down to
+	 * pages, at least one page; 0 = no limit (length). */
+	uint64_t resident_limit;
+	/* uzswap offset of the region's first page: its pages use offsets
+	 * first_offset .. first_offset + length / 4096 - 1, which must be
+	 * below nr_pages and used by no other region of the cache. */
+	uint64_t first_offset;
+	/* 0 (no flag defined yet). */
+	unsigned flags;
+	uint32_t pad1;		/* padding, never read */
+	/* ---- end of UZSWAP_REGION_OPTIONS_SIZE_VER0 ---- */
+};
+
+#define UZSWAP_REGION_OPTIONS_SIZE_VER0 sizeof(struct uzswap_region_options)
+
+/*
+ * Fill the caller's region options (size bytes) with the defaults: every
+ * field 0, ro->size = size. Returns 0, -EINVAL (NULL, size below
+ * UZSWAP_REGION_OPTIONS_SIZE_VER0: nothing written) or -E2BIG (size above
+ * 4096: nothing written). Call it through the macro.
+ */
+UZSWAP_API int uzswap_region_options_init_sized(
+	struct uzswap_region_options *ro, size_t size);
+/* Fill *ro with the defaults (0 or -EINVAL for NULL). */
+#define uzswap_region_options_init(ro) \
+	uzswap_region_options_init_sized((ro), \
+					 sizeof(struct uzswap_region_options))
+
+/*
+ * Create a region and set *addr to its first byte (page-aligned). Returns
+ * 0, or: -EINVAL (NULL argument, ro->size too small, length 0 or not a
+ * multiple of the page size, resident_limit below one page, offsets past
+ * nr_pages, a flag set), -E2BIG (ro->size above 4096, or nonzero bytes
+ * past the fields this library knows), -EBUSY (another region of this
+ * cache uses one of the offsets), -ENOSPC (64 regions live already),
+ * -ENOMEM, -EOPNOTSUPP (the kernel's userfaultfd lacks UFFDIO_MOVE: Linux
+ * 6.8 or newer is needed), -EPERM (userfaultfd unavailable to this
+ * process, or user-mode-only: see uzswap_strerror(-EPERM) for what to
+ * change). On error *addr is untouched and nothing is left mapped.
+ */
+UZSWAP_API int uzswap_region_create(struct uzswap *uz,
+				    const struct uzswap_region_options *ro,
+				    void **addr);
+
+/*
+ * Destroy the region that starts at addr: unmap it (before its handler
+ * stops serving), stop the handler, drop every page of the region the
+ * cache or the backing store holds. No thread may touch the region or
+ * make a region call on it meanwhile or after. Returns 0 or -EINVAL (NULL,
+ * addr not the start of a region of uz).
+ */
+UZSWAP_API int uzswap_region_destroy(struct uzswap *uz, void *addr);
+
+/*
+ * Set the resident limit of the region at addr to bytes (rounded down to
+ * pages; 0 = no limit). A lower limit evicts at once: the call returns
+ * when the region is at or under it (or nothing more could be evicted).
+ * Returns 0 or -EINVAL (NULL, addr not the start of a region of uz, bytes
+ * below one page).
+ */
+UZSWAP_API int uzswap_region_set_limit(struct uzswap *uz, void *addr,
+				       uint64_t bytes);
+
+/*
+ * Drop the contents of len bytes at addr, inside one region (both
+ * page-aligned): those pages read zeros from now on, wherever they were
+ * (resident, evicted, in the backing file). Waits for a fault or an
+ * eviction of those pages in flight. Returns 0 or -EINVAL (NULL, addr or
+ * len not page-aligned, len 0, the range not inside one region of uz).
+ */
+UZSWAP_API int uzswap_region_discard(struct uzswap *uz, void *addr,
+				     size_t len);
+
+struct uzswap_region_stats {
+	/* Bytes uzswap_region_get_stats() filled (as uzswap_stats). */
+	uint32_t size;
+	uint32_t pad0;			/* padding, never read */
+	uint64_t limit_pages;		/* the resident limit, in pages */
+	uint64_t resident_pages;	/* pages mapped in the region now */
+	uint64_t max_resident_pages;	/* the most ever at once */
+	uint64_t evicted_pages;		/* evictions (pages moved out) */
+	uint64_t evict_failed;		/* victims the cache refused: kept */
+	uint64_t faults_loaded;		/* faults served from uzswap */
+	uint64_t faults_zero;		/* faults served as zeros */
+	uint64_t faults_spurious;	/* faults on a page already mapped */
+	uint64_t faults_failed;		/* pages that could not be read back
+					 * (-EIO): poisoned, SIGBUS on touch */
+	uint64_t fault_p50_ns;		/* handler's service time per fault */
+	uint64_t fault_p99_ns;		/* (read of the fault to its wake) */
+	/* ---- end of UZSWAP_REGION_STATS_SIZE_VER0 ---- */
+};
+
+#define UZSWAP_REGION_STATS_SIZE_VER0 sizeof(struct uzswap_region_stats)
+
+/*
+ * Snapshot the region's counters into st (size bytes; as
+ * uzswap_get_stats_sized()). A fault is counted just after the faulting
+ * thread was woken, so a snapshot taken right after a touch may not count
+ * it yet (resident_pages already does). Returns 0 or -EINVAL (NULL, addr not the
+ * start of a region of uz, size below UZSWAP_REGION_STATS_SIZE_VER0).
+ * Call it through the macro.
+ */
+UZSWAP_API int uzswap_region_get_stats_sized(struct uzswap *uz, void *addr,
+					     struct uzswap_region_stats *st,
+					     size_t size);
+/* Snapshot the region's counters into *st. Returns 0 or -EINVAL. */
+#define uzswap_region_get_stats(uz, addr, st) \
+	uzswap_region_get_stats_sized((uz), (addr), (st), \
+				      sizeof(struct uzswap_region_stats))
+
+/*
  * Text for a return value of this API ("Success" for 0); -EIO names both
  * of its causes (corrupted data or codec failure; the backing file could
- * not be read or written). Never NULL.
+ * not be read or written); -EPERM says what to change for userfaultfd
+ * (uzswap_region_create()). Never NULL.
  */
 UZSWAP_API const char *uzswap_strerror(int err);
 

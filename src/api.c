@@ -412,6 +412,14 @@ const char *uzswap_strerror(int err)
 		return "no backing store";
 	case -EINVAL:
 		return "invalid argument";
+	case -EPERM:	/* uzswap_region_create: no kernel-mode userfaultfd */
+		return "userfaultfd unavailable (a region needs it, with "
+		       "kernel faults): run as root or with CAP_SYS_PTRACE, "
+		       "or set sysctl vm.unprivileged_userfaultfd=1, or give "
+		       "this user read-write access to /dev/userfaultfd";
+	case -EOPNOTSUPP:
+		return "the kernel's userfaultfd lacks UFFDIO_MOVE (regions "
+		       "need Linux 6.8 or newer)";
 	}
 	s = err < 0 && err > INT_MIN ? strerrordesc_np(-err) : NULL;
 	return s ? s : "unknown error";

@@ -7,7 +7,8 @@
  * or (never written, or discarded) zeros. The file I/O here runs under the
  * offset's stripe lock, after any writeback of the offset in flight.
  * Must never: let a failed write change what the offset reads, or a read
- * see the slot between "cached" and "in the file".
+ * see the slot between "cached" and "in the file", or touch a caller's
+ * buffer in a transparent region under a lock (frontend.c: bounce pages).
  */
 #include <errno.h>
 #include <string.h>
@@ -16,6 +17,7 @@
 #include "entry.h"
 #include "frontend.h"
 #include "page.h"
+#include "regmap.h"
 #include "uzswap.h"
 #include "writeback.h"
 
@@ -54,19 +56,37 @@ static int file_write(struct uzswap *uz, uint64_t offset, const void *page)
 	return 0;
 }
 
-int uzswap_write(struct uzswap *uz, uint64_t offset, const void *page)
+static int write_page(struct uzswap *uz, uint64_t offset, const void *page)
 {
 	struct uz_entry *ent;
 	int err;
 
-	if (!uz || !page || offset >= uz->nr_pages)
-		return -EINVAL;
 	if (!uz->has_backing)
 		return uz_store_pages(uz, offset, page, 1, &ent, false);
 	err = uz_store_pages(uz, offset, page, 1, &ent, true);
 	if (err == 0)
 		return 0;
 	return file_write(uz, offset, page);
+}
+
+/* A write out of a region page: from a copy made before any lock. */
+static __attribute__((noinline)) int write_bounced(struct uzswap *uz,
+						   uint64_t offset,
+						   const void *page)
+{
+	unsigned char b[UZ_PAGE] __attribute__((aligned(4096)));
+
+	memcpy(b, page, UZ_PAGE);	/* may fault: no lock held */
+	return write_page(uz, offset, b);
+}
+
+int uzswap_write(struct uzswap *uz, uint64_t offset, const void *page)
+{
+	if (!uz || !page || offset >= uz->nr_pages)
+		return -EINVAL;
+	if (uz_regmap_overlaps(page, UZ_PAGE))
+		return write_bounced(uz, offset, page);
+	return write_page(uz, offset, page);
 }
 
 /*
@@ -93,15 +113,11 @@ static int file_read(struct uzswap *uz, uint64_t offset, const void *disk,
 	return 0;
 }
 
-int uzswap_read(struct uzswap *uz, uint64_t offset, void *page)
+static int read_page(struct uzswap *uz, uint64_t offset, void *page)
 {
 	struct uz_entry *e;
 	int err = 0;
 
-	if (!uz || !page || offset >= uz->nr_pages)
-		return -EINVAL;
-	if (!uz->has_backing)
-		return uzswap_load(uz, offset, page);
 	uz_index_lock(&uz->index, offset);
 	e = uz_index_value(&uz->index, offset);
 	if (!e)
@@ -118,6 +134,29 @@ int uzswap_read(struct uzswap *uz, uint64_t offset, void *page)
 		uz_stat_add(&uz->stats, e && !uz_is_disk(e) ? UZ_ST_LOADS :
 				UZ_ST_LOAD_MISSES, 1);
 	return err;
+}
+
+/* A read into a region page: through a bounce page (frontend.c). */
+static __attribute__((noinline)) int read_bounced(struct uzswap *uz,
+						  uint64_t offset, void *page)
+{
+	unsigned char b[UZ_PAGE] __attribute__((aligned(4096)));
+	int err = read_page(uz, offset, b);
+
+	if (!err)
+		memcpy(page, b, UZ_PAGE);	/* may fault: no lock held */
+	return err;
+}
+
+int uzswap_read(struct uzswap *uz, uint64_t offset, void *page)
+{
+	if (!uz || !page || offset >= uz->nr_pages)
+		return -EINVAL;
+	if (!uz->has_backing)
+		return uzswap_load(uz, offset, page);
+	if (uz_regmap_overlaps(page, UZ_PAGE))
+		return read_bounced(uz, offset, page);
+	return read_page(uz, offset, page);
 }
 
 int uzswap_discard(struct uzswap *uz, uint64_t offset)

@@ -18,8 +18,12 @@
  * (only loads and writeback nest them, in the order stripe -> context),
  * write back under a context lock, allocate under a context lock anything
  * that can re-enter the cache (I5), or leave a stale older page loadable
- * after a store of the same offset failed. Never calls up into device.c
- * or api.c.
+ * after a store of the same offset failed, or touch a caller's buffer
+ * that lies in a transparent region (regmap.h) while holding a lock: such
+ * a buffer may fault, and its fault is served by a handler that takes
+ * these locks itself - stores copy it into a bounce page before any lock,
+ * loads decompress into one and copy out after the last. Never calls up
+ * into device.c, api.c or region.c.
  */
 #include <errno.h>
 #include <stddef.h>
@@ -32,6 +36,7 @@
 #include "page.h"
 #include "pools.h"
 #include "reclaim.h"
+#include "regmap.h"
 #include "uzswap.h"
 
 /* Length of an entry built but not yet compressed (no object yet). */
@@ -261,12 +266,26 @@ int uz_store_pages(struct uzswap *uz, uint64_t offset,
 	return 0;
 }
 
+/* A store out of a region page: from a copy made before any lock. */
+static __attribute__((noinline)) int store_bounced(struct uzswap *uz,
+						   uint64_t offset,
+						   const void *page)
+{
+	unsigned char b[UZ_PAGE] __attribute__((aligned(64)));
+	struct uz_entry *ent;
+
+	memcpy(b, page, UZ_PAGE);	/* may fault: no lock held */
+	return uz_store_pages(uz, offset, b, 1, &ent, false);
+}
+
 int uzswap_store(struct uzswap *uz, uint64_t offset, const void *page)
 {
 	struct uz_entry *ent;
 
 	if (!uz || !page || offset >= uz->nr_pages)
 		return -EINVAL;
+	if (uz_regmap_overlaps(page, UZ_PAGE))
+		return store_bounced(uz, offset, page);
 	return uz_store_pages(uz, offset, page, 1, &ent, false);
 }
 
@@ -287,7 +306,22 @@ int uzswap_store_folio(struct uzswap *uz, uint64_t offset, const void *pages,
 			return -ENOMEM;
 		}
 	}
-	err = uz_store_pages(uz, offset, pages, nr, ents, false);
+	if (uz_regmap_overlaps(pages, (size_t)nr * UZ_PAGE)) {
+		/* Region pages may fault: copied before any lock. */
+		void *b = uz_malloc((size_t)nr * UZ_PAGE);
+
+		if (!b) {
+			uz_stat_add(&uz->stats, UZ_ST_ALLOC_FAIL, 1);
+			range_invalidate(uz, offset, nr);
+			err = -ENOMEM;
+		} else {
+			memcpy(b, pages, (size_t)nr * UZ_PAGE);
+			err = uz_store_pages(uz, offset, b, nr, ents, false);
+			uz_free(b);
+		}
+	} else {
+		err = uz_store_pages(uz, offset, pages, nr, ents, false);
+	}
 	if (ents != small)
 		uz_free(ents);
 	return err;
@@ -295,13 +329,11 @@ int uzswap_store_folio(struct uzswap *uz, uint64_t offset, const void *pages,
 
 /* ---- load ---- */
 
-int uzswap_load(struct uzswap *uz, uint64_t offset, void *page)
+static int load_page(struct uzswap *uz, uint64_t offset, void *page)
 {
 	struct uz_entry *e;
 	int err = 0;
 
-	if (!uz || !page || offset >= uz->nr_pages)
-		return -EINVAL;
 	uz_index_lock(&uz->index, offset);
 	e = uz_index_value(&uz->index, offset);
 	if (!e || uz_is_disk(e))
@@ -317,6 +349,28 @@ int uzswap_load(struct uzswap *uz, uint64_t offset, void *page)
 	else
 		uz_stat_add(&uz->stats, UZ_ST_LOADS, 1);
 	return err;
+}
+
+/* A load into a region page: into a bounce page under the locks, copied
+ * out after the last one is dropped. */
+static __attribute__((noinline)) int load_bounced(struct uzswap *uz,
+						  uint64_t offset, void *page)
+{
+	unsigned char b[UZ_PAGE] __attribute__((aligned(64)));
+	int err = load_page(uz, offset, b);
+
+	if (!err)
+		memcpy(page, b, UZ_PAGE);	/* may fault: no lock held */
+	return err;
+}
+
+int uzswap_load(struct uzswap *uz, uint64_t offset, void *page)
+{
+	if (!uz || !page || offset >= uz->nr_pages)
+		return -EINVAL;
+	if (uz_regmap_overlaps(page, UZ_PAGE))
+		return load_bounced(uz, offset, page);
+	return load_page(uz, offset, page);
 }
 
 /*

@@ -140,6 +140,7 @@ static const char *tok_of(int err)
 	case -EEXIST: return "-EEXIST";
 	case -EPROTO: return "-EPROTO";
 	case -ENODEV: return "-ENODEV";
+	case -EPERM: return "-EPERM";
 	}
 	return "?";
 }
@@ -323,6 +324,51 @@ static void codec_errors(void)
 	uzswap_codec_close(c);
 }
 
+static void region_errors(void)
+{
+	struct uzswap_region_options ro;
+	struct uzswap_region_stats st;
+	void *a;
+	int err;
+
+	expect("uzswap_region_options_init_sized",
+	       uzswap_region_options_init_sized(&ro, 8), -EINVAL);
+	expect("uzswap_region_options_init_sized",
+	       uzswap_region_options_init_sized(&ro, 8192), -E2BIG);
+	uzswap_region_options_init(&ro);
+	expect("uzswap_region_create", uzswap_region_create(plain, &ro, &a),
+	       -EINVAL);	/* length 0 */
+	ro.length = 65 * T_PAGE;	/* past nr_pages */
+	expect("uzswap_region_create", uzswap_region_create(plain, &ro, &a),
+	       -EINVAL);
+	ro.length = T_PAGE;
+	ro.size = 8192;
+	expect("uzswap_region_create", uzswap_region_create(plain, &ro, &a),
+	       -E2BIG);
+	expect("uzswap_region_destroy", uzswap_region_destroy(plain, page),
+	       -EINVAL);
+	expect("uzswap_region_set_limit", uzswap_region_set_limit(plain, page,
+	       T_PAGE), -EINVAL);
+	expect("uzswap_region_discard", uzswap_region_discard(plain, page,
+	       T_PAGE), -EINVAL);
+	expect("uzswap_region_get_stats_sized",
+	       uzswap_region_get_stats(plain, page, &st), -EINVAL);
+	/* Where userfaultfd is not ours (not root): -EPERM, documented. */
+	ro.size = sizeof(ro);
+	err = uzswap_region_create(plain, &ro, &a);
+	if (err == 0) {
+		T_EQ(uzswap_region_destroy(plain, a), 0);
+		ro.length = 2 * T_PAGE;	/* offsets 0..1: used by a */
+		T_EQ(uzswap_region_create(plain, &ro, &a), 0);
+		void *b;
+		expect("uzswap_region_create",
+		       uzswap_region_create(plain, &ro, &b), -EBUSY);
+		T_EQ(uzswap_region_destroy(plain, a), 0);
+	} else {
+		expect("uzswap_region_create", err, -EPERM);
+	}
+}
+
 int main(void)
 {
 	struct uzswap_options o = defaults();
@@ -342,6 +388,7 @@ int main(void)
 	device_errors();
 	control_errors();
 	codec_errors();
+	region_errors();
 	uzswap_close(plain);
 	printf("test_errno: %d errors provoked, each one its declaration "
 	       "names (%d calls parsed)\n", checked, nfns);

@@ -1,0 +1,829 @@
+/*
+ * region.c - transparent regions: anonymous memory whose cold pages live
+ * in the cache, brought back by userfaultfd on their next touch.
+ *
+ * Owns: each region's mapping, its userfaultfd, its handler thread, the
+ * state of each of its pages and the resident limit (docs/region.md draws
+ * the protocol). Page i of a region is uzswap offset first_offset + i.
+ *
+ *   state     meaning                                 who moves it on
+ *   NEVER     not mapped, not evicted by us: the      a fault (FILLING)
+ *             cache may hold a page put there before
+ *   RESIDENT  mapped in the region                    eviction, discard
+ *   EVICTED   moved out, stored at its offset         a fault, discard
+ *   FILLING   a fault being served (handler)          the handler
+ *   EVICTING  moved / being moved out, being stored   the handler
+ *   DISCARDING  being dropped by uzswap_region_discard  its caller
+ *   BROKEN    could not be read back: poisoned        discard
+ *
+ * FILLING, EVICTING and DISCARDING are "in flight": whoever meets one
+ * waits on the region's condition variable until it settles. Eviction
+ * (handler only): mark victims EVICTING under the lock, UFFDIO_MOVE each
+ * address-sorted run of them out of the region into the handler's staging
+ * pages (atomic per PTE: a write before the move moves with the page, an
+ * access after it faults, and its message waits until the handler is done
+ * with the batch), store each from staging with uzswap_write(), mark
+ * EVICTED. A page the cache refuses moves back. Never copy-then-DONTNEED:
+ * a write between the copy and the drop would be lost.
+ *
+ * Must never: touch region memory from the handler (it reads and writes
+ * only its bounce and staging pages, which are populated when it reads
+ * them); hold the region lock across a uzswap call or a syscall that can
+ * wait for the handler; take, in the handler, a lock a faulting thread can
+ * hold while it faults (uzswap calls with a buffer in a region go through
+ * a bounce page: regmap.h, frontend.c, device.c); be called from below
+ * (region.c is the top layer, beside api.c).
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/userfaultfd.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "instance.h"
+#include "lockdep.h"
+#include "regmap.h"
+#include "uzswap.h"
+
+/*
+ * Debian 12's uapi headers are Linux 6.1's: UFFDIO_MOVE (6.8) and
+ * UFFDIO_POISON (6.6) by hand, with the values of the kernel's
+ * include/uapi/linux/userfaultfd.h.
+ */
+#ifndef UFFD_FEATURE_POISON
+#define UFFD_FEATURE_POISON (1 << 14)
+#endif
+#ifndef UFFD_FEATURE_MOVE
+#define UFFD_FEATURE_MOVE (1 << 16)
+#endif
+#ifndef UFFDIO_MOVE
+#define _UFFDIO_MOVE (0x05)
+#define UFFDIO_MOVE_MODE_DONTWAKE ((__u64)1 << 0)
+#define UFFDIO_MOVE_MODE_ALLOW_SRC_HOLES ((__u64)1 << 1)
+struct uffdio_move {
+	__u64 dst;
+	__u64 src;
+	__u64 len;
+	__u64 mode;
+	__s64 move;
+};
+#define UFFDIO_MOVE _IOWR(UFFDIO, _UFFDIO_MOVE, struct uffdio_move)
+#endif
+#ifndef UFFDIO_POISON
+#define _UFFDIO_POISON (0x08)
+#define UFFDIO_POISON_MODE_DONTWAKE ((__u64)1 << 0)
+struct uffdio_poison {
+	struct uffdio_range range;
+	__u64 mode;
+	__s64 updated;
+};
+#define UFFDIO_POISON _IOWR(UFFDIO, _UFFDIO_POISON, struct uffdio_poison)
+#endif
+
+#define PAGE UZSWAP_PAGE_SIZE
+/*
+ * Most victims per eviction batch (one MOVE per address-sorted run). A
+ * fault that evicts pays for the whole batch: measured with bench_region
+ * (8192 pages, limit 2048), batch 32 gave fault p99 370 us at 68k
+ * evictions/s, 16: 207 us, 8: 124 us at 65k/s, 4: 106 us at 43k/s.
+ */
+#define EVICT_BATCH 8
+#define ABI_SIZE_MAX 4096u
+
+enum pg_state {
+	PG_NEVER, PG_RESIDENT, PG_EVICTED, PG_FILLING, PG_EVICTING,
+	PG_DISCARDING, PG_BROKEN
+};
+
+static bool in_flight(uint8_t s)
+{
+	return s == PG_FILLING || s == PG_EVICTING || s == PG_DISCARDING;
+}
+
+/* Fault service times: 64 ns buckets to 16 us, then 4 per power of 2. */
+#define HIST_LIN 256
+#define HIST_NR (HIST_LIN + 4 * 30)
+
+struct uz_region {
+	struct uzswap *uz;
+	uint8_t *base;
+	size_t npages;
+	uint64_t first_off;
+	int uffd, evfd;
+	pthread_t thread;
+	uint8_t *staging;	/* EVICT_BATCH pages: registered, handler's */
+	uint8_t *bounce;	/* one page, the handler's own, never a region */
+
+	pthread_mutex_t lock;	/* UZ_LR_REGION: everything below */
+	pthread_cond_t cond;	/* a state settled, limit work done */
+	uint8_t *state;		/* enum pg_state per page */
+	uint8_t *ref;		/* CLOCK's second chance: set at fault-in */
+	size_t resident, max_resident, limit, hand;
+	uint64_t limit_gen, limit_done;	/* set_limit -> handler handshake */
+	bool stop;
+	uint64_t evicted, evict_failed, faults_loaded, faults_zero,
+		 faults_spurious, faults_failed, nr_hist;
+	uint32_t hist[HIST_NR];
+};
+
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+static unsigned hist_bucket(uint64_t ns)
+{
+	unsigned lg;
+
+	if (ns < HIST_LIN * 64)
+		return (unsigned)(ns / 64);
+	lg = 63 - (unsigned)__builtin_clzll(ns);	/* >= 14 */
+	lg = (lg - 14) * 4 + (unsigned)((ns >> (lg - 2)) & 3);
+	return lg + HIST_LIN < HIST_NR ? lg + HIST_LIN : HIST_NR - 1;
+}
+
+static uint64_t hist_value(unsigned b)
+{
+	unsigned lg;
+
+	if (b < HIST_LIN)
+		return (uint64_t)b * 64 + 32;
+	b -= HIST_LIN;
+	lg = b / 4 + 14;
+	return (1ull << lg) + (uint64_t)(b % 4) * (1ull << (lg - 2));
+}
+
+/* Caller holds r->lock. */
+static uint64_t hist_pct(const struct uz_region *r, unsigned pct)
+{
+	uint64_t want = (r->nr_hist * pct + 99) / 100, seen = 0;
+
+	if (!r->nr_hist)
+		return 0;
+	for (unsigned b = 0; b < HIST_NR; b++) {
+		seen += r->hist[b];
+		if (seen >= want)
+			return hist_value(b);
+	}
+	return hist_value(HIST_NR - 1);
+}
+
+/* ---- userfaultfd operations (no lock held) ---- */
+
+static int uffd_copy(struct uz_region *r, size_t i, const void *src)
+{
+	struct uffdio_copy c = {
+		.dst = (uintptr_t)(r->base + i * PAGE),
+		.src = (uintptr_t)src, .len = PAGE,
+	};
+
+	while (ioctl(r->uffd, UFFDIO_COPY, &c) < 0) {
+		if (errno != EAGAIN)
+			return -errno;
+		c.copy = 0;
+	}
+	return 0;
+}
+
+static int uffd_zero(struct uz_region *r, size_t i)
+{
+	struct uffdio_zeropage z = {
+		.range = { (uintptr_t)(r->base + i * PAGE), PAGE },
+	};
+
+	while (ioctl(r->uffd, UFFDIO_ZEROPAGE, &z) < 0) {
+		if (errno != EAGAIN)
+			return -errno;
+		z.zeropage = 0;
+	}
+	return 0;
+}
+
+static void uffd_wake(struct uz_region *r, size_t i)
+{
+	struct uffdio_range w = { (uintptr_t)(r->base + i * PAGE), PAGE };
+
+	(void)ioctl(r->uffd, UFFDIO_WAKE, &w);
+}
+
+/* A page that cannot be read back: SIGBUS on touch, never wrong data. */
+static void uffd_poison(struct uz_region *r, size_t i)
+{
+	struct uffdio_poison p = {
+		.range = { (uintptr_t)(r->base + i * PAGE), PAGE },
+	};
+
+	(void)ioctl(r->uffd, UFFDIO_POISON, &p);
+}
+
+/*
+ * Move len bytes from src to dst. Returns the bytes moved (all of len on
+ * success), and in *err the errno of the page at which it stopped.
+ */
+static size_t uffd_move(struct uz_region *r, void *dst, const void *src,
+			size_t len, uint64_t mode, int *err)
+{
+	size_t done = 0;
+
+	*err = 0;
+	while (done < len) {
+		struct uffdio_move m = {
+			.dst = (uintptr_t)dst + done,
+			.src = (uintptr_t)src + done,
+			.len = len - done, .mode = mode,
+		};
+
+		if (ioctl(r->uffd, UFFDIO_MOVE, &m) == 0) {
+			done = len;
+			break;
+		}
+		if (m.move > 0)
+			done += (size_t)m.move;
+		if (errno != EAGAIN) {
+			*err = errno;
+			break;
+		}
+	}
+	return done & ~(size_t)(PAGE - 1);
+}
+
+/* ---- eviction (handler only) ---- */
+
+/*
+ * Test hook (tests/test_region.c, through the static library; hidden,
+ * not in the shared library): microseconds the handler sleeps between
+ * moving victims out and storing them, to widen the window in which
+ * other threads meet EVICTING pages. 0 in every other program.
+ */
+_Atomic unsigned uz_region_evict_delay_us;
+
+enum { V_MOVED, V_HOLE, V_KEPT, V_STORED };
+
+/*
+ * Evict up to one batch of victims chosen by CLOCK. r->lock held; dropped
+ * and taken again. Returns how many pages left the region (0: nothing
+ * could be evicted).
+ */
+static size_t evict_batch_locked(struct uz_region *r)
+{
+	size_t vic[EVICT_BATCH], nv = 0, want, left = 0;
+	uint8_t out[EVICT_BATCH];
+
+	want = r->limit / 8;
+	want = want < 1 ? 1 : want > EVICT_BATCH ? EVICT_BATCH : want;
+	/* CLOCK: a page faulted in since the hand last passed it has its
+	 * reference set and is passed over once. Two turns at most. */
+	for (size_t step = 0; step < 2 * r->npages && nv < want; step++) {
+		size_t i = r->hand;
+
+		r->hand = i + 1 == r->npages ? 0 : i + 1;
+		if (r->state[i] != PG_RESIDENT)
+			continue;
+		if (r->ref[i]) {
+			r->ref[i] = 0;
+			continue;
+		}
+		r->state[i] = PG_EVICTING;
+		vic[nv++] = i;
+	}
+	if (!nv)
+		return 0;
+	/* Address order (the hand wrapped at most once): longest runs. */
+	for (size_t a = 1; a < nv; a++)
+		for (size_t b = a; b > 0 && vic[b - 1] > vic[b]; b--) {
+			size_t t = vic[b];
+
+			vic[b] = vic[b - 1];
+			vic[b - 1] = t;
+		}
+	uz_mutex_unlock(&r->lock, UZ_LR_REGION);
+
+	/* Each run of consecutive pages: one MOVE into staging k.. */
+	for (size_t k = 0; k < nv;) {
+		size_t n = 1;
+		int err;
+
+		while (k + n < nv && vic[k + n] == vic[k] + n)
+			n++;
+		while (n) {
+			size_t got = uffd_move(r, r->staging + k * PAGE,
+					       r->base + vic[k] * PAGE,
+					       n * PAGE,
+					       UFFDIO_MOVE_MODE_DONTWAKE,
+					       &err) / PAGE;
+
+			for (size_t j = 0; j < got; j++)
+				out[k + j] = V_MOVED;
+			k += got;
+			n -= got;
+			if (n) {	/* the page at k stopped the move */
+				out[k] = err == ENOENT ? V_HOLE : V_KEPT;
+				k++;
+				n--;
+			}
+		}
+	}
+	if (atomic_load_explicit(&uz_region_evict_delay_us,
+				 memory_order_relaxed))
+		usleep(atomic_load_explicit(&uz_region_evict_delay_us,
+					    memory_order_relaxed));
+	for (size_t k = 0; k < nv; k++) {
+		int err, e2;
+
+		if (out[k] != V_MOVED)
+			continue;
+		err = uzswap_write(r->uz, r->first_off + vic[k],
+				   r->staging + k * PAGE);
+		if (!err) {
+			out[k] = V_STORED;
+			continue;
+		}
+		/* The cache refused it: the page goes back, as it was. */
+		if (uffd_move(r, r->base + vic[k] * PAGE,
+			      r->staging + k * PAGE, PAGE, 0, &e2) != PAGE)
+			(void)uffd_copy(r, vic[k], r->staging + k * PAGE);
+		out[k] = V_KEPT;
+	}
+	(void)madvise(r->staging, nv * PAGE, MADV_DONTNEED);
+
+	uz_mutex_lock(&r->lock, UZ_LR_REGION);
+	for (size_t k = 0; k < nv; k++) {
+		size_t i = vic[k];
+
+		switch (out[k]) {
+		case V_STORED:
+			r->state[i] = PG_EVICTED;
+			r->evicted++;
+			left++;
+			break;
+		case V_HOLE:	/* the program dropped it: zeros */
+			r->state[i] = PG_NEVER;
+			left++;
+			break;
+		default:
+			r->state[i] = PG_RESIDENT;
+			r->ref[i] = 1;
+			r->evict_failed++;
+		}
+	}
+	r->resident -= left;
+	pthread_cond_broadcast(&r->cond);
+	return left;
+}
+
+/* ---- faults (handler only) ---- */
+
+static void serve_fault(struct uz_region *r, uintptr_t addr)
+{
+	uint64_t t0 = now_ns(), t1;
+	size_t i = (addr - (uintptr_t)r->base) / PAGE;
+	uint8_t s;
+	int err;
+	enum { LOADED, ZERO, FAILED } how = ZERO;
+
+	if (addr < (uintptr_t)r->base || i >= r->npages)
+		return;	/* not ours (staging is never touched unmapped) */
+	uz_mutex_lock(&r->lock, UZ_LR_REGION);
+	for (;;) {
+		s = r->state[i];
+		if (in_flight(s)) {
+			pthread_cond_wait(&r->cond, &r->lock);
+			continue;
+		}
+		if (s == PG_RESIDENT || s == PG_BROKEN)
+			break;
+		/* Room first: on the fault path, before the page comes in. */
+		if (r->resident + 1 > r->limit && evict_batch_locked(r))
+			continue;	/* lock was dropped: look again */
+		break;
+	}
+	if (s == PG_RESIDENT || s == PG_BROKEN) {
+		/* Served already (a second thread's fault on the same page),
+		 * or dropped by the program's own madvise: zeros then. */
+		r->faults_spurious++;
+		uz_mutex_unlock(&r->lock, UZ_LR_REGION);
+		if (uffd_zero(r, i) == -EEXIST)
+			uffd_wake(r, i);
+		return;
+	}
+	r->state[i] = PG_FILLING;
+	if (++r->resident > r->max_resident)
+		r->max_resident = r->resident;
+	uz_mutex_unlock(&r->lock, UZ_LR_REGION);
+
+	/* EVICTED, or NEVER (a page stored at the offset before the region
+	 * existed shows through): whatever the cache or the file holds. */
+	err = uzswap_read(r->uz, r->first_off + i, r->bounce);
+	if (err == 0) {
+		uint64_t w;
+
+		/* With a backing store a never-written offset reads zeros. */
+		how = s == PG_NEVER && uzswap_page_same_filled(r->bounce,
+				&w) == 1 && w == 0 ? ZERO : LOADED;
+	} else if (err == -ENOENT && s == PG_NEVER) {
+		how = ZERO;
+	} else {
+		how = FAILED;	/* evicted but unreadable: never zeros */
+	}
+	/* -EEXIST cannot happen (FILLING implies an empty PTE: nobody else
+	 * installs it); should it, the kernel woke no one: wake them. Any
+	 * other error is the region unmapped under us (destroy). */
+	if (how == LOADED)
+		err = uffd_copy(r, i, r->bounce);
+	else if (how == ZERO)
+		err = uffd_zero(r, i);
+	else
+		uffd_poison(r, i);
+	if (err == -EEXIST)
+		uffd_wake(r, i);
+	t1 = now_ns();
+	/* The region's copy is the page now: the cache's would go stale at
+	 * the first write (also one stored before the region existed). */
+	if (how == LOADED)
+		(void)uzswap_discard(r->uz, r->first_off + i);
+
+	uz_mutex_lock(&r->lock, UZ_LR_REGION);
+	r->state[i] = how == FAILED ? PG_BROKEN : PG_RESIDENT;
+	r->ref[i] = 1;
+	if (how == LOADED)
+		r->faults_loaded++;
+	else if (how == ZERO)
+		r->faults_zero++;
+	else
+		r->faults_failed++;
+	r->hist[hist_bucket(t1 - t0)]++;
+	r->nr_hist++;
+	pthread_cond_broadcast(&r->cond);
+	uz_mutex_unlock(&r->lock, UZ_LR_REGION);
+}
+
+/* The limit was lowered (or destroy): evict down to it. */
+static bool limit_work(struct uz_region *r)
+{
+	bool stop;
+
+	uz_mutex_lock(&r->lock, UZ_LR_REGION);
+	while (!r->stop && r->resident > r->limit && evict_batch_locked(r))
+		;
+	r->limit_done = r->limit_gen;
+	stop = r->stop;
+	pthread_cond_broadcast(&r->cond);
+	uz_mutex_unlock(&r->lock, UZ_LR_REGION);
+	return stop;
+}
+
+static void *handler_main(void *arg)
+{
+	struct uz_region *r = arg;
+	struct uffd_msg msg[16];
+
+	for (;;) {
+		struct pollfd pfd[2] = {
+			{ .fd = r->uffd, .events = POLLIN },
+			{ .fd = r->evfd, .events = POLLIN },
+		};
+		ssize_t n;
+
+		if (poll(pfd, 2, -1) < 0) {
+			if (errno == EINTR)
+				continue;
+			break;
+		}
+		if (pfd[1].revents & POLLIN) {
+			uint64_t v;
+
+			if (read(r->evfd, &v, sizeof(v)) < 0 && errno != EAGAIN)
+				break;
+			if (limit_work(r))
+				break;
+		}
+		if (pfd[0].revents & (POLLERR | POLLHUP))
+			break;
+		if (!(pfd[0].revents & POLLIN))
+			continue;
+		n = read(r->uffd, msg, sizeof(msg));
+		if (n < 0) {
+			if (errno == EAGAIN || errno == EINTR)
+				continue;
+			break;
+		}
+		for (ssize_t k = 0; k < n / (ssize_t)sizeof(msg[0]); k++)
+			if (msg[k].event == UFFD_EVENT_PAGEFAULT)
+				serve_fault(r, (uintptr_t)
+					    msg[k].arg.pagefault.address &
+					    ~(uintptr_t)(PAGE - 1));
+	}
+	return NULL;
+}
+
+/* ---- setup ---- */
+
+/* A userfaultfd that takes kernel-mode faults too, or -EPERM. */
+static int uffd_open(void)
+{
+	int fd = (int)syscall(SYS_userfaultfd, O_CLOEXEC | O_NONBLOCK);
+
+	if (fd >= 0)
+		return fd;
+	if (errno == ENOMEM || errno == EMFILE || errno == ENFILE)
+		return -ENOMEM;
+	/* Without the privilege: /dev/userfaultfd, if we may open it. */
+	int dev = open("/dev/userfaultfd", O_RDWR | O_CLOEXEC);
+
+	if (dev < 0)
+		return -EPERM;
+	fd = ioctl(dev, USERFAULTFD_IOC_NEW, O_CLOEXEC | O_NONBLOCK);
+	close(dev);
+	return fd >= 0 ? fd : -EPERM;
+}
+
+static int uffd_setup(int fd, void *p, size_t len)
+{
+	struct uffdio_register reg = {
+		.range = { (uintptr_t)p, len },
+		.mode = UFFDIO_REGISTER_MODE_MISSING,
+	};
+
+	return ioctl(fd, UFFDIO_REGISTER, &reg) < 0 ? -ENOMEM : 0;
+}
+
+static int uffd_api(int fd)
+{
+	struct uffdio_api api = {
+		.api = UFFD_API,
+		.features = UFFD_FEATURE_MOVE | UFFD_FEATURE_POISON,
+	};
+
+	if (ioctl(fd, UFFDIO_API, &api) < 0)
+		return errno == EPERM ? -EPERM : -EOPNOTSUPP;
+	return api.features & UFFD_FEATURE_MOVE ? 0 : -EOPNOTSUPP;
+}
+
+static void *map_anon(size_t len)
+{
+	void *p = mmap(NULL, len, PROT_READ | PROT_WRITE,
+		       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+
+	if (p == MAP_FAILED)
+		return NULL;
+	/* A child would read zeros for evicted pages: SIGSEGV instead.
+	 * 4 KiB pages only: one fault, one eviction per page. */
+	(void)madvise(p, len, MADV_DONTFORK);
+	(void)madvise(p, len, MADV_NOHUGEPAGE);
+	return p;
+}
+
+static void region_free(struct uz_region *r)
+{
+	if (r->base)
+		munmap(r->base, r->npages * PAGE);
+	if (r->staging)
+		munmap(r->staging, EVICT_BATCH * PAGE);
+	if (r->uffd >= 0)
+		close(r->uffd);
+	if (r->evfd >= 0)
+		close(r->evfd);
+	free(r->bounce);
+	free(r->state);
+	free(r->ref);
+	pthread_cond_destroy(&r->cond);
+	pthread_mutex_destroy(&r->lock);
+	free(r);
+}
+
+int uzswap_region_options_init_sized(struct uzswap_region_options *ro,
+				     size_t size)
+{
+	if (!ro || size < UZSWAP_REGION_OPTIONS_SIZE_VER0)
+		return -EINVAL;
+	if (size > ABI_SIZE_MAX)
+		return -E2BIG;
+	memset(ro, 0, size);
+	ro->size = (uint32_t)size;
+	return 0;
+}
+
+static int options_check(struct uzswap *uz,
+			 const struct uzswap_region_options *u,
+			 struct uzswap_region_options *o)
+{
+	if (u->size < UZSWAP_REGION_OPTIONS_SIZE_VER0)
+		return -EINVAL;
+	if (u->size > ABI_SIZE_MAX)
+		return -E2BIG;
+	for (size_t b = sizeof(*o); b < u->size; b++)
+		if (((const uint8_t *)u)[b])
+			return -E2BIG;
+	memcpy(o, u, sizeof(*o));
+	if (!o->length || o->length % PAGE || o->flags ||
+	    (o->resident_limit && o->resident_limit < PAGE))
+		return -EINVAL;
+	if (o->first_offset >= uz->nr_pages ||
+	    o->length / PAGE > uz->nr_pages - o->first_offset)
+		return -EINVAL;
+	if (o->length / PAGE > SIZE_MAX / PAGE)
+		return -EINVAL;
+	return 0;
+}
+
+int uzswap_region_create(struct uzswap *uz,
+			 const struct uzswap_region_options *ro, void **addr)
+{
+	struct uzswap_region_options o;
+	struct uz_region *r;
+	sigset_t all, old;
+	int err;
+
+	if (!uz || !ro || !addr)
+		return -EINVAL;
+	if ((err = options_check(uz, ro, &o)) < 0)
+		return err;
+	r = calloc(1, sizeof(*r));
+	if (!r)
+		return -ENOMEM;
+	r->uz = uz;
+	r->npages = o.length / PAGE;
+	r->first_off = o.first_offset;
+	r->limit = o.resident_limit ? o.resident_limit / PAGE : r->npages;
+	r->uffd = r->evfd = -1;
+	pthread_mutex_init(&r->lock, NULL);
+	pthread_cond_init(&r->cond, NULL);
+	if ((r->uffd = uffd_open()) < 0) {
+		err = r->uffd;
+		goto fail;
+	}
+	if ((err = uffd_api(r->uffd)) < 0)
+		goto fail;
+	err = -ENOMEM;
+	r->state = calloc(r->npages, 1);
+	r->ref = calloc(r->npages, 1);
+	r->bounce = aligned_alloc(PAGE, PAGE);
+	r->evfd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (!r->state || !r->ref || !r->bounce || r->evfd < 0)
+		goto fail;
+	memset(r->bounce, 0, PAGE);	/* populated before any fault */
+	r->base = map_anon(r->npages * PAGE);
+	r->staging = map_anon(EVICT_BATCH * PAGE);
+	if (!r->base || !r->staging)
+		goto fail;
+	/* Staging is registered too: UFFDIO_MOVE's destination must be. */
+	if (uffd_setup(r->uffd, r->base, r->npages * PAGE) < 0 ||
+	    uffd_setup(r->uffd, r->staging, EVICT_BATCH * PAGE) < 0)
+		goto fail;
+	err = uz_regmap_add((uintptr_t)r->base, r->npages * PAGE, uz,
+			    r->first_off, r->npages, r);
+	if (err < 0)
+		goto fail;
+	/* The handler takes no signal of the program's. */
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
+	err = pthread_create(&r->thread, NULL, handler_main, r);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	if (err) {
+		uz_regmap_remove((uintptr_t)r->base, uz);
+		err = -ENOMEM;
+		goto fail;
+	}
+	*addr = r->base;
+	return 0;
+fail:
+	region_free(r);
+	return err;
+}
+
+int uzswap_region_destroy(struct uzswap *uz, void *addr)
+{
+	struct uz_region *r;
+
+	if (!uz || !addr)
+		return -EINVAL;
+	r = uz_regmap_remove((uintptr_t)addr, uz);
+	if (!r)
+		return -EINVAL;
+	/* Unmap before the handler stops: no fault can read zeros. */
+	munmap(r->base, r->npages * PAGE);
+	uz_mutex_lock(&r->lock, UZ_LR_REGION);
+	r->stop = true;
+	uz_mutex_unlock(&r->lock, UZ_LR_REGION);
+	(void)!write(r->evfd, &(uint64_t){ 1 }, sizeof(uint64_t));
+	pthread_join(r->thread, NULL);
+	for (size_t i = 0; i < r->npages; i++)
+		if (r->state[i] == PG_EVICTED || r->state[i] == PG_BROKEN)
+			(void)uzswap_discard(uz, r->first_off + i);
+	r->base = NULL;
+	region_free(r);
+	return 0;
+}
+
+int uzswap_region_set_limit(struct uzswap *uz, void *addr, uint64_t bytes)
+{
+	struct uz_region *r;
+	uint64_t gen;
+
+	if (!uz || !addr || (bytes && bytes < PAGE))
+		return -EINVAL;
+	r = uz_regmap_find((uintptr_t)addr, uz, true);
+	if (!r)
+		return -EINVAL;
+	uz_mutex_lock(&r->lock, UZ_LR_REGION);
+	r->limit = bytes && bytes / PAGE < r->npages ? bytes / PAGE :
+						       r->npages;
+	gen = ++r->limit_gen;
+	uz_mutex_unlock(&r->lock, UZ_LR_REGION);
+	(void)!write(r->evfd, &(uint64_t){ 1 }, sizeof(uint64_t));
+	uz_mutex_lock(&r->lock, UZ_LR_REGION);
+	while (r->limit_done < gen && !r->stop)
+		pthread_cond_wait(&r->cond, &r->lock);
+	uz_mutex_unlock(&r->lock, UZ_LR_REGION);
+	return 0;
+}
+
+int uzswap_region_discard(struct uzswap *uz, void *addr, size_t len)
+{
+	struct uz_region *r;
+	size_t i0, n, gone = 0;
+	bool busy;
+
+	if (!uz || !addr || !len || (uintptr_t)addr % PAGE || len % PAGE)
+		return -EINVAL;
+	r = uz_regmap_find((uintptr_t)addr, uz, false);
+	if (!r)
+		return -EINVAL;
+	i0 = ((uintptr_t)addr - (uintptr_t)r->base) / PAGE;
+	n = len / PAGE;
+	if (n > r->npages - i0)
+		return -EINVAL;
+	uz_mutex_lock(&r->lock, UZ_LR_REGION);
+	do {	/* a fault or eviction of these pages in flight: wait */
+		busy = false;
+		for (size_t i = i0; i < i0 + n && !busy; i++)
+			busy = in_flight(r->state[i]);
+		if (busy)
+			pthread_cond_wait(&r->cond, &r->lock);
+	} while (busy);
+	for (size_t i = i0; i < i0 + n; i++) {
+		if (r->state[i] == PG_RESIDENT || r->state[i] == PG_BROKEN)
+			gone++;
+		r->state[i] = PG_DISCARDING;
+	}
+	r->resident -= gone;
+	uz_mutex_unlock(&r->lock, UZ_LR_REGION);
+
+	(void)madvise(r->base + i0 * PAGE, n * PAGE, MADV_DONTNEED);
+	for (size_t i = i0; i < i0 + n; i++)
+		(void)uzswap_discard(uz, r->first_off + i);
+
+	uz_mutex_lock(&r->lock, UZ_LR_REGION);
+	for (size_t i = i0; i < i0 + n; i++) {
+		r->state[i] = PG_NEVER;
+		r->ref[i] = 0;
+	}
+	pthread_cond_broadcast(&r->cond);
+	uz_mutex_unlock(&r->lock, UZ_LR_REGION);
+	return 0;
+}
+
+int uzswap_region_get_stats_sized(struct uzswap *uz, void *addr,
+				  struct uzswap_region_stats *st, size_t size)
+{
+	struct uzswap_region_stats s = { .size = sizeof(s) };
+	struct uz_region *r;
+
+	if (!uz || !addr || !st || size < UZSWAP_REGION_STATS_SIZE_VER0)
+		return -EINVAL;
+	r = uz_regmap_find((uintptr_t)addr, uz, true);
+	if (!r)
+		return -EINVAL;
+	uz_mutex_lock(&r->lock, UZ_LR_REGION);
+	s.limit_pages = r->limit;
+	s.resident_pages = r->resident;
+	s.max_resident_pages = r->max_resident;
+	s.evicted_pages = r->evicted;
+	s.evict_failed = r->evict_failed;
+	s.faults_loaded = r->faults_loaded;
+	s.faults_zero = r->faults_zero;
+	s.faults_spurious = r->faults_spurious;
+	s.faults_failed = r->faults_failed;
+	s.fault_p50_ns = hist_pct(r, 50);
+	s.fault_p99_ns = hist_pct(r, 99);
+	uz_mutex_unlock(&r->lock, UZ_LR_REGION);
+	if (size > sizeof(s))
+		size = sizeof(s);
+	memcpy(st, &s, size);
+	st->size = (uint32_t)size;
+	return 0;
+}

@@ -1,0 +1,39 @@
+/*
+ * regmap.h - the registry of transparent regions (region.c): where each
+ * lies in the address space, whose cache it belongs to, which uzswap
+ * offsets it uses.
+ *
+ * Owns: the table of live regions. uz_regmap_overlaps() is the hot-path
+ * question the store and load paths ask of every caller buffer (does it
+ * touch region memory, which may fault?): one relaxed load when no region
+ * exists, a scan of at most UZ_REGMAP_MAX entries otherwise, no lock, no
+ * allocation.
+ * Must never: call anything of uzswap (a leaf), allocate, or block a
+ * lookup on a writer.
+ */
+#ifndef UZ_REGMAP_H
+#define UZ_REGMAP_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define UZ_REGMAP_MAX 64
+
+/* Register [start, start + len) of owner, using offsets [off, off + nr),
+ * for obj. 0, -EBUSY (another region of owner uses one of the offsets)
+ * or -ENOSPC (UZ_REGMAP_MAX regions live). */
+int uz_regmap_add(uintptr_t start, size_t len, const void *owner,
+		  uint64_t off, uint64_t nr, void *obj);
+
+/* Unregister the region of owner that starts at start; its obj or NULL. */
+void *uz_regmap_remove(uintptr_t start, const void *owner);
+
+/* obj of owner's region that contains addr (exact: it starts at addr),
+ * or NULL. */
+void *uz_regmap_find(uintptr_t addr, const void *owner, bool exact);
+
+/* True when [p, p + len) touches a live region (of any cache). */
+bool uz_regmap_overlaps(const void *p, size_t len);
+
+#endif
