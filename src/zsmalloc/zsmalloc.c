@@ -752,7 +752,10 @@ void uz_zalloc_tick(struct uz_zalloc *za)
 	for (unsigned i = 0; i < za->nshards; i++) {
 		struct zs_shard *sh = atomic_load(&za->shards[i]);
 
-		if (!sh || !sh->nwarm)	/* a racy peek: the next tick sees it */
+		/* A relaxed peek at an atomic: nothing warm, no lock taken
+		 * (a span put in meanwhile is the next tick's). */
+		if (!sh || !atomic_load_explicit(&sh->warm_bytes,
+						 memory_order_relaxed))
 			continue;
 		zs_lock(sh);
 		zs_warm_expire(za, sh);
