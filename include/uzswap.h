@@ -58,9 +58,9 @@ extern "C" {
 #define UZSWAP_MAX_PAGES (1ull << 52)
 
 #define UZSWAP_VERSION_MAJOR 0
-#define UZSWAP_VERSION_MINOR 1
+#define UZSWAP_VERSION_MINOR 2
 #define UZSWAP_VERSION_PATCH 0
-#define UZSWAP_VERSION_STRING "0.1.0"
+#define UZSWAP_VERSION_STRING "0.2.0"
 /* One number per release, comparable: UZSWAP_VERSION_NUMBER(0, 1, 0). */
 #define UZSWAP_VERSION_NUMBER(major, minor, patch) \
 	(((major) << 16) | ((minor) << 8) | (patch))
@@ -90,7 +90,9 @@ struct uzswap;
  *    API's first cut - options up to checksum, stats up to nr_pools -
  *    and the smallest size this library accepts) and _VER1 (0.1.0 adds
  *    lazy_free and shrinker_enabled; the backing-store counters and
- *    lru_pages). 56/64 and 144/192 bytes on LP64.
+ *    lru_pages), stats _VER2 (0.2.0 adds backing_corrupt, the hotplug
+ *    counters by source and pool_reserve_bytes). 56/64 and 144/192/232
+ *    bytes on LP64.
  *  - Options in: uzswap_options_init() is a macro that passes the size of
  *    the struct this header declares; the library fills that many bytes
  *    (defaults, zeros for fields it does not know) and sets size to it.
