@@ -273,18 +273,13 @@ _Atomic unsigned uz_region_evict_delay_us;
 
 enum { V_MOVED, V_HOLE, V_KEPT, V_STORED };
 
-/*
- * Evict up to one batch of victims chosen by CLOCK. r->lock held; dropped
- * and taken again. Returns how many pages left the region (0: nothing
- * could be evicted).
- */
-static size_t evict_batch_locked(struct uz_region *r)
+/* Region lock held: mark up to want CLOCK victims EVICTING, into vic in
+ * address order (so that consecutive pages make one MOVE). Their count. */
+static size_t pick_victims_locked(struct uz_region *r, size_t *vic,
+				  size_t want)
 {
-	size_t vic[EVICT_BATCH], nv = 0, want, left = 0;
-	uint8_t out[EVICT_BATCH];
+	size_t nv = 0;
 
-	want = r->limit / 8;
-	want = want < 1 ? 1 : want > EVICT_BATCH ? EVICT_BATCH : want;
 	/* CLOCK: a page faulted in since the hand last passed it has its
 	 * reference set and is passed over once. Two turns at most. */
 	for (size_t step = 0; step < 2 * r->npages && nv < want; step++) {
@@ -300,8 +295,6 @@ static size_t evict_batch_locked(struct uz_region *r)
 		r->state[i] = PG_EVICTING;
 		vic[nv++] = i;
 	}
-	if (!nv)
-		return 0;
 	/* Address order (the hand wrapped at most once): longest runs. */
 	for (size_t a = 1; a < nv; a++)
 		for (size_t b = a; b > 0 && vic[b - 1] > vic[b]; b--) {
@@ -310,9 +303,15 @@ static size_t evict_batch_locked(struct uz_region *r)
 			vic[b] = vic[b - 1];
 			vic[b - 1] = t;
 		}
-	uz_mutex_unlock(&r->lock, UZ_LR_REGION);
+	return nv;
+}
 
-	/* Each run of consecutive pages: one MOVE into staging k.. */
+/* No lock: each run of consecutive victims, one MOVE out of the region
+ * into staging (atomic per page: a write before it moves with the page).
+ * out[k]: V_MOVED, V_HOLE (the program dropped the page) or V_KEPT. */
+static void move_out(struct uz_region *r, const size_t *vic, size_t nv,
+		     uint8_t *out)
+{
 	for (size_t k = 0; k < nv;) {
 		size_t n = 1;
 		int err;
@@ -337,10 +336,13 @@ static size_t evict_batch_locked(struct uz_region *r)
 			}
 		}
 	}
-	if (atomic_load_explicit(&uz_region_evict_delay_us,
-				 memory_order_relaxed))
-		usleep(atomic_load_explicit(&uz_region_evict_delay_us,
-					    memory_order_relaxed));
+}
+
+/* No lock: store each moved page from staging; one the cache refuses
+ * goes back into the region as it was (V_KEPT). */
+static void store_staged(struct uz_region *r, const size_t *vic, size_t nv,
+			 uint8_t *out)
+{
 	for (size_t k = 0; k < nv; k++) {
 		int err, e2;
 
@@ -352,15 +354,21 @@ static size_t evict_batch_locked(struct uz_region *r)
 			out[k] = V_STORED;
 			continue;
 		}
-		/* The cache refused it: the page goes back, as it was. */
 		if (uffd_move(r, r->base + vic[k] * PAGE,
 			      r->staging + k * PAGE, PAGE, 0, &e2) != PAGE)
 			(void)uffd_copy(r, vic[k], r->staging + k * PAGE);
 		out[k] = V_KEPT;
 	}
 	(void)madvise(r->staging, nv * PAGE, MADV_DONTNEED);
+}
 
-	uz_mutex_lock(&r->lock, UZ_LR_REGION);
+/* Region lock held: each victim's final state; wakes the waiters. Returns
+ * how many pages left the region. */
+static size_t settle_locked(struct uz_region *r, const size_t *vic,
+			    size_t nv, const uint8_t *out)
+{
+	size_t left = 0;
+
 	for (size_t k = 0; k < nv; k++) {
 		size_t i = vic[k];
 
@@ -385,33 +393,129 @@ static size_t evict_batch_locked(struct uz_region *r)
 	return left;
 }
 
+/*
+ * Evict up to one batch of victims chosen by CLOCK. r->lock held; dropped
+ * and taken again. Returns how many pages left the region (0: nothing
+ * could be evicted).
+ */
+static size_t evict_batch_locked(struct uz_region *r)
+{
+	size_t vic[EVICT_BATCH], nv, want = r->limit / 8;
+	uint8_t out[EVICT_BATCH];
+	unsigned delay;
+
+	want = want < 1 ? 1 : want > EVICT_BATCH ? EVICT_BATCH : want;
+	nv = pick_victims_locked(r, vic, want);
+	if (!nv)
+		return 0;
+	uz_mutex_unlock(&r->lock, UZ_LR_REGION);
+	move_out(r, vic, nv, out);
+	delay = atomic_load_explicit(&uz_region_evict_delay_us,
+				     memory_order_relaxed);
+	if (delay)	/* test hook: widen the in-flight window */
+		usleep(delay);
+	store_staged(r, vic, nv, out);
+	uz_mutex_lock(&r->lock, UZ_LR_REGION);
+	return settle_locked(r, vic, nv, out);
+}
+
 /* ---- faults (handler only) ---- */
+
+enum fill_how { FILL_LOADED, FILL_ZERO, FILL_FAILED };
+
+/*
+ * Region lock held: wait out an in-flight state of page i and make room
+ * (on the fault path, before the page comes in). True with page i claimed
+ * FILLING and counted resident; false when it is there already (*s).
+ */
+static bool claim_locked(struct uz_region *r, size_t i, uint8_t *s)
+{
+	for (;;) {
+		*s = r->state[i];
+		if (in_flight(*s)) {
+			pthread_cond_wait(&r->cond, &r->lock);
+			continue;
+		}
+		if (*s == PG_RESIDENT || *s == PG_BROKEN)
+			return false;
+		if (r->resident + 1 > r->limit && evict_batch_locked(r))
+			continue;	/* lock was dropped: look again */
+		break;
+	}
+	r->state[i] = PG_FILLING;
+	if (++r->resident > r->max_resident)
+		r->max_resident = r->resident;
+	return true;
+}
+
+/*
+ * No lock, page i FILLING (it was s): its contents into the region, from
+ * the cache or the file - EVICTED, or NEVER (a page stored at the offset
+ * before the region existed shows through) - else zeros; an evicted page
+ * that cannot be read is poisoned, never zeros. *t1: when it was in.
+ */
+static enum fill_how fill_page(struct uz_region *r, size_t i, uint8_t s,
+			       uint64_t *t1)
+{
+	enum fill_how how;
+	int err = uzswap_read(r->uz, r->first_off + i, r->bounce);
+
+	if (err == 0) {
+		uint64_t w;
+
+		/* With a backing store a never-written offset reads zeros. */
+		how = s == PG_NEVER && uzswap_page_same_filled(r->bounce,
+				&w) == 1 && w == 0 ? FILL_ZERO : FILL_LOADED;
+	} else {
+		how = err == -ENOENT && s == PG_NEVER ? FILL_ZERO : FILL_FAILED;
+	}
+	/* -EEXIST cannot happen (FILLING implies an empty PTE: nobody else
+	 * installs it); should it, the kernel woke no one: wake them. Any
+	 * other error is the region unmapped under us (destroy). */
+	if (how == FILL_LOADED)
+		err = uffd_copy(r, i, r->bounce);
+	else if (how == FILL_ZERO)
+		err = uffd_zero(r, i);
+	else
+		uffd_poison(r, i);
+	if (err == -EEXIST)
+		uffd_wake(r, i);
+	*t1 = now_ns();
+	/* The region's copy is the page now: the cache's would go stale at
+	 * the first write (also one stored before the region existed). */
+	if (how == FILL_LOADED)
+		(void)uzswap_discard(r->uz, r->first_off + i);
+	return how;
+}
+
+/* Region lock held: page i is in (or poisoned); count it, wake waiters. */
+static void fill_done_locked(struct uz_region *r, size_t i,
+			     enum fill_how how, uint64_t ns)
+{
+	r->state[i] = how == FILL_FAILED ? PG_BROKEN : PG_RESIDENT;
+	r->ref[i] = 1;
+	if (how == FILL_LOADED)
+		r->faults_loaded++;
+	else if (how == FILL_ZERO)
+		r->faults_zero++;
+	else
+		r->faults_failed++;
+	r->hist[hist_bucket(ns)]++;
+	r->nr_hist++;
+	pthread_cond_broadcast(&r->cond);
+}
 
 static void serve_fault(struct uz_region *r, uintptr_t addr)
 {
 	uint64_t t0 = now_ns(), t1;
 	size_t i = (addr - (uintptr_t)r->base) / PAGE;
+	enum fill_how how;
 	uint8_t s;
-	int err;
-	enum { LOADED, ZERO, FAILED } how = ZERO;
 
 	if (addr < (uintptr_t)r->base || i >= r->npages)
 		return;	/* not ours (staging is never touched unmapped) */
 	uz_mutex_lock(&r->lock, UZ_LR_REGION);
-	for (;;) {
-		s = r->state[i];
-		if (in_flight(s)) {
-			pthread_cond_wait(&r->cond, &r->lock);
-			continue;
-		}
-		if (s == PG_RESIDENT || s == PG_BROKEN)
-			break;
-		/* Room first: on the fault path, before the page comes in. */
-		if (r->resident + 1 > r->limit && evict_batch_locked(r))
-			continue;	/* lock was dropped: look again */
-		break;
-	}
-	if (s == PG_RESIDENT || s == PG_BROKEN) {
+	if (!claim_locked(r, i, &s)) {
 		/* Served already (a second thread's fault on the same page),
 		 * or dropped by the program's own madvise: zeros then. */
 		r->faults_spurious++;
@@ -420,54 +524,10 @@ static void serve_fault(struct uz_region *r, uintptr_t addr)
 			uffd_wake(r, i);
 		return;
 	}
-	r->state[i] = PG_FILLING;
-	if (++r->resident > r->max_resident)
-		r->max_resident = r->resident;
 	uz_mutex_unlock(&r->lock, UZ_LR_REGION);
-
-	/* EVICTED, or NEVER (a page stored at the offset before the region
-	 * existed shows through): whatever the cache or the file holds. */
-	err = uzswap_read(r->uz, r->first_off + i, r->bounce);
-	if (err == 0) {
-		uint64_t w;
-
-		/* With a backing store a never-written offset reads zeros. */
-		how = s == PG_NEVER && uzswap_page_same_filled(r->bounce,
-				&w) == 1 && w == 0 ? ZERO : LOADED;
-	} else if (err == -ENOENT && s == PG_NEVER) {
-		how = ZERO;
-	} else {
-		how = FAILED;	/* evicted but unreadable: never zeros */
-	}
-	/* -EEXIST cannot happen (FILLING implies an empty PTE: nobody else
-	 * installs it); should it, the kernel woke no one: wake them. Any
-	 * other error is the region unmapped under us (destroy). */
-	if (how == LOADED)
-		err = uffd_copy(r, i, r->bounce);
-	else if (how == ZERO)
-		err = uffd_zero(r, i);
-	else
-		uffd_poison(r, i);
-	if (err == -EEXIST)
-		uffd_wake(r, i);
-	t1 = now_ns();
-	/* The region's copy is the page now: the cache's would go stale at
-	 * the first write (also one stored before the region existed). */
-	if (how == LOADED)
-		(void)uzswap_discard(r->uz, r->first_off + i);
-
+	how = fill_page(r, i, s, &t1);
 	uz_mutex_lock(&r->lock, UZ_LR_REGION);
-	r->state[i] = how == FAILED ? PG_BROKEN : PG_RESIDENT;
-	r->ref[i] = 1;
-	if (how == LOADED)
-		r->faults_loaded++;
-	else if (how == ZERO)
-		r->faults_zero++;
-	else
-		r->faults_failed++;
-	r->hist[hist_bucket(t1 - t0)]++;
-	r->nr_hist++;
-	pthread_cond_broadcast(&r->cond);
+	fill_done_locked(r, i, how, t1 - t0);
 	uz_mutex_unlock(&r->lock, UZ_LR_REGION);
 }
 
