@@ -422,11 +422,12 @@ static void report(const struct region_cfg *c, const struct pageset *ps,
 	}
 	printf("uzswap bench --region: %llu pages (%.1f MiB), limit %llu pages "
 	       "(%.1f MiB), %s, %s, %u thread%s, %u%% writes\n"
-	       "input: %s (%zu pages, cycled)\n\n",
+	       "input: %s (%zu pages%s)\n\n",
 	       (unsigned long long)c->pages, c->pages / 256.0,
 	       (unsigned long long)c->limit_pages, c->limit_pages / 256.0,
 	       c->codec.name, pattern_names[c->pattern], c->threads,
-	       c->threads == 1 ? "" : "s", c->write_pct, ps->source, ps->n);
+	       c->threads == 1 ? "" : "s", c->write_pct, ps->source, ps->n,
+	       ps->n < c->pages ? ", cycled" : "");
 	printf("  %-34s %12s %12s\n", "", "limit", "no limit");
 	printf("  %-34s %12llu %12llu\n", "touches",
 	       (unsigned long long)l->touches, (unsigned long long)u->touches);
