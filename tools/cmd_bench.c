@@ -6,6 +6,7 @@
  * object per run (nothing else on stdout then), and the optional SVG plot.
  * The measurement itself is bench.c's.
  */
+#include <errno.h>
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
@@ -36,6 +37,8 @@ struct bench_args {
 	const char *codecs, *plot, *backing;
 	long level, folio, repeat;
 	long pool_mib, working_set, reads, hot, rewrite;
+	long region, region_limit, writes, touches;	/* -1: not given */
+	const char *pattern;
 	unsigned threads[MAX_THREADS_LIST];
 	int nr_threads;
 	bool no_checksum, lazy_free, overwrite, json;
@@ -64,6 +67,32 @@ static int parse_threads(struct args *a, const struct opt *o,
 	}
 	if (!ba->nr_threads)
 		return args_usage_error(a, "bad --threads '%s'", val);
+	return 0;
+}
+
+/* --region SIZE, --region-limit SIZE: bytes with an optional K, M or G
+ * (2^10, 2^20, 2^30), a whole number of 4 KiB pages, at least one. */
+static int parse_size(struct args *a, const struct opt *o, const char *val,
+		      void *field)
+{
+	char *end;
+	unsigned long long v, mul = 1;
+
+	errno = 0;
+	v = strtoull(val, &end, 10);
+	if (end != val && *end && !end[1]) {
+		switch (*end) {
+		case 'k': case 'K': mul = 1ull << 10; end++; break;
+		case 'm': case 'M': mul = 1ull << 20; end++; break;
+		case 'g': case 'G': mul = 1ull << 30; end++; break;
+		}
+	}
+	if (errno || end == val || *end || *val == '-' || v == 0 ||
+	    v > (1ull << 40) / mul || (v * mul) % PAGE)
+		return args_usage_error(a, "%s '%s': expected a size such as "
+					"64M, 512K or 1G: a nonzero multiple "
+					"of 4 KiB up to 1T", o->name, val);
+	*(long *)field = (long)(v * mul);
 	return 0;
 }
 
@@ -119,6 +148,23 @@ static const struct opt bench_opts[] = {
 		 "reads to the hottest 20% of pages (default 80)"),
 	OPT_LONG("--rewrite", 0, "PCT", F(rewrite), 0, 100,
 		 "pages read that are written out again (50)"),
+	OPT_SECTION("a transparent region (userfaultfd) under a resident "
+		    "limit:"),
+	OPT_FN("--region", 0, "SIZE", F(region), parse_size,
+	       "fill a region of SIZE (64M, 1G) with the input\n"
+	       "pages, then touch it from --threads threads;\n"
+	       "report faults, fault p50/p99, evictions, resident\n"
+	       "max, the exact-LRU faults of the same touches and\n"
+	       "the same touches without a limit (lz4 by default)"),
+	OPT_FN("--region-limit", 0, "SIZE", F(region_limit), parse_size,
+	       "resident limit, at most SIZE (default SIZE/4)"),
+	OPT_STR("--pattern", 0, "P", F(pattern),
+		"uniform (default), skewed (90% to a hot set of\n"
+		"half the limit) or seq (sequential scans)"),
+	OPT_LONG("--writes", 0, "PCT", F(writes), 0, 100,
+		 "touches that write a page (default 20)"),
+	OPT_LONG("--touches", 0, "N", F(touches), 1, 1L << 30,
+		 "touches per thread (default 4 x the region's pages)"),
 	OPT_TABLE_END,
 };
 
@@ -229,6 +275,84 @@ static int swap_opts_check(struct bench_args *ba)
 	return -1;
 }
 
+/*
+ * The region options need --region, and the limit must fit the region:
+ * one line naming the option, else the defaults. -1: go on.
+ */
+static int region_opts_check(struct bench_args *ba)
+{
+	static const char *const names[] = { "--region-limit", "--pattern",
+					      "--writes", "--touches" };
+	bool given[] = { ba->region_limit != -1, ba->pattern != NULL,
+			 ba->writes != -1, ba->touches != -1 };
+
+	for (unsigned i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+		if (given[i] && ba->region == -1) {
+			fprintf(stderr, "uzswap bench: %s needs --region SIZE "
+				"(try uzswap bench --help)\n", names[i]);
+			return EXIT_USAGE;
+		}
+	}
+	if (ba->region == -1)
+		return -1;
+	if (ba->backing) {
+		fprintf(stderr, "uzswap bench: --region and --backing are "
+			"separate modes (try uzswap bench --help)\n");
+		return EXIT_USAGE;
+	}
+	if (ba->region_limit == -1)
+		ba->region_limit = ba->region / 4 >= PAGE ?
+				   ba->region / 4 / PAGE * PAGE : PAGE;
+	if (ba->region_limit > ba->region) {
+		fprintf(stderr, "uzswap bench: --region-limit %ld bytes is above "
+			"--region %ld bytes (try uzswap bench --help)\n",
+			ba->region_limit, ba->region);
+		return EXIT_USAGE;
+	}
+	if (ba->region / PAGE > UINT32_MAX) {
+		fprintf(stderr, "uzswap bench: --region %ld bytes: at most "
+			"2^32 pages (try uzswap bench --help)\n", ba->region);
+		return EXIT_USAGE;
+	}
+	if (ba->pattern && region_pattern(ba->pattern) < 0) {
+		fprintf(stderr, "uzswap bench: --pattern '%s': expected "
+			"uniform, skewed or seq (try uzswap bench --help)\n",
+			ba->pattern);
+		return EXIT_USAGE;
+	}
+	if (ba->threads[0] > REGION_MAX_THREADS || ba->nr_threads > 1) {
+		fprintf(stderr, "uzswap bench: --threads with --region: one "
+			"count from 1 to %d (try uzswap bench --help)\n",
+			REGION_MAX_THREADS);
+		return EXIT_USAGE;
+	}
+	return -1;
+}
+
+/* bench --region: one run per codec asked for. */
+static int run_region(const struct bench_args *ba,
+		      const struct codec_sel *sel, int nsel,
+		      const struct pageset *ps)
+{
+	struct region_cfg c = {
+		.pages = (uint64_t)ba->region / PAGE,
+		.limit_pages = (uint64_t)ba->region_limit / PAGE,
+		.threads = ba->threads[0],
+		.write_pct = ba->writes == -1 ? 20 : (unsigned)ba->writes,
+		.pattern = ba->pattern ? region_pattern(ba->pattern) :
+					 RPAT_UNIFORM,
+	};
+	int rc = EXIT_OK;
+
+	c.touches = ba->touches == -1 ? 4 * c.pages : (uint64_t)ba->touches;
+	for (int i = 0; i < nsel && rc == EXIT_OK; i++) {
+		c.codec = sel[i];
+		rc = region_bench_run(ps, &c, ba->json);
+		fflush(stdout);
+	}
+	return rc;
+}
+
 int cmd_bench(int argc, char **argv)
 {
 	struct args a = { "uzswap bench", argc, 1, argv };
@@ -236,7 +360,9 @@ int cmd_bench(int argc, char **argv)
 				 .folio = 1, .repeat = 3,
 				 .threads = { 1 }, .nr_threads = 1,
 				 .pool_mib = -1, .working_set = -1,
-				 .reads = -1, .hot = -1, .rewrite = -1 };
+				 .reads = -1, .hot = -1, .rewrite = -1,
+				 .region = -1, .region_limit = -1,
+				 .writes = -1, .touches = -1 };
 	struct codec_sel sel[MAX_CODECS];
 	struct bench_result *res;
 	struct pageset ps;
@@ -248,7 +374,9 @@ int cmd_bench(int argc, char **argv)
 	rc = args_parse(&a, &bench_spec, &ba);
 	if (rc < 0)
 		rc = swap_opts_check(&ba);
-	if (rc < 0 && ba.backing && !ba.codecs)
+	if (rc < 0)
+		rc = region_opts_check(&ba);
+	if (rc < 0 && (ba.backing || ba.region != -1) && !ba.codecs)
 		ba.codecs = "lz4";	/* the swap path: one codec by default */
 	if (rc < 0 && !ba.codecs)
 		ba.codecs = "all";
@@ -263,7 +391,7 @@ int cmd_bench(int argc, char **argv)
 	}
 	ba.in.quiet = !isatty(2);
 	rc = input_load("uzswap bench", &ba.in, &ps);
-	if (!rc && !ba.backing && ps.n_timed == 0) {
+	if (!rc && !ba.backing && ba.region == -1 && ps.n_timed == 0) {
 		/* A ratio over no compressed byte means nothing: say so. */
 		fprintf(stderr, "uzswap bench: all %zu input pages are "
 			"same-filled (one repeated 8-byte word, zero pages "
@@ -272,7 +400,9 @@ int cmd_bench(int argc, char **argv)
 		rc = EXIT_FAIL;
 	}
 	res = calloc((size_t)(nsel * ba.nr_threads), sizeof(*res));
-	if (!rc && ba.backing)
+	if (!rc && ba.region != -1)
+		rc = run_region(&ba, sel, nsel, &ps);
+	else if (!rc && ba.backing)
 		rc = run_swap(&ba, sel, nsel, &ps);
 	else if (!rc && res)
 		rc = run_all(&ba, sel, nsel, &ps, res);

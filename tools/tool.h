@@ -212,6 +212,29 @@ int swap_bench_run(const struct pageset *ps, const struct swap_cfg *cfg,
 void swap_report(FILE *f, const struct swap_cfg *c,
 		 const struct swap_result *r, bool json);
 
+/* ---- regionbench.c: bench --region, a transparent region ---- */
+
+#define REGION_MAX_THREADS 64
+
+enum { RPAT_UNIFORM, RPAT_SKEWED, RPAT_SEQ };
+
+struct region_cfg {
+	struct codec_sel codec;
+	uint64_t pages;		/* region size, pages */
+	uint64_t limit_pages;	/* resident limit, pages (<= pages) */
+	uint64_t touches;	/* per thread */
+	unsigned threads;	/* 1..REGION_MAX_THREADS */
+	unsigned write_pct;	/* touches that write */
+	int pattern;		/* RPAT_* */
+};
+
+/* "uniform", "skewed", "seq": RPAT_*, or -1. */
+int region_pattern(const char *s);
+/* One run (limited, then unlimited), reported. EXIT_OK, or EXIT_FAIL
+ * (printed; a mismatch; userfaultfd unavailable). */
+int region_bench_run(const struct pageset *ps, const struct region_cfg *c,
+		     bool json);
+
 /* ---- report.c: printing results ---- */
 
 void report_header(FILE *f, const struct pageset *ps, unsigned repeat,
