@@ -75,13 +75,17 @@ int uzswap_stats_json(const struct uzswap_stats *st, char *buf, size_t len)
 		uint64_t v;
 		int r;
 
+		char field[96];	/* one "name":value, whole */
+
 		memcpy(&v, (const char *)st + stat_fields[i].off, 8);
-		r = snprintf(buf ? buf + (n < len ? n : len) : NULL,
-			     n < len ? len - n : 0, "%s\"%s\":%llu",
+		r = snprintf(field, sizeof(field), "%s\"%s\":%llu",
 			     i ? "," : "{", stat_fields[i].name,
 			     (unsigned long long)v);
-		if (r < 0)
+		if (r < 0 || (size_t)r >= sizeof(field))
 			return -EIO;
+		if (n < len)	/* what fits; the NUL goes on at the end */
+			memcpy(buf + n, field, (size_t)r < len - n ?
+			       (size_t)r : len - n);
 		n += (size_t)r;
 	}
 	if (n + 1 < len)
