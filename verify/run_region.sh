@@ -60,17 +60,14 @@ fi
 
 model=region_evict.pml
 jobs=${JOBS:-1}
-n=0
-order=()        # run numbers, with section headers as "#text"
-
+. "$here/lib.sh"
 # run_one DIR NAME EXPECT MODE "SPIN_DEFINES"
 #   EXPECT: clean | error
 #   MODE:   safety     -DSAFETY -DNOCLAIM, pan -m10000 (assertions and
 #                      invalid end states, i.e. deadlocks)
 #           live:NAME  LTL claim NAME, pan -a -f -m100000 -N NAME
 #                      (acceptance cycles under weak fairness)
-# Writes DIR/line (the human-readable result), DIR/row (a table row) and
-# DIR/ok (only when the verdict is the expected one).
+# pan_run (verify/lib.sh) writes DIR/line, DIR/row and DIR/ok.
 run_one() {
 	local d=$1 name=$2 expect=$3 mode=$4 defs=$5
 	local opt cflags args
@@ -87,63 +84,10 @@ run_one() {
 	fi
 	defs=${defs//-DO2/}
 	defs=${defs# }
-	cp "$here/$model" "$d/"
-	local t0 t1
-	t0=$(date +%s.%N)
-	if ! (cd "$d" && spin $defs -a "$model" >spin.out 2>&1); then
-		{ echo "$name: spin -a failed:"; cat "$d/spin.out"; } >"$d/line"
-		return
-	fi
-	if ! (cd "$d" && $CC $cflags -o pan pan.c >cc.out 2>&1); then
-		{ echo "$name: compiling pan failed:"; cat "$d/cc.out"; } >"$d/line"
-		return
-	fi
-	(cd "$d" && ./pan $args >pan.out 2>&1)
-	t1=$(date +%s.%N)
-	local out="$d/pan.out"
-	local errors states trans depth secs first verdict
-	errors=$(sed -n 's/.*errors: \([0-9][0-9]*\).*/\1/p' "$out" | tail -1)
-	states=$(sed -n 's/^ *\([0-9.e+]*\) states, stored.*/\1/p' "$out" | tail -1)
-	trans=$(sed -n 's/^ *\([0-9.e+]*\) transitions.*/\1/p' "$out" | tail -1)
-	depth=$(sed -n 's/.*depth reached \([0-9][0-9]*\).*/\1/p' "$out" | tail -1)
-	first=$(grep -m1 -E '^pan:1: ' "$out" | sed 's/^pan:1: //')
-	secs=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.1f", b - a }')
-	: "${errors:=?}" "${states:=?}" "${trans:=?}" "${depth:=?}"
-	if [ "$errors" = 0 ] &&
-	   grep -qE 'max search depth too small|out of memory|Search not completed' "$out"; then
-		verdict="INCOMPLETE"
-	elif [ "$expect" = clean ] && [ "$errors" = 0 ]; then
-		verdict="ok"
-	elif [ "$expect" = error ] && [ "$errors" != 0 ] && [ "$errors" != "?" ]; then
-		verdict="ok"
-	else
-		verdict="UNEXPECTED"
-	fi
-	{
-		printf '%-56s %-12s expect %-5s errors %-2s states %-8s transitions %-9s depth %-5s %5ss  %s\n' \
-			"$name" "$mode" "$expect" "$errors" "$states" "$trans" "$depth" "$secs" "$verdict"
-		[ -n "$first" ] && printf '    %s\n' "$first"
-		if [ "$verdict" != ok ]; then echo "---- pan output:"; cat "$out"; fi
-	} >"$d/line"
-	printf '| %s | `%s` | %s | %s | %s | %s | %s | %s | %s | %s |\n' \
-		"$name" "${defs:- }" "$mode" "$expect" "$errors" "$states" \
-		"$trans" "$depth" "$secs" "$verdict" >"$d/row"
-	[ "$verdict" = ok ] && touch "$d/ok"
+	pan_run "$d" "$name" "$model" "$expect" "$mode" "$defs" "$cflags" \
+		"$args" "${defs:- }"
 }
 
-# check NAME EXPECT MODE "SPIN_DEFINES": run it in the background, at most
-# $jobs at a time
-check() {
-	n=$((n + 1))
-	mkdir -p "$work/$n"
-	order+=("$n")
-	while [ "$(jobs -rp | wc -l)" -ge "$jobs" ]; do
-		wait -n 2>/dev/null || sleep 0.2
-	done
-	run_one "$work/$n" "$@" &
-}
-
-section() { order+=("#$1"); }
 
 section "== safe protocol (UFFDIO_MOVE, faults wait while EVICTING): must be clean"
 check "safe" clean safety ""
@@ -211,27 +155,4 @@ if [ "$do_all" = 1 ]; then
 	check "WP, reach 8: ${probes[8]}" error safety "-DWP -DPROBE=8"
 fi
 
-wait
-
-status=0
-for i in "${order[@]}"; do
-	case $i in
-	\#*) echo "${i#\#}"; continue ;;
-	esac
-	if [ -f "$work/$i/line" ]; then cat "$work/$i/line"; else echo "run $i: no result"; fi
-	[ -f "$work/$i/ok" ] || status=1
-done
-echo
-echo "| run | defines | mode | expect | errors | states stored | transitions | depth | seconds | verdict |"
-echo "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"
-for i in "${order[@]}"; do
-	case $i in \#*) continue ;; esac
-	[ -f "$work/$i/row" ] && cat "$work/$i/row"
-done
-
-if [ "$status" = 0 ]; then
-	echo "run_region.sh: all $n runs gave the expected result"
-else
-	echo "run_region.sh: FAILED: some run did not give the expected result" >&2
-fi
-exit $status
+report run_region.sh "defines"
