@@ -69,23 +69,12 @@ static int write_page(struct uzswap *uz, uint64_t offset, const void *page)
 	return file_write(uz, offset, page);
 }
 
-/* A write out of a region page: from a copy made before any lock. */
-static __attribute__((noinline)) int write_bounced(struct uzswap *uz,
-						   uint64_t offset,
-						   const void *page)
-{
-	unsigned char b[UZ_PAGE] __attribute__((aligned(4096)));
-
-	memcpy(b, page, UZ_PAGE);	/* may fault: no lock held */
-	return write_page(uz, offset, b);
-}
-
 int uzswap_write(struct uzswap *uz, uint64_t offset, const void *page)
 {
 	if (!uz || !page || offset >= uz->nr_pages)
 		return -EINVAL;
 	if (uz_regmap_overlaps(page, UZ_PAGE))
-		return write_bounced(uz, offset, page);
+		return uz_page_out_bounced(uz, offset, page, write_page);
 	return write_page(uz, offset, page);
 }
 
@@ -136,18 +125,6 @@ static int read_page(struct uzswap *uz, uint64_t offset, void *page)
 	return err;
 }
 
-/* A read into a region page: through a bounce page (frontend.c). */
-static __attribute__((noinline)) int read_bounced(struct uzswap *uz,
-						  uint64_t offset, void *page)
-{
-	unsigned char b[UZ_PAGE] __attribute__((aligned(4096)));
-	int err = read_page(uz, offset, b);
-
-	if (!err)
-		memcpy(page, b, UZ_PAGE);	/* may fault: no lock held */
-	return err;
-}
-
 int uzswap_read(struct uzswap *uz, uint64_t offset, void *page)
 {
 	if (!uz || !page || offset >= uz->nr_pages)
@@ -155,7 +132,7 @@ int uzswap_read(struct uzswap *uz, uint64_t offset, void *page)
 	if (!uz->has_backing)
 		return uzswap_load(uz, offset, page);
 	if (uz_regmap_overlaps(page, UZ_PAGE))
-		return read_bounced(uz, offset, page);
+		return uz_page_in_bounced(uz, offset, page, read_page);
 	return read_page(uz, offset, page);
 }
 

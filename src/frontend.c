@@ -266,27 +266,48 @@ int uz_store_pages(struct uzswap *uz, uint64_t offset,
 	return 0;
 }
 
-/* A store out of a region page: from a copy made before any lock. */
-static __attribute__((noinline)) int store_bounced(struct uzswap *uz,
-						   uint64_t offset,
-						   const void *page)
+/* ---- buffers in a transparent region: bounce pages ---- */
+
+/*
+ * A caller's page in a region may fault, and its fault is served by a
+ * handler that takes the locks the call would hold: so the page is
+ * copied in before the first lock (out) or out after the last (in). The
+ * bounce is on the stack, off the hot path (noinline).
+ */
+__attribute__((noinline)) int uz_page_out_bounced(struct uzswap *uz,
+		uint64_t offset, const void *page, uz_page_out_fn fn)
 {
-	unsigned char b[UZ_PAGE] __attribute__((aligned(64)));
-	struct uz_entry *ent;
+	unsigned char b[UZ_PAGE] __attribute__((aligned(UZ_PAGE)));
 
 	memcpy(b, page, UZ_PAGE);	/* may fault: no lock held */
-	return uz_store_pages(uz, offset, b, 1, &ent, false);
+	return fn(uz, offset, b);
+}
+
+__attribute__((noinline)) int uz_page_in_bounced(struct uzswap *uz,
+		uint64_t offset, void *page, uz_page_in_fn fn)
+{
+	unsigned char b[UZ_PAGE] __attribute__((aligned(UZ_PAGE)));
+	int err = fn(uz, offset, b);
+
+	if (!err)
+		memcpy(page, b, UZ_PAGE);	/* may fault: no lock held */
+	return err;
+}
+
+static int store_page(struct uzswap *uz, uint64_t offset, const void *page)
+{
+	struct uz_entry *ent;
+
+	return uz_store_pages(uz, offset, page, 1, &ent, false);
 }
 
 int uzswap_store(struct uzswap *uz, uint64_t offset, const void *page)
 {
-	struct uz_entry *ent;
-
 	if (!uz || !page || offset >= uz->nr_pages)
 		return -EINVAL;
 	if (uz_regmap_overlaps(page, UZ_PAGE))
-		return store_bounced(uz, offset, page);
-	return uz_store_pages(uz, offset, page, 1, &ent, false);
+		return uz_page_out_bounced(uz, offset, page, store_page);
+	return store_page(uz, offset, page);
 }
 
 int uzswap_store_folio(struct uzswap *uz, uint64_t offset, const void *pages,
@@ -351,25 +372,12 @@ static int load_page(struct uzswap *uz, uint64_t offset, void *page)
 	return err;
 }
 
-/* A load into a region page: into a bounce page under the locks, copied
- * out after the last one is dropped. */
-static __attribute__((noinline)) int load_bounced(struct uzswap *uz,
-						  uint64_t offset, void *page)
-{
-	unsigned char b[UZ_PAGE] __attribute__((aligned(64)));
-	int err = load_page(uz, offset, b);
-
-	if (!err)
-		memcpy(page, b, UZ_PAGE);	/* may fault: no lock held */
-	return err;
-}
-
 int uzswap_load(struct uzswap *uz, uint64_t offset, void *page)
 {
 	if (!uz || !page || offset >= uz->nr_pages)
 		return -EINVAL;
 	if (uz_regmap_overlaps(page, UZ_PAGE))
-		return load_bounced(uz, offset, page);
+		return uz_page_in_bounced(uz, offset, page, load_page);
 	return load_page(uz, offset, page);
 }
 

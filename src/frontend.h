@@ -18,6 +18,16 @@ int uz_store_pages(struct uzswap *uz, uint64_t offset,
 		   const unsigned char *pages, unsigned nr,
 		   struct uz_entry **ents, bool keep_old);
 
+/* A page-sized call whose buffer lies in a transparent region (regmap.h):
+ * fn runs on a bounce page, the caller's page copied in before it (out)
+ * or out after it (in), with no lock held. fn's return is theirs. */
+typedef int (*uz_page_out_fn)(struct uzswap *, uint64_t, const void *);
+typedef int (*uz_page_in_fn)(struct uzswap *, uint64_t, void *);
+int uz_page_out_bounced(struct uzswap *uz, uint64_t offset, const void *page,
+			uz_page_out_fn fn);
+int uz_page_in_bounced(struct uzswap *uz, uint64_t offset, void *page,
+		       uz_page_in_fn fn);
+
 /* Forget offset everywhere (cache and backing file). No lock held. */
 void uz_offset_drop(struct uzswap *uz, uint64_t offset);
 
