@@ -239,6 +239,21 @@ static inline int t_lzorle_decode_exact(const void *src, size_t len,
 #if __has_include("uzswap.h") && !defined(UZSWAP_V0_H)	/* test_abi: old */
 #include "uzswap.h"
 
+/* A cache of nr_pages offsets with the defaults, over backing (NULL:
+ * none); the test fails when it cannot be opened. */
+static inline struct uzswap *t_open_cache(uint64_t nr_pages,
+					  const char *backing)
+{
+	struct uzswap_options o;
+	struct uzswap *uz;
+
+	uzswap_options_init(&o);
+	o.nr_pages = nr_pages;
+	o.backing_path = backing;
+	T_EQ(uzswap_open(&o, &uz), 0);
+	return uz;
+}
+
 static inline struct uzswap *t_open_backed(uint64_t nr_pages, uint64_t limit,
 					   int shrinker)
 {

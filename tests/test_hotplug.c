@@ -50,16 +50,6 @@ static unsigned long ctx_locks(struct uzswap *uz, unsigned cpu)
 	return n;
 }
 
-static struct uzswap *open_uz(void)
-{
-	struct uzswap_options o;
-	struct uzswap *uz;
-
-	uzswap_options_init(&o);
-	o.nr_pages = 256;
-	T_EQ(uzswap_open(&o, &uz), 0);
-	return uz;
-}
 
 static void store_check(struct uzswap *uz, uint64_t off)
 {
@@ -101,7 +91,7 @@ static void test_inject_args(void)
 /* I2: offline then online keeps the very same resources. */
 static void test_offline_keeps(void)
 {
-	struct uzswap *uz = open_uz();
+	struct uzswap *uz = t_open_cache(256, NULL);
 	unsigned cpu = uz_cpu_nr_possible() - 1;
 	const void *before = uz_pool_ctx_resources(uz->current, cpu);
 
@@ -136,7 +126,7 @@ static void test_unprepared_cpu(void)
 		return;
 	}
 	T_EQ(uzswap_hotplug_inject(cpu, false), 0);
-	uz = open_uz();
+	uz = t_open_cache(256, NULL);
 	T_ASSERT(uz_pool_ctx_resources(uz->current, cpu) == NULL);
 	T_ASSERT(uz_pool_ctx_resources(uz->current, 0) != NULL);
 	if (pin_to(cpu)) {
@@ -190,7 +180,7 @@ static void *close_thread(void *arg)
 static void test_destroy_waits_prepare(void)
 {
 	unsigned cpu = uz_cpu_nr_possible() - 1;
-	struct uzswap *uz = open_uz();
+	struct uzswap *uz = t_open_cache(256, NULL);
 	pthread_t a, b;
 
 	T_EQ(uzswap_hotplug_inject(cpu, false), 0);
@@ -213,7 +203,7 @@ static void test_destroy_waits_prepare(void)
 static void test_event_thread(void)
 {
 	struct uz_hp_counters c;
-	struct uzswap *uz = open_uz(), *uz2 = open_uz();
+	struct uzswap *uz = t_open_cache(256, NULL), *uz2 = t_open_cache(256, NULL);
 
 	uz_hp_get_counters(&c);
 	T_ASSERT(c.thread_running);

@@ -40,20 +40,10 @@ static bool aborts(void (*fn)(void))
 	return WIFSIGNALED(status) && WTERMSIG(status) == SIGABRT;
 }
 
-static struct uzswap *instance(void)
-{
-	struct uzswap_options o;
-	struct uzswap *uz;
-
-	uzswap_options_init(&o);
-	o.nr_pages = 16;
-	T_EQ(uzswap_open(&o, &uz), 0);
-	return uz;
-}
 
 static void writeback_under_ctx(void)
 {
-	struct uzswap *uz = instance();
+	struct uzswap *uz = t_open_cache(16, NULL);
 
 	(void)uz_ctx_lock(uz->current);
 	(void)uz_writeback(uz, 1);	/* I5: must abort */
@@ -61,7 +51,7 @@ static void writeback_under_ctx(void)
 
 static void shrink_under_ctx(void)
 {
-	struct uzswap *uz = instance();
+	struct uzswap *uz = t_open_cache(16, NULL);
 
 	(void)uz_ctx_lock(uz->current);
 	(void)uz_shrink_to(uz, 0);	/* I5: must abort */
@@ -69,7 +59,7 @@ static void shrink_under_ctx(void)
 
 static void i5_checks(void)
 {
-	struct uzswap *uz = instance();
+	struct uzswap *uz = t_open_cache(16, NULL);
 	struct uz_ctx *ctx;
 
 	T_ASSERT(!uz_ctx_lock_held());

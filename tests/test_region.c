@@ -34,17 +34,6 @@ static uint64_t now_ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
-static struct uzswap *open_cache(uint64_t nr, const char *backing)
-{
-	struct uzswap_options o;
-	struct uzswap *uz;
-
-	uzswap_options_init(&o);
-	o.nr_pages = nr;
-	o.backing_path = backing;
-	T_EQ(uzswap_open(&o, &uz), 0);
-	return uz;
-}
 
 static int make_region(struct uzswap *uz, uint64_t pages, uint64_t limit,
 		       uint64_t first, uint8_t **addr)
@@ -206,7 +195,7 @@ static void test_basic(struct uzswap *uz)
 static void test_corpus(void)
 {
 	size_t n = nsrc < 2048 ? nsrc : 2048, limit = n / 4;
-	struct uzswap *uz = open_cache(n, t_swapfile());
+	struct uzswap *uz = t_open_cache(n, t_swapfile());
 	struct sampler sm = { 0 };
 	struct uzswap_region_stats st;
 	uint64_t *lat = calloc(n, sizeof(*lat)), t0;
@@ -346,7 +335,7 @@ static void *churn_main(void *arg)
 
 static void test_writers(void)
 {
-	struct uzswap *uz = open_cache(WPAGES, NULL);
+	struct uzswap *uz = t_open_cache(WPAGES, NULL);
 	static struct writer w[WT];
 	struct sampler sm = { 0 };
 	struct uzswap_region_stats st;
@@ -442,7 +431,7 @@ static void *toucher_main(void *arg)
  */
 static void test_race(void)
 {
-	struct uzswap *uz = open_cache(RPAGES, NULL);
+	struct uzswap *uz = t_open_cache(RPAGES, NULL);
 	struct race r = { 0 };
 	struct uzswap_region_stats st;
 	uint64_t ver[RHOT] = { 0 }, t_end;
@@ -521,7 +510,7 @@ extern _Atomic unsigned uz_region_evict_delay_us;
  */
 static void test_discard_race(void)
 {
-	struct uzswap *uz = open_cache(RPAGES, NULL);
+	struct uzswap *uz = t_open_cache(RPAGES, NULL);
 	struct uzswap_region_stats st;
 	struct dtouch d = { 0 };
 	uint64_t t_end;
@@ -570,7 +559,7 @@ static void test_discard_race(void)
 
 static void test_refused(void)
 {
-	struct uzswap *uz = open_cache(64, NULL);	/* no backing store */
+	struct uzswap *uz = t_open_cache(64, NULL);	/* no backing store */
 	struct uzswap_region_stats st;
 	uint8_t *a, *want = malloc(16 * PG);
 
@@ -595,7 +584,7 @@ static void test_refused(void)
 
 static void test_fork(void)
 {
-	struct uzswap *uz = open_cache(64, NULL);
+	struct uzswap *uz = t_open_cache(64, NULL);
 	uint8_t *a;
 	pid_t pid;
 	int status;
@@ -634,7 +623,7 @@ static void test_unprivileged(void)
 	pid = fork();
 	T_ASSERT(pid >= 0);
 	if (pid == 0) {
-		struct uzswap *uz = open_cache(64, NULL);
+		struct uzswap *uz = t_open_cache(64, NULL);
 		uint8_t *a;
 		int err;
 
@@ -672,7 +661,7 @@ static void evict_all_but_one(struct uzswap *uz, uint8_t *a, size_t n)
 
 static void test_syscalls(void)
 {
-	struct uzswap *uz = open_cache(64, NULL);
+	struct uzswap *uz = t_open_cache(64, NULL);
 	struct uzswap_region_stats st;
 	struct uzswap_stats cs;
 	uint8_t *a, buf[3 * PG], zero[PG] = { 0 };
@@ -754,7 +743,7 @@ static void on_alarm(int sig)
  */
 static void test_deadlock(void)
 {
-	struct uzswap *uz = open_cache(16384 + 64, t_swapfile());
+	struct uzswap *uz = t_open_cache(16384 + 64, t_swapfile());
 	uint8_t *a, want[PG];
 
 	signal(SIGALRM, on_alarm);
@@ -799,7 +788,7 @@ int main(void)
 
 	nsrc = t_corpus_or_skip("gcc.pages", &src);
 	T_ASSERT(nsrc >= 64);
-	uz = open_cache(1024, NULL);
+	uz = t_open_cache(1024, NULL);
 	err = make_region(uz, 1, 0, 0, &a);
 	if (err == -EPERM || err == -EOPNOTSUPP)
 		t_skip("no userfaultfd for regions here: %s",

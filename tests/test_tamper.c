@@ -224,6 +224,33 @@ static void test_removed(const char *path, const uint8_t *pages)
 	printf("removed while open: every page exact, writes go on\n");
 }
 
+static void read_header(const char *path, uint8_t *hdr)
+{
+	int fd = open(path, O_RDONLY);
+
+	T_ASSERT(fd >= 0);
+	T_EQ(pread(fd, hdr, T_PAGE, 0), T_PAGE);
+	close(fd);
+}
+
+/* open must take the file (and let it go again). */
+static void expect_taken(const char *path)
+{
+	int err;
+	struct uzswap *uz = open_backed(path, &err);
+
+	T_EQ(err, 0);
+	uzswap_close(uz);
+}
+
+/* A forged header's checksum made valid, as src/swapfile.c computes it. */
+static void seal_header(uint8_t *hdr)
+{
+	uint32_t c = uz_checksum_generic(hdr, HDR_CSUM_AT);
+
+	memcpy(hdr + HDR_CSUM_AT, &c, 4);
+}
+
 /* open must refuse the file and leave every byte of it as it was. */
 static void expect_refused(const char *path, const uint8_t *content,
 			   size_t len, int want)
@@ -250,43 +277,32 @@ static void expect_refused(const char *path, const uint8_t *content,
 static void test_open_checks(const char *path, const uint8_t *pages)
 {
 	uint8_t hdr[T_PAGE];
-	struct uzswap *uz;
-	int err, fd;
+	int fd;
 
 	/* Somebody's data (a program's memory): not ours, not touched. */
 	expect_refused(path, pages, 8 * T_PAGE, -EEXIST);
 	expect_refused(path, pages + 100, 1000, -EEXIST);	/* < a page */
 	/* A file an earlier instance left: taken. */
 	uzswap_close(fill(t_swapfile(), pages));
-	uz = open_backed(path, &err);
-	T_EQ(err, 0);
-	uzswap_close(uz);
+	expect_taken(path);
 	/* Its header with another format version: refused. */
-	fd = open(path, O_RDONLY);
-	T_EQ(pread(fd, hdr, T_PAGE, 0), T_PAGE);
-	close(fd);
+	read_header(path, hdr);
 	T_ASSERT(memcmp(hdr, "UZSWAPBK", 8) == 0);
 	/* A header written elsewhere (another CPU, the portable checksum)
 	 * of this format: taken. */
 	fd = open(path, O_WRONLY);
 	T_ASSERT(fd >= 0);
 	hdr[28] ^= 0x5a;	/* another instance id */
-	uint32_t c0 = uz_checksum_generic(hdr, HDR_CSUM_AT);
-	memcpy(hdr + HDR_CSUM_AT, &c0, 4);
+	seal_header(hdr);
 	T_EQ(pwrite(fd, hdr, T_PAGE, 0), T_PAGE);
 	close(fd);
-	uz = open_backed(path, &err);
-	T_EQ(err, 0);
-	uzswap_close(uz);
-	fd = open(path, O_RDONLY);
-	T_EQ(pread(fd, hdr, T_PAGE, 0), T_PAGE);
-	close(fd);
+	expect_taken(path);
+	read_header(path, hdr);
 	hdr[20]++;	/* nr_pages: a header that fails its checksum */
 	expect_refused(path, hdr, T_PAGE, -EPROTO);
 	hdr[20]--;
 	hdr[8]++;	/* version, little-endian, with a valid checksum */
-	uint32_t c = uz_checksum_generic(hdr, HDR_CSUM_AT);
-	memcpy(hdr + HDR_CSUM_AT, &c, 4);
+	seal_header(hdr);
 	expect_refused(path, hdr, T_PAGE, -EPROTO);
 	/* Neither a file nor a block device: refused before it is read
 	 * (a FIFO with no writer would block a read forever). */
