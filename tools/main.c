@@ -24,6 +24,8 @@ static const char usage[] =
 "commands:\n"
 "  bench       store, load and check real pages with every codec; time\n"
 "              them against the raw codec and memcpy on the same pages\n"
+"              (--backing FILE: the swap path; --region SIZE: a\n"
+"              transparent region)\n"
 "  probe PID   what-if report for a running process: how much memory\n"
 "              uzswap would save it, at what cost per page\n"
 "  stats       fill one cache with real pages and print its counters\n"
