@@ -4,7 +4,8 @@
 set -euo pipefail
 
 pkgs=(build-essential cmake pkg-config liblz4-dev libzstd-dev liblzo2-dev
-      libdeflate-dev spin clang python3)
+      libdeflate-dev spin clang python3 libhiredis-dev redis-server
+      redis-tools libjemalloc2)
 
 missing=()
 for p in "${pkgs[@]}"; do
