@@ -16,6 +16,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "backend.h"
 #include "entry.h"
 #include "fault.h"
 #include "hotplug.h"
@@ -134,6 +135,9 @@ static uint64_t pool_limit(const struct uzswap_options *o)
 
 /* ---- open and close ---- */
 
+/* What the calling thread's last failed uzswap_open() found wrong. */
+static _Thread_local char open_errmsg[256];
+
 static void index_entry_free(void *arg, void *e)
 {
 	uz_entry_free(arg, e);
@@ -151,8 +155,7 @@ static void instance_free(struct uzswap *uz)
 	uz_zalloc_destroy(uz->za);
 	uz_lru_destroy(&uz->lru);
 	uz_free(uz->wb_busy);
-	if (uz->has_backing)
-		uz_swapfile_close(&uz->backing);
+	uz_backend_close(uz->backend);	/* after the last writeback */
 	uz_free(uz);
 }
 
@@ -187,7 +190,7 @@ static int instance_init(struct uzswap *uz, const struct uzswap_options *o)
 
 int uzswap_open(const struct uzswap_options *uo, struct uzswap **out)
 {
-	struct uz_swapfile sf = { .fd = -1 };
+	struct uz_backend *be = NULL;
 	struct uzswap_options opts, *o = &opts;	/* what uo passed + defaults */
 	struct uzswap *uz;
 	int err;
@@ -198,17 +201,18 @@ int uzswap_open(const struct uzswap_options *uo, struct uzswap **out)
 	if (err)
 		return err;
 	if (o->backing_path) {
-		err = uz_swapfile_open(o->backing_path, o->nr_pages, &sf);
+		err = uz_backend_open(o->backing_path, NULL, o->nr_pages, &be,
+				      open_errmsg, sizeof(open_errmsg));
 		if (err)
 			return err;
 	}
 	uz = uz_calloc(1, sizeof(*uz));
 	if (!uz) {
-		uz_swapfile_close(&sf);
+		uz_backend_close(be);
 		return -ENOMEM;
 	}
-	uz->has_backing = o->backing_path != NULL;
-	uz->backing = sf;
+	uz->has_backing = be != NULL;
+	uz->backend = be;
 	uz->nr_pages = o->nr_pages;
 	uz->batch_size = o->batch_size;
 	uz->checksum = o->checksum;
@@ -216,8 +220,7 @@ int uzswap_open(const struct uzswap_options *uo, struct uzswap **out)
 	atomic_init(&uz->max_pool_pct,
 		    o->max_pool_bytes ? 0 : o->max_pool_percent);
 	atomic_init(&uz->accept_pct, o->accept_threshold_percent);
-	atomic_init(&uz->shrinker_enabled,
-		    o->shrinker_enabled && o->backing_path);
+	atomic_init(&uz->shrinker_enabled, o->shrinker_enabled && be);
 	err = instance_init(uz, o);
 	if (err) {
 		instance_free(uz);
