@@ -13,7 +13,9 @@
 
 #include "backend.h"
 #include "backend_file.h"
+#include "backend_redis.h"
 #include "checksum.h"
+#include "uri.h"
 
 /* Index = the record's codec id; 0 is "no codec" (a raw page). Append
  * only: ids are kept in records that outlive this process (Redis). */
@@ -61,22 +63,69 @@ int uz_rec_check(const struct uz_breq *r)
 	return uz_checksum(p + UZ_REC_HDR, h.len) == h.csum ? 0 : -EIO;
 }
 
-int uz_backend_open(const char *path, const char *uri, uint64_t nr_pages,
-		    struct uz_backend **out, char *err, unsigned errlen)
+static int open_file(const char *path, uint64_t nr_pages,
+		     struct uz_backend **out, char *err, unsigned errlen)
 {
-	int rc;
+	int rc = uz_backend_file_open(path, nr_pages, out);
 
-	*out = NULL;
-	if (!path == !uri) {
-		snprintf(err, errlen, "exactly one of backing_path and "
-			 "backing_uri");
-		return -EINVAL;
-	}
-	rc = uz_backend_file_open(path, nr_pages, out);
 	if (rc)
 		snprintf(err, errlen, "backing file %s: %s", path,
 			 strerror(-rc));
 	return rc;
+}
+
+int uz_backend_open(const char *path, const char *uri, uint64_t nr_pages,
+		    struct uz_backend **out, char *err, unsigned errlen)
+{
+	struct uz_uri u;
+	char why[200];
+	int rc;
+
+	*out = NULL;
+	if (!path == !uri) {
+		snprintf(err, errlen, "backing_path and backing_uri: set "
+			 "one of them, not both");
+		return -EINVAL;
+	}
+	if (path)
+		return open_file(path, nr_pages, out, err, errlen);
+	rc = uz_uri_parse(uri, &u, why, sizeof(why));
+	if (rc) {
+		snprintf(err, errlen, "backing_uri: %s", why);
+		return rc;
+	}
+	switch (u.kind) {
+	case UZ_URI_FILE:
+		return open_file(u.path, nr_pages, out, err, errlen);
+	case UZ_URI_REDIS:
+	case UZ_URI_REDIS_UNIX:
+		return uz_backend_redis_open(&u, nr_pages, out, err, errlen);
+	case UZ_URI_REDIS_CLUSTER:
+		break;
+	}
+	snprintf(err, errlen, "backing_uri: redis-cluster:// is not "
+		 "supported yet (cluster routing has not landed)");
+	return -EOPNOTSUPP;
+}
+
+long uz_backend_gc(const char *uri, char *err, unsigned errlen)
+{
+	struct uz_uri u;
+	char why[200];
+	int rc = uz_uri_parse(uri, &u, why, sizeof(why));
+
+	if (rc) {
+		snprintf(err, errlen, "backing_uri: %s", why);
+		return rc;
+	}
+	if (u.kind == UZ_URI_FILE)
+		return 0;	/* a file is one instance's: nothing to collect */
+	if (u.kind == UZ_URI_REDIS_CLUSTER) {
+		snprintf(err, errlen, "backing_uri: redis-cluster:// is not "
+			 "supported yet (cluster routing has not landed)");
+		return -EOPNOTSUPP;
+	}
+	return uz_backend_redis_gc(&u, err, errlen);
 }
 
 void uz_backend_close(struct uz_backend *b)

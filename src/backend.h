@@ -137,6 +137,11 @@ int uz_backend_open(const char *path, const char *uri, uint64_t nr_pages,
 		    struct uz_backend **out, char *err, unsigned errlen);
 void uz_backend_close(struct uz_backend *b);
 
+/* Remove the orphaned pages a backend URI holds (Redis: keys whose
+ * namespace's lease is gone). Pages removed, or a negative errno as
+ * uz_backend_open's; err says why. */
+long uz_backend_gc(const char *uri, char *err, unsigned errlen);
+
 /* ---- records ---- */
 
 /* The record codec id of a codec name (1..), 0 for an unknown name; and
