@@ -62,6 +62,7 @@ long uz_backend_redis_gc(const struct uz_uri *u, char *err, unsigned errlen)
 #include <hiredis/hiredis.h>
 #include <pthread.h>
 #include <sched.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <sys/random.h>
 #include <time.h>
@@ -147,6 +148,36 @@ static void breaker_ok(struct breaker *bk)
 
 /* ---- connections ---- */
 
+/*
+ * hiredis writes with write(2): to a server that died that raises
+ * SIGPIPE, which would kill the program. Around every exchange the
+ * calling thread blocks it, and a SIGPIPE it raised meanwhile is taken
+ * off its pending set before the old mask comes back (the program's own
+ * SIGPIPE handling stays as it was).
+ */
+static void sigpipe_block(sigset_t *old)
+{
+	sigset_t pipe;
+
+	sigemptyset(&pipe);
+	sigaddset(&pipe, SIGPIPE);
+	pthread_sigmask(SIG_BLOCK, &pipe, old);
+}
+
+static void sigpipe_restore(const sigset_t *old)
+{
+	struct timespec zero = { 0, 0 };
+	sigset_t pipe, pending;
+
+	sigemptyset(&pipe);
+	sigaddset(&pipe, SIGPIPE);
+	sigpending(&pending);
+	if (sigismember(&pending, SIGPIPE) && !sigismember(old, SIGPIPE))
+		while (sigtimedwait(&pipe, NULL, &zero) > 0)
+			;
+	pthread_sigmask(SIG_SETMASK, old, NULL);
+}
+
 static struct timeval tv_ms(int ms)
 {
 	return (struct timeval){ ms / 1000, (ms % 1000) * 1000 };
@@ -181,8 +212,13 @@ static int reply_errno(struct redis_backend *r, const redisReply *y)
 static int command(struct redis_backend *r, redisContext *c, int argc,
 		   const char **argv, const size_t *lens, redisReply **out)
 {
-	redisReply *y = redisCommandArgv(c, argc, argv, lens);
+	redisReply *y;
+	sigset_t old;
 	int err = 0;
+
+	sigpipe_block(&old);
+	y = redisCommandArgv(c, argc, argv, lens);
+	sigpipe_restore(&old);
 
 	if (!y)
 		return ctx_errno(r, c);
@@ -361,6 +397,7 @@ static int run_batch(struct redis_backend *r, unsigned nr,
 		     const struct cmd *cmds, redisReply **replies,
 		     int *status, bool write)
 {
+	sigset_t old;
 	int err;
 
 	if (!breaker_pass(r, &r->bk_conn) ||
@@ -371,7 +408,9 @@ static int run_batch(struct redis_backend *r, unsigned nr,
 		}
 		return -EIO;
 	}
+	sigpipe_block(&old);
 	err = send_batch(r, nr, cmds, replies, status, write ? r->u.wait : 0);
+	sigpipe_restore(&old);
 	if (err == -ECONNREFUSED || err == -ETIMEDOUT)
 		breaker_fail(r, &r->bk_conn);
 	else
