@@ -79,6 +79,7 @@ long uz_backend_redis_gc(const struct uz_uri *u, char *err, unsigned errlen)
 struct conn {
 	atomic_bool busy;	/* claimed by one thread */
 	redisContext *c;	/* NULL: not connected */
+	unsigned epoch;		/* r->epoch when it connected */
 };
 
 /* Open: requests fail at once until open_until; then one probe. */
@@ -92,6 +93,10 @@ struct redis_backend {
 	struct uz_uri u;
 	char lease[KEY_MAX];
 	struct conn conns[NR_CONNS];
+	/* Bumped by every connection error: a server that died or
+	 * restarted broke every connection to it, so each is made anew
+	 * before its next use instead of failing once more. */
+	atomic_uint epoch;
 	struct breaker bk_conn;		/* unreachable, reset, stalled */
 	struct breaker bk_write;	/* out of memory: writes only */
 	pthread_t lease_thread;
@@ -281,6 +286,11 @@ static struct conn *conn_get(struct redis_backend *r, int *err)
 
 			if (atomic_exchange(&k->busy, true))
 				continue;
+			if (k->c && k->epoch != atomic_load(&r->epoch)) {
+				redisFree(k->c);	/* from before an error */
+				k->c = NULL;
+			}
+			k->epoch = atomic_load(&r->epoch);
 			*err = k->c ? 0 : connect_one(r, &k->c, why,
 						       sizeof(why));
 			if (!*err)
@@ -293,12 +303,14 @@ static struct conn *conn_get(struct redis_backend *r, int *err)
 }
 
 /* Give k back; after a connection error it is closed (hiredis cannot
- * resume a context that failed). */
-static void conn_put(struct conn *k, bool broken)
+ * resume a context that failed), and so, at their next use, are the
+ * others (epoch). */
+static void conn_put(struct redis_backend *r, struct conn *k, bool broken)
 {
 	if (broken) {
 		redisFree(k->c);
 		k->c = NULL;
+		atomic_fetch_add(&r->epoch, 1);
 	}
 	atomic_store(&k->busy, false);
 }
@@ -365,7 +377,7 @@ static int send_batch(struct redis_backend *r, unsigned nr,
 			err = ctx_errno(r, k->c);
 			for (int j = 0; j < i && j < (int)nr; j++)
 				freeReplyObject(replies[j]);
-			conn_put(k, true);
+			conn_put(r, k, true);
 			goto fail;
 		}
 		if (i < (int)nr) {
@@ -381,7 +393,7 @@ static int send_batch(struct redis_backend *r, unsigned nr,
 				status[j] = err;
 		}
 	}
-	conn_put(k, false);
+	conn_put(r, k, false);
 	return 0;
 fail:
 	for (unsigned j = 0; j < nr; j++) {
