@@ -127,7 +127,7 @@ static void test_stress(void)
 	double per_page;
 
 	/* 8192 pages of ~2 KiB compressed: about 16 MiB over a 4 MiB pool */
-	uz = open_redis(NR, 4 << 20, "?ns=stress");
+	uz = open_redis(NR, 4 << 20, "?ns=stress&timeout_ms=5000");
 	for (int i = 0; i < 2; i++) {
 		w[i] = (struct writer){ uz, (uint64_t)i * NR / 2, NR / 2, 0 };
 		T_EQ(pthread_create(&th[i], NULL, writer_main, &w[i]), 0);
@@ -240,7 +240,8 @@ static void check_recovers(struct uzswap *uz, uint64_t nr)
 
 static void test_stall(void)
 {
-	struct uzswap *uz = open_redis(NR2, 1 << 20, "?ns=stall&timeout_ms=100");
+	struct uzswap *uz = open_redis(NR2, 1 << 20,
+				       "?ns=stall&timeout_ms=100");
 	struct uzswap_stats st;
 	double t0, dt;
 	long failed, eio;
@@ -319,7 +320,7 @@ static void test_oom(void)
 				     "noeviction"));
 	freeReplyObject(redisCommand(c, "CONFIG SET maxmemory %lld",
 				     used + (1 << 20)));
-	uz = open_redis(NR2 * 2, 1 << 20, "?ns=oom&timeout_ms=100");
+	uz = open_redis(NR2 * 2, 1 << 20, "?ns=oom&timeout_ms=2000");
 	memset(want, 0, sizeof(want));
 	failed = write_range(uz, NR2 * 2, 1, 1);
 	st = stats(uz);
@@ -355,7 +356,8 @@ static void set_raw(redisContext *c, const char *key, const char *v,
 
 static void test_stale(void)
 {
-	struct uzswap *uz = open_redis(64, 1 << 20, "?ns=stale");
+	struct uzswap *uz = open_redis(64, 1 << 20,
+				       "?ns=stale&timeout_ms=5000");
 	redisContext *c = t_redis_conn(&srv);
 	static char old[2 * T_PAGE], other[2 * T_PAGE];
 	uint8_t page[T_PAGE];
@@ -395,7 +397,8 @@ static void test_stale(void)
 
 static void test_gc(void)
 {
-	struct uzswap *live = open_redis(64, 1 << 20, "?ns=live");
+	struct uzswap *live = open_redis(64, 1 << 20,
+					 "?ns=live&timeout_ms=5000");
 	uint8_t page[T_PAGE];
 	pid_t pid;
 	int status;
@@ -408,7 +411,8 @@ static void test_gc(void)
 	pid = fork();
 	T_ASSERT(pid >= 0);
 	if (pid == 0) {	/* an instance that dies without closing */
-		struct uzswap *dead = open_redis(64, 1 << 20, "?ns=dead");
+		struct uzswap *dead = open_redis(64, 1 << 20,
+						 "?ns=dead&timeout_ms=5000");
 
 		for (uint64_t o = 0; o < 64; o++) {
 			make_page(page, o, 9);
