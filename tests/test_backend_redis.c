@@ -16,6 +16,7 @@
  *    the old page kept; nothing lost, err_oom counted
  *  - a stale value (an older record of the key put back by hand) and a
  *    foreign one: -EIO, backing_corrupt counted
+ *  - wait=1 without a replica: nothing becomes remote, writes fail fast
  *  - uzswap_gc() removes the keys of a namespace whose lease is gone and
  *    keeps a live instance's
  */
@@ -433,6 +434,31 @@ static void test_gc(void)
 	T_EQ(t_redis_int(&srv, "DBSIZE"), 0);
 }
 
+/* wait=1 with no replica: WAIT never counts one, so no page becomes
+ * remote; the write breaker keeps that from costing timeout_ms a batch. */
+static void test_wait_no_replica(void)
+{
+	struct uzswap *uz = open_redis(NR2, 1 << 20,
+				       "?ns=wait&wait=1&timeout_ms=100");
+	struct uzswap_stats st;
+	double t0 = now_s(), dt;
+	long failed;
+
+	memset(want, 0, sizeof(want));
+	failed = write_range(uz, NR2, 1, 1);
+	dt = now_s() - t0;
+	st = stats(uz);
+	printf("wait=1, no replica: %ld writes -EIO, %llu pages remote, "
+	       "%.2f s, breaker opened %llu times\n", failed,
+	       (unsigned long long)st.backing_pages, dt,
+	       (unsigned long long)st.backend_breaker_trips);
+	T_EQ(st.backing_pages, 0);
+	T_ASSERT(failed > 0);
+	T_ASSERT(st.backend_breaker_trips > 0);
+	T_EQ(check_all(uz, NR2, want), 0);
+	uzswap_close(uz);
+}
+
 int main(void)
 {
 	ncorpus = t_corpus_or_skip("gcc.pages", &corpus);
@@ -441,6 +467,7 @@ int main(void)
 	test_stale();
 	test_gc();
 	test_oom();
+	test_wait_no_replica();
 	test_stall();
 	test_restart_empty();
 	t_redis_stop(&srv, SIGTERM);
