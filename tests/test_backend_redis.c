@@ -300,7 +300,7 @@ static void test_restart_empty(void)
 		if ((failed = write_range(uz, NR2, 1, 3)))
 			usleep(100 * 1000);
 	T_EQ(failed, 0);
-	T_EQ(check_all(uz, NR2, want), 0);
+	check_recovers(uz, NR2);	/* a slow build may time out a GET */
 	uzswap_close(uz);
 }
 
@@ -396,18 +396,16 @@ static void test_stale(void)
 	uzswap_close(uz);
 }
 
+/* Run first: a fork with no thread in the parent yet (TSan cannot
+ * start threads in the child of a multi-threaded fork). */
 static void test_gc(void)
 {
-	struct uzswap *live = open_redis(64, 1 << 20,
-					 "?ns=live&timeout_ms=5000");
+	struct uzswap *live;
 	uint8_t page[T_PAGE];
 	pid_t pid;
 	int status;
 	long removed;
 
-	memset(want, 0, sizeof(want));
-	T_EQ(write_range(live, 64, 1, 1), 0);
-	T_EQ(uzswap_writeback(live, 64), 64);
 	fflush(NULL);
 	pid = fork();
 	T_ASSERT(pid >= 0);
@@ -424,6 +422,10 @@ static void test_gc(void)
 	}
 	T_EQ(waitpid(pid, &status, 0), pid);
 	T_EQ(WEXITSTATUS(status), 0);
+	live = open_redis(64, 1 << 20, "?ns=live&timeout_ms=5000");
+	memset(want, 0, sizeof(want));
+	T_EQ(write_range(live, 64, 1, 1), 0);
+	T_EQ(uzswap_writeback(live, 64), 64);
 	T_EQ(uzswap_gc(srv.uri), 0);	/* its lease still runs */
 	T_EQ(t_redis_int(&srv, "DEL uz:lease:dead"), 1);	/* expired */
 	removed = uzswap_gc(srv.uri);
@@ -463,9 +465,9 @@ int main(void)
 {
 	ncorpus = t_corpus_or_skip("gcc.pages", &corpus);
 	t_redis_start(&srv, NULL);
+	test_gc();
 	test_stress();
 	test_stale();
-	test_gc();
 	test_oom();
 	test_wait_no_replica();
 	test_stall();
