@@ -91,8 +91,9 @@ struct uzswap;
  *    and the smallest size this library accepts) and _VER1 (0.1.0 adds
  *    lazy_free and shrinker_enabled; the backing-store counters and
  *    lru_pages), stats _VER2 (0.2.0 adds backing_corrupt, the hotplug
- *    counters by source and pool_reserve_bytes). 56/64 and 144/192/232
- *    bytes on LP64.
+ *    counters by source and pool_reserve_bytes), options _VER2 and
+ *    stats _VER3 (0.3.0 adds backing_uri and the backend counters).
+ *    56/64/72 and 144/192/232/296 bytes on LP64.
  *  - Options in: uzswap_options_init() is a macro that passes the size of
  *    the struct this header declares; the library fills that many bytes
  *    (defaults, zeros for fields it does not know) and sets size to it.
@@ -179,11 +180,28 @@ struct uzswap_options {
 	bool shrinker_enabled;
 	uint8_t pad1[6];	/* padding, never read */
 	/* ---- end of UZSWAP_OPTIONS_SIZE_VER1 ---- */
+	/* The backing store as a URI, instead of backing_path (set one of
+	 * them; both: -EINVAL), docs/backing.md:
+	 *   file:/path              as backing_path = "/path"
+	 *   redis://[user:password@]host:port/?ns=ID&timeout_ms=N&wait=R
+	 *   redis+unix://[user:password@]/path/to.sock?...
+	 *   redis-cluster://host:port,host:port/?...
+	 * ns names this instance's keys (1..40 of [A-Za-z0-9_.-]; random
+	 * when absent); timeout_ms bounds every server round trip (default
+	 * 200); wait=R: a page is remote only once R replicas have it. A
+	 * malformed URI is -EINVAL and uzswap_open_error() names the part
+	 * that is wrong; a Redis URI in a library built without hiredis, or
+	 * redis-cluster:// before cluster routing lands, -EOPNOTSUPP; a
+	 * server that cannot be reached at open, -ECONNREFUSED or
+	 * -ETIMEDOUT. Pages leave the host in the clear (no TLS). */
+	const char *backing_uri;
+	/* ---- end of UZSWAP_OPTIONS_SIZE_VER2 ---- */
 };
 
 #define UZSWAP_OPTIONS_SIZE_VER0 offsetof(struct uzswap_options, lazy_free)
-/* When a VER2 is added: offsetof(struct uzswap_options, <its first field>) */
-#define UZSWAP_OPTIONS_SIZE_VER1 sizeof(struct uzswap_options)
+#define UZSWAP_OPTIONS_SIZE_VER1 offsetof(struct uzswap_options, backing_uri)
+/* When a VER3 is added: offsetof(struct uzswap_options, <its first field>) */
+#define UZSWAP_OPTIONS_SIZE_VER2 sizeof(struct uzswap_options)
 
 /*
  * Fill the caller's options (size bytes) with the defaults: every field
@@ -209,11 +227,34 @@ UZSWAP_API int uzswap_options_init_sized(struct uzswap_options *opts,
  * uzswap's), -EPROTO (a uzswap file of another format version or page
  * size, or a corrupted header), -EIO (its header could not be read or
  * written), or the errno of opening or extending backing_path (-ENOENT,
- * -EACCES, -EISDIR, ...). On error *out is untouched and nothing is
+ * -EACCES, -EISDIR, ...). With backing_uri: -EINVAL (malformed, or
+ * backing_path set too), -EOPNOTSUPP (a Redis URI without hiredis in this
+ * build, or redis-cluster:// before cluster routing lands),
+ * -ECONNREFUSED or -ETIMEDOUT (the server unreachable or stalled),
+ * -EACCES (AUTH refused), -EIO (another server error). uzswap_open_error()
+ * says what was wrong. On error *out is untouched and nothing is
  * allocated; a refused file is left as it was.
  */
 UZSWAP_API int uzswap_open(const struct uzswap_options *opts,
 			   struct uzswap **out);
+
+/*
+ * Why the calling thread's last uzswap_open() (or uzswap_gc()) failed, in words that name
+ * what was wrong (the part of a backing_uri, the server's answer, the
+ * backing file's error); "" when its last open succeeded or it opened
+ * none. Valid until this thread's next uzswap_open(). Never NULL.
+ */
+UZSWAP_API const char *uzswap_open_error(void);
+
+/*
+ * Remove what instances that died without uzswap_close() left in the
+ * backend a backing_uri names: on Redis, the page keys of every namespace
+ * whose lease key has expired (a live instance refreshes its lease; close
+ * deletes its own keys). Returns the keys removed (0 for file:), or
+ * -EINVAL (NULL, malformed URI), -EOPNOTSUPP, -ECONNREFUSED, -ETIMEDOUT,
+ * -EACCES, -EIO as uzswap_open(); uzswap_open_error() says why.
+ */
+UZSWAP_API long uzswap_gc(const char *uri);
 
 /* Free the cache and every page in it. NULL is a no-op. No call on uz may
  * be in flight or start after this. */
@@ -390,12 +431,28 @@ struct uzswap_stats {
 	 * by uzswap_compact()); not in pool_total_size. */
 	uint64_t pool_reserve_bytes;
 	/* ---- end of UZSWAP_STATS_SIZE_VER2 ---- */
+	/* The backend (file or Redis; 0 without one): record bytes sent
+	 * and received (header + compressed payload; a file slot counts
+	 * 4096), failed transfers by kind - the server stalled (timeout),
+	 * unreachable or reset (conn), out of memory (oom: maxmemory), any
+	 * other (I/O or protocol error) - and the circuit breaker: times it
+	 * opened, and requests it refused at once while open. */
+	uint64_t backend_bytes_out;
+	uint64_t backend_bytes_in;
+	uint64_t backend_err_timeout;
+	uint64_t backend_err_conn;
+	uint64_t backend_err_oom;
+	uint64_t backend_err_other;
+	uint64_t backend_breaker_trips;
+	uint64_t backend_breaker_fast_fails;
+	/* ---- end of UZSWAP_STATS_SIZE_VER3 ---- */
 };
 
 #define UZSWAP_STATS_SIZE_VER0 offsetof(struct uzswap_stats, backing_pages)
-/* When a VER2 is added: offsetof(struct uzswap_stats, <its first field>) */
 #define UZSWAP_STATS_SIZE_VER1 offsetof(struct uzswap_stats, backing_corrupt)
-#define UZSWAP_STATS_SIZE_VER2 sizeof(struct uzswap_stats)
+#define UZSWAP_STATS_SIZE_VER2 offsetof(struct uzswap_stats, backend_bytes_out)
+/* When a VER4 is added: offsetof(struct uzswap_stats, <its first field>) */
+#define UZSWAP_STATS_SIZE_VER3 sizeof(struct uzswap_stats)
 
 /*
  * The codec alone, for comparison and for tools: the compressors and

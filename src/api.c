@@ -10,12 +10,14 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <limits.h>
+#include <stdio.h>
 #include <fcntl.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
+#include "backend.h"
 #include "entry.h"
 #include "fault.h"
 #include "hotplug.h"
@@ -43,10 +45,12 @@ static void reserve_update(struct uzswap *uz)
 /* The struct layouts (uzswap.h, "Growing the ABI"), pinned on LP64. */
 #if UINTPTR_MAX == UINT64_MAX
 _Static_assert(UZSWAP_OPTIONS_SIZE_VER0 == 56 &&
-	       UZSWAP_OPTIONS_SIZE_VER1 == 64, "options layout changed");
+	       UZSWAP_OPTIONS_SIZE_VER1 == 64 &&
+	       UZSWAP_OPTIONS_SIZE_VER2 == 72, "options layout changed");
 _Static_assert(UZSWAP_STATS_SIZE_VER0 == 144 &&
 	       UZSWAP_STATS_SIZE_VER1 == 192 &&
-	       UZSWAP_STATS_SIZE_VER2 == 232, "stats layout changed");
+	       UZSWAP_STATS_SIZE_VER2 == 232 &&
+	       UZSWAP_STATS_SIZE_VER3 == 296, "stats layout changed");
 #endif
 
 unsigned uzswap_version(void)
@@ -134,6 +138,9 @@ static uint64_t pool_limit(const struct uzswap_options *o)
 
 /* ---- open and close ---- */
 
+/* What the calling thread's last failed uzswap_open() found wrong. */
+static _Thread_local char open_errmsg[256];
+
 static void index_entry_free(void *arg, void *e)
 {
 	uz_entry_free(arg, e);
@@ -151,8 +158,7 @@ static void instance_free(struct uzswap *uz)
 	uz_zalloc_destroy(uz->za);
 	uz_lru_destroy(&uz->lru);
 	uz_free(uz->wb_busy);
-	if (uz->has_backing)
-		uz_swapfile_close(&uz->backing);
+	uz_backend_close(uz->backend);	/* after the last writeback */
 	uz_free(uz);
 }
 
@@ -187,28 +193,34 @@ static int instance_init(struct uzswap *uz, const struct uzswap_options *o)
 
 int uzswap_open(const struct uzswap_options *uo, struct uzswap **out)
 {
-	struct uz_swapfile sf = { .fd = -1 };
+	struct uz_backend *be = NULL;
 	struct uzswap_options opts, *o = &opts;	/* what uo passed + defaults */
 	struct uzswap *uz;
 	int err;
 
+	open_errmsg[0] = 0;
 	if (!uo || !out)
 		return -EINVAL;
 	err = options_check(uo, o);
-	if (err)
+	if (err) {
+		snprintf(open_errmsg, sizeof(open_errmsg), "options: %s",
+			 uzswap_strerror(err));
 		return err;
-	if (o->backing_path) {
-		err = uz_swapfile_open(o->backing_path, o->nr_pages, &sf);
+	}
+	if (o->backing_path || o->backing_uri) {
+		err = uz_backend_open(o->backing_path, o->backing_uri,
+				      o->nr_pages, &be, open_errmsg,
+				      sizeof(open_errmsg));
 		if (err)
 			return err;
 	}
 	uz = uz_calloc(1, sizeof(*uz));
 	if (!uz) {
-		uz_swapfile_close(&sf);
+		uz_backend_close(be);
 		return -ENOMEM;
 	}
-	uz->has_backing = o->backing_path != NULL;
-	uz->backing = sf;
+	uz->has_backing = be != NULL;
+	uz->backend = be;
 	uz->nr_pages = o->nr_pages;
 	uz->batch_size = o->batch_size;
 	uz->checksum = o->checksum;
@@ -216,8 +228,7 @@ int uzswap_open(const struct uzswap_options *uo, struct uzswap **out)
 	atomic_init(&uz->max_pool_pct,
 		    o->max_pool_bytes ? 0 : o->max_pool_percent);
 	atomic_init(&uz->accept_pct, o->accept_threshold_percent);
-	atomic_init(&uz->shrinker_enabled,
-		    o->shrinker_enabled && o->backing_path);
+	atomic_init(&uz->shrinker_enabled, o->shrinker_enabled && be);
 	err = instance_init(uz, o);
 	if (err) {
 		instance_free(uz);
@@ -225,6 +236,19 @@ int uzswap_open(const struct uzswap_options *uo, struct uzswap **out)
 	}
 	*out = uz;
 	return 0;
+}
+
+const char *uzswap_open_error(void)
+{
+	return open_errmsg;
+}
+
+long uzswap_gc(const char *uri)
+{
+	open_errmsg[0] = 0;
+	if (!uri)
+		return -EINVAL;
+	return uz_backend_gc(uri, open_errmsg, sizeof(open_errmsg));
 }
 
 void uzswap_close(struct uzswap *uz)
@@ -277,6 +301,20 @@ static void hotplug_counts(struct uzswap_stats *st)
 	st->hotplug_injected = c.by_source[UZ_HP_SRC_INJECT];
 }
 
+static void backend_counts(struct uz_backend *b, struct uzswap_stats *st)
+{
+	struct uz_backend_counters *c = &b->ctr;
+
+	st->backend_bytes_out = atomic_load(&c->bytes_out);
+	st->backend_bytes_in = atomic_load(&c->bytes_in);
+	st->backend_err_timeout = atomic_load(&c->err_timeout);
+	st->backend_err_conn = atomic_load(&c->err_conn);
+	st->backend_err_oom = atomic_load(&c->err_oom);
+	st->backend_err_other = atomic_load(&c->err_other);
+	st->backend_breaker_trips = atomic_load(&c->breaker_trips);
+	st->backend_breaker_fast_fails = atomic_load(&c->breaker_fast_fails);
+}
+
 int uzswap_get_stats_sized(struct uzswap *uz, struct uzswap_stats *ust,
 			   size_t size)
 {
@@ -312,6 +350,8 @@ int uzswap_get_stats_sized(struct uzswap *uz, struct uzswap_stats *ust,
 	st->backing_corrupt = (uint64_t)uz_stat_sum(s, UZ_ST_BACKING_CORRUPT);
 	st->pool_reserve_bytes = uz_zalloc_reserve_bytes(uz->za);
 	hotplug_counts(st);
+	if (uz->backend)
+		backend_counts(uz->backend, st);
 	k.size = (uint32_t)(size < sizeof(k) ? size : sizeof(k));
 	memcpy(ust, &k, k.size);	/* never past the caller's struct */
 	return 0;
@@ -418,8 +458,10 @@ const char *uzswap_strerror(int err)
 		       "or set sysctl vm.unprivileged_userfaultfd=1, or give "
 		       "this user read-write access to /dev/userfaultfd";
 	case -EOPNOTSUPP:
-		return "the kernel's userfaultfd lacks UFFDIO_MOVE (regions "
-		       "need Linux 6.8 or newer)";
+		return "not supported: the kernel's userfaultfd lacks "
+		       "UFFDIO_MOVE (regions need Linux 6.8 or newer), or a "
+		       "backing_uri this build cannot serve (Redis without "
+		       "hiredis; redis-cluster:// not yet)";
 	}
 	s = err < 0 && err > INT_MIN ? strerrordesc_np(-err) : NULL;
 	return s ? s : "unknown error";

@@ -14,7 +14,7 @@
  * never meet in memory: entry checksums and the checksums of backing-file
  * pages (kept in their index slots) never leave the process. The one that
  * does - the backing file's header - uses uz_checksum_generic() on every
- * CPU (src/swapfile.c).
+ * CPU (src/backend_file.c).
  */
 #ifndef UZ_CHECKSUM_H
 #define UZ_CHECKSUM_H

@@ -29,6 +29,7 @@
 #include <stddef.h>
 #include <string.h>
 
+#include "backend.h"
 #include "checksum.h"
 #include "entry.h"
 #include "fault.h"
@@ -396,8 +397,11 @@ void uz_offset_drop(struct uzswap *uz, uint64_t offset)
 		old = *slot;
 		*slot = NULL;
 	}
-	if (uz_is_disk(old))
-		uz_swapfile_discard(&uz->backing, offset);
+	if (uz_is_disk(old)) {
+		struct uz_breq r = { .offset = offset };
+
+		uz_backend_discard(uz->backend, &r, 1);	/* best effort */
+	}
 	uz_index_unlock(&uz->index, offset);
 	if (!old)
 		return;

@@ -7,12 +7,12 @@
  *     current pool (one reference)       entry.pool ---> struct uz_pool (I6)
  *     ref_shards[cpu]: guard "read current + take a reference"
  *     lru: compressed entries, for writeback          entry.handle -> za
- *     backing file, wb_busy[stripe], shrinker threads
+ *     backend (backend.h), wb_busy[stripe], shrinker threads
  *     stats shards
  *
  * A slot holds NULL (never written or discarded: reads as zeros),
- * UZ_ZERO_ENTRY, a disk value (uz_is_disk(): the page is in the backing
- * file and nowhere else) or an entry. At most one copy of a
+ * UZ_ZERO_ENTRY, a disk value (uz_is_disk(): the page is in the backend
+ * and nowhere else) or an entry. At most one copy of a
  * page is current: a slot changes from entry to a disk value only after
  * the file write completed, under the stripe lock (writeback.c).
  *
@@ -23,10 +23,11 @@
  *   device.c     write/read/discard with the file
  *   frontend.c   store, load, invalidate
  *   reclaim.c    the limit, direct reclaim, shrinker threads
- *   writeback.c  LRU -> entry -> swapfile
+ *   writeback.c  LRU -> entry -> backend (batches of records)
  *   entry.c      account, free, decompress, read
  *   pools.c      the current pool, compressor switch (I6)
- *   pool.c hotplug.c compressor.c index.c lru.c swapfile.c zsmalloc/
+ *   backend.c    open by path or URI; records (backend_file.c, _redis.c)
+ *   pool.c hotplug.c compressor.c index.c lru.c zsmalloc/
  *   stats.c cpu.c fault.c page.c lockdep.c      (the leaves)
  *
  * Lock order: src/lockdep.h, the one table.
@@ -43,20 +44,25 @@
 #include "lru.h"
 #include "pool.h"
 #include "stats.h"
-#include "swapfile.h"
 #include "zalloc.h"
+
+struct uz_backend;
 
 /* Shrinker threads per instance with a backing store. */
 #define UZ_SHRINK_THREADS 4
 
 /*
- * Slot value "the page lives in the backing file only": tag 2 in the low
- * bits (entries are 16-byte aligned, UZ_ZERO_ENTRY is 1), and in the upper
- * 32 bits the checksum of the page as it was written, checked at every
- * read of the file - so bytes changed in the file, or a file swapped for
- * another, read as -EIO, never as wrong data. No memory beyond the slot.
+ * Slot value "the page lives in the backend only": tag 2 in the low bits
+ * (entries are 16-byte aligned, UZ_ZERO_ENTRY is 1), bit 2 set when the
+ * record is raw (UZ_REC_RAW), bits 3..31 the record's generation, and in
+ * the upper 32 bits the checksum of its payload - all checked against the
+ * record at every read (uz_rec_check), so bytes changed in the file or on
+ * the server, an older value of the key, or another instance's record
+ * read as -EIO, never as wrong data (I7). No memory beyond the slot.
  */
 #define UZ_DISK_TAG 2u
+#define UZ_DISK_RAW 4u
+#define UZ_DISK_GEN_MASK 0x1fffffffu	/* 29 bits of generation */
 _Static_assert(sizeof(void *) == 8, "a disk slot keeps its checksum in "
 	       "the pointer's upper half: 64-bit only");
 
@@ -65,14 +71,26 @@ static inline bool uz_is_disk(const void *v)
 	return ((uintptr_t)v & 3) == UZ_DISK_TAG;
 }
 
-static inline void *uz_disk_value(uint32_t csum)
+static inline void *uz_disk_value(uint32_t csum, uint32_t gen, bool raw)
 {
-	return (void *)(((uintptr_t)csum << 32) | UZ_DISK_TAG);
+	return (void *)(((uintptr_t)csum << 32) |
+			((uintptr_t)(gen & UZ_DISK_GEN_MASK) << 3) |
+			(raw ? UZ_DISK_RAW : 0) | UZ_DISK_TAG);
 }
 
 static inline uint32_t uz_disk_csum(const void *v)
 {
 	return (uint32_t)((uintptr_t)v >> 32);
+}
+
+static inline uint32_t uz_disk_gen(const void *v)
+{
+	return (uint32_t)((uintptr_t)v >> 3) & UZ_DISK_GEN_MASK;
+}
+
+static inline bool uz_disk_raw(const void *v)
+{
+	return (uintptr_t)v & UZ_DISK_RAW;
 }
 
 /*
@@ -120,7 +138,8 @@ struct uzswap {
 	atomic_long nr_pools;
 
 	bool has_backing;
-	struct uz_swapfile backing;	/* valid when has_backing */
+	struct uz_backend *backend;	/* non-NULL when has_backing */
+	_Atomic uint32_t backend_gen;	/* generation of the next record */
 	struct uz_lru lru;		/* compressed entries, newest first */
 	/* Per index stripe, under its lock: offset + 1 of the page whose
 	 * writeback is in flight, 0 when none (one per stripe at a time). */

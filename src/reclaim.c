@@ -180,7 +180,9 @@ static void shrink_pass(struct uzswap *uz)
 
 		if (uz_writeback_backing_off(uz))
 			break;	/* the next pass probes again */
-		r = uz_writeback(uz, 1);
+		r = uz_writeback(uz, UZ_WB_BATCH);	/* one round trip */
+		if (r > 0)
+			budget -= r - 1;
 		if (r == -EIO)
 			nanosleep(&backoff, NULL);	/* do not spin */
 		if (r == -EBUSY)

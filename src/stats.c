@@ -60,7 +60,10 @@ static const struct {
 	F(nr_pools), F(backing_pages), F(backing_writes), F(backing_reads),
 	F(backing_discards), F(backing_io_errors), F(lru_pages),
 	F(backing_corrupt), F(hotplug_uevent), F(hotplug_sysfs),
-	F(hotplug_injected), F(pool_reserve_bytes),
+	F(hotplug_injected), F(pool_reserve_bytes), F(backend_bytes_out),
+	F(backend_bytes_in), F(backend_err_timeout), F(backend_err_conn),
+	F(backend_err_oom), F(backend_err_other), F(backend_breaker_trips),
+	F(backend_breaker_fast_fails),
 };
 #undef F
 

@@ -1,6 +1,6 @@
 /*
- * writeback.h - moving the coldest entries from the pool to the backing
- * file (LRU -> entry -> swapfile).
+ * writeback.h - moving the coldest entries from the pool to the backend
+ * (LRU -> entry -> record -> backend.h), in batches.
  */
 #ifndef UZ_WRITEBACK_H
 #define UZ_WRITEBACK_H
@@ -10,10 +10,15 @@
 
 struct uzswap;
 
+/* Entries per batch: one pipelined round trip to Redis (16 compressed
+ * pages: 80-220 k pages/s on loopback, shared/ECOSYSTEM.md). */
+#define UZ_WB_BATCH 16
+
 /*
- * Write back up to nr coldest entries; returns how many left the pool
+ * Write back up to nr coldest entries, UZ_WB_BATCH per backend call;
+ * returns how many left the pool
  * (written back, or freed by a racing invalidate or store), or a negative
- * errno when none did: -ENOENT (LRU empty), -EIO (file write failed: the
+ * errno when none did: -ENOENT (LRU empty), -EIO (backend write failed: the
  * entry stays cached), -EBUSY (every candidate had a write in flight),
  * -ENODEV (no backing). Aborts when entered with a context lock held (I5).
  */

@@ -24,7 +24,7 @@
 #include "helpers.h"
 #include "uzswap.h"
 
-/* The header layout of src/swapfile.c: its checksum follows 40 bytes. */
+/* The header layout of src/backend_file.c: its checksum follows 40 bytes. */
 #define HDR_CSUM_AT 40
 
 #define NR 256
@@ -243,7 +243,7 @@ static void expect_taken(const char *path)
 	uzswap_close(uz);
 }
 
-/* A forged header's checksum made valid, as src/swapfile.c computes it. */
+/* A forged header's checksum made valid, as src/backend_file.c computes it. */
 static void seal_header(uint8_t *hdr)
 {
 	uint32_t c = uz_checksum_generic(hdr, HDR_CSUM_AT);

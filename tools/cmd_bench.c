@@ -130,9 +130,11 @@ static const struct opt bench_opts[] = {
 	OPT_HELP_OPT,
 	OPT_SECTION("the swap path (a working set larger than the pool, a "
 		    "backing file):"),
-	OPT_STR("--backing", 0, "FILE", F(backing),
-		"run the swap workload with FILE as the backing\n"
-		"store (created if missing): write the working\n"
+	OPT_STR("--backing", 0, "FILE|URI", F(backing),
+		"run the swap workload with FILE (created if\n"
+		"missing) or a backing_uri (file:/path,\n"
+		"redis://host:port/?..., redis+unix:///sock) as\n"
+		"the backing store: write the working\n"
 		"set, then swap pages in and out; report hit rate,\n"
 		"written-back pages, MB/s, read p50/p99 for hits\n"
 		"and misses (one run per codec of --compressor;\n"

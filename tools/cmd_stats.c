@@ -30,7 +30,7 @@ static const char stats_tail[] =
 
 struct stats_args {
 	struct input_opts in;
-	const char *codec;
+	const char *codec, *backing;
 	long level, pool_mib;
 	bool no_checksum, json;
 };
@@ -50,6 +50,10 @@ static const struct opt stats_opts[] = {
 	OPT_FLAG("--no-checksum", 0, F(no_checksum),
 		 "open the cache with page checksums off (they are\n"
 		 "on by default)"),
+	OPT_STR("--backing", 0, "FILE|URI", F(backing),
+		"a backing store (an existing file, or a\n"
+		"backing_uri): pages are written and read through\n"
+		"it, and the backend's counters printed"),
 	OPT_FLAG("--json", 0, F(json), "one JSON object on stdout"),
 	OPT_HELP_OPT,
 	OPT_TABLE_END,
@@ -58,6 +62,22 @@ static const struct opt stats_opts[] = {
 static const struct cmd_spec stats_spec = {
 	"uzswap stats", stats_head, stats_opts, stats_tail, NULL,
 };
+
+/* With a backing store: write all, read all back (every page held). */
+static int fill_backed(struct uzswap *uz, const struct pageset *ps,
+		       uint64_t *bad)
+{
+	static uint8_t out[PAGE];
+
+	for (size_t i = 0; i < ps->n; i++)
+		if (uzswap_write(uz, i, ps->data + i * PAGE))
+			(*bad)++;
+	for (size_t i = 0; i < ps->n; i++)
+		if (uzswap_read(uz, i, out) ||
+		    memcmp(out, ps->data + i * PAGE, PAGE))
+			(*bad)++;
+	return 0;
+}
 
 /* Store all, load all back; mismatches counted in *bad. */
 static int fill(struct uzswap *uz, const struct pageset *ps, uint64_t *bad)
@@ -86,6 +106,26 @@ static int fill(struct uzswap *uz, const struct pageset *ps, uint64_t *bad)
 	return err;
 }
 
+/* The backend's own counters (uzswap_stats VER3). */
+static void print_backend(const struct uzswap_stats *st)
+{
+	if (st->size < UZSWAP_STATS_SIZE_VER3)
+		return;
+	printf("backend: %llu bytes sent, %llu received; errors: timeout "
+	       "%llu, connection %llu, out of memory %llu, other %llu; "
+	       "breaker opened %llu times, %llu requests refused at once; "
+	       "corrupt or stale records %llu\n",
+	       (unsigned long long)st->backend_bytes_out,
+	       (unsigned long long)st->backend_bytes_in,
+	       (unsigned long long)st->backend_err_timeout,
+	       (unsigned long long)st->backend_err_conn,
+	       (unsigned long long)st->backend_err_oom,
+	       (unsigned long long)st->backend_err_other,
+	       (unsigned long long)st->backend_breaker_trips,
+	       (unsigned long long)st->backend_breaker_fast_fails,
+	       (unsigned long long)st->backing_corrupt);
+}
+
 static void print(const struct stats_args *sa, const struct codec_sel *c,
 		  const struct pageset *ps, const struct uzswap_stats *st,
 		  uint64_t bad)
@@ -97,6 +137,8 @@ static void print(const struct stats_args *sa, const struct codec_sel *c,
 		       UZSWAP_VERSION_STRING, c->name, c->level, ps->n,
 		       ps->source);
 		report_stats_text(stdout, st);
+		if (sa->backing)
+			print_backend(st);
 		printf("mismatches            %10llu\n",
 		       (unsigned long long)bad);
 		return;
@@ -126,12 +168,17 @@ static int run(const struct stats_args *sa, const struct codec_sel *c,
 	o.nr_pages = ps->n;
 	o.max_pool_bytes = (uint64_t)sa->pool_mib << 20;
 	o.checksum = !sa->no_checksum;
+	if (sa->backing && (strstr(sa->backing, "://") ||
+			    !strncmp(sa->backing, "file:", 5)))
+		o.backing_uri = sa->backing;
+	else
+		o.backing_path = sa->backing;
 	if ((err = uzswap_open(&o, &uz)) < 0) {
-		fprintf(stderr, "uzswap stats: open: %s\n",
-			uzswap_strerror(err));
+		fprintf(stderr, "uzswap stats: open: %s (%s)\n",
+			uzswap_strerror(err), uzswap_open_error());
 		return EXIT_FAIL;
 	}
-	err = fill(uz, ps, &bad);
+	err = sa->backing ? fill_backed(uz, ps, &bad) : fill(uz, ps, &bad);
 	uzswap_get_stats(uz, &st);
 	uzswap_close(uz);
 	if (err) {

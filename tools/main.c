@@ -5,7 +5,7 @@
  * Owns: main(), the list of subcommands and their one-line summaries.
  * Each subcommand owns its option table and help text, parsed and printed
  * by the one parser (args.h): bench (cmd_bench.c), probe (probe.c), stats
- * (cmd_stats.c), torture (torture.c), codecs (here).
+ * (cmd_stats.c), torture (torture.c), codecs (here), gc (cmd_gc.c).
  *
  * Exit status: 0 success, 1 runtime failure, 2 bad usage (with a one-line
  * message naming the bad argument).
@@ -24,7 +24,7 @@ static const char usage[] =
 "commands:\n"
 "  bench       store, load and check real pages with every codec; time\n"
 "              them against the raw codec and memcpy on the same pages\n"
-"              (--backing FILE: the swap path; --region SIZE: a\n"
+"              (--backing FILE|URI: the swap path; --region SIZE: a\n"
 "              transparent region)\n"
 "  probe PID   what-if report for a running process: how much memory\n"
 "              uzswap would save it, at what cost per page\n"
@@ -33,6 +33,7 @@ static const char usage[] =
 "              while CPUs go offline/online and the codec switches;\n"
 "              every page checked\n"
 "  codecs      list the compressors and their level ranges\n"
+"  gc URI      remove the pages dead instances left in a Redis backend\n"
 "  help [CMD]  show this text, or a command's\n"
 "\n"
 "options:\n"
@@ -87,6 +88,7 @@ static const struct command {
 	{ "stats", cmd_stats },
 	{ "torture", uz_torture_main },
 	{ "codecs", cmd_codecs },
+	{ "gc", cmd_gc },
 	{ NULL, NULL },
 };
 

@@ -1,6 +1,8 @@
 /*
- * swapbench.c - `uzswap bench --backing FILE`: the whole swap path with a
- * working set larger than the pool.
+ * swapbench.c - `uzswap bench --backing FILE|URI`: the whole swap path
+ * with a working set larger than the pool, against any backend (a file,
+ * file:/path, redis://..., redis+unix://...: the same pages, the same
+ * workload, so backends compare in one run each).
  *
  * Owns: one run of the swap workload. Writers put every page of the
  * working set through uzswap_write (the cache, or the backing file when
@@ -8,8 +10,9 @@
  * under memory pressure does: it reads random offsets (hot_pct of them in
  * the hottest 20%) with uzswap_read, checks every page byte for byte, and
  * writes rewrite_pct of them back out. It reports hit rate, written-back
- * pages, write and read MB/s, and p50/p99 of uzswap_read for cache hits
- * and for misses (pages read from the file).
+ * pages, pages written back per second and bytes sent per page (the
+ * backend's counters), write and read MB/s, and p50/p99 of uzswap_read
+ * for cache hits and for misses (pages read from the backend).
  *
  * A page of the working set is a page of the input chosen by its offset
  * (each input page once for the first n offsets), stamped with the offset
@@ -20,6 +23,7 @@
 #include <fcntl.h>
 #include <unistd.h>
 #include <pthread.h>
+#include <stdbool.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
@@ -154,7 +158,12 @@ int swap_bench_run(const struct pageset *ps, const struct swap_cfg *cfg,
 	int err = -ENOMEM;
 
 	memset(r, 0, sizeof(*r));
-	int fd = open(cfg->backing, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	bool uri = strstr(cfg->backing, "://") ||
+		   !strncmp(cfg->backing, "file:", 5);
+	const char *path = !strncmp(cfg->backing, "file:", 5) ?
+		cfg->backing + 5 + 2 * !strncmp(cfg->backing + 5, "//", 2) :
+		uri ? NULL : cfg->backing;
+	int fd = path ? open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600) : 0;
 
 	if (fd < 0) {
 		fprintf(stderr, "uzswap bench: cannot create '%s': %s\n",
@@ -163,22 +172,34 @@ int swap_bench_run(const struct pageset *ps, const struct swap_cfg *cfg,
 		free(miss);
 		return EXIT_FAIL;
 	}
-	close(fd);
+	if (path)
+		close(fd);
 	uzswap_options_init(&o);
 	o.compressor = cfg->codec.name;
 	o.level = cfg->codec.level;
 	o.nr_pages = cfg->pages;
 	o.max_pool_bytes = cfg->pool_bytes;
-	o.backing_path = cfg->backing;
+	if (uri)
+		o.backing_uri = cfg->backing;
+	else
+		o.backing_path = cfg->backing;
 	if (!hit || !miss || (err = uzswap_open(&o, &s.uz)) < 0) {
 		fprintf(stderr, "uzswap bench: cannot open the cache on '%s': "
-			"%s\n", cfg->backing, uzswap_strerror(err));
+			"%s (%s)\n", cfg->backing, uzswap_strerror(err),
+			uzswap_open_error());
 		free(hit);
 		free(miss);
 		return EXIT_FAIL;
 	}
-	r->write_mbps = (double)cfg->pages * PAGE / write_phase(&s) / 1e6;
+	double t_write = write_phase(&s);
+
+	r->write_mbps = (double)cfg->pages * PAGE / t_write / 1e6;
 	uzswap_get_stats(s.uz, &r->after_write);
+	r->wb_pps = (double)r->after_write.written_back_pages / t_write;
+	if (r->after_write.written_back_pages + r->after_write.backing_writes)
+		r->wire_per_page = (double)r->after_write.backend_bytes_out /
+			(double)(r->after_write.written_back_pages +
+				 r->after_write.backing_writes);
 	read_phase(&s, r, hit, miss);
 	r->mismatches += atomic_load(&s.failures);
 	r->hit_rate = cfg->reads ? (double)r->hits / (double)cfg->reads : 0;
@@ -216,6 +237,10 @@ void swap_report(FILE *f, const struct swap_cfg *c, const struct swap_result *r,
 		fprintf(f, ",\"written_back_pages\":%llu,\"write_mbps\":",
 			(unsigned long long)r->stats.written_back_pages);
 		json_num(f, r->write_mbps, 1);
+		fprintf(f, ",\"writeback_pages_per_s\":");
+		json_num(f, r->wb_pps, 0);
+		fprintf(f, ",\"bytes_out_per_page\":");
+		json_num(f, r->wire_per_page, 0);
 		fprintf(f, ",\"read_mbps\":");
 		json_num(f, r->read_mbps, 1);
 		fprintf(f, ",\"read_hit_p50_us\":");
@@ -237,10 +262,12 @@ void swap_report(FILE *f, const struct swap_cfg *c, const struct swap_result *r,
 		(unsigned long long)c->pages,
 		(double)c->pages * PAGE / 1048576.0, c->backing);
 	fprintf(f, "  write (%u threads): %.0f MB/s; then %llu pages cached, "
-		"%llu in the file (%llu written back)\n", c->threads,
+		"%llu in the backend (%llu written back: %.0f pages/s, %.0f "
+		"bytes sent per page)\n", c->threads,
 		r->write_mbps, (unsigned long long)r->after_write.stored_pages,
 		(unsigned long long)r->after_write.backing_pages,
-		(unsigned long long)r->after_write.written_back_pages);
+		(unsigned long long)r->after_write.written_back_pages,
+		r->wb_pps, r->wire_per_page);
 	fprintf(f, "  %llu reads (%u%% to the hottest 20%%), %llu written out "
 		"again: hit rate %.1f%%, read %.0f MB/s, rewrite %.0f MB/s\n",
 		(unsigned long long)c->reads, c->hot_pct,

@@ -190,7 +190,7 @@ double timer_overhead_ns(void);
 
 struct swap_cfg {
 	struct codec_sel codec;
-	const char *backing;	/* the backing file */
+	const char *backing;	/* the backing file, or a backing_uri */
 	uint64_t pool_bytes;	/* pool limit */
 	uint64_t pages;		/* working set, larger than the pool */
 	uint64_t reads;		/* swap-ins after the writes */
@@ -202,6 +202,8 @@ struct swap_cfg {
 struct swap_result {
 	double write_mbps, read_mbps, rewrite_mbps, hit_rate;
 	double hit_p50, hit_p99, miss_p50, miss_p99;	/* µs per read */
+	double wb_pps;		/* pages written back per second of writes */
+	double wire_per_page;	/* backend bytes sent per page it took */
 	uint64_t hits, misses, rewrites, mismatches;
 	struct uzswap_stats after_write, stats;
 };
@@ -256,5 +258,6 @@ int plot_svg(const char *path, const struct bench_result *r, int n,
 int cmd_bench(int argc, char **argv);
 int cmd_probe(int argc, char **argv);
 int cmd_stats(int argc, char **argv);
+int cmd_gc(int argc, char **argv);
 
 #endif

@@ -1,13 +1,35 @@
 /*
- * swapfile.c - the backing store. See swapfile.h for the contract.
+ * backend_file.c - the file backend: a regular file or a block device
+ * addressed by page offset, behind backend.h.
  *
+ *   page 0        header: magic, format version, page size, nr_pages,
+ *                 a random instance id, a checksum of the header
+ *   page o + 1    the record of offset o (backend.h), zero-padded to
+ *                 4 KiB; a raw record (UZ_REC_RAW) as its 4096-byte
+ *                 payload alone - the slot has no room for a header, so
+ *                 a read rebuilds it from what the index expects and only
+ *                 the payload's checksum (kept in the index slot) checks it
+ *
+ * At open a file whose page 0 is all zeros (new, or zeroed) is taken and
+ * stamped; a uzswap file of this format from an earlier instance is taken
+ * and stamped anew (its data pages are never read: the index starts
+ * empty); anything else is refused and left untouched - another format
+ * version or page size (-EPROTO), or data that is not uzswap's (-EEXIST:
+ * a wrong path must never overwrite somebody's file).
+ *
+ * Owns: one file descriptor (O_DIRECT when the file system accepts it
+ * with aligned buffers, else buffered), the size check at open.
  * O_DIRECT keeps swapped-out pages out of the page cache (a swap file that
  * fills the page cache would give back the memory it was meant to save).
  * It is probed at open with one aligned read; a file system that refuses
  * it (tmpfs on older kernels, some FUSE) gets plain buffered I/O.
+ *
+ * Must never: decide what is current (backend.h), or read past the slot
+ * of the offset asked for. Every I/O passes one fault point (fault.h)
+ * first: a test can make exactly one read, write or hole punch fail.
  */
 #define _GNU_SOURCE
-#include "swapfile.h"
+#include "backend_file.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -196,14 +218,24 @@ static int header_write(int fd, uint64_t nr_pages, const uint8_t id[16])
 	return 0;
 }
 
-int uz_swapfile_open(const char *path, uint64_t nr_pages,
-		     struct uz_swapfile *sf)
+struct file_backend {
+	struct uz_backend b;	/* first: the interface's view */
+	int fd;
+	uint8_t id[16];		/* this instance's, in the header */
+	bool direct;		/* opened O_DIRECT: buffers must be aligned */
+	bool is_blkdev;
+};
+
+#define FB(b) ((struct file_backend *)(b))
+
+/* Open path, lock it, check and stamp its header, size it, probe
+ * O_DIRECT (backend_file.h), filling f. */
+static int file_setup(const char *path, uint64_t nr_pages,
+		      struct file_backend *f)
 {
 	struct stat st;
 	int fd, err;
 
-	memset(sf, 0, sizeof(*sf));
-	sf->fd = -1;
 	if (nr_pages > UINT64_MAX / UZ_PAGE - 1)
 		return -EINVAL;
 	fd = open(path, O_RDWR | O_CLOEXEC);
@@ -221,44 +253,41 @@ int uz_swapfile_open(const char *path, uint64_t nr_pages,
 	if (!err)
 		err = header_check(fd);
 	if (!err)
-		err = size_check(fd, &st, nr_pages, &sf->is_blkdev);
+		err = size_check(fd, &st, nr_pages, &f->is_blkdev);
 	if (!err) {
-		instance_id(sf->id);
-		err = header_write(fd, nr_pages, sf->id);
+		instance_id(f->id);
+		err = header_write(fd, nr_pages, f->id);
 	}
 	if (err) {
 		close(fd);
 		return err;
 	}
-	sf->direct = direct_enable(fd);
-	sf->fd = fd;
-	sf->nr_pages = nr_pages;
+	f->direct = direct_enable(fd);
+	f->fd = fd;
 	return 0;
 }
 
-void uz_swapfile_close(struct uz_swapfile *sf)
+static void file_close(struct uz_backend *b)
 {
-	if (sf->fd >= 0)
-		close(sf->fd);
-	sf->fd = -1;
+	if (FB(b)->fd >= 0)
+		close(FB(b)->fd);
+	uz_free(b);
 }
 
-static bool aligned(const void *p)
-{
-	return ((uintptr_t)p & (UZ_PAGE - 1)) == 0;
-}
-
-static int xfer(struct uz_swapfile *sf, uint64_t offset, void *buf, bool wr)
+/* One 4 KiB slot (buf aligned for O_DIRECT). 0 or -EIO (short transfer -
+ * a read past the end of a file someone shrank among them -, I/O error,
+ * full file system, injected fault). */
+static int xfer(struct file_backend *f, uint64_t offset, void *buf, bool wr)
 {
 	size_t done = 0;
 	off_t pos = (off_t)((offset + 1) * UZ_PAGE);	/* after the header */
 
-	if (offset >= sf->nr_pages || uz_fault_hit())
+	if (offset >= f->b.nr_pages || uz_fault_hit())
 		return -EIO;
 	while (done < UZ_PAGE) {
-		ssize_t n = wr ? pwrite(sf->fd, (char *)buf + done,
+		ssize_t n = wr ? pwrite(f->fd, (char *)buf + done,
 					UZ_PAGE - done, pos + (off_t)done)
-			       : pread(sf->fd, (char *)buf + done,
+			       : pread(f->fd, (char *)buf + done,
 				       UZ_PAGE - done, pos + (off_t)done);
 		if (n < 0 && errno == EINTR)
 			continue;
@@ -273,35 +302,120 @@ static int xfer(struct uz_swapfile *sf, uint64_t offset, void *buf, bool wr)
 	return 0;
 }
 
-int uz_swapfile_write(struct uz_swapfile *sf, uint64_t offset,
-		      const void *page)
+/* A record into its slot: a raw one as its payload, any other padded. */
+static int write_one(struct file_backend *f, const struct uz_breq *r)
 {
-	unsigned char bounce[UZ_PAGE] __attribute__((aligned(UZ_PAGE)));
+	unsigned char slot[UZ_PAGE] __attribute__((aligned(UZ_PAGE)));
+	const unsigned char *rec = r->rec;
 
-	if (!sf->direct || aligned(page))
-		return xfer(sf, offset, (void *)page, true);
-	memcpy(bounce, page, UZ_PAGE);
-	return xfer(sf, offset, bounce, true);
+	if (r->len < UZ_REC_HDR || r->len > UZ_REC_MAX)
+		return -EINVAL;
+	if (r->len == UZ_REC_MAX) {	/* raw: the payload fills the slot */
+		memcpy(slot, rec + UZ_REC_HDR, UZ_PAGE);
+	} else {
+		memcpy(slot, rec, r->len);
+		memset(slot + r->len, 0, UZ_PAGE - r->len);
+	}
+	return xfer(f, r->offset, slot, true);
 }
 
-int uz_swapfile_read(struct uz_swapfile *sf, uint64_t offset, void *page)
+/* The slot of r->offset into r->rec (see the top for raw records). */
+static int read_one(struct file_backend *f, struct uz_breq *r)
 {
-	unsigned char bounce[UZ_PAGE] __attribute__((aligned(UZ_PAGE)));
+	unsigned char slot[UZ_PAGE] __attribute__((aligned(UZ_PAGE)));
+	struct uz_rec_hdr h;
+	int err = xfer(f, r->offset, slot, false);
+
+	if (err)
+		return err;
+	r->hdr_implied = r->want->flags & UZ_REC_RAW;
+	if (r->hdr_implied) {
+		memcpy((char *)r->rec + UZ_REC_HDR, slot, UZ_PAGE);
+		r->len = uz_rec_seal(r->rec, r->offset, r->want->gen, 0,
+				     UZ_REC_RAW, UZ_PAGE, r->want->csum);
+		return 0;
+	}
+	memcpy(&h, slot, sizeof(h));
+	if (h.len > UZ_PAGE - UZ_REC_HDR)	/* cannot be a padded record */
+		return -EIO;
+	r->len = UZ_REC_HDR + h.len;
+	memcpy(r->rec, slot, r->len);
+	return 0;
+}
+
+static void count(struct file_backend *f, struct uz_breq *r, bool wr)
+{
+	if (r->status)
+		uz_ctr_add(&f->b.ctr.err_other, 1);
+	else
+		uz_ctr_add(wr ? &f->b.ctr.bytes_out : &f->b.ctr.bytes_in,
+			   UZ_PAGE);
+}
+
+static void file_write(struct uz_backend *b, struct uz_breq *r, unsigned n)
+{
+	for (unsigned i = 0; i < n; i++) {
+		r[i].status = write_one(FB(b), &r[i]);
+		count(FB(b), &r[i], true);
+	}
+}
+
+static void file_read(struct uz_backend *b, struct uz_breq *r, unsigned n)
+{
+	for (unsigned i = 0; i < n; i++) {
+		r[i].status = read_one(FB(b), &r[i]);
+		count(FB(b), &r[i], false);
+	}
+}
+
+/* Give the slots' blocks back (punch holes). Best effort: a file system
+ * that cannot punch keeps the stale bytes, which the index never reads. */
+static void file_discard(struct uz_backend *b, struct uz_breq *r, unsigned n)
+{
+	struct file_backend *f = FB(b);
+
+	for (unsigned i = 0; i < n; i++) {
+		r[i].status = 0;
+		if (r[i].offset >= b->nr_pages || f->is_blkdev ||
+		    uz_fault_hit())
+			continue;
+		/* Best effort: EOPNOTSUPP leaves stale bytes nobody reads. */
+		(void)fallocate(f->fd, FALLOC_FL_PUNCH_HOLE |
+				FALLOC_FL_KEEP_SIZE,
+				(off_t)((r[i].offset + 1) * UZ_PAGE), UZ_PAGE);
+	}
+}
+
+static int file_flush(struct uz_backend *b)
+{
+	return fdatasync(FB(b)->fd) < 0 ? -EIO : 0;
+}
+
+static const struct uz_backend_ops file_ops = {
+	.kind = "file",
+	.write = file_write,
+	.read = file_read,
+	.discard = file_discard,
+	.flush = file_flush,
+	.close = file_close,
+};
+
+int uz_backend_file_open(const char *path, uint64_t nr_pages,
+			 struct uz_backend **out)
+{
+	struct file_backend *f = uz_calloc(1, sizeof(*f));
 	int err;
 
-	if (!sf->direct || aligned(page))
-		return xfer(sf, offset, page, false);
-	err = xfer(sf, offset, bounce, false);
-	if (!err)
-		memcpy(page, bounce, UZ_PAGE);
-	return err;
-}
-
-void uz_swapfile_discard(struct uz_swapfile *sf, uint64_t offset)
-{
-	if (offset >= sf->nr_pages || sf->is_blkdev || uz_fault_hit())
-		return;
-	/* Best effort: EOPNOTSUPP leaves stale bytes nobody reads. */
-	(void)fallocate(sf->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
-			(off_t)((offset + 1) * UZ_PAGE), UZ_PAGE);
+	if (!f)
+		return -ENOMEM;
+	f->fd = -1;
+	f->b.ops = &file_ops;
+	f->b.nr_pages = nr_pages;
+	err = file_setup(path, nr_pages, f);
+	if (err) {
+		uz_free(f);
+		return err;
+	}
+	*out = &f->b;
+	return 0;
 }

@@ -1,0 +1,801 @@
+/*
+ * backend_redis.c - the Redis backend: each page a key of one server (TCP
+ * or a unix socket), through hiredis, behind backend.h.
+ *
+ *   uz:{NS:F}:O      the record of offset O (hex), F = O / 16: the hash
+ *                    tag keeps a 16-page folio in one cluster slot
+ *   uz:lease:NS      this instance's lease: SET NX at open (a live
+ *                    instance's namespace is refused), its TTL refreshed
+ *                    by a thread every LEASE_TTL_MS / 4; `uzswap gc URI`
+ *                    deletes the page keys of namespaces without a lease
+ *
+ * A batch is one pipelined round trip on one connection (SET/GET/DEL,
+ * then WAIT R with wait=R): a write is acknowledged only when the server
+ * answered OK (and R replicas had it), so a page becomes remote only then
+ * (I7). Page keys never expire; close deletes this namespace's keys.
+ *
+ * Owns: the connections (NR_CONNS, each used by one thread at a time:
+ * the shrinker threads and readers each take their own), the circuit
+ * breakers, the lease, the key names, and the send seam (send_batch) that
+ * a cluster client can sit behind.
+ *
+ * Failures: a server down, reset, stalled past timeout_ms, or out of
+ * memory fails the request (-ECONNREFUSED, -ETIMEDOUT, -ENOSPC) and opens
+ * a breaker: for a backoff (10 ms, doubling to 1 s) every request fails
+ * at once (-EIO) instead of waiting timeout_ms each; then one probe goes
+ * through, and a success closes it. Out of memory opens only the write
+ * breaker: reads still work. A key missing (the server restarted empty)
+ * is -EIO for that page - never zeros.
+ *
+ * Must never: take a lock of lockdep.h's table (the connections are
+ * claimed with an atomic flag), call back into the cache, or report a
+ * write done that the server did not acknowledge.
+ */
+#define _GNU_SOURCE
+#include "backend_redis.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "uri.h"
+
+#ifndef UZ_HAVE_HIREDIS
+
+int uz_backend_redis_open(const struct uz_uri *u, uint64_t nr_pages,
+			  struct uz_backend **out, char *err,
+			  unsigned errlen)
+{
+	(void)u, (void)nr_pages, (void)out;
+	snprintf(err, errlen, "backing_uri: this libuzswap was built "
+		 "without hiredis (no Redis backend)");
+	return -EOPNOTSUPP;
+}
+
+long uz_backend_redis_gc(const struct uz_uri *u, char *err, unsigned errlen)
+{
+	return uz_backend_redis_open(u, 0, NULL, err, errlen);
+}
+
+#else
+
+#include <hiredis/hiredis.h>
+#include <pthread.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <sys/random.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "fault.h"
+
+#define NR_CONNS 8
+#define LEASE_TTL_MS 10000
+#define BREAKER_MIN_NS (10 * 1000 * 1000ull)
+#define BREAKER_MAX_NS (1000 * 1000 * 1000ull)
+#define KEY_MAX 80
+
+struct conn {
+	atomic_bool busy;	/* claimed by one thread */
+	redisContext *c;	/* NULL: not connected */
+	unsigned epoch;		/* r->epoch when it connected */
+};
+
+/* Open: requests fail at once until open_until; then one probe. */
+struct breaker {
+	_Atomic uint64_t open_until;	/* CLOCK_MONOTONIC ns, 0: closed */
+	_Atomic uint64_t backoff;	/* the next opening's length */
+};
+
+struct redis_backend {
+	struct uz_backend b;	/* first: the interface's view */
+	struct uz_uri u;
+	char lease[KEY_MAX];
+	struct conn conns[NR_CONNS];
+	/* Bumped by every connection error: a server that died or
+	 * restarted broke every connection to it, so each is made anew
+	 * before its next use instead of failing once more. */
+	atomic_uint epoch;
+	struct breaker bk_conn;		/* unreachable, reset, stalled */
+	struct breaker bk_write;	/* out of memory: writes only */
+	pthread_t lease_thread;
+	bool lease_started;
+	atomic_bool stop;
+};
+
+#define RB(b) ((struct redis_backend *)(b))
+
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+/* ---- the breakers ---- */
+
+/* May a request go? false: fail it at once (counted). */
+static bool breaker_pass(struct redis_backend *r, struct breaker *bk)
+{
+	uint64_t until = atomic_load(&bk->open_until), t;
+
+	if (!until)
+		return true;
+	t = now_ns();
+	/* Open, or past it and another thread is the probe already. */
+	if (t < until || !atomic_compare_exchange_strong(
+			&bk->open_until, &until, t + atomic_load(&bk->backoff))) {
+		uz_ctr_add(&r->b.ctr.breaker_fast_fails, 1);
+		return false;
+	}
+	return true;	/* the probe */
+}
+
+static void breaker_fail(struct redis_backend *r, struct breaker *bk)
+{
+	uint64_t b = atomic_load(&bk->backoff);
+
+	if (atomic_exchange(&bk->open_until, now_ns() + b) == 0)
+		uz_ctr_add(&r->b.ctr.breaker_trips, 1);
+	atomic_store(&bk->backoff, b * 2 > BREAKER_MAX_NS ? BREAKER_MAX_NS :
+				   b * 2);
+}
+
+static void breaker_ok(struct breaker *bk)
+{
+	if (atomic_load_explicit(&bk->open_until, memory_order_relaxed)) {
+		atomic_store(&bk->open_until, 0);
+		atomic_store(&bk->backoff, BREAKER_MIN_NS);
+	}
+}
+
+/* ---- connections ---- */
+
+/*
+ * hiredis writes with write(2): to a server that died that raises
+ * SIGPIPE, which would kill the program. Around every exchange the
+ * calling thread blocks it, and a SIGPIPE it raised meanwhile is taken
+ * off its pending set before the old mask comes back (the program's own
+ * SIGPIPE handling stays as it was).
+ */
+static void sigpipe_block(sigset_t *old)
+{
+	sigset_t pipe;
+
+	sigemptyset(&pipe);
+	sigaddset(&pipe, SIGPIPE);
+	pthread_sigmask(SIG_BLOCK, &pipe, old);
+}
+
+static void sigpipe_restore(const sigset_t *old)
+{
+	struct timespec zero = { 0, 0 };
+	sigset_t pipe, pending;
+
+	sigemptyset(&pipe);
+	sigaddset(&pipe, SIGPIPE);
+	sigpending(&pending);
+	if (sigismember(&pending, SIGPIPE) && !sigismember(old, SIGPIPE))
+		while (sigtimedwait(&pipe, NULL, &zero) > 0)
+			;
+	pthread_sigmask(SIG_SETMASK, old, NULL);
+}
+
+static struct timeval tv_ms(int ms)
+{
+	return (struct timeval){ ms / 1000, (ms % 1000) * 1000 };
+}
+
+/* hiredis's error on c as a negative errno (counted by kind). */
+static int ctx_errno(struct redis_backend *r, redisContext *c)
+{
+	if (c->err == REDIS_ERR_IO &&
+	    (errno == EAGAIN || errno == EWOULDBLOCK || errno == ETIMEDOUT)) {
+		uz_ctr_add(&r->b.ctr.err_timeout, 1);
+		return -ETIMEDOUT;
+	}
+	uz_ctr_add(&r->b.ctr.err_conn, 1);
+	return -ECONNREFUSED;
+}
+
+/* An error reply as a negative errno (counted by kind). */
+static int reply_errno(struct redis_backend *r, const redisReply *y)
+{
+	if (!strncmp(y->str, "OOM", 3)) {
+		uz_ctr_add(&r->b.ctr.err_oom, 1);
+		return -ENOSPC;
+	}
+	if (!strncmp(y->str, "NOAUTH", 6) || !strncmp(y->str, "WRONGPASS", 9))
+		return -EACCES;
+	uz_ctr_add(&r->b.ctr.err_other, 1);
+	return -EIO;
+}
+
+/* A command on c, its reply checked: 0 or a negative errno. */
+static int command(struct redis_backend *r, redisContext *c, int argc,
+		   const char **argv, const size_t *lens, redisReply **out)
+{
+	redisReply *y;
+	sigset_t old;
+	int err = 0;
+
+	sigpipe_block(&old);
+	y = redisCommandArgv(c, argc, argv, lens);
+	sigpipe_restore(&old);
+
+	if (!y)
+		return ctx_errno(r, c);
+	if (y->type == REDIS_REPLY_ERROR)
+		err = reply_errno(r, y);
+	if (out && !err)
+		*out = y;
+	else
+		freeReplyObject(y);
+	return err;
+}
+
+static redisContext *dial(const struct uz_uri *u)
+{
+	struct timeval tv = tv_ms(u->timeout_ms);
+
+	if (u->kind == UZ_URI_REDIS_UNIX)
+		return redisConnectUnixWithTimeout(u->path, tv);
+	return redisConnectWithTimeout(u->host[0].name, u->host[0].port, tv);
+}
+
+/* A new connection, authenticated. 0 or a negative errno; err says. */
+static int connect_one(struct redis_backend *r, redisContext **out,
+		       char *err, unsigned errlen)
+{
+	const char *av[3] = { "AUTH", r->u.user, r->u.pass };
+	redisContext *c = dial(&r->u);
+	int rc;
+
+	if (!c || c->err) {
+		rc = c ? ctx_errno(r, c) : -ENOMEM;
+		snprintf(err, errlen, "redis: cannot connect: %s",
+			 c ? c->errstr : "out of memory");
+		redisFree(c);
+		return rc;
+	}
+	redisSetTimeout(c, tv_ms(r->u.timeout_ms));
+	rc = r->u.pass[0] ? command(r, c, r->u.user[0] ? 3 : 2,
+				    r->u.user[0] ? av : (const char *[]){
+					    "AUTH", r->u.pass }, NULL, NULL)
+			  : 0;
+	if (rc) {
+		snprintf(err, errlen, "redis: AUTH refused (%s)",
+			 strerror(-rc));
+		redisFree(c);
+		return rc;
+	}
+	*out = c;
+	return 0;
+}
+
+/* Claim a connection (connected; NULL with *err when it cannot be). */
+static struct conn *conn_get(struct redis_backend *r, int *err)
+{
+	char why[160];
+
+	for (;;) {
+		for (unsigned i = 0; i < NR_CONNS; i++) {
+			struct conn *k = &r->conns[i];
+
+			if (atomic_exchange(&k->busy, true))
+				continue;
+			if (k->c && k->epoch != atomic_load(&r->epoch)) {
+				redisFree(k->c);	/* from before an error */
+				k->c = NULL;
+			}
+			k->epoch = atomic_load(&r->epoch);
+			*err = k->c ? 0 : connect_one(r, &k->c, why,
+						       sizeof(why));
+			if (!*err)
+				return k;
+			atomic_store(&k->busy, false);
+			return NULL;
+		}
+		sched_yield();	/* all taken: one is back within a batch */
+	}
+}
+
+/* Give k back; after a connection error it is closed (hiredis cannot
+ * resume a context that failed), and so, at their next use, are the
+ * others (epoch). */
+static void conn_put(struct redis_backend *r, struct conn *k, bool broken)
+{
+	if (broken) {
+		redisFree(k->c);
+		k->c = NULL;
+		atomic_fetch_add(&r->epoch, 1);
+	}
+	atomic_store(&k->busy, false);
+}
+
+/* ---- keys ---- */
+
+static size_t page_key(const struct redis_backend *r, uint64_t offset,
+		       char *key)
+{
+	return (size_t)snprintf(key, KEY_MAX, "uz:{%s:%llx}:%llx", r->u.ns,
+				(unsigned long long)(offset >> 4),
+				(unsigned long long)offset);
+}
+
+/* The RESP bytes of a command (what goes on the wire). */
+static uint64_t resp_bytes(int argc, const size_t *lens)
+{
+	uint64_t n = 4 + (argc > 9);	/* "*N\r\n" */
+
+	for (int i = 0; i < argc; i++)
+		n += 1 + (uint64_t)snprintf(NULL, 0, "%zu", lens[i]) + 2 +
+		     lens[i] + 2;
+	return n;
+}
+
+/* ---- the send seam: one pipelined batch on one connection ---- */
+
+struct cmd {
+	int argc;
+	const char *argv[3];
+	size_t lens[3];
+};
+
+/*
+ * Send nr commands (+ WAIT when wait > 0) in one round trip; replies[i]
+ * or status[i] < 0 each. Returns 0, or a negative errno for the whole
+ * batch (no connection, the connection failed: every status set to it).
+ * A cluster client takes this place, routing each command by its key.
+ */
+static int send_batch(struct redis_backend *r, unsigned nr,
+		      const struct cmd *cmds, redisReply **replies,
+		      int *status, int wait)
+{
+	struct conn *k;
+	int err, i;
+
+	k = conn_get(r, &err);
+	if (!k)
+		goto fail;
+	for (i = 0; i < (int)nr; i++) {
+		/* hiredis 0.14 takes char ** but only reads it */
+		redisAppendCommandArgv(k->c, cmds[i].argc,
+				       (const char **)cmds[i].argv,
+				       cmds[i].lens);
+		uz_ctr_add(&r->b.ctr.bytes_out,
+			   resp_bytes(cmds[i].argc, cmds[i].lens));
+	}
+	if (wait)
+		redisAppendCommand(k->c, "WAIT %d %d", wait, r->u.timeout_ms);
+	for (i = 0; i < (int)nr + !!wait; i++) {
+		void *y = NULL;
+
+		if (redisGetReply(k->c, &y) != REDIS_OK) {
+			err = ctx_errno(r, k->c);
+			for (int j = 0; j < i && j < (int)nr; j++)
+				freeReplyObject(replies[j]);
+			conn_put(r, k, true);
+			goto fail;
+		}
+		if (i < (int)nr) {
+			replies[i] = y;
+			status[i] = 0;
+		} else {	/* WAIT: how many replicas have it all */
+			redisReply *w = y;
+
+			err = w->type == REDIS_REPLY_INTEGER &&
+			      w->integer >= wait ? 0 : -ETIMEDOUT;
+			freeReplyObject(y);
+			for (int j = 0; err && j < (int)nr; j++)
+				status[j] = err;
+		}
+	}
+	conn_put(r, k, false);
+	return 0;
+fail:
+	for (unsigned j = 0; j < nr; j++) {
+		replies[j] = NULL;
+		status[j] = err;
+	}
+	return err;
+}
+
+/* A batch through the breakers: 0 (replies/status per command), or the
+ * batch's error with every status set. */
+static int run_batch(struct redis_backend *r, unsigned nr,
+		     const struct cmd *cmds, redisReply **replies,
+		     int *status, bool write)
+{
+	sigset_t old;
+	int err;
+
+	if (!breaker_pass(r, &r->bk_conn) ||
+	    (write && !breaker_pass(r, &r->bk_write)) || uz_fault_hit()) {
+		for (unsigned j = 0; j < nr; j++) {
+			replies[j] = NULL;
+			status[j] = -EIO;
+		}
+		return -EIO;
+	}
+	sigpipe_block(&old);
+	err = send_batch(r, nr, cmds, replies, status, write ? r->u.wait : 0);
+	sigpipe_restore(&old);
+	if (err == -ECONNREFUSED || err == -ETIMEDOUT)
+		breaker_fail(r, &r->bk_conn);
+	else
+		breaker_ok(&r->bk_conn);
+	return err;
+}
+
+/* ---- the operations ---- */
+
+static void redis_write(struct uz_backend *b, struct uz_breq *q, unsigned n)
+{
+	struct redis_backend *r = RB(b);
+	char keys[n][KEY_MAX];
+	struct cmd cmds[n];
+	redisReply *y[n];
+	int st[n];
+	bool oom = false;
+
+	if (!n)
+		return;
+	for (unsigned i = 0; i < n; i++) {
+		cmds[i] = (struct cmd){ 3, { "SET", keys[i], q[i].rec },
+				       { 3, page_key(r, q[i].offset, keys[i]),
+					 q[i].len } };
+	}
+	run_batch(r, n, cmds, y, st, true);
+	for (unsigned i = 0; i < n; i++) {
+		q[i].status = st[i];
+		if (!y[i])
+			continue;
+		if (y[i]->type == REDIS_REPLY_ERROR)
+			q[i].status = reply_errno(r, y[i]);
+		else if (y[i]->type != REDIS_REPLY_STATUS ||
+			 strcmp(y[i]->str, "OK"))
+			q[i].status = -EIO;
+		oom |= q[i].status == -ENOSPC;
+		freeReplyObject(y[i]);
+	}
+	if (oom)
+		breaker_fail(r, &r->bk_write);
+	else if (n && !st[0])
+		breaker_ok(&r->bk_write);
+}
+
+/* One GET reply into q: the record, or -EIO (missing: never zeros). */
+static int read_reply(struct redis_backend *r, struct uz_breq *q,
+		      redisReply *y)
+{
+	if (y->type == REDIS_REPLY_ERROR)
+		return reply_errno(r, y);
+	if (y->type != REDIS_REPLY_STRING || y->len > UZ_REC_MAX) {
+		uz_ctr_add(&r->b.ctr.err_other, 1);	/* lost, or foreign */
+		return -EIO;
+	}
+	memcpy(q->rec, y->str, y->len);
+	q->len = (uint32_t)y->len;
+	q->hdr_implied = false;
+	uz_ctr_add(&r->b.ctr.bytes_in, y->len);
+	return 0;
+}
+
+static void redis_read(struct uz_backend *b, struct uz_breq *q, unsigned n)
+{
+	struct redis_backend *r = RB(b);
+	char keys[n][KEY_MAX];
+	struct cmd cmds[n];
+	redisReply *y[n];
+	int st[n];
+
+	if (!n)
+		return;
+	for (unsigned i = 0; i < n; i++)
+		cmds[i] = (struct cmd){ 2, { "GET", keys[i] },
+				       { 3, page_key(r, q[i].offset, keys[i]) } };
+	run_batch(r, n, cmds, y, st, false);
+	for (unsigned i = 0; i < n; i++) {
+		q[i].status = y[i] ? read_reply(r, &q[i], y[i]) : st[i];
+		if (y[i])
+			freeReplyObject(y[i]);
+	}
+}
+
+static void redis_discard(struct uz_backend *b, struct uz_breq *q,
+			  unsigned n)
+{
+	struct redis_backend *r = RB(b);
+	char keys[n][KEY_MAX];
+	struct cmd cmds[n];
+	redisReply *y[n];
+	int st[n];
+
+	if (!n)
+		return;
+	for (unsigned i = 0; i < n; i++)
+		cmds[i] = (struct cmd){ 2, { "DEL", keys[i] },
+				       { 3, page_key(r, q[i].offset, keys[i]) } };
+	/* Best effort: a key left behind is never read (the index no
+	 * longer points at it) and goes at close or by gc. */
+	run_batch(r, n, cmds, y, st, false);
+	for (unsigned i = 0; i < n; i++) {
+		q[i].status = 0;
+		if (y[i])
+			freeReplyObject(y[i]);
+	}
+}
+
+static int redis_flush(struct uz_backend *b)
+{
+	(void)b;	/* every write was acknowledged when it returned */
+	return 0;
+}
+
+/* ---- the lease, open and close ---- */
+
+static int set_lease(struct redis_backend *r, redisContext *c, bool nx)
+{
+	char ttl[16], val[32];
+	const char *av[6] = { "SET", r->lease, val, "PX", ttl, "NX" };
+	size_t lens[6];
+	redisReply *y = NULL;
+	int err;
+
+	snprintf(ttl, sizeof(ttl), "%d", LEASE_TTL_MS);
+	snprintf(val, sizeof(val), "pid %d", (int)getpid());
+	for (int i = 0; i < 6; i++)
+		lens[i] = strlen(av[i]);
+	err = command(r, c, nx ? 6 : 5, av, lens, &y);
+	if (!err && y->type == REDIS_REPLY_NIL)
+		err = -EEXIST;	/* a live instance's namespace */
+	if (y)
+		freeReplyObject(y);
+	return err;
+}
+
+/* The lease thread: refresh the TTL while the instance lives. */
+static void *lease_main(void *arg)
+{
+	struct redis_backend *r = arg;
+	struct timespec step = { 0, 50 * 1000 * 1000 };
+	redisContext *c = NULL;
+	char why[160];
+	unsigned ticks = 0;
+
+	while (!atomic_load(&r->stop)) {
+		nanosleep(&step, NULL);
+		if (++ticks < LEASE_TTL_MS / 4 / 50)
+			continue;
+		ticks = 0;
+		if (!c && connect_one(r, &c, why, sizeof(why)))
+			continue;	/* unreachable: try at the next tick */
+		if (set_lease(r, c, false) == -ETIMEDOUT ||
+		    c->err) {
+			redisFree(c);
+			c = NULL;
+		}
+	}
+	redisFree(c);
+	return NULL;
+}
+
+/* SCAN for pattern and UNLINK every key found (with only_orphans, only
+ * the keys whose namespace has no lease). Keys removed, or an errno. */
+static long scan_unlink(struct redis_backend *r, redisContext *c,
+			const char *pattern, bool only_orphans);
+
+static void delete_keys(struct redis_backend *r)
+{
+	char pat[KEY_MAX], why[160];
+	const char *av[2] = { "DEL", r->lease };
+	redisContext *c = NULL;
+
+	if (connect_one(r, &c, why, sizeof(why)))
+		return;	/* unreachable: gc removes them once the lease is gone */
+	snprintf(pat, sizeof(pat), "uz:{%s:*", r->u.ns);
+	(void)scan_unlink(r, c, pat, false);
+	(void)command(r, c, 2, av, (size_t[]){ 3, strlen(r->lease) }, NULL);
+	redisFree(c);
+}
+
+static void redis_close(struct uz_backend *b)
+{
+	struct redis_backend *r = RB(b);
+
+	atomic_store(&r->stop, true);
+	if (r->lease_started)
+		pthread_join(r->lease_thread, NULL);
+	if (r->lease[0])
+		delete_keys(r);
+	for (unsigned i = 0; i < NR_CONNS; i++)
+		redisFree(r->conns[i].c);
+	uz_free(r);
+}
+
+static const struct uz_backend_ops redis_ops = {
+	.kind = "redis",
+	.write = redis_write,
+	.read = redis_read,
+	.discard = redis_discard,
+	.flush = redis_flush,
+	.close = redis_close,
+};
+
+static void random_ns(char *ns)
+{
+	unsigned char id[8];
+	struct timespec ts;
+
+	if (getrandom(id, sizeof(id), GRND_NONBLOCK) != sizeof(id)) {
+		clock_gettime(CLOCK_REALTIME, &ts);
+		uint64_t w = (uint64_t)ts.tv_nsec ^ (uint64_t)getpid() << 32;
+		memcpy(id, &w, sizeof(id));
+	}
+	for (unsigned i = 0; i < sizeof(id); i++)
+		sprintf(ns + 2 * i, "%02x", id[i]);
+}
+
+/* Connect, take the lease, start its thread. */
+static int redis_start(struct redis_backend *r, char *err, unsigned errlen)
+{
+	struct conn *k = &r->conns[0];
+	int rc = connect_one(r, &k->c, err, errlen);
+
+	if (rc)
+		return rc;
+	snprintf(r->lease, sizeof(r->lease), "uz:lease:%s", r->u.ns);
+	rc = set_lease(r, k->c, true);
+	if (rc) {
+		snprintf(err, errlen, "redis: lease %s: %s", r->lease,
+			 rc == -EEXIST ? "held by a live instance (another "
+			 "ns, or wait for its TTL)" : strerror(-rc));
+		r->lease[0] = 0;	/* not ours: never deleted */
+		return rc;
+	}
+	if (pthread_create(&r->lease_thread, NULL, lease_main, r)) {
+		snprintf(err, errlen, "redis: no lease thread");
+		return -ENOMEM;
+	}
+	r->lease_started = true;
+	return 0;
+}
+
+int uz_backend_redis_open(const struct uz_uri *u, uint64_t nr_pages,
+			  struct uz_backend **out, char *err,
+			  unsigned errlen)
+{
+	struct redis_backend *r = uz_calloc(1, sizeof(*r));
+	int rc;
+
+	if (!r)
+		return -ENOMEM;
+	r->b.ops = &redis_ops;
+	r->b.nr_pages = nr_pages;
+	r->u = *u;
+	if (!r->u.ns[0])
+		random_ns(r->u.ns);
+	atomic_init(&r->bk_conn.backoff, BREAKER_MIN_NS);
+	atomic_init(&r->bk_write.backoff, BREAKER_MIN_NS);
+	rc = redis_start(r, err, errlen);
+	if (rc) {
+		redis_close(&r->b);
+		return rc;
+	}
+	*out = &r->b;
+	return 0;
+}
+
+/* ---- gc ---- */
+
+/* The namespace of a page key "uz:{NS:F}:O" into ns; false if not one. */
+static bool key_ns(const char *key, size_t len, char *ns)
+{
+	const char *rb = memchr(key, '}', len), *colon = NULL;
+
+	if (len < 5 || memcmp(key, "uz:{", 4) || !rb)
+		return false;
+	for (const char *p = key + 4; p < rb; p++)
+		if (*p == ':')
+			colon = p;
+	if (!colon || colon - (key + 4) > UZ_URI_NS_MAX)
+		return false;
+	memcpy(ns, key + 4, (size_t)(colon - key - 4));
+	ns[colon - key - 4] = 0;
+	return true;
+}
+
+/* Has ns a lease? 1, 0, or a negative errno. */
+static int leased(struct redis_backend *r, redisContext *c, const char *ns)
+{
+	char lease[KEY_MAX];
+	const char *av[2] = { "EXISTS", lease };
+	redisReply *y = NULL;
+	int rc;
+
+	snprintf(lease, sizeof(lease), "uz:lease:%s", ns);
+	rc = command(r, c, 2, av, (size_t[]){ 6, strlen(lease) }, &y);
+	if (rc)
+		return rc;
+	rc = y->type == REDIS_REPLY_INTEGER && y->integer > 0;
+	freeReplyObject(y);
+	return rc;
+}
+
+/* UNLINK the keys of one SCAN reply (the orphans only, if asked). */
+static long unlink_some(struct redis_backend *r, redisContext *c,
+			redisReply *keys, bool only_orphans)
+{
+	char ns[UZ_URI_NS_MAX + 1] = "", last[UZ_URI_NS_MAX + 1] = "";
+	int orphan = 0;
+	long n = 0;
+
+	for (size_t i = 0; i < keys->elements; i++) {
+		redisReply *k = keys->element[i];
+		const char *av[2] = { "UNLINK", k->str };
+
+		if (only_orphans) {
+			if (!key_ns(k->str, k->len, ns))
+				continue;
+			if (strcmp(ns, last)) {	/* one EXISTS per ns run */
+				orphan = leased(r, c, ns) == 0;
+				strcpy(last, ns);
+			}
+			if (!orphan)
+				continue;
+		}
+		if (!command(r, c, 2, av, (size_t[]){ 6, k->len }, NULL))
+			n++;
+	}
+	return n;
+}
+
+static long scan_unlink(struct redis_backend *r, redisContext *c,
+			const char *pattern, bool only_orphans)
+{
+	char cursor[32] = "0";
+	long removed = 0;
+
+	do {
+		const char *av[6] = { "SCAN", cursor, "MATCH", pattern,
+				      "COUNT", "1000" };
+		size_t lens[6];
+		redisReply *y = NULL;
+		int rc;
+
+		for (int i = 0; i < 6; i++)
+			lens[i] = strlen(av[i]);
+		rc = command(r, c, 6, av, lens, &y);
+		if (rc)
+			return removed ? removed : rc;
+		if (y->type != REDIS_REPLY_ARRAY || y->elements != 2) {
+			freeReplyObject(y);
+			return removed ? removed : -EIO;
+		}
+		snprintf(cursor, sizeof(cursor), "%s", y->element[0]->str);
+		removed += unlink_some(r, c, y->element[1], only_orphans);
+		freeReplyObject(y);
+	} while (strcmp(cursor, "0"));
+	return removed;
+}
+
+long uz_backend_redis_gc(const struct uz_uri *u, char *err, unsigned errlen)
+{
+	struct redis_backend r = { .u = *u };
+	redisContext *c = NULL;
+	long rc = connect_one(&r, &c, err, errlen);
+
+	if (rc)
+		return rc;
+	rc = scan_unlink(&r, c, "uz:{*", true);
+	if (rc < 0)
+		snprintf(err, errlen, "redis: SCAN failed: %s",
+			 strerror((int)-rc));
+	redisFree(c);
+	return rc;
+}
+
+#endif

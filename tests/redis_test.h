@@ -1,0 +1,157 @@
+/*
+ * redis_test.h - a test's own redis-server: started on a unix socket in a
+ * private mkdtemp directory (--port 0 --save '' --appendonly no), waited
+ * for until it answers PING, signalled and stopped by its PID only (other
+ * tests and engineers run redis-server too: never by name), its directory
+ * removed at exit. A machine without redis-server skips the test (77).
+ *
+ * Also a direct hiredis connection for what a test does by hand (read or
+ * overwrite a key, CONFIG SET, DBSIZE).
+ */
+#ifndef UZ_REDIS_TEST_H
+#define UZ_REDIS_TEST_H
+
+#include <hiredis/hiredis.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <time.h>
+
+#include "helpers.h"
+
+struct t_redis {
+	pid_t pid;		/* 0: not running */
+	char dir[64];
+	char sock[128];
+	char uri[256];		/* redis+unix://SOCK */
+};
+
+static struct t_redis *t_redis_atexit_;
+
+static inline void t_redis_kill_(struct t_redis *r, int sig)
+{
+	if (r->pid > 0) {
+		kill(r->pid, SIGCONT);	/* a stopped one must see the signal */
+		kill(r->pid, sig);
+		waitpid(r->pid, NULL, 0);
+		r->pid = 0;
+	}
+}
+
+static inline void t_redis_cleanup_(void)
+{
+	char path[256];
+	struct t_redis *r = t_redis_atexit_;
+
+	if (!r)
+		return;
+	t_redis_kill_(r, SIGKILL);
+	snprintf(path, sizeof(path), "%s/log", r->dir);
+	unlink(path);
+	unlink(r->sock);
+	rmdir(r->dir);
+}
+
+/* redisContext on the test's server, or NULL. */
+static inline redisContext *t_redis_conn(const struct t_redis *r)
+{
+	struct timeval tv = { 1, 0 };
+	redisContext *c = redisConnectUnixWithTimeout(r->sock, tv);
+
+	if (c && c->err) {
+		redisFree(c);
+		return NULL;
+	}
+	return c;
+}
+
+/* Start (or restart, empty, on the same socket) the server; extra: more
+ * arguments, NULL-terminated. Fails the test when it never answers. */
+static inline void t_redis_start(struct t_redis *r, const char *const *extra)
+{
+	const char *argv[32] = { "redis-server", "--port", "0",
+				 "--unixsocket", r->sock, "--save", "",
+				 "--appendonly", "no", "--dir", r->dir };
+	int argc = 11;
+
+	if (!r->dir[0]) {
+		snprintf(r->dir, sizeof(r->dir), "/tmp/uzswap-redis-XXXXXX");
+		if (access("/usr/bin/redis-server", X_OK) &&
+		    system("command -v redis-server >/dev/null 2>&1"))
+			t_skip("redis-server not installed "
+			       "(scripts/install-deps.sh installs it)");
+		T_ASSERT(mkdtemp(r->dir));
+		snprintf(r->sock, sizeof(r->sock), "%s/r.sock", r->dir);
+		snprintf(r->uri, sizeof(r->uri), "redis+unix://%s", r->sock);
+		t_redis_atexit_ = r;
+		atexit(t_redis_cleanup_);
+	}
+	while (extra && *extra && argc < 31)
+		argv[argc++] = *extra++;
+	argv[argc] = NULL;
+	fflush(NULL);
+	r->pid = fork();
+	T_ASSERT(r->pid >= 0);
+	if (r->pid == 0) {
+		char log[128];
+
+		snprintf(log, sizeof(log), "%s/log", r->dir);
+		int fd = open(log, O_CREAT | O_WRONLY | O_APPEND, 0600);
+		if (fd >= 0) {
+			dup2(fd, 1);
+			dup2(fd, 2);
+		}
+		execvp("redis-server", (char *const *)argv);
+		_exit(127);
+	}
+	for (int i = 0; i < 500; i++) {		/* 5 s */
+		redisContext *c = t_redis_conn(r);
+		redisReply *y = c ? redisCommand(c, "PING") : NULL;
+		int ok = y && y->type == REDIS_REPLY_STATUS;
+
+		if (y)
+			freeReplyObject(y);
+		redisFree(c);
+		if (ok)
+			return;
+		usleep(10000);
+	}
+	fprintf(stderr, "redis-server did not answer PING (see %s/log)\n",
+		r->dir);
+	exit(T_FAIL);
+}
+
+static inline void t_redis_signal(struct t_redis *r, int sig)
+{
+	T_ASSERT(r->pid > 0);
+	kill(r->pid, sig);
+}
+
+/* Stop the server (SIGKILL: as a crash; SIGTERM: clean). */
+static inline void t_redis_stop(struct t_redis *r, int sig)
+{
+	t_redis_kill_(r, sig);
+}
+
+/* One command by hand; the integer reply, or -1. */
+static inline long long t_redis_int(const struct t_redis *r, const char *fmt,
+				    ...)
+{
+	redisContext *c = t_redis_conn(r);
+	redisReply *y;
+	long long v = -1;
+	va_list ap;
+
+	if (!c)
+		return -1;
+	va_start(ap, fmt);
+	y = redisvCommand(c, fmt, ap);
+	va_end(ap);
+	if (y && y->type == REDIS_REPLY_INTEGER)
+		v = y->integer;
+	if (y)
+		freeReplyObject(y);
+	redisFree(c);
+	return v;
+}
+
+#endif

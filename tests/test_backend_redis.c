@@ -1,0 +1,478 @@
+/*
+ * test_backend_redis - the Redis backend end to end, each case against
+ * its own redis-server (redis_test.h) on a unix socket, real pages (the
+ * corpus, each stamped with its offset and a version), every byte read
+ * back checked:
+ *
+ *  - stress: 2 threads write 4x over the pool, all read back; bytes on
+ *    the wire per page well under a 4 KiB writeback; close deletes the
+ *    keys; a second instance on a live namespace is refused
+ *  - SIGSTOP of the server mid-run: writes fail fast (the breaker; no
+ *    timeout per page), remote pages read -EIO, never wrong; after
+ *    SIGCONT every page reads its newest acknowledged version
+ *  - SIGKILL and an empty restart: remote pages -EIO (never zeros),
+ *    counted; cached ones right; new writes work
+ *  - maxmemory with noeviction: refused writes stay cached or -EIO with
+ *    the old page kept; nothing lost, err_oom counted
+ *  - a stale value (an older record of the key put back by hand) and a
+ *    foreign one: -EIO, backing_corrupt counted
+ *  - wait=1 without a replica: nothing becomes remote, writes fail fast
+ *  - uzswap_gc() removes the keys of a namespace whose lease is gone and
+ *    keeps a live instance's
+ */
+#include <pthread.h>
+
+#include "redis_test.h"
+#include "uzswap.h"
+
+static uint8_t *corpus;
+static size_t ncorpus;
+static struct t_redis srv;
+
+/* The page of (offset, version): a corpus page, stamped. */
+static void make_page(uint8_t *p, uint64_t off, uint32_t ver)
+{
+	memcpy(p, corpus + (off * 7 % ncorpus) * T_PAGE, T_PAGE);
+	memcpy(p, &off, 8);
+	memcpy(p + 8, &ver, 4);
+}
+
+static bool no_shrinker;	/* direct reclaim only: a still pool */
+
+static struct uzswap *open_redis(uint64_t nr, uint64_t pool, const char *q)
+{
+	static char uri[512];
+	struct uzswap_options o;
+	struct uzswap *uz;
+	int err;
+
+	snprintf(uri, sizeof(uri), "%s%s", srv.uri, q ? q : "");
+	uzswap_options_init(&o);
+	o.nr_pages = nr;
+	o.max_pool_bytes = pool;
+	o.backing_uri = uri;
+	o.shrinker_enabled = !no_shrinker;
+	err = uzswap_open(&o, &uz);
+	if (err) {
+		fprintf(stderr, "open %s: %s (%s)\n", uri, uzswap_strerror(err),
+			uzswap_open_error());
+		exit(T_FAIL);
+	}
+	return uz;
+}
+
+static struct uzswap_stats stats(struct uzswap *uz)
+{
+	struct uzswap_stats st;
+
+	T_EQ(uzswap_get_stats(uz, &st), 0);
+	return st;
+}
+
+/* Read every offset 0..nr-1: want[o] its version (0: zeros expected). */
+static long check_all(struct uzswap *uz, uint64_t nr, const uint32_t *want)
+{
+	static uint8_t got[T_PAGE], exp[T_PAGE];
+	long bad = 0;
+
+	for (uint64_t o = 0; o < nr; o++) {
+		int err = uzswap_read(uz, o, got);
+
+		if (want[o])
+			make_page(exp, o, want[o]);
+		else
+			memset(exp, 0, T_PAGE);
+		if (err || memcmp(got, exp, T_PAGE)) {
+			if (bad++ < 5)
+				fprintf(stderr, "offset %llu: err %d, %s\n",
+					(unsigned long long)o, err,
+					err ? "" : "wrong bytes");
+		}
+	}
+	return bad;
+}
+
+/* ---- stress ---- */
+
+#define NR 8192
+static uint32_t want[NR];
+
+struct writer {
+	struct uzswap *uz;
+	uint64_t first, n;
+	long errors;
+};
+
+static void *writer_main(void *arg)
+{
+	struct writer *w = arg;
+	uint8_t page[T_PAGE];
+
+	for (uint64_t o = w->first; o < w->first + w->n; o++) {
+		make_page(page, o, 1);
+		if (uzswap_write(w->uz, o, page) == 0)
+			want[o] = 1;
+		else
+			w->errors++;
+	}
+	return NULL;
+}
+
+static void test_stress(void)
+{
+	struct writer w[2];
+	pthread_t th[2];
+	struct uzswap_stats st;
+	struct uzswap *uz, *two;
+	struct uzswap_options o;
+	double per_page;
+
+	/* 8192 pages of ~2 KiB compressed: about 16 MiB over a 4 MiB pool */
+	uz = open_redis(NR, 4 << 20, "?ns=stress&timeout_ms=5000");
+	for (int i = 0; i < 2; i++) {
+		w[i] = (struct writer){ uz, (uint64_t)i * NR / 2, NR / 2, 0 };
+		T_EQ(pthread_create(&th[i], NULL, writer_main, &w[i]), 0);
+	}
+	for (int i = 0; i < 2; i++)
+		pthread_join(th[i], NULL);
+	T_EQ(w[0].errors + w[1].errors, 0);
+	T_EQ(check_all(uz, NR, want), 0);
+	st = stats(uz);
+	printf("stress: %llu written back, %llu in redis, %llu misses read, "
+	       "%llu bytes out\n", (unsigned long long)st.written_back_pages,
+	       (unsigned long long)st.backing_pages,
+	       (unsigned long long)st.backing_reads,
+	       (unsigned long long)st.backend_bytes_out);
+	T_ASSERT(st.written_back_pages > NR / 2);
+	T_ASSERT(st.backing_reads > 0);
+	per_page = (double)st.backend_bytes_out /
+		   (double)(st.written_back_pages + st.backing_writes);
+	printf("stress: %.0f bytes on the wire per page written\n", per_page);
+	T_ASSERT(per_page < T_PAGE - 2048);
+	T_ASSERT(t_redis_int(&srv, "DBSIZE") >= (long long)st.backing_pages);
+
+	/* The namespace is this live instance's. */
+	uzswap_options_init(&o);
+	o.nr_pages = 16;
+	{
+		static char uri[300];
+
+		snprintf(uri, sizeof(uri), "%s?ns=stress", srv.uri);
+		o.backing_uri = uri;
+	}
+	T_EQ(uzswap_open(&o, &two), -EEXIST);
+	T_ASSERT(strstr(uzswap_open_error(), "lease"));
+
+	uzswap_close(uz);
+	T_EQ(t_redis_int(&srv, "DBSIZE"), 0);	/* keys and lease gone */
+}
+
+static double now_s(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* Write version ver of offsets first, first+step, ... < nr; want[] keeps
+ * what each offset must read: the version of its last write that
+ * returned 0 (a failed uzswap_write keeps the old page). Failures. */
+static long write_range(struct uzswap *uz, uint64_t nr, uint64_t step,
+			uint32_t ver)
+{
+	uint8_t page[T_PAGE];
+	long failed = 0;
+
+	for (uint64_t o = 0; o < nr; o += step) {
+		int err;
+
+		make_page(page, o, ver);
+		err = uzswap_write(uz, o, page);
+		if (err == 0)
+			want[o] = ver;
+		else if (err == -EIO)
+			failed++;
+		else
+			T_EQ(err, 0);
+	}
+	return failed;
+}
+
+/* Reads while the server is away: 0 only with the right bytes; -EIO
+ * allowed. Returns the -EIO count. */
+static long read_degraded(struct uzswap *uz, uint64_t nr)
+{
+	static uint8_t got[T_PAGE], exp[T_PAGE];
+	long eio = 0;
+
+	for (uint64_t o = 0; o < nr; o++) {
+		int err = uzswap_read(uz, o, got);
+
+		if (err == -EIO) {
+			eio++;
+			continue;
+		}
+		T_EQ(err, 0);
+		if (want[o])
+			make_page(exp, o, want[o]);
+		else
+			memset(exp, 0, T_PAGE);
+		T_ASSERT(memcmp(got, exp, T_PAGE) == 0);
+	}
+	return eio;
+}
+
+/* Every page right again within a few seconds (the breaker's backoff). */
+static void check_recovers(struct uzswap *uz, uint64_t nr)
+{
+	long bad = -1;
+
+	for (int i = 0; i < 40 && bad; i++) {
+		bad = read_degraded(uz, nr);
+		if (bad)
+			usleep(100 * 1000);
+	}
+	T_EQ(bad, 0);
+	T_EQ(check_all(uz, nr, want), 0);
+}
+
+#define NR2 2048
+
+static void test_stall(void)
+{
+	struct uzswap *uz = open_redis(NR2, 1 << 20,
+				       "?ns=stall&timeout_ms=100");
+	struct uzswap_stats st;
+	double t0, dt;
+	long failed, eio;
+
+	memset(want, 0, sizeof(want));
+	T_EQ(write_range(uz, NR2, 1, 1), 0);
+	t_redis_signal(&srv, SIGSTOP);
+	t0 = now_s();
+	failed = write_range(uz, NR2, 2, 2);
+	eio = read_degraded(uz, NR2);
+	dt = now_s() - t0;
+	st = stats(uz);
+	printf("stall: %ld writes and %ld reads failed in %.2f s; %llu "
+	       "timeouts, %llu breaker trips, %llu refused at once\n",
+	       failed, eio, dt, (unsigned long long)st.backend_err_timeout,
+	       (unsigned long long)st.backend_breaker_trips,
+	       (unsigned long long)st.backend_breaker_fast_fails);
+	T_ASSERT(failed > 0 && eio > 0);
+	/* Fail fast: far fewer waits of timeout_ms than failures. */
+	T_ASSERT(st.backend_err_timeout * 4 < (uint64_t)(failed + eio));
+	T_ASSERT(dt < 0.1 * (double)(failed + eio) / 4);
+	t_redis_signal(&srv, SIGCONT);
+	check_recovers(uz, NR2);
+	uzswap_close(uz);
+}
+
+static void test_restart_empty(void)
+{
+	struct uzswap *uz;
+	struct uzswap_stats st;
+	uint64_t remote;
+	long eio, failed;
+
+	no_shrinker = true;	/* nothing written back behind the count */
+	uz = open_redis(NR2, 1 << 20, "?ns=crash&timeout_ms=100");
+	no_shrinker = false;
+	memset(want, 0, sizeof(want));
+	T_EQ(write_range(uz, NR2, 1, 1), 0);
+	remote = stats(uz).backing_pages;
+	T_ASSERT(remote > NR2 / 4);
+	t_redis_stop(&srv, SIGKILL);
+	t_redis_start(&srv, NULL);	/* the same socket, no data */
+	usleep(1100 * 1000);		/* past the breaker's longest backoff */
+	eio = read_degraded(uz, NR2);
+	st = stats(uz);
+	printf("restart empty: %llu pages were remote, %ld reads -EIO\n",
+	       (unsigned long long)remote, eio);
+	T_EQ(eio, (long)remote);	/* each lost page -EIO, never zeros */
+	T_ASSERT(st.backing_io_errors >= remote);
+	/* New writes work (once the breaker let a probe through: it
+	 * opened when the first request met the dead connection), and read
+	 * back. */
+	failed = 1;
+	for (int i = 0; i < 30 && failed; i++)
+		if ((failed = write_range(uz, NR2, 1, 3)))
+			usleep(100 * 1000);
+	T_EQ(failed, 0);
+	check_recovers(uz, NR2);	/* a slow build may time out a GET */
+	uzswap_close(uz);
+}
+
+static void test_oom(void)
+{
+	struct uzswap *uz;
+	struct uzswap_stats st;
+	long long used;
+	long failed;
+	redisContext *c = t_redis_conn(&srv);
+	redisReply *y = redisCommand(c, "MEMORY STATS");
+
+	freeReplyObject(y);
+	y = redisCommand(c, "INFO memory");
+	used = atoll(strstr(y->str, "used_memory:") + 12);
+	freeReplyObject(y);
+	freeReplyObject(redisCommand(c, "CONFIG SET maxmemory-policy "
+				     "noeviction"));
+	freeReplyObject(redisCommand(c, "CONFIG SET maxmemory %lld",
+				     used + (1 << 20)));
+	uz = open_redis(NR2 * 2, 1 << 20, "?ns=oom&timeout_ms=2000");
+	memset(want, 0, sizeof(want));
+	failed = write_range(uz, NR2 * 2, 1, 1);
+	st = stats(uz);
+	printf("maxmemory: %ld writes -EIO, %llu OOM replies, %llu pages in "
+	       "redis\n", failed, (unsigned long long)st.backend_err_oom,
+	       (unsigned long long)st.backing_pages);
+	T_ASSERT(st.backend_err_oom > 0 && failed > 0);
+	T_EQ(read_degraded(uz, NR2 * 2), 0);	/* reads still work */
+	T_EQ(check_all(uz, NR2 * 2, want), 0);
+	freeReplyObject(redisCommand(c, "CONFIG SET maxmemory 0"));
+	redisFree(c);
+	uzswap_close(uz);
+}
+
+/* A key's value by hand: GET into buf (returns its length) / SET. */
+static size_t get_raw(redisContext *c, const char *key, char *buf)
+{
+	redisReply *y = redisCommand(c, "GET %s", key);
+	size_t n;
+
+	T_ASSERT(y && y->type == REDIS_REPLY_STRING && y->len <= 2 * T_PAGE);
+	n = y->len;
+	memcpy(buf, y->str, n);
+	freeReplyObject(y);
+	return n;
+}
+
+static void set_raw(redisContext *c, const char *key, const char *v,
+		    size_t n)
+{
+	freeReplyObject(redisCommand(c, "SET %s %b", key, v, n));
+}
+
+static void test_stale(void)
+{
+	struct uzswap *uz = open_redis(64, 1 << 20,
+				       "?ns=stale&timeout_ms=5000");
+	redisContext *c = t_redis_conn(&srv);
+	static char old[2 * T_PAGE], other[2 * T_PAGE];
+	uint8_t page[T_PAGE];
+	size_t n_old, n_other;
+	uint64_t corrupt;
+
+	make_page(page, 5, 1);
+	T_EQ(uzswap_write(uz, 5, page), 0);
+	make_page(page, 6, 1);
+	T_EQ(uzswap_write(uz, 6, page), 0);
+	T_EQ(uzswap_writeback(uz, 10), 2);
+	n_old = get_raw(c, "uz:{stale:0}:5", old);
+	n_other = get_raw(c, "uz:{stale:0}:6", other);
+	make_page(page, 5, 2);
+	T_EQ(uzswap_write(uz, 5, page), 0);
+	T_EQ(uzswap_writeback(uz, 10), 1);
+	corrupt = stats(uz).backing_corrupt;
+
+	set_raw(c, "uz:{stale:0}:5", old, n_old);	/* generation 1 back */
+	T_EQ(uzswap_read(uz, 5, page), -EIO);
+	set_raw(c, "uz:{stale:0}:5", other, n_other);	/* offset 6's */
+	T_EQ(uzswap_read(uz, 5, page), -EIO);
+	set_raw(c, "uz:{stale:0}:5", "not a record", 12);
+	T_EQ(uzswap_read(uz, 5, page), -EIO);
+	T_EQ(stats(uz).backing_corrupt, corrupt + 3);
+	make_page(page, 6, 1);
+	T_EQ(check_all(uz, 1, (uint32_t[]){ 0 }), 0);
+	{
+		uint8_t got[T_PAGE];
+
+		T_EQ(uzswap_read(uz, 6, got), 0);	/* untouched: right */
+		T_ASSERT(!memcmp(got, page, T_PAGE));
+	}
+	redisFree(c);
+	uzswap_close(uz);
+}
+
+/* Run first: a fork with no thread in the parent yet (TSan cannot
+ * start threads in the child of a multi-threaded fork). */
+static void test_gc(void)
+{
+	struct uzswap *live;
+	uint8_t page[T_PAGE];
+	pid_t pid;
+	int status;
+	long removed;
+
+	fflush(NULL);
+	pid = fork();
+	T_ASSERT(pid >= 0);
+	if (pid == 0) {	/* an instance that dies without closing */
+		struct uzswap *dead = open_redis(64, 1 << 20,
+						 "?ns=dead&timeout_ms=5000");
+
+		for (uint64_t o = 0; o < 64; o++) {
+			make_page(page, o, 9);
+			if (uzswap_write(dead, o, page))
+				_exit(2);
+		}
+		_exit(uzswap_writeback(dead, 64) == 64 ? 0 : 3);
+	}
+	T_EQ(waitpid(pid, &status, 0), pid);
+	T_EQ(WEXITSTATUS(status), 0);
+	live = open_redis(64, 1 << 20, "?ns=live&timeout_ms=5000");
+	memset(want, 0, sizeof(want));
+	T_EQ(write_range(live, 64, 1, 1), 0);
+	T_EQ(uzswap_writeback(live, 64), 64);
+	T_EQ(uzswap_gc(srv.uri), 0);	/* its lease still runs */
+	T_EQ(t_redis_int(&srv, "DEL uz:lease:dead"), 1);	/* expired */
+	removed = uzswap_gc(srv.uri);
+	printf("gc: %ld keys removed\n", removed);
+	T_EQ(removed, 64);
+	T_EQ(check_all(live, 64, want), 0);	/* the live one's kept */
+	uzswap_close(live);
+	T_EQ(t_redis_int(&srv, "DBSIZE"), 0);
+}
+
+/* wait=1 with no replica: WAIT never counts one, so no page becomes
+ * remote; the write breaker keeps that from costing timeout_ms a batch. */
+static void test_wait_no_replica(void)
+{
+	struct uzswap *uz = open_redis(NR2, 1 << 20,
+				       "?ns=wait&wait=1&timeout_ms=100");
+	struct uzswap_stats st;
+	double t0 = now_s(), dt;
+	long failed;
+
+	memset(want, 0, sizeof(want));
+	failed = write_range(uz, NR2, 1, 1);
+	dt = now_s() - t0;
+	st = stats(uz);
+	printf("wait=1, no replica: %ld writes -EIO, %llu pages remote, "
+	       "%.2f s, breaker opened %llu times\n", failed,
+	       (unsigned long long)st.backing_pages, dt,
+	       (unsigned long long)st.backend_breaker_trips);
+	T_EQ(st.backing_pages, 0);
+	T_ASSERT(failed > 0);
+	T_ASSERT(st.backend_breaker_trips > 0);
+	T_EQ(check_all(uz, NR2, want), 0);
+	uzswap_close(uz);
+}
+
+int main(void)
+{
+	ncorpus = t_corpus_or_skip("gcc.pages", &corpus);
+	t_redis_start(&srv, NULL);
+	test_gc();
+	test_stress();
+	test_stale();
+	test_oom();
+	test_wait_no_replica();
+	test_stall();
+	test_restart_empty();
+	t_redis_stop(&srv, SIGTERM);
+	printf("test_backend_redis: ok\n");
+	return T_PASS;
+}
