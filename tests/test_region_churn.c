@@ -12,8 +12,9 @@
  * Pins down: zero mismatches, in flight and at the end; the resident
  * count never above the highest limit set; the churn really happened
  * (evictions, faults from the cache, pages written back, switches,
- * hotplug events). UZ_TEST_SECONDS sets the run time (default 4 s, 8 s
- * under a sanitizer). Skips (77) where userfaultfd is unavailable.
+ * hotplug events). UZ_TEST_SECONDS sets the run time (default 4 s; 8 s
+ * in make test's sanitizer builds, UZ_FLAVOUR). Skips (77) where
+ * userfaultfd is unavailable.
  */
 #define _GNU_SOURCE
 #include <inttypes.h>
@@ -168,11 +169,7 @@ static double run_seconds(void)
 
 	if (s && *s)
 		return atof(s);
-#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
-	return 8;
-#else
-	return f && strcmp(f, "release") ? 8 : 4;
-#endif
+	return f && strcmp(f, "release") ? 8 : 4;	/* make test's builds */
 }
 
 /* After the run: every page against its owner's last version. */
