@@ -56,7 +56,8 @@ static void expect_counts(const struct counts *was, const char *when)
 {
 	struct counts now = counts_now();
 
-	for (int k = 0; k < 100 && memcmp(&now, was, sizeof(now)); k++) {
+	for (int k = 0; k < 100 && (now.fds != was->fds ||
+				    now.tasks != was->tasks); k++) {
 		usleep(2000);
 		now = counts_now();
 	}
@@ -66,7 +67,9 @@ static void expect_counts(const struct counts *was, const char *when)
 	       now.maps);
 	T_EQ(now.fds, was->fds);
 	T_EQ(now.tasks, was->tasks);
-	T_EQ(now.maps, was->maps);
+	/* Mappings: a few may be the allocator's own (ASan maps as it goes);
+	 * a region left mapped per round would be hundreds. */
+	T_ASSERT(now.maps <= was->maps + 8);
 }
 
 /* Every page of the region reads zeros. */
