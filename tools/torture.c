@@ -20,6 +20,7 @@
 #include "pagedata.h"
 
 #include <errno.h>
+#include <inttypes.h>
 #include <link.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -549,37 +550,33 @@ static int torture_parse(int argc, char **argv, struct uz_torture_opts *o,
 	return rc;
 }
 
+/* The report's last lines, both modes: what the library saw, the end. */
+static int print_end(const struct uz_torture_result *r, int rc)
+{
+	printf("  the library saw: %" PRIu64 " from kernel uevents, %" PRIu64
+	       " from sysfs, %" PRIu64 " injected\n"
+	       "  pages checked at end %" PRIu64 ", pools left %" PRIu64 "\n"
+	       "  mismatches %" PRIu64 ", unexpected errors %" PRIu64 ": %s\n",
+	       r->hp_uevent, r->hp_sysfs, r->hp_injected, r->checked_at_end,
+	       r->pools_left, r->mismatches, r->errors, rc ? "FAIL" : "ok");
+	return rc ? 1 : 0;
+}
+
 static int print_region(const struct uz_torture_opts *o,
 			const struct uz_torture_result *r, int rc)
 {
-	printf("torture --region: %.1f s, %u threads, %llu pages: %llu ops "
-	       "(%.0f ops/s): %llu page writes, %llu checks, %llu discards\n"
-	       "  limit changes %llu, hotplug events %llu injected, "
-	       "compressor switches %llu\n"
-	       "  region: %llu evictions, %llu faults; cache: %llu pages "
-	       "written back to the file\n"
-	       "  the library saw: %llu from kernel uevents, %llu from sysfs, "
-	       "%llu injected\n"
-	       "  pages checked at end %llu, pools left %llu\n"
-	       "  mismatches %llu, unexpected errors %llu: %s\n",
-	       r->seconds, o->threads, (unsigned long long)o->nr_pages,
-	       (unsigned long long)r->ops, (double)r->ops / r->seconds,
-	       (unsigned long long)r->stores, (unsigned long long)r->loads,
-	       (unsigned long long)r->invalidates,
-	       (unsigned long long)r->limit_changes,
-	       (unsigned long long)r->events,
-	       (unsigned long long)r->switches,
-	       (unsigned long long)r->evictions,
-	       (unsigned long long)r->faults,
-	       (unsigned long long)r->written_back,
-	       (unsigned long long)r->hp_uevent,
-	       (unsigned long long)r->hp_sysfs,
-	       (unsigned long long)r->hp_injected,
-	       (unsigned long long)r->checked_at_end,
-	       (unsigned long long)r->pools_left,
-	       (unsigned long long)r->mismatches,
-	       (unsigned long long)r->errors, rc ? "FAIL" : "ok");
-	return rc ? 1 : 0;
+	printf("torture --region: %.1f s, %u threads, %" PRIu64 " pages: %"
+	       PRIu64 " ops (%.0f ops/s): %" PRIu64 " page writes, %" PRIu64
+	       " checks, %" PRIu64 " discards\n"
+	       "  limit changes %" PRIu64 ", hotplug events %" PRIu64
+	       " injected, compressor switches %" PRIu64 "\n"
+	       "  region: %" PRIu64 " evictions, %" PRIu64 " faults; cache: %"
+	       PRIu64 " pages written back to the file\n",
+	       r->seconds, o->threads, o->nr_pages, r->ops,
+	       (double)r->ops / r->seconds, r->stores, r->loads,
+	       r->invalidates, r->limit_changes, r->events, r->switches,
+	       r->evictions, r->faults, r->written_back);
+	return print_end(r, rc);
 }
 
 int uz_torture_main(int argc, char **argv)
@@ -620,24 +617,12 @@ int uz_torture_main(int argc, char **argv)
 	}
 	if (o.region)
 		return print_region(&o, &r, rc);
-	printf("torture: %.1f s, %u threads: %llu ops (%.0f ops/s): %llu "
-	       "stores, %llu folios, %llu loads, %llu invalidates\n"
-	       "  hotplug events %llu injected, compressor switches %llu\n"
-	       "  the library saw: %llu from kernel uevents, %llu from sysfs, "
-	       "%llu injected\n"
-	       "  pages checked at end %llu, pools left %llu\n"
-	       "  mismatches %llu, unexpected errors %llu: %s\n",
-	       r.seconds, o.threads, (unsigned long long)r.ops,
-	       (double)r.ops / r.seconds, (unsigned long long)r.stores,
-	       (unsigned long long)r.folios, (unsigned long long)r.loads,
-	       (unsigned long long)r.invalidates,
-	       (unsigned long long)r.events, (unsigned long long)r.switches,
-	       (unsigned long long)r.hp_uevent,
-	       (unsigned long long)r.hp_sysfs,
-	       (unsigned long long)r.hp_injected,
-	       (unsigned long long)r.checked_at_end,
-	       (unsigned long long)r.pools_left,
-	       (unsigned long long)r.mismatches,
-	       (unsigned long long)r.errors, rc ? "FAIL" : "ok");
-	return rc ? 1 : 0;
+	printf("torture: %.1f s, %u threads: %" PRIu64 " ops (%.0f ops/s): %"
+	       PRIu64 " stores, %" PRIu64 " folios, %" PRIu64 " loads, %"
+	       PRIu64 " invalidates\n"
+	       "  hotplug events %" PRIu64 " injected, compressor switches %"
+	       PRIu64 "\n", r.seconds, o.threads, r.ops,
+	       (double)r.ops / r.seconds, r.stores, r.folios, r.loads,
+	       r.invalidates, r.events, r.switches);
+	return print_end(&r, rc);
 }
