@@ -10,11 +10,16 @@
  * races; test_threads and test_writeback pin the exact version), no call
  * returns an error it may not, every page still held at the end loads,
  * invalidating everything leaves no page and exactly one pool, and the
- * hotplug and switch threads really ran.
+ * hotplug and switch threads really ran. Then --region (a quarter of
+ * the time; skipped, said so, where userfaultfd is unavailable): every
+ * page read in the region is its exact last version, nothing is left in
+ * the cache or the backing file after destroy, and evictions, faults and
+ * writeback really happened.
  */
 #include "helpers.h"
 
 #include "torture.h"
+#include "uzswap.h"
 
 static void report(const char *what, const struct uz_torture_result *r)
 {
@@ -28,6 +33,34 @@ static void report(const char *what, const struct uz_torture_result *r)
 	       (unsigned long long)r->mismatches,
 	       (unsigned long long)r->errors,
 	       (unsigned long long)r->pools_left);
+}
+
+/* --region, with hotplug and switches again, a quarter of the time. */
+static int region_run(struct uz_torture_opts *o)
+{
+	struct uz_torture_result r;
+	int rc;
+
+	o->region = true;
+	o->hotplug_interval_us = 200;
+	o->switch_interval_ms = 20;
+	o->seconds /= 2;
+	rc = uz_torture_run(o, &r);
+	if (rc == -EPERM || rc == -EOPNOTSUPP) {
+		printf("region       not run: %s\n", uzswap_strerror(rc));
+		return 0;
+	}
+	report("region", &r);
+	printf("region       %llu page writes, %llu checks, %llu discards, "
+	       "%llu limit changes, %llu evictions, %llu faults, %llu "
+	       "written back\n", (unsigned long long)r.stores,
+	       (unsigned long long)r.loads, (unsigned long long)r.invalidates,
+	       (unsigned long long)r.limit_changes,
+	       (unsigned long long)r.evictions, (unsigned long long)r.faults,
+	       (unsigned long long)r.written_back);
+	T_ASSERT(r.checked_at_end == o->nr_pages && r.limit_changes > 0);
+	T_ASSERT(r.evictions > 0 && r.faults > 0 && r.written_back > 0);
+	return rc;
 }
 
 int main(void)
@@ -59,6 +92,8 @@ int main(void)
 	o.switch_interval_ms = 0;
 	rc |= uz_torture_run(&o, &r);
 	report("plain", &r);
+
+	rc |= region_run(&o);
 	free(pages);
 	return rc ? T_FAIL : T_PASS;
 }

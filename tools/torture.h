@@ -5,6 +5,7 @@
 #ifndef UZ_TORTURE_H
 #define UZ_TORTURE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -16,6 +17,13 @@ struct uz_torture_opts {
 	uint64_t nr_pages;		/* shared offsets */
 	const uint8_t *pages;		/* real page data to derive from */
 	size_t nr_src;			/* pages in it */
+	/* A transparent region of nr_pages pages instead of calls on
+	 * offsets: workers write and check their own pages in it while
+	 * its resident limit moves between nr_pages/16 and nr_pages/4 and
+	 * writeback runs (a backing file in backing_dir, removed at the
+	 * end). */
+	bool region;
+	const char *backing_dir;	/* NULL: $TMPDIR or /tmp */
 };
 
 struct uz_torture_result {
@@ -29,12 +37,17 @@ struct uz_torture_result {
 	uint64_t errors;		/* unexpected return values */
 	uint64_t pools_left;		/* after draining: must be 1 */
 	double seconds;
+	/* --region: ops/stores/loads/invalidates count the workers' page
+	 * writes, checks and discards; and the region's own counters. */
+	uint64_t evictions, faults, limit_changes, written_back;
 };
 
 /* Defaults: 5 s, 4 threads, hotplug every 200 us, switch every 20 ms. */
 void uz_torture_defaults(struct uz_torture_opts *o);
 
-/* Run it. Returns 0 when mismatches, errors are 0 and the pools drained. */
+/* Run it. Returns 0 when mismatches, errors are 0 and the pools drained;
+ * with o->region, -EPERM or -EOPNOTSUPP when this process cannot have a
+ * region (userfaultfd), -1 when nothing could start. */
 int uz_torture_run(const struct uz_torture_opts *o,
 		   struct uz_torture_result *r);
 
