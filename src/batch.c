@@ -22,6 +22,7 @@
 #include "lockdep.h"
 
 __thread unsigned uz_batch_self;
+atomic_bool uz_batch_test_workers_only;
 
 struct uz_batch {
 	pthread_mutex_t lock;		/* UZ_LR_BATCH: all below but next */
@@ -160,11 +161,16 @@ static bool job_post(struct uz_batch *b, uz_batch_fn fn, void *arg,
 	return true;
 }
 
-/* Every chunk is claimed: wait for the workers inside, take it down. */
+/*
+ * Wait until every chunk is claimed and no worker is inside, then take
+ * the job down. A chunk is claimed only by this thread or by a worker
+ * counted in active, so "next >= n and active == 0" means all ran.
+ */
 static void job_finish(struct uz_batch *b)
 {
 	uz_mutex_lock(&b->lock, UZ_LR_BATCH);
-	while (b->active)
+	while (b->active ||
+	       atomic_load_explicit(&b->next, memory_order_relaxed) < b->n)
 		pthread_cond_wait(&b->idle, &b->lock);
 	b->posted = false;	/* no worker joins from here on */
 	uz_mutex_unlock(&b->lock, UZ_LR_BATCH);
@@ -177,7 +183,9 @@ void uz_batch_run(struct uz_batch *b, uz_batch_fn fn, void *arg, unsigned n)
 			fn(arg, c);
 		return;
 	}
-	claim_all(b, fn, arg, n);
+	if (!atomic_load_explicit(&uz_batch_test_workers_only,
+				  memory_order_relaxed))
+		claim_all(b, fn, arg, n);
 	job_finish(b);
 }
 

@@ -52,6 +52,10 @@ void uz_batch_destroy(struct uz_batch *b);
  */
 void uz_batch_run(struct uz_batch *b, uz_batch_fn fn, void *arg, unsigned n);
 
+/* Test hook: when set, a posted job's chunks all run on the workers (the
+ * caller only waits), so that a test can put a fault in a worker. */
+extern _Atomic _Bool uz_batch_test_workers_only;
+
 /* Test hook: chunks run by workers (not callers) so far. */
 unsigned long uz_batch_worker_chunks(struct uz_batch *b);
 
