@@ -92,8 +92,8 @@ struct uzswap;
  *    lazy_free and shrinker_enabled; the backing-store counters and
  *    lru_pages), stats _VER2 (0.2.0 adds backing_corrupt, the hotplug
  *    counters by source and pool_reserve_bytes), options _VER2 and
- *    stats _VER3 (0.3.0 adds backing_uri and the backend counters).
- *    56/64/72 and 144/192/232/296 bytes on LP64.
+ *    stats _VER3 (0.3.0 adds backing_uri, folio_workers and the backend
+ *    counters). 56/64/80 and 144/192/232/296 bytes on LP64.
  *  - Options in: uzswap_options_init() is a macro that passes the size of
  *    the struct this header declares; the library fills that many bytes
  *    (defaults, zeros for fields it does not know) and sets size to it.
@@ -195,6 +195,15 @@ struct uzswap_options {
 	 * server that cannot be reached at open, -ECONNREFUSED or
 	 * -ETIMEDOUT. Pages leave the host in the clear (no TLS). */
 	const char *backing_uri;
+	/* Worker threads of this instance that compress (store_folio) and
+	 * decompress (load_folio) the pages of a large folio in parallel
+	 * with the calling thread, each with contexts of its own. A folio
+	 * of fewer than UZSWAP_FOLIO_FANOUT_PAGES pages stays on the calling
+	 * thread, and so does one that arrives while the workers serve
+	 * another folio. 0 = none; at most 16 (-EINVAL beyond). Default:
+	 * online CPUs - 1, at most 3 (1 on a 2-CPU machine). */
+	unsigned folio_workers;
+	uint8_t pad2[4];	/* padding, never read */
 	/* ---- end of UZSWAP_OPTIONS_SIZE_VER2 ---- */
 };
 
@@ -202,6 +211,10 @@ struct uzswap_options {
 #define UZSWAP_OPTIONS_SIZE_VER1 offsetof(struct uzswap_options, backing_uri)
 /* When a VER3 is added: offsetof(struct uzswap_options, <its first field>) */
 #define UZSWAP_OPTIONS_SIZE_VER2 sizeof(struct uzswap_options)
+
+/* Folios of at least this many pages are split among the folio workers
+ * (chosen by measurement: docs/folio.md). */
+#define UZSWAP_FOLIO_FANOUT_PAGES 16
 
 /*
  * Fill the caller's options (size bytes) with the defaults: every field
@@ -283,6 +296,20 @@ UZSWAP_API int uzswap_store(struct uzswap *uz, uint64_t offset,
  */
 UZSWAP_API int uzswap_store_folio(struct uzswap *uz, uint64_t offset,
 				  const void *pages, unsigned nr);
+
+/*
+ * Load nr consecutive pages (a large folio) at offset .. offset+nr-1 into
+ * pages (nr * 4096 bytes), in one call: decompressed in parallel by the
+ * folio workers when nr >= UZSWAP_FOLIO_FANOUT_PAGES. Returns 0 when
+ * every page loaded; else the error of the lowest offset that failed:
+ * -ENOENT (no page held there, or it is in the backing file:
+ * uzswap_read() reads it) or -EIO (as uzswap_load()). Even then every
+ * page that is held is loaded at its place in pages; the 4 KiB of a page
+ * that gave -ENOENT are untouched, those of one that gave -EIO undefined.
+ * -EINVAL (NULL, nr 0, a range past nr_pages): pages untouched.
+ */
+UZSWAP_API int uzswap_load_folio(struct uzswap *uz, uint64_t offset,
+				 void *pages, unsigned nr);
 
 /*
  * Load the page at offset into page. Returns 0, -ENOENT when no page is

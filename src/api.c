@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "backend.h"
+#include "batch.h"
 #include "entry.h"
 #include "fault.h"
 #include "hotplug.h"
@@ -58,6 +59,14 @@ unsigned uzswap_version(void)
 	return UZSWAP_VERSION;
 }
 
+/* Online CPUs - 1, at most 3: the calling thread is the other one. */
+static unsigned default_workers(void)
+{
+	long n = sysconf(_SC_NPROCESSORS_ONLN);
+
+	return n <= 1 ? 0 : n > 4 ? 3 : (unsigned)(n - 1);
+}
+
 int uzswap_options_init_sized(struct uzswap_options *o, size_t size)
 {
 	struct uzswap_options d = {
@@ -71,6 +80,7 @@ int uzswap_options_init_sized(struct uzswap_options *o, size_t size)
 		 * (issue 10: ~1% store, ~3% load in instructions with lz4). */
 		.checksum = true,
 		.shrinker_enabled = true,
+		.folio_workers = default_workers(),
 	};
 
 	if (!o || size < UZSWAP_OPTIONS_SIZE_VER0)
@@ -107,7 +117,8 @@ static int options_check(const struct uzswap_options *u,
 	memcpy(o, u, size < sizeof(*o) ? size : sizeof(*o));
 	if (o->nr_pages == 0 || o->nr_pages > UZSWAP_MAX_PAGES ||
 	    o->batch_size == 0 ||
-	    o->batch_size > MAX_BATCH)
+	    o->batch_size > MAX_BATCH ||
+	    o->folio_workers > UZ_BATCH_MAX_WORKERS)
 		return -EINVAL;
 	if (o->max_pool_bytes == 0 &&
 	    (o->max_pool_percent == 0 || o->max_pool_percent > 100))
@@ -149,7 +160,8 @@ static void index_entry_free(void *arg, void *e)
 /* Undo instance_init() and open, whatever part of them was done. */
 static void instance_free(struct uzswap *uz)
 {
-	uz_reclaim_destroy(uz);	/* first: nothing writes back from here on */
+	uz_batch_destroy(uz->workers);	/* idle: no call is in flight */
+	uz_reclaim_destroy(uz);	/* nothing writes back from here on */
 	/* Entries before pools: each drops its pool reference (I6). */
 	uz_index_destroy(&uz->index, index_entry_free, uz);
 	if (uz->current)
@@ -185,6 +197,8 @@ static int instance_init(struct uzswap *uz, const struct uzswap_options *o)
 			return -ENOMEM;
 	}
 	err = uz_pools_init(uz, o->compressor, o->level);
+	if (!err && uz->nr_workers)	/* their contexts are in every pool */
+		err = uz_batch_create(uz->nr_workers, &uz->workers);
 	if (err)
 		return err;
 	/* Last: the shrinker threads may run as soon as they exist. */
@@ -223,6 +237,7 @@ int uzswap_open(const struct uzswap_options *uo, struct uzswap **out)
 	uz->backend = be;
 	uz->nr_pages = o->nr_pages;
 	uz->batch_size = o->batch_size;
+	uz->nr_workers = o->folio_workers;
 	uz->checksum = o->checksum;
 	atomic_init(&uz->max_pool_bytes, pool_limit(o));
 	atomic_init(&uz->max_pool_pct,

@@ -3,13 +3,18 @@
  *
  * Owns: building entries from pages and publishing them in the index, and
  * taking them out again (entry.c frees them, reads them back). A store runs, for each batch of up to batch_size
- * pages (I7):
+ * pages (I7) - on the calling thread, or for a folio of at least
+ * UZSWAP_FOLIO_FANOUT_PAGES on it and the folio workers in parallel
+ * (batch.h), each worker with its own context:
  *
  *   same-filled check, entry allocation      (no lock: I5, allocate first)
- *   lock this CPU's context once             (I3: plain mutex)
+ *   lock this CPU's (worker's) context once  (I3: plain mutex)
  *     compress each page into its slot, copy into the allocator
  *   unlock
- *   publish each entry in the index, free what it replaced
+ *   then, once every batch is built: publish each entry in the index,
+ *   free what it replaced (all or none: nothing is published before)
+ *
+ * A folio load (uzswap_load_folio) runs its batches the same way.
  *
  * A batch that needs pool memory first asks reclaim.c (the limit; with a
  * backing store, direct reclaim) before it takes any context lock (I5).
@@ -26,10 +31,12 @@
  * into device.c, api.c or region.c.
  */
 #include <errno.h>
+#include <stdatomic.h>
 #include <stddef.h>
 #include <string.h>
 
 #include "backend.h"
+#include "batch.h"
 #include "checksum.h"
 #include "entry.h"
 #include "fault.h"
@@ -190,43 +197,89 @@ static int range_reserve(struct uzswap *uz, uint64_t offset, unsigned nr)
 }
 
 /*
+ * A folio store in chunks of batch_size pages (I7), each run on the
+ * calling thread or on a folio worker (batch.h), every one on the pool
+ * the caller took its reference on: a compressor switch meanwhile leaves
+ * the whole folio on one pool (I6).
+ */
+struct store_job {
+	struct uzswap *uz;
+	struct uz_pool *pool;
+	const unsigned char *pages;
+	unsigned nr;
+	struct uz_entry **ents;		/* nr, NULL until built */
+	atomic_long refs;		/* entries that point to pool */
+	atomic_int err;			/* the first error; 0 */
+};
+
+/* Chunk c of a store_job. The entries are allocated before any lock,
+ * and the limit asked with none held (I5): a worker holds nothing here. */
+static void store_chunk(void *arg, unsigned c)
+{
+	struct store_job *j = arg;
+	struct uzswap *uz = j->uz;
+	size_t b = (size_t)c * uz->batch_size;
+	unsigned n = j->nr - b < uz->batch_size ? (unsigned)(j->nr - b) :
+						  uz->batch_size;
+	const unsigned char *p = j->pages + b * UZ_PAGE;
+	unsigned nr_comp;
+	int err, none = 0;
+
+	if (atomic_load_explicit(&j->err, memory_order_relaxed))
+		return;	/* all or none: the folio failed already */
+	err = batch_prepare(uz, p, n, j->ents + b, &nr_comp);
+	if (err)
+		compress_err_stat(uz, err);
+	/* Every batch that needs pool memory asks, so a large folio
+	 * cannot run far past the limit. Writeback may run here (I5), and
+	 * frees other entries (these are unpublished). */
+	if (!err && nr_comp)
+		err = uz_reclaim_before_store(uz);
+	if (!err && nr_comp)
+		err = batch_compress(uz, j->pool, p, n, j->ents + b);
+	atomic_fetch_add_explicit(&j->refs, nr_comp, memory_order_relaxed);
+	if (err)
+		atomic_compare_exchange_strong(&j->err, &none, err);
+}
+
+/* The folio workers when the folio is large enough to gain from them. */
+static struct uz_batch *folio_workers(struct uzswap *uz, unsigned nr)
+{
+	return nr >= UZSWAP_FOLIO_FANOUT_PAGES ? uz->workers : NULL;
+}
+
+static unsigned nr_chunks(struct uzswap *uz, unsigned nr)
+{
+	return (nr + uz->batch_size - 1) / uz->batch_size;
+}
+
+/*
  * Build every entry of the folio, all or none. On success ents holds nr
  * entries and *refs of them point to pool: the caller owes the pool that
  * many references (I6). The pool limit is checked before every batch
  * that needs pool memory (same-filled pages take none, so a full pool
- * does not refuse them): the pool ends at most one batch past it.
+ * does not refuse them): the pool ends at most one batch per thread at
+ * work (caller and folio workers) past it. On error every entry built,
+ * by whichever thread, is discarded here, after the last chunk ended.
  */
 static int folio_build(struct uzswap *uz, struct uz_pool *pool,
 		       const unsigned char *pages, unsigned nr,
 		       struct uz_entry **ents, long *refs)
 {
-	int err = 0;
+	struct store_job j = { .uz = uz, .pool = pool, .pages = pages,
+			       .nr = nr, .ents = ents };
+	int err;
 
-	*refs = 0;
-	for (size_t b = 0; b < nr && !err; b += uz->batch_size) {
-		unsigned n = nr - b < uz->batch_size ? (unsigned)(nr - b) :
-						       uz->batch_size;
-		const unsigned char *p = pages + (size_t)b * UZ_PAGE;
-		unsigned nr_comp;
-
-		err = batch_prepare(uz, p, n, ents + b, &nr_comp);
-		if (err) {
-			compress_err_stat(uz, err);
-			break;
-		}
-		/* Every batch that needs pool memory asks, so a large folio
-		 * cannot run past the limit. No lock held: writeback may run
-		 * here (I5), and frees other entries (these are unpublished). */
-		if (nr_comp)
-			err = uz_reclaim_before_store(uz);
-		if (!err && nr_comp)
-			err = batch_compress(uz, pool, p, n, ents + b);
-		*refs += nr_comp;
-	}
+	atomic_init(&j.refs, 0);
+	atomic_init(&j.err, 0);
+	uz_batch_run(folio_workers(uz, nr), store_chunk, &j,
+		     nr_chunks(uz, nr));
+	err = atomic_load(&j.err);	/* the run's end ordered the chunks */
 	if (err) {
 		for (unsigned i = 0; i < nr; i++)
 			entry_discard(uz, ents[i]);
 	}
+	*refs = atomic_load(&j.refs);
 	return err;
 }
 
@@ -380,6 +433,69 @@ int uzswap_load(struct uzswap *uz, uint64_t offset, void *page)
 	if (uz_regmap_overlaps(page, UZ_PAGE))
 		return uz_page_in_bounced(uz, offset, page, load_page);
 	return load_page(uz, offset, page);
+}
+
+/* A folio load in chunks of batch_size pages, as a store_job. */
+struct load_job {
+	struct uzswap *uz;
+	uint64_t offset;
+	unsigned char *pages;
+	unsigned nr;
+	bool bounced;		/* pages lie in a region: bounce each */
+	/* The lowest failed page: index << 32 | -errno; UINT64_MAX none. */
+	_Atomic uint64_t first_err;
+};
+
+static void load_failed(struct load_job *j, unsigned i, int err)
+{
+	uint64_t key = (uint64_t)i << 32 | (uint32_t)-err;
+	uint64_t cur = atomic_load_explicit(&j->first_err,
+					    memory_order_relaxed);
+
+	while (key < cur && !atomic_compare_exchange_weak(&j->first_err,
+							  &cur, key))
+		;
+}
+
+/* Chunk c: every page of it, whatever failed before (all that is held
+ * is loaded, uzswap.h). */
+static void load_chunk(void *arg, unsigned c)
+{
+	struct load_job *j = arg;
+	unsigned b = c * j->uz->batch_size;
+	unsigned end = j->nr - b < j->uz->batch_size ? j->nr :
+						       b + j->uz->batch_size;
+
+	for (unsigned i = b; i < end; i++) {
+		void *page = j->pages + (size_t)i * UZ_PAGE;
+		int err = j->bounced ?
+			  uz_page_in_bounced(j->uz, j->offset + i, page,
+					     load_page) :
+			  load_page(j->uz, j->offset + i, page);
+
+		if (err)
+			load_failed(j, i, err);
+	}
+}
+
+int uzswap_load_folio(struct uzswap *uz, uint64_t offset, void *pages,
+		      unsigned nr)
+{
+	struct load_job j = { .uz = uz, .offset = offset, .pages = pages,
+			      .nr = nr };
+	uint64_t first;
+
+	if (!uz || !pages || nr == 0 || offset >= uz->nr_pages ||
+	    nr > uz->nr_pages - offset)
+		return -EINVAL;
+	/* Region pages may fault: copied out after the last lock, on this
+	 * thread only (a worker never touches region memory). */
+	j.bounced = uz_regmap_overlaps(pages, (size_t)nr * UZ_PAGE);
+	atomic_init(&j.first_err, UINT64_MAX);
+	uz_batch_run(j.bounced ? NULL : folio_workers(uz, nr), load_chunk,
+		     &j, nr_chunks(uz, nr));
+	first = atomic_load(&j.first_err);
+	return first == UINT64_MAX ? 0 : -(int)(uint32_t)first;
 }
 
 /*

@@ -121,6 +121,9 @@ struct uz_ref_shard {
 struct uzswap {
 	uint64_t nr_pages;
 	unsigned batch_size;
+	unsigned nr_workers;		/* folio workers (each pool has their
+					 * contexts) */
+	struct uz_batch *workers;	/* NULL without workers (batch.h) */
 	bool checksum;
 	_Atomic uint64_t max_pool_bytes;	/* uzswap_set_param() */
 	_Atomic unsigned max_pool_pct;		/* last percent set, 0: bytes */

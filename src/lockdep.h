@@ -28,6 +28,9 @@
  *   UZ_LR_REGMAP     uz_regmap_lock (regmap.c)     adding/removing regions in
  *                                                  the registry (leaf; lookups
  *                                                  take no lock)
+ *   UZ_LR_BATCH      b->lock (batch.c)             a worker set's job hand-off
+ *                                                  (leaf: taken with no lock
+ *                                                  held, nothing taken under it)
  *
  * Rules the table implies, each relied on somewhere:
  * - A thread holds at most one lock of each rank, except REF_SHARD (a
@@ -78,6 +81,7 @@ enum uz_lock_rank {
 	UZ_LR_SHRINK,
 	UZ_LR_REGION,
 	UZ_LR_REGMAP,
+	UZ_LR_BATCH,
 	UZ_LR_NR
 };
 

@@ -4,7 +4,10 @@
  * Owns: the lifetime of struct uz_pool and of every context's resources.
  * A context goes through exactly: zeroed (I1) -> prepared (reqs set) ->
  * deallocated at pool destroy (I2). Nothing frees a context's resources in
- * between, so the hot path needs no online flag and no retry (I3).
+ * between, so the hot path needs no online flag and no retry (I3). The
+ * contexts of the instance's folio workers (batch.h) follow the same three
+ * states: prepared at create with the online CPUs' (they belong to no CPU,
+ * so no hotplug event touches them), freed by the same dealloc.
  *
  * Must never: allocate while a ctx->lock is held (I5), or expose a pool to
  * the hot path before create returned (the caller publishes it).
@@ -16,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "batch.h"
 #include "cpu.h"
 #include "fault.h"
 #include "hotplug.h"
@@ -64,14 +68,9 @@ static struct uz_req *reqs_build(const struct uz_pool *pool)
 	return reqs;
 }
 
-/*
- * The hotplug prepare callback (under the hotplug lock). There is no
- * offline callback: going offline frees nothing (I2).
- */
-static int pool_cpu_prepare(struct uz_hp_instance *hp, unsigned cpu)
+/* Build ctx's slots once (I2), without holding its lock (I5). */
+static int ctx_prepare(struct uz_pool *pool, struct uz_ctx *ctx)
 {
-	struct uz_pool *pool = uz_container_of(hp, struct uz_pool, hp);
-	struct uz_ctx *ctx = &pool->ctxs[cpu];
 	struct uz_req *reqs;
 
 	/* I2: resources survive offline/online: build them once. */
@@ -91,14 +90,35 @@ static int pool_cpu_prepare(struct uz_hp_instance *hp, unsigned cpu)
 	return 0;
 }
 
+/*
+ * The hotplug prepare callback (under the hotplug lock). There is no
+ * offline callback: going offline frees nothing (I2).
+ */
+static int pool_cpu_prepare(struct uz_hp_instance *hp, unsigned cpu)
+{
+	struct uz_pool *pool = uz_container_of(hp, struct uz_pool, hp);
+
+	return ctx_prepare(pool, &pool->ctxs[cpu]);
+}
+
+/* I2: the folio workers' contexts, prepared at create (no CPU's). */
+static int pool_workers_prepare(struct uz_pool *pool)
+{
+	for (unsigned w = 0; w < pool->nr_workers; w++) {
+		if (ctx_prepare(pool, &pool->ctxs[pool->nr_cpus + w]) < 0)
+			return -ENOMEM;
+	}
+	return 0;
+}
+
 static struct uz_hp_state pool_hp_state =
 	UZ_HP_STATE_INIT("pool", pool_cpu_prepare, NULL);
 
 /* Free every context and the pool. Only once unhooked from hotplug. */
 static void pool_free(struct uz_pool *pool)
 {
-	for (unsigned cpu = 0; cpu < pool->nr_cpus; cpu++)
-		ctx_dealloc(pool, &pool->ctxs[cpu]);
+	for (unsigned i = 0; i < pool->nr_cpus + pool->nr_workers; i++)
+		ctx_dealloc(pool, &pool->ctxs[i]);
 	uz_free(pool->ctxs);
 	uz_free(pool);
 }
@@ -137,11 +157,12 @@ const void *uz_pool_ctx_resources(struct uz_pool *pool, unsigned cpu)
 }
 
 int uz_pool_create(const char *codec_name, int level, unsigned nr_reqs,
-		   struct uz_pool **out)
+		   unsigned nr_workers, struct uz_pool **out)
 {
 	const struct uz_codec *codec;
 	struct uz_pool *pool;
 	int err = uz_codec_lookup(codec_name, &level, &codec);
+	unsigned nr_ctxs;
 
 	if (err)
 		return err;
@@ -152,24 +173,28 @@ int uz_pool_create(const char *codec_name, int level, unsigned nr_reqs,
 	pool->level = level;
 	pool->nr_reqs = nr_reqs;
 	pool->nr_cpus = uz_cpu_nr_possible();
+	pool->nr_workers = nr_workers;
+	nr_ctxs = pool->nr_cpus + nr_workers;
 	atomic_init(&pool->ref, 1);
-	/* I1: one zero-filled context per possible CPU. */
-	pool->ctxs = uz_aligned_alloc(64, pool->nr_cpus * sizeof(*pool->ctxs));
+	/* I1: one zero-filled context per possible CPU and per worker. */
+	pool->ctxs = uz_aligned_alloc(64, nr_ctxs * sizeof(*pool->ctxs));
 	if (!pool->ctxs) {
 		uz_free(pool);
 		return -ENOMEM;
 	}
-	memset(pool->ctxs, 0, pool->nr_cpus * sizeof(*pool->ctxs));	/* I1 */
-	for (unsigned cpu = 0; cpu < pool->nr_cpus; cpu++) {
-		atomic_init(&pool->ctxs[cpu].reqs, NULL);
-		pthread_mutex_init(&pool->ctxs[cpu].lock, NULL);
+	memset(pool->ctxs, 0, nr_ctxs * sizeof(*pool->ctxs));	/* I1 */
+	for (unsigned i = 0; i < nr_ctxs; i++) {
+		atomic_init(&pool->ctxs[i].reqs, NULL);
+		pthread_mutex_init(&pool->ctxs[i].lock, NULL);
 	}
 	/*
-	 * I2: the hotplug state prepares every online CPU now. On failure
-	 * the instance is not added and pool_free() deallocates every
-	 * context, full or never built.
+	 * I2: the workers' contexts and (through the hotplug state) every
+	 * online CPU's are prepared now. On failure the instance is not
+	 * added and pool_free() deallocates every context, full or never
+	 * built.
 	 */
-	if (uz_hp_add_instance(&pool_hp_state, &pool->hp) < 0) {
+	if (pool_workers_prepare(pool) < 0 ||
+	    uz_hp_add_instance(&pool_hp_state, &pool->hp) < 0) {
 		pool_free(pool);
 		return -ENOMEM;
 	}
@@ -196,7 +221,15 @@ bool uz_pool_put(struct uz_pool *pool, long n)
 
 struct uz_ctx *uz_ctx_lock(struct uz_pool *pool)
 {
-	struct uz_ctx *ctx = &pool->ctxs[uz_cpu_current()];
+	struct uz_ctx *ctx;
+	unsigned w = uz_batch_self;
+
+	/* A folio worker has a context of its own (prepared at create),
+	 * whichever CPU it runs on: workers never wait for each other. */
+	if (w && w <= pool->nr_workers)
+		ctx = &pool->ctxs[pool->nr_cpus + w - 1];
+	else
+		ctx = &pool->ctxs[uz_cpu_current()];
 
 	/*
 	 * I3, the userspace twist: a thread may run on a CPU whose online
@@ -227,10 +260,10 @@ unsigned long uz_pool_lock_count(struct uz_pool *pool)
 {
 	unsigned long n = 0;
 
-	for (unsigned cpu = 0; cpu < pool->nr_cpus; cpu++) {
-		uz_mutex_lock(&pool->ctxs[cpu].lock, UZ_LR_CTX);
-		n += pool->ctxs[cpu].nr_locked;
-		uz_mutex_unlock(&pool->ctxs[cpu].lock, UZ_LR_CTX);
+	for (unsigned i = 0; i < pool->nr_cpus + pool->nr_workers; i++) {
+		uz_mutex_lock(&pool->ctxs[i].lock, UZ_LR_CTX);
+		n += pool->ctxs[i].nr_locked;
+		uz_mutex_unlock(&pool->ctxs[i].lock, UZ_LR_CTX);
 	}
 	return n;
 }

@@ -6,6 +6,8 @@
  *     codec, level, nr_reqs
  *     ref ------------------- I6: one per stored entry, one per operation
  *     ctxs[nr_possible] ----- I1: zero-filled at create, one per possible CPU
+ *     ctxs[nr_possible + w] - the same, one per folio worker w (batch.h),
+ *                             prepared at create, used only by worker w
  *        struct uz_ctx
  *          lock ------------- I3: the only lock the hot path takes here
  *          reqs ------------- NULL until prepared; then nr_reqs slots of
@@ -48,7 +50,8 @@ struct uz_pool {
 	const struct uz_codec *codec;
 	int level;
 	unsigned nr_reqs;
-	unsigned nr_cpus;		/* possible CPUs: length of ctxs */
+	unsigned nr_cpus;		/* possible CPUs: the per-CPU ctxs */
+	unsigned nr_workers;		/* worker ctxs, after the per-CPU */
 	unsigned fallback_cpu;		/* prepared at create, see ctx_get */
 	atomic_long ref;		/* I6 */
 	struct uz_ctx *ctxs;		/* I1 */
@@ -56,14 +59,15 @@ struct uz_pool {
 };
 
 /*
- * Create a pool with one reference (the caller's). Adds it to the "pool"
- * hotplug state, which prepares every online CPU's context now; if one
- * fails, everything is rolled back (I2) and no pool exists. A CPU coming
- * online later is prepared by the same callback.
+ * Create a pool with one reference (the caller's). Prepares the contexts
+ * of nr_workers folio workers, and adds the pool to the "pool" hotplug
+ * state, which prepares every online CPU's context now; if one fails,
+ * everything is rolled back (I2) and no pool exists. A CPU coming online
+ * later is prepared by the same callback.
  * Returns 0, -ENOENT (unknown codec), -EINVAL (bad level) or -ENOMEM.
  */
 int uz_pool_create(const char *codec, int level, unsigned nr_reqs,
-		   struct uz_pool **out);
+		   unsigned nr_workers, struct uz_pool **out);
 
 /* Test hook: the resources of cpu's context (NULL: not prepared). */
 const void *uz_pool_ctx_resources(struct uz_pool *pool, unsigned cpu);
@@ -73,8 +77,9 @@ void uz_pool_get(struct uz_pool *pool, long n);
 bool uz_pool_put(struct uz_pool *pool, long n);
 
 /*
- * Hot path (I3): lock the current CPU's context and return it. Never
- * allocates, never retries.
+ * Hot path (I3): lock the current CPU's context and return it - on folio
+ * worker w (uz_batch_self), worker w's context. Never allocates, never
+ * retries.
  */
 struct uz_ctx *uz_ctx_lock(struct uz_pool *pool);
 void uz_ctx_unlock(struct uz_ctx *ctx);

@@ -53,7 +53,7 @@ int uz_pools_init(struct uzswap *uz, const char *codec, int level)
 	err = ref_shards_init(uz);
 	if (!err)
 		err = uz_pool_create(codec, level, uz->batch_size,
-				     &uz->current);
+				     uz->nr_workers, &uz->current);
 	if (err) {
 		ref_shards_destroy(uz);
 		pthread_mutex_destroy(&uz->switch_lock);
@@ -123,7 +123,8 @@ int uzswap_set_compressor(struct uzswap *uz, const char *name, int level)
 		return 0;
 	}
 	/* The new pool is fully built before anyone can see it. */
-	err = uz_pool_create(name, level, uz->batch_size, &pool);
+	err = uz_pool_create(name, level, uz->batch_size,
+			     uz->nr_workers, &pool);
 	if (!err) {
 		atomic_fetch_add(&uz->nr_pools, 1);
 		old = current_swap(uz, pool);

@@ -22,6 +22,10 @@
  *    and the wall time from the start to the last worker done. The raw
  *    codec and memcpy run with the same N workers, so *_vs_raw compares
  *    like with like.
+ *  - Folios (--folio-pages N): stores and loads go N pages per call
+ *    (uzswap_store_folio, uzswap_load_folio), the library's folio
+ *    workers on or off (cfg->folio_workers): cmd_bench.c runs both on the
+ *    same pages and compares.
  *  - Latency: one more pass times each call alone with clock_gettime
  *    (vDSO); the ns figures include one clock read (timer_overhead_ns()).
  *    Loaded pages are compared with the originals there (untimed).
@@ -52,7 +56,7 @@ struct worker {
 	uint64_t base;		/* its first offset: id * timed pages */
 	struct uzswap_codec *codec;	/* the raw codec, its own state */
 	uint8_t *dst;		/* raw compress buffer, reused */
-	uint8_t *out;		/* one page, reused by every phase */
+	uint8_t *out;		/* a folio's pages, reused by every phase */
 	uint8_t *held;		/* per timed page: the last store held it */
 	uint32_t *lat[NR_LAT];	/* ns per call, latency pass */
 	size_t nlat[NR_LAT];
@@ -157,16 +161,24 @@ static bool load_ok(const struct worker *w, size_t i, int err)
 	return w->held[i] ? err == 0 : err == -ENOENT;
 }
 
-static void ph_load(struct worker *w)
+/* Load timed pages [i, i+nr) into w->out; mismatches counted. */
+static int load_at(struct worker *w, size_t i, unsigned nr)
 {
 	struct bench *b = w->b;
+	int err = nr > 1 ?
+		uzswap_load_folio(b->uz, w->base + i, w->out, nr) :
+		uzswap_load(b->uz, w->base + i, w->out);
 
-	for (size_t i = 0; i < b->m; i++) {
-		int err = uzswap_load(b->uz, w->base + i, w->out);
+	SINK(w->out);
+	/* A folio is held all or none (store_folio): one check for all. */
+	w->mismatches += !load_ok(w, i, err);
+	return err;
+}
 
-		SINK(w->out);
-		w->mismatches += !load_ok(w, i, err);
-	}
+static void ph_load(struct worker *w)
+{
+	for (size_t i = 0; i < w->b->m; i += w->b->cfg->folio)
+		load_at(w, i, folio_len(w->b, i));
 }
 
 static void ph_memcpy(struct worker *w)
@@ -215,14 +227,15 @@ static void ph_latency(struct worker *w)
 					(size_t)b->clen[i], w->out);
 		lat_push(w, L_RAW_D, now_ns() - t);
 	}
-	for (size_t i = 0; i < b->m; i++) {
+	for (size_t i = 0; i < b->m; i += b->cfg->folio) {
+		unsigned nr = folio_len(b, i);
 		int err;
 
 		t = now_ns();
-		err = uzswap_load(b->uz, w->base + i, w->out);
-		lat_push(w, L_LOAD, now_ns() - t);
-		w->mismatches += !load_ok(w, i, err) ||
-			(err == 0 && memcmp(w->out, tpage(b, i), PAGE));
+		err = load_at(w, i, nr);
+		lat_push(w, L_LOAD, (now_ns() - t) / nr);	/* per page */
+		w->mismatches += err == 0 &&
+				 memcmp(w->out, tpage(b, i), nr * PAGE);
 	}
 	if (!b->cfg->overwrite)
 		ph_invalidate(w);
@@ -283,7 +296,7 @@ static int worker_init(struct bench *b, struct worker *w, unsigned id)
 	if (err)
 		return err;
 	w->dst = aligned_alloc(64, UZSWAP_CODEC_DST_SIZE);
-	w->out = aligned_alloc(64, PAGE);
+	w->out = aligned_alloc(64, (size_t)b->cfg->folio * PAGE);
 	w->held = calloc(m, 1);
 	for (int k = 0; k < NR_LAT; k++)
 		w->lat[k] = malloc(m * sizeof(uint32_t));
@@ -381,18 +394,26 @@ static int all_store(struct bench *b, uint8_t *held, size_t *rejected)
 	return 0;
 }
 
+/* Every page back, by folios as stored (each all or none), compared. */
 static uint64_t all_load(struct bench *b, const uint8_t *held)
 {
-	static uint8_t out[PAGE];
+	unsigned f = b->cfg->folio;
+	uint8_t *out = aligned_alloc(64, (size_t)f * PAGE);
 	uint64_t bad = 0;
 
-	for (size_t i = 0; i < b->ps->n; i++) {
-		int err = uzswap_load(b->uz, i, out);
+	if (!out)
+		return b->ps->n;	/* none could be checked */
+	for (size_t i = 0; i < b->ps->n; i += f) {
+		unsigned nr = b->ps->n - i < f ? (unsigned)(b->ps->n - i) : f;
+		int err = nr > 1 ? uzswap_load_folio(b->uz, i, out, nr) :
+				   uzswap_load(b->uz, i, out);
 
-		if (held[i] ? err != 0 ||
-		    memcmp(out, b->ps->data + i * PAGE, PAGE) : err != -ENOENT)
-			bad++;
+		if (held[i] ? err != 0 || memcmp(out, b->ps->data + i * PAGE,
+						 (size_t)nr * PAGE) :
+			      err != -ENOENT)
+			bad += nr;
 	}
+	free(out);
 	return bad;
 }
 
@@ -525,6 +546,8 @@ static int cache_open(struct bench *b)
 	o.max_pool_bytes = o.nr_pages * PAGE * 2 + (64u << 20);	/* no limit */
 	o.checksum = b->cfg->checksum;
 	o.lazy_free = b->cfg->lazy_free;
+	if (b->cfg->folio_workers >= 0)
+		o.folio_workers = (unsigned)b->cfg->folio_workers;
 	return uzswap_open(&o, &b->uz);
 }
 

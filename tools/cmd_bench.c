@@ -35,7 +35,7 @@ static const char bench_tail[] =
 struct bench_args {
 	struct input_opts in;
 	const char *codecs, *plot, *backing;
-	long level, folio, repeat;
+	long level, folio, folio_workers, repeat;
 	long pool_mib, working_set, reads, hot, rewrite;
 	long region, region_limit, writes, touches;	/* -1: not given */
 	const char *pattern;
@@ -110,7 +110,13 @@ static const struct opt bench_opts[] = {
 	OPT_FN("--threads", 't', "N[,N...]", 0, parse_threads,
 	       "workers, each on its own offsets (default 1)"),
 	OPT_LONG("--folio-pages", 0, "N", F(folio), 1, 512,
-		 "store N pages at a time with uzswap_store_folio"),
+		 "store and load N pages at a time (uzswap_store_folio,\n"
+		 "uzswap_load_folio)"),
+	OPT_LONG("--folio-workers", 0, "N", F(folio_workers), 0, 16,
+		 "with --folio-pages N > 1: every run twice on the\n"
+		 "same pages, the calling thread alone and with N\n"
+		 "folio workers, and their time ratio (without it:\n"
+		 "one run, the library's default workers)"),
 	OPT_LONG("--repeat", 'r', "N", F(repeat), 1, 1000,
 		 "timed passes, the best counts (default 3)"),
 	OPT_FLAG("--no-checksum", 0, F(no_checksum),
@@ -174,20 +180,59 @@ static const struct cmd_spec bench_spec = {
 	"uzswap bench", bench_head, bench_opts, bench_tail, NULL,
 };
 
+/* --folio-pages N > 1: the same pages without (r0) and with workers (r1). */
+static void folio_compare(FILE *f, const struct bench_args *ba,
+			  const struct bench_result *r0,
+			  const struct bench_result *r1, unsigned nw)
+{
+	char label[64];
+
+	codec_label(&r0->cfg.codec, label, sizeof(label));
+	if (ba->json) {
+		fprintf(f, "{\"folio_compare\":{\"codec\":");
+		json_str(f, label);
+		fprintf(f, ",\"threads\":%u,\"folio_pages\":%u,"
+			"\"folio_workers\":%u,", r0->cfg.threads,
+			r0->cfg.folio, nw);
+		fprintf(f, "\"store_mbps\":[%.0f,%.0f],\"load_mbps\":"
+			"[%.0f,%.0f],", r0->store_mbps, r1->store_mbps,
+			r0->load_mbps, r1->load_mbps);
+		fprintf(f, "\"store_time_ratio\":");
+		json_num(f, r0->store_mbps / r1->store_mbps, 3);
+		fprintf(f, ",\"load_time_ratio\":");
+		json_num(f, r0->load_mbps / r1->load_mbps, 3);
+		fprintf(f, "}}\n");
+		return;
+	}
+	fprintf(f, "folio %u pages, %s, %u thread%s: store %.0f -> %.0f MB/s "
+		"(time x%.2f), load %.0f -> %.0f MB/s (time x%.2f): calling "
+		"thread alone -> with %u folio worker%s\n", r0->cfg.folio,
+		label, r0->cfg.threads, r0->cfg.threads > 1 ? "s" : "",
+		r0->store_mbps, r1->store_mbps,
+		r0->store_mbps / r1->store_mbps, r0->load_mbps,
+		r1->load_mbps, r0->load_mbps / r1->load_mbps, nw,
+		nw == 1 ? "" : "s");
+}
+
 static int run_all(const struct bench_args *ba, const struct codec_sel *sel,
 		   int nsel, const struct pageset *ps, struct bench_result *res)
 {
 	int n = 0, rc = EXIT_OK;
-	bool tty = isatty(2);
+	bool tty = isatty(2), pair = ba->folio > 1 && ba->folio_workers != -1;
+	unsigned nw = (unsigned)ba->folio_workers;
+	const struct bench_result *alone = NULL;	/* pair's first run */
 
 	if (!ba->json)
 		report_header(stdout, ps, (unsigned)ba->repeat,
 			      timer_overhead_ns());
 	for (int t = 0; t < ba->nr_threads; t++) {
-		for (int c = 0; c < nsel; c++) {
+		for (int k = 0; k < nsel << pair; k++) {
+			int c = k >> pair;
 			struct bench_cfg cfg = {
 				.codec = sel[c], .threads = ba->threads[t],
 				.folio = (unsigned)ba->folio,
+				.folio_workers = !pair ? ba->folio_workers :
+						 k & 1 ? (int)nw : 0,
 				.repeat = (unsigned)ba->repeat,
 				.checksum = !ba->no_checksum,
 				.lazy_free = ba->lazy_free,
@@ -195,6 +240,7 @@ static int run_all(const struct bench_args *ba, const struct codec_sel *sel,
 			struct bench_result *r = &res[n];
 
 			if (bench_run(ps, &cfg, r)) {
+				alone = NULL;
 				rc = EXIT_FAIL;
 				continue;
 			}
@@ -202,7 +248,10 @@ static int run_all(const struct bench_args *ba, const struct codec_sel *sel,
 			if (ba->json)
 				report_json(stdout, ps, r);
 			else
-				report_text_row(stdout, r, c == 0);
+				report_text_row(stdout, r, k == 0);
+			if (pair && (k & 1) && alone)
+				folio_compare(stdout, ba, alone, r, nw);
+			alone = pair && !(k & 1) ? r : NULL;
 			fflush(stdout);
 			if (r->mismatches)
 				rc = EXIT_FAIL;
@@ -359,7 +408,7 @@ int cmd_bench(int argc, char **argv)
 {
 	struct args a = { "uzswap bench", argc, 1, argv };
 	struct bench_args ba = { .in.max_pages = DEFAULT_MAX_MIB * 256,
-				 .folio = 1, .repeat = 3,
+				 .folio = 1, .folio_workers = -1, .repeat = 3,
 				 .threads = { 1 }, .nr_threads = 1,
 				 .pool_mib = -1, .working_set = -1,
 				 .reads = -1, .hot = -1, .rewrite = -1,
@@ -401,7 +450,7 @@ int cmd_bench(int argc, char **argv)
 			"so there is nothing to time\n", ps.n);
 		rc = EXIT_FAIL;
 	}
-	res = calloc((size_t)(nsel * ba.nr_threads), sizeof(*res));
+	res = calloc((size_t)(nsel * ba.nr_threads * 2), sizeof(*res));
 	if (!rc && ba.region != -1)
 		rc = run_region(&ba, sel, nsel, &ps);
 	else if (!rc && ba.backing)

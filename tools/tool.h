@@ -156,6 +156,7 @@ struct bench_cfg {
 	struct codec_sel codec;
 	unsigned threads;	/* workers, each on its own offset range */
 	unsigned folio;		/* pages per uzswap_store_folio; 1 = single */
+	int folio_workers;	/* uzswap_options.folio_workers; -1: default */
 	unsigned repeat;	/* timed passes; best one counts */
 	bool checksum;
 	bool lazy_free;		/* uzswap_options.lazy_free */
