@@ -47,7 +47,7 @@ static void reserve_update(struct uzswap *uz)
 #if UINTPTR_MAX == UINT64_MAX
 _Static_assert(UZSWAP_OPTIONS_SIZE_VER0 == 56 &&
 	       UZSWAP_OPTIONS_SIZE_VER1 == 64 &&
-	       UZSWAP_OPTIONS_SIZE_VER2 == 72, "options layout changed");
+	       UZSWAP_OPTIONS_SIZE_VER2 == 80, "options layout changed");
 _Static_assert(UZSWAP_STATS_SIZE_VER0 == 144 &&
 	       UZSWAP_STATS_SIZE_VER1 == 192 &&
 	       UZSWAP_STATS_SIZE_VER2 == 232 &&
