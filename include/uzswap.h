@@ -91,8 +91,9 @@ struct uzswap;
  *    and the smallest size this library accepts) and _VER1 (0.1.0 adds
  *    lazy_free and shrinker_enabled; the backing-store counters and
  *    lru_pages), stats _VER2 (0.2.0 adds backing_corrupt, the hotplug
- *    counters by source and pool_reserve_bytes). 56/64 and 144/192/232
- *    bytes on LP64.
+ *    counters by source and pool_reserve_bytes), options _VER2 and stats
+ *    _VER3 (0.3.0 adds recompression and its counters). 56/64/88 and
+ *    144/192/232/256 bytes on LP64.
  *  - Options in: uzswap_options_init() is a macro that passes the size of
  *    the struct this header declares; the library fills that many bytes
  *    (defaults, zeros for fields it does not know) and sets size to it.
@@ -179,11 +180,32 @@ struct uzswap_options {
 	bool shrinker_enabled;
 	uint8_t pad1[6];	/* padding, never read */
 	/* ---- end of UZSWAP_OPTIONS_SIZE_VER1 ---- */
+	/* Recompression (as zram's): a denser codec ("zstd", "deflate", any
+	 * of the compressors) that pages which stayed cold, or compressed
+	 * poorly, are re-encoded with - by uzswap_recompress() and, with
+	 * recompress_age_ms, in the background. Loads read either version;
+	 * the old codec's pool lives while pages use it. NULL (default):
+	 * off. Unknown: -ENOENT; level out of range: -EINVAL. */
+	const char *recompress_codec;
+	int recompress_level;		/* 0: the codec's default */
+	/* Background: a pass every this many ms re-encodes each page that
+	 * neither a store nor a load touched since the pass before (so
+	 * after between one and two periods cold). 0 (default): no
+	 * background pass, only uzswap_recompress(). */
+	unsigned recompress_age_ms;
+	/* Pages whose compressed size is at least this many bytes are
+	 * re-encoded by any pass, cold or not (zram's threshold). 0
+	 * (default): age alone decides. */
+	unsigned recompress_min_bytes;
+	uint8_t pad2[4];	/* padding, never read */
+	/* ---- end of UZSWAP_OPTIONS_SIZE_VER2 ---- */
 };
 
 #define UZSWAP_OPTIONS_SIZE_VER0 offsetof(struct uzswap_options, lazy_free)
-/* When a VER2 is added: offsetof(struct uzswap_options, <its first field>) */
-#define UZSWAP_OPTIONS_SIZE_VER1 sizeof(struct uzswap_options)
+#define UZSWAP_OPTIONS_SIZE_VER1 \
+	offsetof(struct uzswap_options, recompress_codec)
+/* When a VER3 is added: offsetof(struct uzswap_options, <its first field>) */
+#define UZSWAP_OPTIONS_SIZE_VER2 sizeof(struct uzswap_options)
 
 /*
  * Fill the caller's options (size bytes) with the defaults: every field
@@ -342,6 +364,23 @@ UZSWAP_API int uzswap_compressor_levels(const char *name, int *min, int *max,
 /* Names of every compressor, NULL-terminated. Never fails. */
 UZSWAP_API const char *const *uzswap_compressors(void);
 
+/* Modes of uzswap_recompress(). */
+#define UZSWAP_RECOMPRESS_COLD 0u	/* pages a pass saw before and no
+					 * load touched since (or as long as
+					 * recompress_min_bytes) */
+#define UZSWAP_RECOMPRESS_ALL 1u	/* every page not yet tried */
+
+/*
+ * One recompression pass now, in the calling thread: each page the mode
+ * picks is re-encoded with the options' recompress_codec and replaced
+ * when that is shorter (a page is tried once). Loads, stores and
+ * invalidates of the same pages may run meanwhile: they win over the
+ * pass, which never changes a page that was replaced. A second caller
+ * waits for the first pass. Returns the pages recompressed (>= 0), or
+ * -EINVAL (NULL, unknown mode), -ENODEV (no recompress_codec).
+ */
+UZSWAP_API long uzswap_recompress(struct uzswap *uz, unsigned mode);
+
 struct uzswap_stats {
 	/* Bytes uzswap_get_stats() filled (see "Growing the ABI" above);
 	 * uzswap_stats_json() prints the fields within it. */
@@ -390,12 +429,21 @@ struct uzswap_stats {
 	 * by uzswap_compact()); not in pool_total_size. */
 	uint64_t pool_reserve_bytes;
 	/* ---- end of UZSWAP_STATS_SIZE_VER2 ---- */
+	/* Recompression: pages re-encoded with recompress_codec, the
+	 * compressed bytes that saved, and the CPU time (thread time, ns)
+	 * its passes took. */
+	uint64_t recompressed_pages;
+	uint64_t recompress_saved_bytes;
+	uint64_t recompress_cpu_ns;
+	/* ---- end of UZSWAP_STATS_SIZE_VER3 ---- */
 };
 
 #define UZSWAP_STATS_SIZE_VER0 offsetof(struct uzswap_stats, backing_pages)
-/* When a VER2 is added: offsetof(struct uzswap_stats, <its first field>) */
 #define UZSWAP_STATS_SIZE_VER1 offsetof(struct uzswap_stats, backing_corrupt)
-#define UZSWAP_STATS_SIZE_VER2 sizeof(struct uzswap_stats)
+#define UZSWAP_STATS_SIZE_VER2 \
+	offsetof(struct uzswap_stats, recompressed_pages)
+/* When a VER4 is added: offsetof(struct uzswap_stats, <its first field>) */
+#define UZSWAP_STATS_SIZE_VER3 sizeof(struct uzswap_stats)
 
 /*
  * The codec alone, for comparison and for tools: the compressors and

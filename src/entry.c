@@ -85,5 +85,6 @@ int uz_entry_read(struct uzswap *uz, struct uz_entry *e, void *page)
 		return 0;
 	}
 	atomic_store_explicit(&e->referenced, 1, memory_order_relaxed);
+	e->idle = 0;	/* touched: not cold (stripe lock, as e->wb) */
 	return uz_entry_decompress(uz, e, page);
 }

@@ -36,8 +36,8 @@ void uz_entry_free(struct uzswap *uz, void *e);
 int uz_entry_decompress(struct uzswap *uz, struct uz_entry *e, void *page);
 
 /* Stripe lock held: the cached value e (not NULL, not a disk value) into
- * page; a compressed entry gets its second chance (referenced bit).
- * 0 or -EIO. */
+ * page; a compressed entry gets its second chance (referenced bit) and
+ * loses its cold mark (recompress.c). 0 or -EIO. */
 int uz_entry_read(struct uzswap *uz, struct uz_entry *e, void *page);
 
 #endif

@@ -60,7 +60,8 @@ static const struct {
 	F(nr_pools), F(backing_pages), F(backing_writes), F(backing_reads),
 	F(backing_discards), F(backing_io_errors), F(lru_pages),
 	F(backing_corrupt), F(hotplug_uevent), F(hotplug_sysfs),
-	F(hotplug_injected), F(pool_reserve_bytes),
+	F(hotplug_injected), F(pool_reserve_bytes), F(recompressed_pages),
+	F(recompress_saved_bytes), F(recompress_cpu_ns),
 };
 #undef F
 
