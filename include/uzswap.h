@@ -92,8 +92,8 @@ struct uzswap;
  *    lazy_free and shrinker_enabled; the backing-store counters and
  *    lru_pages), stats _VER2 (0.2.0 adds backing_corrupt, the hotplug
  *    counters by source and pool_reserve_bytes), options _VER2 and stats
- *    _VER3 (0.3.0 adds recompression and its counters). 56/64/88 and
- *    144/192/232/256 bytes on LP64.
+ *    _VER3 (0.3.0 adds recompression, keep_incompressible and their
+ *    counters). 56/64/88 and 144/192/232/264 bytes on LP64.
  *  - Options in: uzswap_options_init() is a macro that passes the size of
  *    the struct this header declares; the library fills that many bytes
  *    (defaults, zeros for fields it does not know) and sets size to it.
@@ -197,7 +197,15 @@ struct uzswap_options {
 	 * re-encoded by any pass, cold or not (zram's threshold). 0
 	 * (default): age alone decides. */
 	unsigned recompress_min_bytes;
-	uint8_t pad2[4];	/* padding, never read */
+	/* Without a backing store, keep a page that does not compress as
+	 * it is (counted in incompressible_pages, as Linux zswap does since
+	 * 2025) instead of refusing it with -E2BIG. It takes a little more
+	 * pool memory than the page itself (4112 bytes with zsmalloc), so
+	 * it pays only where a refused page costs more (a region over its
+	 * resident limit). Default off. Ignored with a backing store:
+	 * uzswap_write() puts such a page in the file, as before. */
+	bool keep_incompressible;
+	uint8_t pad2[3];	/* padding, never read */
 	/* ---- end of UZSWAP_OPTIONS_SIZE_VER2 ---- */
 };
 
@@ -248,8 +256,9 @@ UZSWAP_API void uzswap_close(struct uzswap *uz);
  * (as with Linux zswap, a failed store invalidates the offset so a stale
  * copy can never be loaded):
  * -EINVAL (NULL, offset >= nr_pages: nothing dropped), -E2BIG (page does
- * not compress enough to save memory), -ENOSPC (pool limit), -ENOMEM,
- * -EIO (codec failure).
+ * not compress enough to save memory; never with keep_incompressible
+ * and no backing store: then it is held as-is), -ENOSPC (pool limit),
+ * -ENOMEM, -EIO (codec failure).
  */
 UZSWAP_API int uzswap_store(struct uzswap *uz, uint64_t offset,
 			    const void *page);
@@ -435,6 +444,8 @@ struct uzswap_stats {
 	uint64_t recompressed_pages;
 	uint64_t recompress_saved_bytes;
 	uint64_t recompress_cpu_ns;
+	/* Pages held as-is now (keep_incompressible). */
+	uint64_t incompressible_pages;
 	/* ---- end of UZSWAP_STATS_SIZE_VER3 ---- */
 };
 

@@ -49,7 +49,7 @@ _Static_assert(UZSWAP_OPTIONS_SIZE_VER0 == 56 &&
 _Static_assert(UZSWAP_STATS_SIZE_VER0 == 144 &&
 	       UZSWAP_STATS_SIZE_VER1 == 192 &&
 	       UZSWAP_STATS_SIZE_VER2 == 232 &&
-	       UZSWAP_STATS_SIZE_VER3 == 256, "stats layout changed");
+	       UZSWAP_STATS_SIZE_VER3 == 264, "stats layout changed");
 #endif
 
 unsigned uzswap_version(void)
@@ -228,6 +228,7 @@ int uzswap_open(const struct uzswap_options *uo, struct uzswap **out)
 	uz->nr_pages = o->nr_pages;
 	uz->batch_size = o->batch_size;
 	uz->checksum = o->checksum;
+	uz->keep_incompressible = o->keep_incompressible && !o->backing_path;
 	atomic_init(&uz->max_pool_bytes, pool_limit(o));
 	atomic_init(&uz->max_pool_pct,
 		    o->max_pool_bytes ? 0 : o->max_pool_percent);
@@ -331,6 +332,7 @@ int uzswap_get_stats_sized(struct uzswap *uz, struct uzswap_stats *ust,
 	st->recompress_saved_bytes =
 		(uint64_t)uz_stat_sum(s, UZ_ST_RECOMP_SAVED);
 	st->recompress_cpu_ns = (uint64_t)uz_stat_sum(s, UZ_ST_RECOMP_CPU_NS);
+	st->incompressible_pages = uz_stat_gauge(s, UZ_ST_INCOMPRESSIBLE);
 	hotplug_counts(st);
 	k.size = (uint32_t)(size < sizeof(k) ? size : sizeof(k));
 	memcpy(ust, &k, k.size);	/* never past the caller's struct */

@@ -146,6 +146,7 @@ struct uzswap {
 	unsigned nr_shrink_threads;
 	pthread_t shrink_threads[UZ_SHRINK_THREADS];
 
+	bool keep_incompressible;	/* no backing: a page kept as-is */
 	/* Recompression (recompress.c); recomp_pool NULL: off. */
 	struct uz_pool *recomp_pool;	/* the denser codec (one ref, I6) */
 	unsigned recomp_age_ms;		/* background pass period, 0: none */

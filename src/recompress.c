@@ -19,7 +19,7 @@
  * another value (or, at e's address, a new entry whose rc is 0) and the
  * new object is dropped. A writeback in flight owns e: never swapped.
  *
- * Candidates: compressed entries not yet tried
+ * Candidates: compressed entries (raw ones too: entry.h) not yet tried
  * (e->dense), not in the denser pool already, and either cold - a pass
  * saw them (e->idle) and no load since (entry.c clears it) - or at least
  * recomp_min_bytes long. A pass "all" takes every one not yet tried.

@@ -62,6 +62,7 @@ static const struct {
 	F(backing_corrupt), F(hotplug_uevent), F(hotplug_sysfs),
 	F(hotplug_injected), F(pool_reserve_bytes), F(recompressed_pages),
 	F(recompress_saved_bytes), F(recompress_cpu_ns),
+	F(incompressible_pages),
 };
 #undef F
 

@@ -40,6 +40,7 @@ enum uz_stat {
 	UZ_ST_RECOMPRESSED,	/* entries re-encoded by recompress.c */
 	UZ_ST_RECOMP_SAVED,	/* compressed bytes those saved */
 	UZ_ST_RECOMP_CPU_NS,	/* thread CPU time of the passes */
+	UZ_ST_INCOMPRESSIBLE,	/* gauge: pages held as-is (entry.h) */
 	UZ_NR_STATS
 };
 
