@@ -66,14 +66,6 @@ static struct uzswap *open_keep(int keep, const char *backing)
 	return uz;
 }
 
-static struct uzswap_stats stats(struct uzswap *uz)
-{
-	struct uzswap_stats st;
-
-	T_EQ(uzswap_get_stats(uz, &st), 0);
-	return st;
-}
-
 static const uint8_t *gpage(size_t i)
 {
 	return gz + i * T_PAGE;
@@ -101,8 +93,8 @@ static size_t refused_by_default(uint8_t *refused)
 		refused[i] = err == -E2BIG;
 		n += refused[i];
 	}
-	T_EQ(stats(uz).reject_compress_poor, n);
-	T_EQ(stats(uz).incompressible_pages, 0);
+	T_EQ(t_stats(uz).reject_compress_poor, n);
+	T_EQ(t_stats(uz).incompressible_pages, 0);
 	uzswap_close(uz);
 	return n;
 }
@@ -111,13 +103,13 @@ static size_t refused_by_default(uint8_t *refused)
 static void kept(const uint8_t *refused, size_t n, const uint8_t *corpus)
 {
 	struct uzswap *uz = open_keep(1, NULL);
-	struct uzswap_stats s0 = stats(uz), s1;
+	struct uzswap_stats s0 = t_stats(uz), s1;
 	static uint8_t folio[8 * T_PAGE];
 	size_t first = 0, left = n;
 
 	for (size_t i = 0; i < nr_gz; i++)
 		T_EQ(uzswap_store(uz, i, gpage(i)), 0);
-	s1 = stats(uz);
+	s1 = t_stats(uz);
 	T_EQ(s1.incompressible_pages, n);
 	T_EQ(s1.stored_pages, nr_gz);
 	T_EQ(s1.reject_compress_poor, 0);
@@ -130,17 +122,17 @@ static void kept(const uint8_t *refused, size_t n, const uint8_t *corpus)
 	T_ASSERT(uzswap_recompress(uz, UZSWAP_RECOMPRESS_COLD) >= 0);
 	for (size_t i = 0; i < nr_gz; i++)
 		check_page(uz, i, gpage(i), 0);
-	T_EQ(stats(uz).incompressible_pages, n);
+	T_EQ(t_stats(uz).incompressible_pages, n);
 	while (!refused[first])
 		first++;
 	/* Invalidate one, replace another with a page that compresses. */
 	T_EQ(uzswap_invalidate(uz, first), 0);
-	T_EQ(stats(uz).incompressible_pages, --left);
+	T_EQ(t_stats(uz).incompressible_pages, --left);
 	for (size_t i = first + 1; i < nr_gz; i++) {
 		if (!refused[i])
 			continue;
 		T_EQ(uzswap_store(uz, i, corpus), 0);
-		T_EQ(stats(uz).incompressible_pages, --left);
+		T_EQ(t_stats(uz).incompressible_pages, --left);
 		check_page(uz, i, corpus, 0);
 		break;
 	}
@@ -162,7 +154,7 @@ static void backed(size_t n)
 
 	for (size_t i = 0; i < nr_gz; i++)
 		T_EQ(uzswap_write(uz, i, gpage(i)), 0);
-	st = stats(uz);
+	st = t_stats(uz);
 	T_EQ(st.backing_writes, n);
 	T_EQ(st.backing_pages, n);
 	T_EQ(st.incompressible_pages, 0);

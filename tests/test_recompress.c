@@ -59,14 +59,6 @@ static struct uzswap *open_rc(const char *codec, unsigned min_bytes,
 	return uz;
 }
 
-static struct uzswap_stats stats(struct uzswap *uz)
-{
-	struct uzswap_stats st;
-
-	T_EQ(uzswap_get_stats(uz, &st), 0);
-	return st;
-}
-
 /* Compressed length of page i with codec c (cap: below cap), 0 if not. */
 static int clen(struct uzswap_codec *c, const uint8_t *p, size_t cap)
 {
@@ -144,18 +136,18 @@ static void test_exact(void)
 	}
 	uz = open_rc("zstd", 0, 0, NULL, 0);
 	store_corpus(uz, lz);
-	s0 = stats(uz);
+	s0 = t_stats(uz);
 	T_EQ(s0.nr_pools, 2);	/* lz4 (current), zstd (recompression) */
 	/* I6: from here lz4 is an old pool, alive while pages use it. */
 	T_EQ(uzswap_set_compressor(uz, "lzo", 0), 0);
-	T_EQ(stats(uz).nr_pools, 3);
+	T_EQ(t_stats(uz).nr_pools, 3);
 	T_EQ(uzswap_recompress(uz, UZSWAP_RECOMPRESS_COLD), 0);	/* marks */
 	for (int i = 0; i < TOUCHED; i++)	/* warm again */
 		(void)uzswap_load(uz, (uint64_t)i, buf);
 	x = predict(lz, zs, TOUCHED, NR, 0);
 	T_ASSERT(x.pages > NR / 2);
 	T_EQ(uzswap_recompress(uz, UZSWAP_RECOMPRESS_COLD), x.pages);
-	s1 = stats(uz);
+	s1 = t_stats(uz);
 	T_EQ(s1.recompressed_pages, x.pages);
 	T_EQ(s1.recompress_saved_bytes, x.saved);
 	T_EQ(s0.compressed_bytes - s1.compressed_bytes, x.saved);
@@ -168,7 +160,7 @@ static void test_exact(void)
 	T_EQ(uzswap_recompress(uz, UZSWAP_RECOMPRESS_COLD), 0);
 	y = predict(lz, zs, 0, TOUCHED, 0);
 	T_EQ(uzswap_recompress(uz, UZSWAP_RECOMPRESS_ALL), y.pages);
-	s2 = stats(uz);
+	s2 = t_stats(uz);
 	T_EQ(s2.recompress_saved_bytes, x.saved + y.saved);
 	T_EQ(s0.compressed_bytes - s2.compressed_bytes, x.saved + y.saved);
 	check_all(uz);
@@ -181,7 +173,7 @@ static void test_exact(void)
 	for (int i = 0; i < NR; i++)	/* only zstd entries stay */
 		if (lz[i] > 0 && zs[i] == 0)
 			T_EQ(uzswap_invalidate(uz, (uint64_t)i), 0);
-	T_EQ(stats(uz).nr_pools, 2);	/* lz4 went with its last page */
+	T_EQ(t_stats(uz).nr_pools, 2);	/* lz4 went with its last page */
 	check_all(uz);
 	uzswap_close(uz);
 
@@ -191,7 +183,7 @@ static void test_exact(void)
 	x = predict(lz, zs, 0, NR, 2048);
 	T_ASSERT(x.pages > 0);
 	T_EQ(uzswap_recompress(uz, UZSWAP_RECOMPRESS_COLD), x.pages);
-	T_EQ(stats(uz).recompress_saved_bytes, x.saved);
+	T_EQ(t_stats(uz).recompress_saved_bytes, x.saved);
 	check_all(uz);
 	uzswap_close(uz);
 	uzswap_codec_close(c4);
@@ -315,7 +307,7 @@ static void race(struct uzswap *uz, int backed, unsigned nr)
 	atomic_store(&stop, true);
 	for (int i = 0; i < THREADS + 2; i++)
 		pthread_join(t[i], NULL);
-	st = stats(uz);
+	st = t_stats(uz);
 	printf("race%s, %u pages: %llu recompressed, %llu written back, "
 	       "%llu loads, %ld failures\n", backed ? " (backed)" : "", nr,
 	       (unsigned long long)st.recompressed_pages,
@@ -338,9 +330,9 @@ static void test_background(void)
 	int waited = 0;
 
 	store_corpus(uz, lz);
-	while (stats(uz).recompressed_pages == 0 && waited++ < 1000)
+	while (t_stats(uz).recompressed_pages == 0 && waited++ < 1000)
 		usleep(10 * 1000);
-	T_ASSERT(stats(uz).recompressed_pages > 0);
+	T_ASSERT(t_stats(uz).recompressed_pages > 0);
 	check_all(uz);
 	printf("background: recompressed after ~%d ms\n", waited * 10);
 	uzswap_close(uz);

@@ -16,21 +16,12 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "tool.h"
 
 struct load_fig {
 	double p50_us, p99_us, mbps;
 };
-
-static uint64_t ns_now(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
 
 static int cmp_dbl(const void *a, const void *b)
 {
@@ -50,14 +41,14 @@ static struct load_fig load_pass(struct uzswap *uz, const struct pageset *ps,
 	double total = 0;
 
 	for (size_t i = 0; i < ps->n; i++) {
-		uint64_t t0;
+		double t0;
 		int err;
 
 		if (!held[i])
 			continue;
-		t0 = ns_now();
+		t0 = now_s();
 		err = uzswap_load(uz, i, out);
-		lat[n] = (double)(ns_now() - t0);
+		lat[n] = (now_s() - t0) * 1e9;
 		total += lat[n++];
 		if (err || memcmp(out, ps->data + i * PAGE, PAGE))
 			(*bad)++;
@@ -197,7 +188,7 @@ int recomp_bench_run(const struct pageset *ps, const struct codec_sel *c,
 	double *lat = calloc(ps->n, sizeof(double));
 	struct rc_result r = { 0 };
 	int rc = EXIT_FAIL;
-	uint64_t t0;
+	double t0;
 
 	if (repeat > 1000)
 		repeat = 1000;
@@ -205,9 +196,9 @@ int recomp_bench_run(const struct pageset *ps, const struct codec_sel *c,
 		goto out;
 	uzswap_get_stats(uz, &r.before);
 	r.load0 = load_median(uz, ps, held, repeat, lat, &r.mismatches);
-	t0 = ns_now();
+	t0 = now_s();
 	r.recompressed = uzswap_recompress(uz, UZSWAP_RECOMPRESS_ALL);
-	r.pass_ms = (double)(ns_now() - t0) / 1e6;
+	r.pass_ms = (now_s() - t0) * 1e3;
 	uzswap_compact(uz, NULL);
 	uzswap_get_stats(uz, &r.after);
 	r.load1 = load_median(uz, ps, held, repeat, lat, &r.mismatches);
