@@ -412,7 +412,8 @@ struct uzswap_stats {
 	uint64_t written_back_pages;	/* pages written to the backing store */
 	uint64_t decompress_fail;	/* loads and writebacks that found
 					 * corrupted data */
-	uint64_t nr_pools;		/* live pools (old ones drain, I6) */
+	uint64_t nr_pools;		/* live pools (old ones drain, I6;
+					 * a recompress_codec's counts) */
 	/* ---- end of UZSWAP_STATS_SIZE_VER0 ---- */
 	/* The backing store (all 0 without one). */
 	uint64_t backing_pages;		/* pages that live in the file now */
