@@ -92,8 +92,9 @@ struct uzswap;
  *    lazy_free and shrinker_enabled; the backing-store counters and
  *    lru_pages), stats _VER2 (0.2.0 adds backing_corrupt, the hotplug
  *    counters by source and pool_reserve_bytes), options _VER2 and
- *    stats _VER3 (0.3.0 adds backing_uri, folio_workers and the backend
- *    counters). 56/64/80 and 144/192/232/296 bytes on LP64.
+ *    stats _VER3 (0.3.0 adds backing_uri, folio_workers, recompression,
+ *    keep_incompressible and the backend and recompression counters).
+ *    56/64/104 and 144/192/232/328 bytes on LP64.
  *  - Options in: uzswap_options_init() is a macro that passes the size of
  *    the struct this header declares; the library fills that many bytes
  *    (defaults, zeros for fields it does not know) and sets size to it.
@@ -204,6 +205,32 @@ struct uzswap_options {
 	 * online CPUs - 1, at most 3 (1 on a 2-CPU machine). */
 	unsigned folio_workers;
 	uint8_t pad2[4];	/* padding, never read */
+	/* Recompression (as zram's): a denser codec ("zstd", "deflate", any
+	 * of the compressors) that pages which stayed cold, or compressed
+	 * poorly, are re-encoded with - by uzswap_recompress() and, with
+	 * recompress_age_ms, in the background. Loads read either version;
+	 * the old codec's pool lives while pages use it. NULL (default):
+	 * off. Unknown: -ENOENT; level out of range: -EINVAL. */
+	const char *recompress_codec;
+	int recompress_level;		/* 0: the codec's default */
+	/* Background: a pass every this many ms re-encodes each page that
+	 * neither a store nor a load touched since the pass before (so
+	 * after between one and two periods cold). 0 (default): no
+	 * background pass, only uzswap_recompress(). */
+	unsigned recompress_age_ms;
+	/* Pages whose compressed size is at least this many bytes are
+	 * re-encoded by any pass, cold or not (zram's threshold). 0
+	 * (default): age alone decides. */
+	unsigned recompress_min_bytes;
+	/* Without a backing store, keep a page that does not compress as
+	 * it is (counted in incompressible_pages, as Linux zswap does since
+	 * 2025) instead of refusing it with -E2BIG. It takes a little more
+	 * pool memory than the page itself (4112 bytes with zsmalloc), so
+	 * it pays only where a refused page costs more (a region over its
+	 * resident limit). Default off. Ignored with a backing store:
+	 * uzswap_write() puts such a page in the file, as before. */
+	bool keep_incompressible;
+	uint8_t pad3[3];	/* padding, never read */
 	/* ---- end of UZSWAP_OPTIONS_SIZE_VER2 ---- */
 };
 
@@ -280,8 +307,9 @@ UZSWAP_API void uzswap_close(struct uzswap *uz);
  * (as with Linux zswap, a failed store invalidates the offset so a stale
  * copy can never be loaded):
  * -EINVAL (NULL, offset >= nr_pages: nothing dropped), -E2BIG (page does
- * not compress enough to save memory), -ENOSPC (pool limit), -ENOMEM,
- * -EIO (codec failure).
+ * not compress enough to save memory; never with keep_incompressible
+ * and no backing store: then it is held as-is), -ENOSPC (pool limit),
+ * -ENOMEM, -EIO (codec failure).
  */
 UZSWAP_API int uzswap_store(struct uzswap *uz, uint64_t offset,
 			    const void *page);
@@ -410,6 +438,23 @@ UZSWAP_API int uzswap_compressor_levels(const char *name, int *min, int *max,
 /* Names of every compressor, NULL-terminated. Never fails. */
 UZSWAP_API const char *const *uzswap_compressors(void);
 
+/* Modes of uzswap_recompress(). */
+#define UZSWAP_RECOMPRESS_COLD 0u	/* pages a pass saw before and no
+					 * load touched since (or as long as
+					 * recompress_min_bytes) */
+#define UZSWAP_RECOMPRESS_ALL 1u	/* every page not yet tried */
+
+/*
+ * One recompression pass now, in the calling thread: each page the mode
+ * picks is re-encoded with the options' recompress_codec and replaced
+ * when that is shorter (a page is tried once). Loads, stores and
+ * invalidates of the same pages may run meanwhile: they win over the
+ * pass, which never changes a page that was replaced. A second caller
+ * waits for the first pass. Returns the pages recompressed (>= 0), or
+ * -EINVAL (NULL, unknown mode), -ENODEV (no recompress_codec).
+ */
+UZSWAP_API long uzswap_recompress(struct uzswap *uz, unsigned mode);
+
 struct uzswap_stats {
 	/* Bytes uzswap_get_stats() filled (see "Growing the ABI" above);
 	 * uzswap_stats_json() prints the fields within it. */
@@ -432,7 +477,8 @@ struct uzswap_stats {
 	uint64_t written_back_pages;	/* pages written to the backing store */
 	uint64_t decompress_fail;	/* loads and writebacks that found
 					 * corrupted data */
-	uint64_t nr_pools;		/* live pools (old ones drain, I6) */
+	uint64_t nr_pools;		/* live pools (old ones drain, I6;
+					 * a recompress_codec's counts) */
 	/* ---- end of UZSWAP_STATS_SIZE_VER0 ---- */
 	/* The backing store (all 0 without one). */
 	uint64_t backing_pages;		/* pages that live in the file now */
@@ -472,6 +518,14 @@ struct uzswap_stats {
 	uint64_t backend_err_other;
 	uint64_t backend_breaker_trips;
 	uint64_t backend_breaker_fast_fails;
+	/* Recompression: pages re-encoded with recompress_codec, the
+	 * compressed bytes that saved, and the CPU time (thread time, ns)
+	 * its passes took. */
+	uint64_t recompressed_pages;
+	uint64_t recompress_saved_bytes;
+	uint64_t recompress_cpu_ns;
+	/* Pages held as-is now (keep_incompressible). */
+	uint64_t incompressible_pages;
 	/* ---- end of UZSWAP_STATS_SIZE_VER3 ---- */
 };
 

@@ -24,6 +24,7 @@
 #include "hotplug.h"
 #include "instance.h"
 #include "pools.h"
+#include "recompress.h"
 #include "reclaim.h"
 #include "uzswap.h"
 
@@ -47,11 +48,11 @@ static void reserve_update(struct uzswap *uz)
 #if UINTPTR_MAX == UINT64_MAX
 _Static_assert(UZSWAP_OPTIONS_SIZE_VER0 == 56 &&
 	       UZSWAP_OPTIONS_SIZE_VER1 == 64 &&
-	       UZSWAP_OPTIONS_SIZE_VER2 == 80, "options layout changed");
+	       UZSWAP_OPTIONS_SIZE_VER2 == 104, "options layout changed");
 _Static_assert(UZSWAP_STATS_SIZE_VER0 == 144 &&
 	       UZSWAP_STATS_SIZE_VER1 == 192 &&
 	       UZSWAP_STATS_SIZE_VER2 == 232 &&
-	       UZSWAP_STATS_SIZE_VER3 == 296, "stats layout changed");
+	       UZSWAP_STATS_SIZE_VER3 == 328, "stats layout changed");
 #endif
 
 unsigned uzswap_version(void)
@@ -127,6 +128,13 @@ static int options_check(const struct uzswap_options *u,
 	    o->accept_threshold_percent > 100)
 		return -EINVAL;
 	level = o->level;
+	if (o->recompress_codec) {
+		int rlevel = o->recompress_level;
+		int err = uz_codec_lookup(o->recompress_codec, &rlevel, &c);
+
+		if (err)
+			return err;
+	}
 	return uz_codec_lookup(o->compressor, &level, &c);
 }
 
@@ -164,6 +172,7 @@ static void instance_free(struct uzswap *uz)
 	uz_reclaim_destroy(uz);	/* nothing writes back from here on */
 	/* Entries before pools: each drops its pool reference (I6). */
 	uz_index_destroy(&uz->index, index_entry_free, uz);
+	uz_recompress_destroy(uz);
 	if (uz->current)
 		uz_pools_destroy(uz);
 	uz_stats_destroy(&uz->stats);
@@ -199,6 +208,11 @@ static int instance_init(struct uzswap *uz, const struct uzswap_options *o)
 	err = uz_pools_init(uz, o->compressor, o->level);
 	if (!err && uz->nr_workers)	/* their contexts are in every pool */
 		err = uz_batch_create(uz->nr_workers, &uz->workers);
+	if (!err)
+		err = uz_recompress_init(uz, o->recompress_codec,
+					 o->recompress_level,
+					 o->recompress_age_ms,
+					 o->recompress_min_bytes);
 	if (err)
 		return err;
 	/* Last: the shrinker threads may run as soon as they exist. */
@@ -239,6 +253,7 @@ int uzswap_open(const struct uzswap_options *uo, struct uzswap **out)
 	uz->batch_size = o->batch_size;
 	uz->nr_workers = o->folio_workers;
 	uz->checksum = o->checksum;
+	uz->keep_incompressible = o->keep_incompressible && !o->backing_path;
 	atomic_init(&uz->max_pool_bytes, pool_limit(o));
 	atomic_init(&uz->max_pool_pct,
 		    o->max_pool_bytes ? 0 : o->max_pool_percent);
@@ -364,6 +379,11 @@ int uzswap_get_stats_sized(struct uzswap *uz, struct uzswap_stats *ust,
 	st->lru_pages = uz_lru_count(&uz->lru);
 	st->backing_corrupt = (uint64_t)uz_stat_sum(s, UZ_ST_BACKING_CORRUPT);
 	st->pool_reserve_bytes = uz_zalloc_reserve_bytes(uz->za);
+	st->recompressed_pages = (uint64_t)uz_stat_sum(s, UZ_ST_RECOMPRESSED);
+	st->recompress_saved_bytes =
+		(uint64_t)uz_stat_sum(s, UZ_ST_RECOMP_SAVED);
+	st->recompress_cpu_ns = (uint64_t)uz_stat_sum(s, UZ_ST_RECOMP_CPU_NS);
+	st->incompressible_pages = uz_stat_gauge(s, UZ_ST_INCOMPRESSIBLE);
 	hotplug_counts(st);
 	if (uz->backend)
 		backend_counts(uz->backend, st);
@@ -464,7 +484,8 @@ const char *uzswap_strerror(int err)
 		return "I/O error: compressed data corrupted or codec failure, "
 		       "or the backing file could not be read or written";
 	case -ENODEV:
-		return "no backing store";
+		return "no backing store (from uzswap_recompress: no "
+		       "recompress_codec in the options)";
 	case -EINVAL:
 		return "invalid argument";
 	case -EPERM:	/* uzswap_region_create: no kernel-mode userfaultfd */

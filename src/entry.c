@@ -4,12 +4,14 @@
  *
  * Owns: the gauges an index value contributes to, freeing an entry (its
  * object, its LRU node, its pool reference: I6), and decoding an entry
- * into a page. The store path (frontend.c) builds entries; writeback
+ * into a page (an object of UZ_ENTRY_RAW_LEN bytes is the page as-is).
+ * The store path (frontend.c) builds entries; writeback
  * (writeback.c) and the device API (device.c) read and free them here.
  * Must never: call up into store, writeback or reclaim; decompress an
  * entry whose stripe lock the caller does not hold.
  */
 #include <errno.h>
+#include <string.h>
 
 #include "checksum.h"
 #include "entry.h"
@@ -32,6 +34,8 @@ void uz_entry_account(struct uzswap *uz, struct uz_entry *e, int sign)
 	else
 		uz_stat_add(&uz->stats, UZ_ST_COMPRESSED,
 			    (int64_t)sign * e->length);
+	if (e != UZ_ZERO_ENTRY && uz_entry_raw(e))
+		uz_stat_add(&uz->stats, UZ_ST_INCOMPRESSIBLE, sign);
 }
 
 void uz_entry_free(struct uzswap *uz, void *v)
@@ -67,8 +71,14 @@ int uz_entry_decompress(struct uzswap *uz, struct uz_entry *e, void *page)
 	src = uz_zalloc_map_read(uz->za, e->handle,
 				 (void *)uz_ctx_buffer(ctx, 0));
 	/* Corrupted bytes are caught before the codec sees them. */
-	if (!uz->checksum || uz_checksum(src, e->length) == e->csum)
+	if (uz->checksum && uz_checksum(src, e->length) != e->csum)
+		err = -EIO;
+	else if (uz_entry_raw(e)) {	/* kept as-is: the page itself */
+		memcpy(page, src, UZ_PAGE);
+		err = 0;
+	} else {
 		err = uz_ctx_decompress(e->pool, ctx, src, e->length, page);
+	}
 	uz_zalloc_unmap_read(uz->za, e->handle);
 	uz_ctx_unlock(ctx);
 	return err;
@@ -85,5 +95,6 @@ int uz_entry_read(struct uzswap *uz, struct uz_entry *e, void *page)
 		return 0;
 	}
 	atomic_store_explicit(&e->referenced, 1, memory_order_relaxed);
+	e->idle = 0;	/* touched: not cold (stripe lock, as e->wb) */
 	return uz_entry_decompress(uz, e, page);
 }

@@ -15,11 +15,25 @@
 #include <stdbool.h>
 
 #include "instance.h"
+#include "page.h"
 
 /* A real entry holding a compressed object (the only kind on the LRU). */
 static inline bool uz_entry_compressed(const struct uz_entry *e)
 {
 	return e && e != UZ_ZERO_ENTRY && !uz_is_disk(e) && e->length;
+}
+
+/*
+ * The length of an object that is the page itself, as-is (an
+ * incompressible page kept without a backing store, frontend.c). A
+ * compressed object is always shorter: the store caps it below the
+ * allocator's huge size, itself below a page.
+ */
+#define UZ_ENTRY_RAW_LEN UZ_PAGE
+
+static inline bool uz_entry_raw(const struct uz_entry *e)
+{
+	return e->length == UZ_ENTRY_RAW_LEN;
 }
 
 /* Fix the gauges for an index value entering (+1) or leaving (-1). */
@@ -32,12 +46,13 @@ void uz_entry_account(struct uzswap *uz, struct uz_entry *e, int sign);
 void uz_entry_free(struct uzswap *uz, void *e);
 
 /* Stripe lock of e->offset held: decompress the compressed entry e into
- * page, checking its checksum first when enabled. 0 or -EIO. */
+ * page (copy it, when it is raw), checking its checksum first when
+ * enabled. 0 or -EIO. */
 int uz_entry_decompress(struct uzswap *uz, struct uz_entry *e, void *page);
 
 /* Stripe lock held: the cached value e (not NULL, not a disk value) into
- * page; a compressed entry gets its second chance (referenced bit).
- * 0 or -EIO. */
+ * page; a compressed entry gets its second chance (referenced bit) and
+ * loses its cold mark (recompress.c). 0 or -EIO. */
 int uz_entry_read(struct uzswap *uz, struct uz_entry *e, void *page);
 
 #endif

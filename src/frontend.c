@@ -10,6 +10,8 @@
  *   same-filled check, entry allocation      (no lock: I5, allocate first)
  *   lock this CPU's (worker's) context once  (I3: plain mutex)
  *     compress each page into its slot, copy into the allocator
+ *     (a page that does not compress: refused, -E2BIG, or with
+ *     keep_incompressible kept as-is)
  *   unlock
  *   then, once every batch is built: publish each entry in the index,
  *   free what it replaced (all or none: nothing is published before)
@@ -99,6 +101,22 @@ static int compress_err_stat(struct uzswap *uz, int err)
 	return err;
 }
 
+/* keep_incompressible (never with a backing store, which takes such a
+ * page instead): the page as-is, an object of UZ_ENTRY_RAW_LEN bytes
+ * (entry.h). Context lock held, as in compress_one. */
+static int keep_as_is(struct uzswap *uz, struct uz_pool *pool,
+		      const void *page, struct uz_entry *e)
+{
+	if (uz_zalloc_malloc(uz->za, UZ_ENTRY_RAW_LEN, &e->handle) < 0)
+		return -ENOMEM;
+	uz_zalloc_write(uz->za, e->handle, page, UZ_PAGE);
+	if (uz->checksum)
+		e->csum = uz_checksum(page, UZ_PAGE);
+	e->length = UZ_ENTRY_RAW_LEN;
+	e->pool = pool;
+	return 0;
+}
+
 /* Compress one page in slot and copy it into a new object. */
 static int compress_one(struct uzswap *uz, struct uz_pool *pool,
 			struct uz_ctx *ctx, unsigned slot, const void *page,
@@ -109,8 +127,9 @@ static int compress_one(struct uzswap *uz, struct uz_pool *pool,
 
 	if (len < 0)
 		return -EIO;
-	if (len == 0)
-		return -E2BIG;
+	if (len == 0)	/* does not compress: as-is, or refused */
+		return uz->keep_incompressible ? keep_as_is(uz, pool, page, e) :
+						 -E2BIG;
 	/* I5: the allocator never re-enters the cache, so allocating the
 	 * object under the context lock cannot deadlock on this lock. */
 	if (uz_zalloc_malloc(uz->za, (size_t)len, &e->handle) < 0)

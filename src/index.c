@@ -11,7 +11,7 @@
 #include "fault.h"
 #include "lockdep.h"
 
-#define LEAF_SHIFT 9
+#define LEAF_SHIFT UZ_INDEX_LEAF_SHIFT
 #define LEAF_SLOTS (1u << LEAF_SHIFT)
 
 /* Enough stripes that two threads rarely share one: 64 per CPU, 256 to

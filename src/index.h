@@ -24,6 +24,10 @@
 
 #define UZ_ZERO_ENTRY ((void *)1)
 
+/* Slots a leaf: offsets o and o' share a leaf iff o >> SHIFT == o' >> SHIFT
+ * (a walk over the index skips a leaf never reserved in one step). */
+#define UZ_INDEX_LEAF_SHIFT 9
+
 struct uz_stripe {
 	pthread_mutex_t lock;	/* guards the slots of offsets o & mask */
 } __attribute__((aligned(64)));

@@ -24,6 +24,7 @@
  *   frontend.c   store, load, invalidate
  *   reclaim.c    the limit, direct reclaim, shrinker threads
  *   writeback.c  LRU -> entry -> backend (batches of records)
+ *   recompress.c entry -> a denser pool, in place
  *   entry.c      account, free, decompress, read
  *   pools.c      the current pool, compressor switch (I6)
  *   backend.c    open by path or URI; records (backend_file.c, _redis.c)
@@ -111,6 +112,10 @@ struct uz_entry {
 	_Atomic uint8_t referenced;	/* second chance: set by store, load */
 	uint8_t wb : 1;		/* its writeback is in flight (stripe lock) */
 	uint8_t wb_failed : 1;	/* a file write of it failed (counted once) */
+	/* recompress.c, all under the stripe lock as wb: */
+	uint8_t rc : 1;		/* its recompression is in flight */
+	uint8_t idle : 1;	/* a pass saw it; no load since (cold mark) */
+	uint8_t dense : 1;	/* recompressed, or tried: never again */
 	uint32_t csum;		/* page checksum, when enabled */
 };
 
@@ -162,6 +167,14 @@ struct uzswap {
 	atomic_bool shrinker_enabled;
 	unsigned nr_shrink_threads;
 	pthread_t shrink_threads[UZ_SHRINK_THREADS];
+
+	bool keep_incompressible;	/* no backing: a page kept as-is */
+	/* Recompression (recompress.c); recomp_pool NULL: off. */
+	struct uz_pool *recomp_pool;	/* the denser codec (one ref, I6) */
+	unsigned recomp_age_ms;		/* background pass period, 0: none */
+	unsigned recomp_min_bytes;	/* this long or more: at any age */
+	pthread_mutex_t recomp_lock;	/* UZ_LR_RECOMP: one pass at a time */
+	_Atomic uint64_t recomp_last_ns;	/* start of the last pass */
 };
 
 #endif

@@ -22,6 +22,7 @@ static const char *const rank_names[UZ_LR_NR] = {
 	[UZ_LR_ARENA] = "arena",	[UZ_LR_LRU] = "lru",
 	[UZ_LR_SHRINK] = "shrink",	[UZ_LR_REGION] = "region",
 	[UZ_LR_REGMAP] = "regmap",	[UZ_LR_BATCH] = "batch",
+	[UZ_LR_RECOMP] = "recompress",
 };
 
 const char *uz_lock_rank_name(enum uz_lock_rank rank)

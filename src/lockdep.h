@@ -8,6 +8,8 @@
  *   ---------------  ----------------------------  ---------------------------
  *   UZ_LR_SHRINK_RUN uz->shrink_run_lock (rwlock)  a shrinker pass (read) vs
  *                                                  disabling the shrinker (write)
+ *   UZ_LR_RECOMP     uz->recomp_lock               one recompression pass
+ *                                                  at a time (recompress.c)
  *   UZ_LR_SWITCH     uz->switch_lock               compressor switches (I6)
  *   UZ_LR_HP_CTL     uz_hp_ctl_lock (hotplug.c)    instance add/remove
  *   UZ_LR_HP         uz_hp_lock (hotplug.c)        every hotplug callback
@@ -38,7 +40,8 @@
  * - A pool is destroyed where its last reference drops, which takes the
  *   hotplug locks: so never under a STRIPE, CTX or allocator lock. A
  *   shrinker pass may drop the last reference of an old pool (writeback
- *   frees the entry): hence SHRINK_RUN comes before the hotplug locks.
+ *   frees the entry): hence SHRINK_RUN comes before the hotplug locks;
+ *   so does RECOMP (a recompressed entry drops its old pool's).
  * - Writeback and reclaim take STRIPE and CTX: never entered with a CTX
  *   lock held (I5; checked always, uz_lock_rank_held()).
  *
@@ -69,6 +72,7 @@
 
 enum uz_lock_rank {
 	UZ_LR_SHRINK_RUN,
+	UZ_LR_RECOMP,
 	UZ_LR_SWITCH,
 	UZ_LR_HP_CTL,
 	UZ_LR_HP,

@@ -10,7 +10,9 @@
  *
  * Owns: the hysteresis flag (reached_full), the shrink targets, the
  * shrinker threads and their locks (shrink_lock, shrink_run_lock), and
- * the budgeted loops that call writeback.c.
+ * the budgeted loops that call writeback.c. The threads also run the
+ * background recompression pass (recompress.c), with or without a
+ * backing store.
  * Must never: run with a context lock held (I5: it aborts), loop forever
  * on entries that cannot be written, or call up into the store path.
  */
@@ -21,6 +23,7 @@
 #include "instance.h"
 #include "lockdep.h"
 #include "reclaim.h"
+#include "recompress.h"
 #include "writeback.h"
 
 #define SHRINK_PERIOD_NS (50 * 1000 * 1000)	/* a pass at least this often */
@@ -226,6 +229,7 @@ static void *shrinker_main(void *arg)
 		uz_mutex_unlock(&uz->shrink_lock, UZ_LR_SHRINK);
 		uz_zalloc_tick(uz->za);	/* an idle pool's reserve ages too */
 		shrink_pass(uz);
+		uz_recompress_tick(uz);	/* its period passed: a cold pass */
 		uz_mutex_lock(&uz->shrink_lock, UZ_LR_SHRINK);
 	}
 	uz_mutex_unlock(&uz->shrink_lock, UZ_LR_SHRINK);
@@ -236,8 +240,10 @@ static int shrinker_start(struct uzswap *uz)
 {
 	/* Writeback is I/O bound: several threads keep several writes in
 	 * flight (a virtio disk does ~3x the 4 KiB O_DIRECT writes per second
-	 * with 4 writers than with one). */
-	for (unsigned i = 0; i < UZ_SHRINK_THREADS; i++) {
+	 * with 4 writers than with one). Recompression alone needs one. */
+	unsigned nr = uz->has_backing ? UZ_SHRINK_THREADS : 1;
+
+	for (unsigned i = 0; i < nr; i++) {
 		if (pthread_create(&uz->shrink_threads[i], NULL, shrinker_main,
 				   uz))
 			break;
@@ -288,7 +294,8 @@ int uz_reclaim_init(struct uzswap *uz)
 	pthread_cond_init(&uz->shrink_cond, &ca);
 	pthread_condattr_destroy(&ca);
 	uz->reclaim_init = true;
-	return uz->has_backing ? shrinker_start(uz) : 0;
+	return uz->has_backing || uz_recompress_background(uz) ?
+	       shrinker_start(uz) : 0;
 }
 
 void uz_reclaim_destroy(struct uzswap *uz)

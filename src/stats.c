@@ -64,6 +64,9 @@ static const struct {
 	F(backend_bytes_in), F(backend_err_timeout), F(backend_err_conn),
 	F(backend_err_oom), F(backend_err_other), F(backend_breaker_trips),
 	F(backend_breaker_fast_fails),
+	F(hotplug_injected), F(pool_reserve_bytes), F(recompressed_pages),
+	F(recompress_saved_bytes), F(recompress_cpu_ns),
+	F(incompressible_pages),
 };
 #undef F
 

@@ -37,6 +37,10 @@ enum uz_stat {
 	UZ_ST_BACKING_IO_ERRORS,
 	UZ_ST_BACKING_CORRUPT,	/* file reads that failed their checksum */
 	UZ_ST_WB_ATTEMPTS,	/* file writes tried by writeback */
+	UZ_ST_RECOMPRESSED,	/* entries re-encoded by recompress.c */
+	UZ_ST_RECOMP_SAVED,	/* compressed bytes those saved */
+	UZ_ST_RECOMP_CPU_NS,	/* thread CPU time of the passes */
+	UZ_ST_INCOMPRESSIBLE,	/* gauge: pages held as-is (entry.h) */
 	UZ_NR_STATS
 };
 

@@ -254,6 +254,15 @@ static inline struct uzswap *t_open_cache(uint64_t nr_pages,
 	return uz;
 }
 
+/* The cache's counters now; the test fails when they cannot be read. */
+static inline struct uzswap_stats t_stats(struct uzswap *uz)
+{
+	struct uzswap_stats st;
+
+	T_EQ(uzswap_get_stats(uz, &st), 0);
+	return st;
+}
+
 static inline struct uzswap *t_open_backed(uint64_t nr_pages, uint64_t limit,
 					   int shrinker)
 {

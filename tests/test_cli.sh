@@ -88,6 +88,10 @@ usage extra codecs extra
 usage extra --version extra
 usage --pool-limit bench --pool-limit 4 --input "$TMP/x"
 usage --reads bench --reads 10 --input "$TMP/x"
+# bench --recompress: one codec, a mode of its own
+usage "--recompress" bench --recompress zstd,lz4 --input "$TMP/x"
+usage "--recompress" bench --recompress zstd --backing "$TMP/b" --input "$TMP/x"
+usage "'nope'" bench --recompress nope --input "$TMP/x"
 # bench --region: its options need --region, the limit fits the region
 usage --region-limit bench --region-limit 4M --input "$TMP/x"
 usage --pattern bench --pattern seq --input "$TMP/x"
@@ -187,6 +191,11 @@ run 0 bench --input "$CORPUS/gcc.pages" --json --repeat 2 --compressor lz4 \
 	--folio-pages 8 --no-checksum --overwrite
 python3 -c 'import json,sys; r=json.load(open(sys.argv[1])); assert r["mismatches"] == 0 and r["folio_pages"] == 8 and r["checksum"] is False' \
 	"$TMP/out" || fail "bench --folio-pages: $(cat "$TMP/out")"
+
+# --recompress: one zstd pass makes the pool smaller, every page loads back
+run 0 bench --input "$CORPUS/gcc.pages" --json --repeat 1 --recompress zstd
+python3 -c 'import json,sys; r=json.load(open(sys.argv[1])); assert r["mismatches"] == 0 and r["recompressed"] > 0 and r["pool_after"] < r["pool_before"] and r["ratio_after"] > r["ratio_before"] and r["codec"] == "lz4:1"' \
+	"$TMP/out" || fail "bench --recompress: $(cat "$TMP/out")"
 
 # text output: a table, a line per codec
 run 0 bench --input "$CORPUS/gcc.pages" --repeat 1 --compressor lz4,deflate

@@ -298,6 +298,9 @@ static void control_errors(void)
 	expect("uzswap_compressor_levels", uzswap_compressor_levels(NULL,
 	       &lo, NULL, NULL), -EINVAL);
 	expect("uzswap_compact", uzswap_compact(NULL, NULL), -EINVAL);
+	expect("uzswap_recompress", uzswap_recompress(plain,
+	       UZSWAP_RECOMPRESS_COLD), -ENODEV);
+	expect("uzswap_recompress", uzswap_recompress(NULL, 0), -EINVAL);
 	expect("uzswap_get_stats_sized", uzswap_get_stats_sized(plain, NULL,
 	       256), -EINVAL);
 	expect("uzswap_stats_json", uzswap_stats_json(NULL, NULL, 0),

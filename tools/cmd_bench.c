@@ -34,7 +34,7 @@ static const char bench_tail[] =
 
 struct bench_args {
 	struct input_opts in;
-	const char *codecs, *plot, *backing;
+	const char *codecs, *plot, *backing, *recompress;
 	long level, folio, folio_workers, repeat;
 	long pool_mib, working_set, reads, hot, rewrite;
 	long region, region_limit, writes, touches;	/* -1: not given */
@@ -133,6 +133,10 @@ static const struct opt bench_opts[] = {
 		 "stdout"),
 	OPT_STR("--plot", 0, "FILE.svg", F(plot),
 		"draw ratio against store and load MB/s"),
+	OPT_STR("--recompress", 0, "CODEC[:LEVEL]", F(recompress),
+		"store with --compressor (lz4 by default), run one\n"
+		"uzswap_recompress pass with CODEC; report the pool\n"
+		"before and after, the pass's CPU, load p50/p99"),
 	OPT_HELP_OPT,
 	OPT_SECTION("the swap path (a working set larger than the pool, a "
 		    "backing file):"),
@@ -380,6 +384,35 @@ static int region_opts_check(struct bench_args *ba)
 	return -1;
 }
 
+/* --recompress CODEC[:LEVEL]: one codec, parsed into *dense. -1: go on. */
+static int recompress_opt_check(struct args *a, const struct bench_args *ba,
+				struct codec_sel *dense)
+{
+	if (!ba->recompress)
+		return -1;
+	if (ba->backing || ba->region != -1 || strchr(ba->recompress, ',')) {
+		fprintf(stderr, "uzswap bench: --recompress takes one codec "
+			"and is a mode of its own (try uzswap bench --help)\n");
+		return EXIT_USAGE;
+	}
+	return codecs_parse(a, ba->recompress, 0, dense, 1) == 1 ? -1 :
+								   EXIT_USAGE;
+}
+
+/* bench --recompress: one run per store codec asked for. */
+static int run_recompress(const struct bench_args *ba,
+			  const struct codec_sel *dense,
+			  const struct codec_sel *sel, int nsel,
+			  const struct pageset *ps)
+{
+	int rc = EXIT_OK;
+
+	for (int i = 0; i < nsel && rc == EXIT_OK; i++)
+		rc = recomp_bench_run(ps, &sel[i], dense,
+				      (unsigned)ba->repeat, ba->json);
+	return rc;
+}
+
 /* bench --region: one run per codec asked for. */
 static int run_region(const struct bench_args *ba,
 		      const struct codec_sel *sel, int nsel,
@@ -414,7 +447,7 @@ int cmd_bench(int argc, char **argv)
 				 .reads = -1, .hot = -1, .rewrite = -1,
 				 .region = -1, .region_limit = -1,
 				 .writes = -1, .touches = -1 };
-	struct codec_sel sel[MAX_CODECS];
+	struct codec_sel sel[MAX_CODECS], dense;
 	struct bench_result *res;
 	struct pageset ps;
 	int nsel, rc;
@@ -427,8 +460,11 @@ int cmd_bench(int argc, char **argv)
 		rc = swap_opts_check(&ba);
 	if (rc < 0)
 		rc = region_opts_check(&ba);
-	if (rc < 0 && (ba.backing || ba.region != -1) && !ba.codecs)
-		ba.codecs = "lz4";	/* the swap path: one codec by default */
+	if (rc < 0)
+		rc = recompress_opt_check(&a, &ba, &dense);
+	if (rc < 0 && (ba.backing || ba.region != -1 || ba.recompress) &&
+	    !ba.codecs)
+		ba.codecs = "lz4";	/* these modes: one codec by default */
 	if (rc < 0 && !ba.codecs)
 		ba.codecs = "all";
 	if (rc < 0) {
@@ -451,7 +487,9 @@ int cmd_bench(int argc, char **argv)
 		rc = EXIT_FAIL;
 	}
 	res = calloc((size_t)(nsel * ba.nr_threads * 2), sizeof(*res));
-	if (!rc && ba.region != -1)
+	if (!rc && ba.recompress)
+		rc = run_recompress(&ba, &dense, sel, nsel, &ps);
+	else if (!rc && ba.region != -1)
 		rc = run_region(&ba, sel, nsel, &ps);
 	else if (!rc && ba.backing)
 		rc = run_swap(&ba, sel, nsel, &ps);

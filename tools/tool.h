@@ -235,6 +235,14 @@ struct region_cfg {
 int region_pattern(const char *s);
 /* One run (limited, then unlimited), reported. EXIT_OK, or EXIT_FAIL
  * (printed; a mismatch; userfaultfd unavailable). */
+/* ---- recompbench.c: bench --recompress ---- */
+
+/* One cache storing with c, one uzswap_recompress pass with dense;
+ * prints the report. EXIT_OK, or EXIT_FAIL (printed; mismatches). */
+int recomp_bench_run(const struct pageset *ps, const struct codec_sel *c,
+		     const struct codec_sel *dense, unsigned repeat,
+		     bool json);
+
 int region_bench_run(const struct pageset *ps, const struct region_cfg *c,
 		     bool json);
 
