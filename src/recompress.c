@@ -47,7 +47,7 @@ int uz_recompress_init(struct uzswap *uz, const char *codec, int level,
 	pthread_mutex_init(&uz->recomp_lock, NULL);
 	if (!codec)
 		return 0;
-	err = uz_pool_create(codec, level, 1, &uz->recomp_pool);
+	err = uz_pool_create(codec, level, 1, uz->nr_workers, &uz->recomp_pool);
 	if (err) {
 		uz->recomp_pool = NULL;
 		return err;
