@@ -37,7 +37,6 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
-#include <linux/userfaultfd.h>
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
@@ -53,43 +52,10 @@
 
 #include "instance.h"
 #include "lockdep.h"
+#include "region_fork.h"
 #include "regmap.h"
+#include "uffd_compat.h"
 #include "uzswap.h"
-
-/*
- * Debian 12's uapi headers are Linux 6.1's: UFFDIO_MOVE (6.8) and
- * UFFDIO_POISON (6.6) by hand, with the values of the kernel's
- * include/uapi/linux/userfaultfd.h.
- */
-#ifndef UFFD_FEATURE_POISON
-#define UFFD_FEATURE_POISON (1 << 14)
-#endif
-#ifndef UFFD_FEATURE_MOVE
-#define UFFD_FEATURE_MOVE (1 << 16)
-#endif
-#ifndef UFFDIO_MOVE
-#define _UFFDIO_MOVE (0x05)
-#define UFFDIO_MOVE_MODE_DONTWAKE ((__u64)1 << 0)
-#define UFFDIO_MOVE_MODE_ALLOW_SRC_HOLES ((__u64)1 << 1)
-struct uffdio_move {
-	__u64 dst;
-	__u64 src;
-	__u64 len;
-	__u64 mode;
-	__s64 move;
-};
-#define UFFDIO_MOVE _IOWR(UFFDIO, _UFFDIO_MOVE, struct uffdio_move)
-#endif
-#ifndef UFFDIO_POISON
-#define _UFFDIO_POISON (0x08)
-#define UFFDIO_POISON_MODE_DONTWAKE ((__u64)1 << 0)
-struct uffdio_poison {
-	struct uffdio_range range;
-	__u64 mode;
-	__s64 updated;
-};
-#define UFFDIO_POISON _IOWR(UFFDIO, _UFFDIO_POISON, struct uffdio_poison)
-#endif
 
 #define PAGE UZSWAP_PAGE_SIZE
 /*
@@ -100,6 +66,8 @@ struct uffdio_poison {
  */
 #define EVICT_BATCH 8
 #define ABI_SIZE_MAX 4096u
+#define DEFER_MAX 64	/* faults held back by a fork in progress */
+#define KIDS_REAP_MS 50	/* how often a gone child is looked for */
 
 enum pg_state {
 	PG_NEVER, PG_RESIDENT, PG_EVICTED, PG_FILLING, PG_EVICTING,
@@ -124,6 +92,18 @@ struct uz_region {
 	pthread_t thread;
 	uint8_t *staging;	/* EVICT_BATCH pages: registered, handler's */
 	uint8_t *bounce;	/* one page, the handler's own, never a region */
+	bool inherit;		/* UZSWAP_REGION_INHERIT: children served */
+
+	/* The handler's own (no lock): fork children, faults read while a
+	 * fork held the uffd (served after it), the eviction batch in
+	 * flight (what a fork in its middle must know). */
+	struct uz_kids kids;
+	uintptr_t deferred[DEFER_MAX];
+	size_t ndeferred;
+	bool defer_overflow;	/* some dropped: wake the whole region */
+	const size_t *cur_vic;
+	const uint8_t *cur_out;
+	size_t cur_nv;
 
 	pthread_mutex_t lock;	/* UZ_LR_REGION: everything below */
 	pthread_cond_t cond;	/* a state settled, limit work done */
@@ -131,9 +111,12 @@ struct uz_region {
 	uint8_t *ref;		/* CLOCK's second chance: set at fault-in */
 	size_t resident, max_resident, limit, hand;
 	uint64_t limit_gen, limit_done;	/* set_limit -> handler handshake */
+	uint64_t push_gen, push_done;	/* discard -> handler: push first */
+	size_t push_lo, push_hi;	/* pages discard wants pushed */
+	unsigned kids_live;		/* children being served */
 	bool stop;
 	uint64_t evicted, evict_failed, faults_loaded, faults_zero,
-		 faults_spurious, faults_failed, nr_hist;
+		 faults_spurious, faults_failed, evict_shared, nr_hist;
 	uint32_t hist[HIST_NR];
 };
 
@@ -184,6 +167,9 @@ static uint64_t hist_pct(const struct uz_region *r, unsigned pct)
 
 /* ---- userfaultfd operations (no lock held) ---- */
 
+static void uffd_changing(struct uz_region *r);
+
+
 static int uffd_copy(struct uz_region *r, size_t i, const void *src)
 {
 	struct uffdio_copy c = {
@@ -195,6 +181,7 @@ static int uffd_copy(struct uz_region *r, size_t i, const void *src)
 		if (errno != EAGAIN)
 			return -errno;
 		c.copy = 0;
+		uffd_changing(r);
 	}
 	return 0;
 }
@@ -209,6 +196,7 @@ static int uffd_zero(struct uz_region *r, size_t i)
 		if (errno != EAGAIN)
 			return -errno;
 		z.zeropage = 0;
+		uffd_changing(r);
 	}
 	return 0;
 }
@@ -227,7 +215,10 @@ static void uffd_poison(struct uz_region *r, size_t i)
 		.range = { (uintptr_t)(r->base + i * PAGE), PAGE },
 	};
 
-	(void)ioctl(r->uffd, UFFDIO_POISON, &p);
+	while (ioctl(r->uffd, UFFDIO_POISON, &p) < 0 && errno == EAGAIN) {
+		p.updated = 0;
+		uffd_changing(r);
+	}
 }
 
 /*
@@ -257,6 +248,7 @@ static size_t uffd_move(struct uz_region *r, void *dst, const void *src,
 			*err = errno;
 			break;
 		}
+		uffd_changing(r);
 	}
 	return done & ~(size_t)(PAGE - 1);
 }
@@ -271,7 +263,10 @@ static size_t uffd_move(struct uz_region *r, void *dst, const void *src,
  */
 _Atomic unsigned uz_region_evict_delay_us;
 
-enum { V_MOVED, V_HOLE, V_KEPT, V_STORED };
+/* A victim's fate. V_BUSY: not moved (yet); V_SHARED: not movable, it
+ * is shared copy-on-write with a fork child (MOVE fails with EBUSY);
+ * V_PARK: refused by the cache, its bytes in staging, going back. */
+enum { V_BUSY, V_MOVED, V_HOLE, V_KEPT, V_SHARED, V_PARK, V_STORED };
 
 /* Region lock held: mark up to want CLOCK victims EVICTING, into vic in
  * address order (so that consecutive pages make one MOVE). Their count. */
@@ -330,7 +325,8 @@ static void move_out(struct uz_region *r, const size_t *vic, size_t nv,
 			k += got;
 			n -= got;
 			if (n) {	/* the page at k stopped the move */
-				out[k] = err == ENOENT ? V_HOLE : V_KEPT;
+				out[k] = err == ENOENT ? V_HOLE :
+					 err == EBUSY ? V_SHARED : V_KEPT;
 				k++;
 				n--;
 			}
@@ -339,24 +335,30 @@ static void move_out(struct uz_region *r, const size_t *vic, size_t nv,
 }
 
 /* No lock: store each moved page from staging; one the cache refuses
- * goes back into the region as it was (V_KEPT). */
+ * goes back into the region as it was (V_KEPT), after a child forked in
+ * this batch got it (K: it is resident in the parent from then on). */
 static void store_staged(struct uz_region *r, const size_t *vic, size_t nv,
 			 uint8_t *out)
 {
 	for (size_t k = 0; k < nv; k++) {
+		uint8_t *page = r->staging + k * PAGE;
+		uint32_t kids;
 		int err, e2;
 
 		if (out[k] != V_MOVED)
 			continue;
-		err = uzswap_write(r->uz, r->first_off + vic[k],
-				   r->staging + k * PAGE);
+		err = uzswap_write(r->uz, r->first_off + vic[k], page);
 		if (!err) {
 			out[k] = V_STORED;
 			continue;
 		}
-		if (uffd_move(r, r->base + vic[k] * PAGE,
-			      r->staging + k * PAGE, PAGE, 0, &e2) != PAGE)
-			(void)uffd_copy(r, vic[k], r->staging + k * PAGE);
+		out[k] = V_PARK;	/* a fork from here on: fork_event */
+		kids = uz_kids_wanting(&r->kids, vic[k]);
+		if (kids)
+			uz_kids_push(&r->kids, kids, vic[k], page, UZ_KID_COPY);
+		if (uffd_move(r, r->base + vic[k] * PAGE, page, PAGE, 0,
+			      &e2) != PAGE)
+			(void)uffd_copy(r, vic[k], page);
 		out[k] = V_KEPT;
 	}
 	(void)madvise(r->staging, nv * PAGE, MADV_DONTNEED);
@@ -382,6 +384,11 @@ static size_t settle_locked(struct uz_region *r, const size_t *vic,
 			r->state[i] = PG_NEVER;
 			left++;
 			break;
+		case V_SHARED:	/* a child shares it: stays till written */
+			r->state[i] = PG_RESIDENT;
+			r->ref[i] = 1;
+			r->evict_shared++;
+			break;
 		default:
 			r->state[i] = PG_RESIDENT;
 			r->ref[i] = 1;
@@ -389,6 +396,7 @@ static size_t settle_locked(struct uz_region *r, const size_t *vic,
 		}
 	}
 	r->resident -= left;
+	r->cur_nv = 0;
 	pthread_cond_broadcast(&r->cond);
 	return left;
 }
@@ -408,6 +416,10 @@ static size_t evict_batch_locked(struct uz_region *r)
 	nv = pick_victims_locked(r, vic, want);
 	if (!nv)
 		return 0;
+	memset(out, V_BUSY, nv);
+	r->cur_vic = vic;	/* for a fork in the middle of the batch */
+	r->cur_out = out;
+	r->cur_nv = nv;
 	uz_mutex_unlock(&r->lock, UZ_LR_REGION);
 	move_out(r, vic, nv, out);
 	delay = atomic_load_explicit(&uz_region_evict_delay_us,
@@ -428,10 +440,16 @@ enum fill_how { FILL_LOADED, FILL_ZERO, FILL_FAILED };
  * (on the fault path, before the page comes in). True with page i claimed
  * FILLING and counted resident; false when it is there already (*s).
  */
+static void push_work_locked(struct uz_region *r);
+
 static bool claim_locked(struct uz_region *r, size_t i, uint8_t *s)
 {
 	for (;;) {
 		*s = r->state[i];
+		if (in_flight(*s) && r->push_done != r->push_gen) {
+			push_work_locked(r);	/* a discard waits for it */
+			continue;
+		}
 		if (in_flight(*s)) {
 			pthread_cond_wait(&r->cond, &r->lock);
 			continue;
@@ -458,6 +476,7 @@ static enum fill_how fill_page(struct uz_region *r, size_t i, uint8_t s,
 			       uint64_t *t1)
 {
 	enum fill_how how;
+	uint32_t kids;
 	int err = uzswap_read(r->uz, r->first_off + i, r->bounce);
 
 	if (err == 0) {
@@ -481,6 +500,14 @@ static enum fill_how fill_page(struct uz_region *r, size_t i, uint8_t s,
 	if (err == -EEXIST)
 		uffd_wake(r, i);
 	*t1 = now_ns();
+	/* K: page i is resident in the parent from now on, so a child that
+	 * still wants it gets the same bytes now, before the cache's copy
+	 * goes (and before the parent can write and re-evict it). */
+	kids = uz_kids_wanting(&r->kids, i);
+	if (kids)
+		uz_kids_push(&r->kids, kids, i, r->bounce,
+			     how == FILL_LOADED ? UZ_KID_COPY :
+			     how == FILL_ZERO ? UZ_KID_ZERO : UZ_KID_POISON);
 	/* The region's copy is the page now: the cache's would go stale at
 	 * the first write (also one stored before the region existed). */
 	if (how == FILL_LOADED)
@@ -531,12 +558,150 @@ static void serve_fault(struct uz_region *r, uintptr_t addr)
 	uz_mutex_unlock(&r->lock, UZ_LR_REGION);
 }
 
-/* The limit was lowered (or destroy): evict down to it. */
+/* ---- fork children (handler only; docs/region.md "fork") ---- */
+
+/*
+ * Invariant K (fork): a child wants page i (its need bit) only while page
+ * i is missing in the parent (NEVER, EVICTED, BROKEN, or FILLING /
+ * EVICTING / DISCARDING in flight), and while it wants it the cache's
+ * entry at i holds the parent's bytes of the moment of fork. Whatever
+ * would change that entry pushes the page into the child first: a fill
+ * of i (fill_page), a discard (push_work_locked), destroy (kids_flush); a
+ * page the cache refused goes back to the parent after the child got it
+ * from staging (store_staged). Nothing else changes the entry while i is
+ * missing: an eviction stores only a page that was resident.
+ */
+
+/* Region lock held, from fork_event: was page i missing in the parent at
+ * the fork, with the cache (or the store under way) holding its bytes?
+ * The kernel holds every UFFDIO op on the parent (EAGAIN) from the copy
+ * of its page tables to our read of the fork event, so the states now
+ * are the states then, but for the batch in flight and discards. */
+static bool need_at_fork_locked(const struct uz_region *r, size_t i)
+{
+	switch (r->state[i]) {
+	case PG_RESIDENT:	/* the child has its copy-on-write copy */
+	case PG_DISCARDING:	/* being dropped: zeros, or the child's copy */
+		return false;
+	case PG_EVICTING:
+		for (size_t k = 0; k < r->cur_nv; k++)
+			if (r->cur_vic[k] == i)	/* moved out, or going */
+				return r->cur_out[k] == V_MOVED ||
+				       r->cur_out[k] == V_STORED;
+		return false;
+	default:		/* NEVER, EVICTED, BROKEN, FILLING */
+		return true;
+	}
+}
+
+/* Page i from the cache into the children of mask (zeros if the cache has
+ * nothing there, poison if it cannot be read). */
+static void kids_fill(struct uz_region *r, uint32_t mask, size_t i)
+{
+	int err = uzswap_read(r->uz, r->first_off + i, r->bounce);
+
+	uz_kids_push(&r->kids, mask, i, r->bounce,
+		     err == 0 ? UZ_KID_COPY :
+		     err == -ENOENT ? UZ_KID_ZERO : UZ_KID_POISON);
+}
+
+static void fork_event(struct uz_region *r, int fd)
+{
+	int s = uz_kids_add(&r->kids, fd);
+
+	if (s < 0) {
+		uz_kids_refuse(&r->kids, fd);
+		return;
+	}
+	uz_mutex_lock(&r->lock, UZ_LR_REGION);
+	for (size_t i = 0; i < r->npages; i++)
+		if (need_at_fork_locked(r, i))
+			uz_kid_set_need(&r->kids.kid[s], i);
+	r->kids_live = r->kids.nr;
+	uz_mutex_unlock(&r->lock, UZ_LR_REGION);
+	/* A refused victim on its way back: its bytes are in staging only. */
+	for (size_t k = 0; k < r->cur_nv; k++)
+		if (r->cur_out[k] == V_PARK)
+			uz_kids_push(&r->kids, 1u << s, r->cur_vic[k],
+				     r->staging + k * PAGE, UZ_KID_COPY);
+}
+
+/* A child's fault on page i: the parent's bytes if it wants them, else
+ * zeros (it dropped the page itself), or just a wake if it has it. */
+static void serve_kid(struct uz_region *r, unsigned s, size_t i)
+{
+	uint32_t mask = uz_kids_wanting(&r->kids, i) & 1u << s;
+
+	if (mask)
+		kids_fill(r, mask, i);
+	else
+		uz_kids_push(&r->kids, 1u << s, i, NULL, UZ_KID_ZERO);
+}
+
+static void serve_kid_msgs(struct uz_region *r, unsigned s)
+{
+	size_t pages[16], n = uz_kids_read(&r->kids, s, pages, 16);
+
+	for (size_t k = 0; k < n; k++)
+		serve_kid(r, s, pages[k]);
+	uz_kids_rewake(&r->kids, s);
+}
+
+/* Region lock held (dropped and taken again): a discard waits to drop the
+ * pages of [push_lo, push_hi): the children that want one get it first. */
+static void push_work_locked(struct uz_region *r)
+{
+	size_t lo = r->push_lo, hi = r->push_hi;
+	uint64_t gen = r->push_gen;
+
+	r->push_lo = SIZE_MAX;
+	r->push_hi = 0;
+	uz_mutex_unlock(&r->lock, UZ_LR_REGION);
+	for (size_t i = lo; i < hi; i++) {
+		uint32_t mask = uz_kids_wanting(&r->kids, i);
+
+		if (mask)
+			kids_fill(r, mask, i);
+	}
+	uz_mutex_lock(&r->lock, UZ_LR_REGION);
+	r->push_done = gen;
+	pthread_cond_broadcast(&r->cond);
+}
+
+/* Destroy: every child gets every page it still wants, then its uffd is
+ * closed (the child keeps the pages; the parent drops its copies). */
+static void kids_flush(struct uz_region *r)
+{
+	for (size_t i = 0; r->kids.nr && i < r->npages; i++) {
+		uint32_t mask = uz_kids_wanting(&r->kids, i);
+
+		if (mask)
+			kids_fill(r, mask, i);
+	}
+	uz_kids_close_all(&r->kids);
+	uz_mutex_lock(&r->lock, UZ_LR_REGION);
+	r->kids_live = 0;
+	uz_mutex_unlock(&r->lock, UZ_LR_REGION);
+}
+
+static void kids_reap(struct uz_region *r)
+{
+	uz_kids_reap(&r->kids);
+	uz_mutex_lock(&r->lock, UZ_LR_REGION);
+	r->kids_live = r->kids.nr;
+	uz_mutex_unlock(&r->lock, UZ_LR_REGION);
+}
+
+/* ---- the handler's loop ---- */
+
+/* The limit was lowered, a discard waits for children, or destroy. */
 static bool limit_work(struct uz_region *r)
 {
 	bool stop;
 
 	uz_mutex_lock(&r->lock, UZ_LR_REGION);
+	if (r->push_done != r->push_gen)
+		push_work_locked(r);
 	while (!r->stop && r->resident > r->limit && evict_batch_locked(r))
 		;
 	r->limit_done = r->limit_gen;
@@ -546,47 +711,120 @@ static bool limit_work(struct uz_region *r)
 	return stop;
 }
 
+static void defer_fault(struct uz_region *r, uintptr_t addr)
+{
+	if (r->ndeferred < DEFER_MAX)
+		r->deferred[r->ndeferred++] = addr;
+	else
+		r->defer_overflow = true;
+}
+
+/*
+ * Read the parent's messages: faults are served - or deferred when nested
+ * (inside an operation that a fork holds back: it waits for us to read
+ * the fork event, which comes after the faults) - and forks taken. The
+ * bytes read, or -1 with errno.
+ */
+static ssize_t read_parent(struct uz_region *r, bool nested)
+{
+	struct uffd_msg msg[16];
+	ssize_t n = read(r->uffd, msg, sizeof(msg));
+
+	for (ssize_t k = 0; k < n / (ssize_t)sizeof(msg[0]); k++) {
+		uintptr_t a = (uintptr_t)msg[k].arg.pagefault.address &
+			      ~(uintptr_t)(PAGE - 1);
+
+		if (msg[k].event == UFFD_EVENT_FORK)
+			fork_event(r, (int)msg[k].arg.fork.ufd);
+		else if (msg[k].event != UFFD_EVENT_PAGEFAULT)
+			continue;
+		else if (nested)
+			defer_fault(r, a);
+		else
+			serve_fault(r, a);
+	}
+	return n;
+}
+
+/* An op on the parent's uffd met EAGAIN. With EVENT_FORK on, a fork is
+ * copying the region (the kernel refuses our ops until we read its event):
+ * read what is pending, or give the forking thread a moment. */
+static void uffd_changing(struct uz_region *r)
+{
+	struct pollfd p = { .fd = r->uffd, .events = POLLIN };
+
+	if (r->inherit && read_parent(r, true) <= 0)
+		(void)poll(&p, 1, 1);
+}
+
+static void serve_deferred(struct uz_region *r)
+{
+	while (r->ndeferred || r->defer_overflow) {
+		uintptr_t a[DEFER_MAX];
+		size_t n = r->ndeferred;
+		bool all = r->defer_overflow;
+
+		memcpy(a, r->deferred, n * sizeof(a[0]));
+		r->ndeferred = 0;
+		r->defer_overflow = false;
+		for (size_t k = 0; k < n; k++)
+			serve_fault(r, a[k]);
+		if (all) {	/* dropped ones fault again */
+			struct uffdio_range w = { (uintptr_t)r->base,
+						  r->npages * PAGE };
+
+			(void)ioctl(r->uffd, UFFDIO_WAKE, &w);
+		}
+	}
+}
+
+/* One round of the loop; false: stop. */
+static bool handler_round(struct uz_region *r, uint64_t *last_reap)
+{
+	struct pollfd pfd[2 + UZ_KIDS_MAX] = {
+		{ .fd = r->uffd, .events = POLLIN },
+		{ .fd = r->evfd, .events = POLLIN },
+	};
+	unsigned nk = r->kids.nr;
+	int n;
+
+	for (unsigned s = 0; s < nk; s++)
+		pfd[2 + s] = (struct pollfd){ r->kids.kid[s].fd, POLLIN, 0 };
+	n = poll(pfd, 2 + nk, nk ? KIDS_REAP_MS : -1);
+	if (n < 0)
+		return errno == EINTR;
+	if (pfd[1].revents & POLLIN) {
+		uint64_t v;
+
+		if (read(r->evfd, &v, sizeof(v)) < 0 && errno != EAGAIN)
+			return false;
+		if (limit_work(r))
+			return false;
+	}
+	if (pfd[0].revents & (POLLERR | POLLHUP))
+		return false;
+	if ((pfd[0].revents & POLLIN) && read_parent(r, false) < 0 &&
+	    errno != EAGAIN && errno != EINTR)
+		return false;
+	serve_deferred(r);
+	for (unsigned s = 0; s < nk && s < r->kids.nr; s++)
+		if (pfd[2 + s].revents & POLLIN)
+			serve_kid_msgs(r, s);
+	if (nk && now_ns() - *last_reap > KIDS_REAP_MS * 1000000ull) {
+		kids_reap(r);	/* exited or exec'd children: no event */
+		*last_reap = now_ns();
+	}
+	return true;
+}
+
 static void *handler_main(void *arg)
 {
 	struct uz_region *r = arg;
-	struct uffd_msg msg[16];
+	uint64_t last_reap = now_ns();
 
-	for (;;) {
-		struct pollfd pfd[2] = {
-			{ .fd = r->uffd, .events = POLLIN },
-			{ .fd = r->evfd, .events = POLLIN },
-		};
-		ssize_t n;
-
-		if (poll(pfd, 2, -1) < 0) {
-			if (errno == EINTR)
-				continue;
-			break;
-		}
-		if (pfd[1].revents & POLLIN) {
-			uint64_t v;
-
-			if (read(r->evfd, &v, sizeof(v)) < 0 && errno != EAGAIN)
-				break;
-			if (limit_work(r))
-				break;
-		}
-		if (pfd[0].revents & (POLLERR | POLLHUP))
-			break;
-		if (!(pfd[0].revents & POLLIN))
-			continue;
-		n = read(r->uffd, msg, sizeof(msg));
-		if (n < 0) {
-			if (errno == EAGAIN || errno == EINTR)
-				continue;
-			break;
-		}
-		for (ssize_t k = 0; k < n / (ssize_t)sizeof(msg[0]); k++)
-			if (msg[k].event == UFFD_EVENT_PAGEFAULT)
-				serve_fault(r, (uintptr_t)
-					    msg[k].arg.pagefault.address &
-					    ~(uintptr_t)(PAGE - 1));
-	}
+	while (handler_round(r, &last_reap))
+		;
+	kids_flush(r);
 	return NULL;
 }
 
@@ -621,28 +859,33 @@ static int uffd_setup(int fd, void *p, size_t len)
 	return ioctl(fd, UFFDIO_REGISTER, &reg) < 0 ? -ENOMEM : 0;
 }
 
-static int uffd_api(int fd)
+/* EVENT_FORK (inherit) needs CAP_SYS_PTRACE: -EPERM without it. */
+static int uffd_api(int fd, bool inherit)
 {
 	struct uffdio_api api = {
 		.api = UFFD_API,
-		.features = UFFD_FEATURE_MOVE | UFFD_FEATURE_POISON,
+		.features = UFFD_FEATURE_MOVE | UFFD_FEATURE_POISON |
+			    (inherit ? UFFD_FEATURE_EVENT_FORK : 0),
 	};
 
 	if (ioctl(fd, UFFDIO_API, &api) < 0)
 		return errno == EPERM ? -EPERM : -EOPNOTSUPP;
+	if (inherit && !(api.features & UFFD_FEATURE_EVENT_FORK))
+		return -EOPNOTSUPP;
 	return api.features & UFFD_FEATURE_MOVE ? 0 : -EOPNOTSUPP;
 }
 
-static void *map_anon(size_t len)
+static void *map_anon(size_t len, bool dontfork)
 {
 	void *p = mmap(NULL, len, PROT_READ | PROT_WRITE,
 		       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
 
 	if (p == MAP_FAILED)
 		return NULL;
-	/* A child would read zeros for evicted pages: SIGSEGV instead.
-	 * 4 KiB pages only: one fault, one eviction per page. */
-	(void)madvise(p, len, MADV_DONTFORK);
+	/* Without EVENT_FORK a child would read zeros for evicted pages:
+	 * SIGSEGV instead. 4 KiB pages only: one fault, one eviction each. */
+	if (dontfork)
+		(void)madvise(p, len, MADV_DONTFORK);
 	(void)madvise(p, len, MADV_NOHUGEPAGE);
 	return p;
 }
@@ -689,7 +932,8 @@ static int options_check(struct uzswap *uz,
 		if (((const uint8_t *)u)[b])
 			return -E2BIG;
 	memcpy(o, u, sizeof(*o));
-	if (!o->length || o->length % PAGE || o->flags ||
+	if (!o->length || o->length % PAGE ||
+	    (o->flags & ~(unsigned)UZSWAP_REGION_INHERIT) ||
 	    (o->resident_limit && o->resident_limit < PAGE))
 		return -EINVAL;
 	if (o->first_offset >= uz->nr_pages ||
@@ -720,13 +964,15 @@ int uzswap_region_create(struct uzswap *uz,
 	r->first_off = o.first_offset;
 	r->limit = o.resident_limit ? o.resident_limit / PAGE : r->npages;
 	r->uffd = r->evfd = -1;
+	r->inherit = o.flags & UZSWAP_REGION_INHERIT;
+	r->push_lo = SIZE_MAX;
 	pthread_mutex_init(&r->lock, NULL);
 	pthread_cond_init(&r->cond, NULL);
 	if ((r->uffd = uffd_open()) < 0) {
 		err = r->uffd;
 		goto fail;
 	}
-	if ((err = uffd_api(r->uffd)) < 0)
+	if ((err = uffd_api(r->uffd, r->inherit)) < 0)
 		goto fail;
 	err = -ENOMEM;
 	r->state = calloc(r->npages, 1);
@@ -736,10 +982,11 @@ int uzswap_region_create(struct uzswap *uz,
 	if (!r->state || !r->ref || !r->bounce || r->evfd < 0)
 		goto fail;
 	memset(r->bounce, 0, PAGE);	/* populated before any fault */
-	r->base = map_anon(r->npages * PAGE);
-	r->staging = map_anon(EVICT_BATCH * PAGE);
+	r->base = map_anon(r->npages * PAGE, !r->inherit);
+	r->staging = map_anon(EVICT_BATCH * PAGE, true);	/* ours only */
 	if (!r->base || !r->staging)
 		goto fail;
+	uz_kids_init(&r->kids, (uintptr_t)r->base, r->npages);
 	/* Staging is registered too: UFFDIO_MOVE's destination must be. */
 	if (uffd_setup(r->uffd, r->base, r->npages * PAGE) < 0 ||
 	    uffd_setup(r->uffd, r->staging, EVICT_BATCH * PAGE) < 0)
@@ -812,6 +1059,22 @@ int uzswap_region_set_limit(struct uzswap *uz, void *addr, uint64_t bytes)
 	return 0;
 }
 
+/* Region lock held (dropped while waiting): have the handler push pages
+ * [lo, hi) into the children that want them, and wait till it has. */
+static void push_wait_locked(struct uz_region *r, size_t lo, size_t hi)
+{
+	uint64_t gen;
+
+	if (lo < r->push_lo)
+		r->push_lo = lo;
+	if (hi > r->push_hi)
+		r->push_hi = hi;
+	gen = ++r->push_gen;
+	(void)!write(r->evfd, &(uint64_t){ 1 }, sizeof(uint64_t));
+	while (r->push_done < gen && !r->stop)
+		pthread_cond_wait(&r->cond, &r->lock);
+}
+
 int uzswap_region_discard(struct uzswap *uz, void *addr, size_t len)
 {
 	struct uz_region *r;
@@ -841,6 +1104,8 @@ int uzswap_region_discard(struct uzswap *uz, void *addr, size_t len)
 		r->state[i] = PG_DISCARDING;
 	}
 	r->resident -= gone;
+	if (r->kids_live)	/* K: children get these pages first */
+		push_wait_locked(r, i0, i0 + n);
 	uz_mutex_unlock(&r->lock, UZ_LR_REGION);
 
 	(void)madvise(r->base + i0 * PAGE, n * PAGE, MADV_DONTNEED);
@@ -880,6 +1145,14 @@ int uzswap_region_get_stats_sized(struct uzswap *uz, void *addr,
 	s.faults_failed = r->faults_failed;
 	s.fault_p50_ns = hist_pct(r, 50);
 	s.fault_p99_ns = hist_pct(r, 99);
+	s.evict_shared = r->evict_shared;
+	s.children_live = r->kids_live;
+	s.children_forked = atomic_load_explicit(&r->kids.forked,
+						 memory_order_relaxed);
+	s.children_refused = atomic_load_explicit(&r->kids.refused,
+						  memory_order_relaxed);
+	s.children_pages = atomic_load_explicit(&r->kids.served,
+						memory_order_relaxed);
 	uz_mutex_unlock(&r->lock, UZ_LR_REGION);
 	if (size > sizeof(s))
 		size = sizeof(s);
