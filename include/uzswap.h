@@ -489,8 +489,11 @@ UZSWAP_API int uzswap_stats_json(const struct uzswap_stats *st, char *buf,
  *
  * Limits: a region's memory is inherited by fork() children only with
  * UZSWAP_REGION_INHERIT (else MADV_DONTFORK: a child touching it gets
- * SIGSEGV, never wrong data); the program must not mremap, munmap, mprotect or madvise a region's
- * pages (use uzswap_region_discard() and uzswap_region_destroy()); every
+ * SIGSEGV, never wrong data). The program may munmap part of a region
+ * (the region forgets it), MADV_DONTNEED region pages (zeros after; no
+ * stale copy comes back), mremap pages out of it (they become ordinary
+ * memory, evicted ones brought back where they went; stderr says so once)
+ * and mprotect pages (a page not read-write is not evicted); every
  * region of a cache must be destroyed before uzswap_close(). Without a
  * backing store a page the cache refuses (it does not compress, or the
  * pool is full) stays resident: resident pages may then exceed the limit
@@ -614,6 +617,12 @@ struct uzswap_region_stats {
 	uint64_t children_refused;	/* children (or grandchildren) not
 					 * served: SIGBUS on pages they lack */
 	uint64_t children_pages;	/* pages installed into children */
+	uint64_t dropped_pages;		/* pages the program dropped itself
+					 * (MADV_DONTNEED): zeros after */
+	uint64_t unmapped_pages;	/* pages the program munmapped: the
+					 * region forgot them */
+	uint64_t moved_pages;		/* pages the program mremapped away:
+					 * ordinary memory after */
 	/* ---- end of UZSWAP_REGION_STATS_SIZE_VER1 ---- */
 };
 

@@ -15,6 +15,9 @@
  *   EVICTING  moved / being moved out, being stored   the handler
  *   DISCARDING  being dropped by uzswap_region_discard  its caller
  *   BROKEN    could not be read back: poisoned        discard
+ *   DROPPING  evicted, then dropped/unmapped/moved    the handler
+ *             by the program: cache copy going
+ *   GONE      unmapped or moved away by the program   never
  *
  * FILLING, EVICTING and DISCARDING are "in flight": whoever meets one
  * waits on the region's condition variable until it settles. Eviction
@@ -25,6 +28,11 @@
  * with the batch), store each from staging with uzswap_write(), mark
  * EVICTED. A page the cache refuses moves back. Never copy-then-DONTNEED:
  * a write between the copy and the drop would be lost.
+ *
+ * The program's munmap / mremap / MADV_DONTNEED reach the handler as
+ * userfaultfd events (applied between operations, "the program's ..."
+ * below); fork children of an inherited region are served by the same
+ * handler (region_fork.c; invariant K below).
  *
  * Must never: touch region memory from the handler (it reads and writes
  * only its bounce and staging pages, which are populated when it reads
@@ -41,6 +49,7 @@
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
@@ -67,16 +76,19 @@
 #define EVICT_BATCH 8
 #define ABI_SIZE_MAX 4096u
 #define DEFER_MAX 64	/* faults held back by a fork in progress */
+#define PEND_MAX 64	/* events read inside an operation (each blocks a
+			 * thread of the program till read: few at once) */
 #define KIDS_REAP_MS 50	/* how often a gone child is looked for */
 
 enum pg_state {
 	PG_NEVER, PG_RESIDENT, PG_EVICTED, PG_FILLING, PG_EVICTING,
-	PG_DISCARDING, PG_BROKEN
+	PG_DISCARDING, PG_BROKEN, PG_DROPPING, PG_GONE
 };
 
 static bool in_flight(uint8_t s)
 {
-	return s == PG_FILLING || s == PG_EVICTING || s == PG_DISCARDING;
+	return s == PG_FILLING || s == PG_EVICTING || s == PG_DISCARDING ||
+	       s == PG_DROPPING;
 }
 
 /* Fault service times: 64 ns buckets to 16 us, then 4 per power of 2. */
@@ -89,6 +101,7 @@ struct uz_region {
 	size_t npages;
 	uint64_t first_off;
 	int uffd, evfd;
+	int stage_uffd;		/* staging's: no events (see uffd_setup) */
 	pthread_t thread;
 	uint8_t *staging;	/* EVICT_BATCH pages: registered, handler's */
 	uint8_t *bounce;	/* one page, the handler's own, never a region */
@@ -104,6 +117,8 @@ struct uz_region {
 	const size_t *cur_vic;
 	const uint8_t *cur_out;
 	size_t cur_nv;
+	struct uffd_msg pend[PEND_MAX];	/* REMOVE/UNMAP/REMAP read nested */
+	size_t npend;
 
 	pthread_mutex_t lock;	/* UZ_LR_REGION: everything below */
 	pthread_cond_t cond;	/* a state settled, limit work done */
@@ -115,8 +130,10 @@ struct uz_region {
 	size_t push_lo, push_hi;	/* pages discard wants pushed */
 	unsigned kids_live;		/* children being served */
 	bool stop;
+	bool warned_remap;		/* stderr said it once */
 	uint64_t evicted, evict_failed, faults_loaded, faults_zero,
-		 faults_spurious, faults_failed, evict_shared, nr_hist;
+		 faults_spurious, faults_failed, evict_shared, nr_hist,
+		 dropped_pages, unmapped_pages, moved_pages;
 	uint32_t hist[HIST_NR];
 };
 
@@ -170,11 +187,12 @@ static uint64_t hist_pct(const struct uz_region *r, unsigned pct)
 static void uffd_changing(struct uz_region *r);
 
 
-static int uffd_copy(struct uz_region *r, size_t i, const void *src)
+/* The page at addr (in the region, or where the program moved a page of
+ * it) gets a copy of src. */
+static int uffd_copy_at(struct uz_region *r, uintptr_t addr, const void *src)
 {
 	struct uffdio_copy c = {
-		.dst = (uintptr_t)(r->base + i * PAGE),
-		.src = (uintptr_t)src, .len = PAGE,
+		.dst = addr, .src = (uintptr_t)src, .len = PAGE,
 	};
 
 	while (ioctl(r->uffd, UFFDIO_COPY, &c) < 0) {
@@ -186,11 +204,14 @@ static int uffd_copy(struct uz_region *r, size_t i, const void *src)
 	return 0;
 }
 
-static int uffd_zero(struct uz_region *r, size_t i)
+static int uffd_copy(struct uz_region *r, size_t i, const void *src)
 {
-	struct uffdio_zeropage z = {
-		.range = { (uintptr_t)(r->base + i * PAGE), PAGE },
-	};
+	return uffd_copy_at(r, (uintptr_t)(r->base + i * PAGE), src);
+}
+
+static int uffd_zero_at(struct uz_region *r, uintptr_t addr)
+{
+	struct uffdio_zeropage z = { .range = { addr, PAGE } };
 
 	while (ioctl(r->uffd, UFFDIO_ZEROPAGE, &z) < 0) {
 		if (errno != EAGAIN)
@@ -201,19 +222,27 @@ static int uffd_zero(struct uz_region *r, size_t i)
 	return 0;
 }
 
-static void uffd_wake(struct uz_region *r, size_t i)
+static int uffd_zero(struct uz_region *r, size_t i)
 {
-	struct uffdio_range w = { (uintptr_t)(r->base + i * PAGE), PAGE };
+	return uffd_zero_at(r, (uintptr_t)(r->base + i * PAGE));
+}
+
+static void uffd_wake_at(struct uz_region *r, uintptr_t addr)
+{
+	struct uffdio_range w = { addr, PAGE };
 
 	(void)ioctl(r->uffd, UFFDIO_WAKE, &w);
 }
 
-/* A page that cannot be read back: SIGBUS on touch, never wrong data. */
-static void uffd_poison(struct uz_region *r, size_t i)
+static void uffd_wake(struct uz_region *r, size_t i)
 {
-	struct uffdio_poison p = {
-		.range = { (uintptr_t)(r->base + i * PAGE), PAGE },
-	};
+	uffd_wake_at(r, (uintptr_t)(r->base + i * PAGE));
+}
+
+/* A page that cannot be read back: SIGBUS on touch, never wrong data. */
+static void uffd_poison_at(struct uz_region *r, uintptr_t addr)
+{
+	struct uffdio_poison p = { .range = { addr, PAGE } };
 
 	while (ioctl(r->uffd, UFFDIO_POISON, &p) < 0 && errno == EAGAIN) {
 		p.updated = 0;
@@ -221,12 +250,17 @@ static void uffd_poison(struct uz_region *r, size_t i)
 	}
 }
 
+static void uffd_poison(struct uz_region *r, size_t i)
+{
+	uffd_poison_at(r, (uintptr_t)(r->base + i * PAGE));
+}
+
 /*
  * Move len bytes from src to dst. Returns the bytes moved (all of len on
  * success), and in *err the errno of the page at which it stopped.
  */
-static size_t uffd_move(struct uz_region *r, void *dst, const void *src,
-			size_t len, uint64_t mode, int *err)
+static size_t uffd_move(struct uz_region *r, int fd, void *dst,
+			const void *src, size_t len, uint64_t mode, int *err)
 {
 	size_t done = 0;
 
@@ -238,7 +272,7 @@ static size_t uffd_move(struct uz_region *r, void *dst, const void *src,
 			.len = len - done, .mode = mode,
 		};
 
-		if (ioctl(r->uffd, UFFDIO_MOVE, &m) == 0) {
+		if (ioctl(fd, UFFDIO_MOVE, &m) == 0) {
 			done = len;
 			break;
 		}
@@ -314,7 +348,8 @@ static void move_out(struct uz_region *r, const size_t *vic, size_t nv,
 		while (k + n < nv && vic[k + n] == vic[k] + n)
 			n++;
 		while (n) {
-			size_t got = uffd_move(r, r->staging + k * PAGE,
+			size_t got = uffd_move(r, r->stage_uffd,
+					       r->staging + k * PAGE,
 					       r->base + vic[k] * PAGE,
 					       n * PAGE,
 					       UFFDIO_MOVE_MODE_DONTWAKE,
@@ -356,8 +391,8 @@ static void store_staged(struct uz_region *r, const size_t *vic, size_t nv,
 		kids = uz_kids_wanting(&r->kids, vic[k]);
 		if (kids)
 			uz_kids_push(&r->kids, kids, vic[k], page, UZ_KID_COPY);
-		if (uffd_move(r, r->base + vic[k] * PAGE, page, PAGE, 0,
-			      &e2) != PAGE)
+		if (uffd_move(r, r->uffd, r->base + vic[k] * PAGE, page, PAGE,
+			      0, &e2) != PAGE)
 			(void)uffd_copy(r, vic[k], page);
 		out[k] = V_KEPT;
 	}
@@ -450,6 +485,15 @@ static bool claim_locked(struct uz_region *r, size_t i, uint8_t *s)
 			push_work_locked(r);	/* a discard waits for it */
 			continue;
 		}
+		if (*s == PG_DISCARDING) {
+			/* Its MADV_DONTNEED waits for us to read its REMOVE
+			 * event: a plain wait here deadlocks (the spin model,
+			 * verify/region_evict.pml -DEVENT_REMOVE). */
+			uz_mutex_unlock(&r->lock, UZ_LR_REGION);
+			uffd_changing(r);
+			uz_mutex_lock(&r->lock, UZ_LR_REGION);
+			continue;
+		}
 		if (in_flight(*s)) {
 			pthread_cond_wait(&r->cond, &r->lock);
 			continue;
@@ -532,15 +576,22 @@ static void fill_done_locked(struct uz_region *r, size_t i,
 	pthread_cond_broadcast(&r->cond);
 }
 
-static void serve_fault(struct uz_region *r, uintptr_t addr)
+static void apply_pending(struct uz_region *r);
+
+static void serve_fault_one(struct uz_region *r, uintptr_t addr)
 {
 	uint64_t t0 = now_ns(), t1;
 	size_t i = (addr - (uintptr_t)r->base) / PAGE;
 	enum fill_how how;
 	uint8_t s;
 
-	if (addr < (uintptr_t)r->base || i >= r->npages)
-		return;	/* not ours (staging is never touched unmapped) */
+	if (addr < (uintptr_t)r->base || i >= r->npages) {
+		/* A range the program grew with mremap (or moved: its
+		 * evicted pages were put in place at the move): new memory */
+		if (uffd_zero_at(r, addr) == -EEXIST)
+			uffd_wake_at(r, addr);
+		return;
+	}
 	uz_mutex_lock(&r->lock, UZ_LR_REGION);
 	if (!claim_locked(r, i, &s)) {
 		/* Served already (a second thread's fault on the same page),
@@ -556,6 +607,14 @@ static void serve_fault(struct uz_region *r, uintptr_t addr)
 	uz_mutex_lock(&r->lock, UZ_LR_REGION);
 	fill_done_locked(r, i, how, t1 - t0);
 	uz_mutex_unlock(&r->lock, UZ_LR_REGION);
+}
+
+/* A fault, then the program's munmap/mremap/DONTNEED events read while it
+ * was served (before any later fault is). */
+static void serve_fault(struct uz_region *r, uintptr_t addr)
+{
+	serve_fault_one(r, addr);
+	apply_pending(r);
 }
 
 /* ---- fork children (handler only; docs/region.md "fork") ---- */
@@ -692,6 +751,145 @@ static void kids_reap(struct uz_region *r)
 	uz_mutex_unlock(&r->lock, UZ_LR_REGION);
 }
 
+/* ---- the program's munmap, mremap, MADV_DONTNEED (handler only) ---- */
+
+/*
+ * UFFD_EVENT_REMOVE (MADV_DONTNEED/FREE: the program blocks until we read
+ * the event, then the kernel empties the range), UNMAP (after munmap),
+ * REMAP (after mremap moved pages). Each is applied at a point where the
+ * handler has nothing in flight - read inside an operation, it waits in
+ * pend[] until the operation is done - and before the next fault is
+ * served: so a page evicted when the program dropped it never comes back
+ * (its cache copy goes), and one in flight is settled first.
+ */
+enum range_kind { RK_REMOVE, RK_UNMAP, RK_MOVED };
+
+/* Region lock held: page i lies in a range the program dropped, unmapped
+ * or moved away. True: the cache holds its bytes; it is DROPPING (ours
+ * until drop_range settles it). */
+static bool drop_mark_locked(struct uz_region *r, size_t i,
+			     enum range_kind k)
+{
+	uint8_t s = r->state[i];
+
+	if (s == PG_EVICTED || s == PG_BROKEN) {
+		r->state[i] = PG_DROPPING;
+		return true;
+	}
+	if (s == PG_RESIDENT) {
+		/* REMOVE: the kernel empties it after our read; NEVER keeps
+		 * CLOCK off it meanwhile, and its next fault reads zeros. */
+		r->state[i] = k == RK_REMOVE ? PG_NEVER : PG_GONE;
+		r->ref[i] = 0;
+		r->resident--;
+	} else if (s == PG_NEVER && k != RK_REMOVE) {
+		r->state[i] = PG_GONE;	/* not ours any more */
+	}
+	return false;	/* in flight: a discard of the program's own */
+}
+
+/* No lock, page i DROPPING: a moved page gets its bytes where it went;
+ * children that want it get it (K); then the cache's copy goes. */
+static void drop_one(struct uz_region *r, size_t i, enum range_kind k,
+		     uintptr_t to)
+{
+	uint32_t kids;
+	int err = uzswap_read(r->uz, r->first_off + i, r->bounce);
+
+	if (k == RK_MOVED) {
+		if (err == 0 && uffd_copy_at(r, to, r->bounce) == -EEXIST)
+			uffd_wake_at(r, to);
+		else if (err)
+			uffd_poison_at(r, to);
+	}
+	kids = uz_kids_wanting(&r->kids, i);	/* after: a fork may nest */
+	if (kids)
+		uz_kids_push(&r->kids, kids, i, r->bounce,
+			     err == 0 ? UZ_KID_COPY :
+			     err == -ENOENT ? UZ_KID_ZERO : UZ_KID_POISON);
+	(void)uzswap_discard(r->uz, r->first_off + i);
+}
+
+/* Pages [i0, i0 + n) of the region; "to": the address page i0 moved to. */
+static void drop_range(struct uz_region *r, size_t i0, size_t n,
+		       enum range_kind k, uintptr_t to)
+{
+	size_t got[256];
+
+	for (size_t c = 0; c < n; c += 256) {
+		size_t m = n - c < 256 ? n - c : 256, ng = 0, seen = 0;
+
+		uz_mutex_lock(&r->lock, UZ_LR_REGION);
+		for (size_t j = 0; j < m; j++) {
+			/* mremap's UNMAP of the old range follows its REMAP */
+			seen += r->state[i0 + c + j] != PG_GONE;
+			if (drop_mark_locked(r, i0 + c + j, k))
+				got[ng++] = i0 + c + j;
+		}
+		*(k == RK_REMOVE ? &r->dropped_pages : k == RK_UNMAP ?
+		  &r->unmapped_pages : &r->moved_pages) += seen;
+		uz_mutex_unlock(&r->lock, UZ_LR_REGION);
+		for (size_t g = 0; g < ng; g++)
+			drop_one(r, got[g], k, to + (got[g] - i0) * PAGE);
+		uz_mutex_lock(&r->lock, UZ_LR_REGION);
+		for (size_t g = 0; g < ng; g++)
+			r->state[got[g]] = k == RK_REMOVE ? PG_NEVER : PG_GONE;
+		pthread_cond_broadcast(&r->cond);
+		uz_mutex_unlock(&r->lock, UZ_LR_REGION);
+	}
+}
+
+static void apply_event(struct uz_region *r, const struct uffd_msg *m)
+{
+	uintptr_t lo, hi, to = 0, b = (uintptr_t)r->base;
+	uintptr_t e = b + r->npages * PAGE;
+	enum range_kind k;
+
+	if (m->event == UFFD_EVENT_REMAP) {
+		k = RK_MOVED;
+		lo = (uintptr_t)m->arg.remap.from;
+		hi = lo + (uintptr_t)m->arg.remap.len;
+		to = (uintptr_t)m->arg.remap.to;
+	} else if (m->event == UFFD_EVENT_REMOVE ||
+		   m->event == UFFD_EVENT_UNMAP) {
+		k = m->event == UFFD_EVENT_REMOVE ? RK_REMOVE : RK_UNMAP;
+		lo = (uintptr_t)m->arg.remove.start;
+		hi = (uintptr_t)m->arg.remove.end;
+	} else {
+		return;
+	}
+	if (hi <= b || lo >= e)
+		return;	/* a range the program moved out earlier, or grew */
+	to += lo < b ? b - lo : 0;
+	lo = lo < b ? b : lo & ~(uintptr_t)(PAGE - 1);
+	hi = hi > e ? e : hi;
+	if (k == RK_MOVED && !r->warned_remap) {
+		r->warned_remap = true;
+		fprintf(stderr, "uzswap: mremap moved pages out of a region: "
+			"they are ordinary memory now (evicted ones were put "
+			"back where they went); counted in moved_pages\n");
+	}
+	drop_range(r, (lo - b) / PAGE, (hi - lo + PAGE - 1) / PAGE, k, to);
+}
+
+static void pend_event(struct uz_region *r, const struct uffd_msg *m)
+{
+	if (r->npend < PEND_MAX)
+		r->pend[r->npend++] = *m;
+	else	/* more program threads than PEND_MAX in munmap at once */
+		apply_event(r, m);
+}
+
+static void apply_pending(struct uz_region *r)
+{
+	while (r->npend) {
+		struct uffd_msg m = r->pend[0];
+
+		memmove(r->pend, r->pend + 1, --r->npend * sizeof(m));
+		apply_event(r, &m);
+	}
+}
+
 /* ---- the handler's loop ---- */
 
 /* The limit was lowered, a discard waits for children, or destroy. */
@@ -708,6 +906,7 @@ static bool limit_work(struct uz_region *r)
 	stop = r->stop;
 	pthread_cond_broadcast(&r->cond);
 	uz_mutex_unlock(&r->lock, UZ_LR_REGION);
+	apply_pending(r);
 	return stop;
 }
 
@@ -737,7 +936,7 @@ static ssize_t read_parent(struct uz_region *r, bool nested)
 		if (msg[k].event == UFFD_EVENT_FORK)
 			fork_event(r, (int)msg[k].arg.fork.ufd);
 		else if (msg[k].event != UFFD_EVENT_PAGEFAULT)
-			continue;
+			(nested ? pend_event : apply_event)(r, &msg[k]);
 		else if (nested)
 			defer_fault(r, a);
 		else
@@ -746,14 +945,16 @@ static ssize_t read_parent(struct uz_region *r, bool nested)
 	return n;
 }
 
-/* An op on the parent's uffd met EAGAIN. With EVENT_FORK on, a fork is
- * copying the region (the kernel refuses our ops until we read its event):
- * read what is pending, or give the forking thread a moment. */
+/* An op on the parent's uffd met EAGAIN: the address space is changing -
+ * a fork copying the region, a munmap, mremap or MADV_DONTNEED of the
+ * program's - and the kernel refuses our ops until we read its event (or
+ * a copy stopped part way). Read what is pending, or give the other
+ * thread a moment. */
 static void uffd_changing(struct uz_region *r)
 {
 	struct pollfd p = { .fd = r->uffd, .events = POLLIN };
 
-	if (r->inherit && read_parent(r, true) <= 0)
+	if (read_parent(r, true) <= 0)
 		(void)poll(&p, 1, 1);
 }
 
@@ -859,12 +1060,18 @@ static int uffd_setup(int fd, void *p, size_t len)
 	return ioctl(fd, UFFDIO_REGISTER, &reg) < 0 ? -ENOMEM : 0;
 }
 
-/* EVENT_FORK (inherit) needs CAP_SYS_PTRACE: -EPERM without it. */
-static int uffd_api(int fd, bool inherit)
+/* The region's uffd hears of the program's munmap, mremap and
+ * MADV_DONTNEED (events), and of forks with inherit (EVENT_FORK needs
+ * CAP_SYS_PTRACE: -EPERM without it); staging's has no events, so that
+ * the handler's own MADV_DONTNEED of staging never waits for itself. */
+static int uffd_api(int fd, bool events, bool inherit)
 {
 	struct uffdio_api api = {
 		.api = UFFD_API,
 		.features = UFFD_FEATURE_MOVE | UFFD_FEATURE_POISON |
+			    (events ? UFFD_FEATURE_EVENT_REMOVE |
+			     UFFD_FEATURE_EVENT_UNMAP |
+			     UFFD_FEATURE_EVENT_REMAP : 0) |
 			    (inherit ? UFFD_FEATURE_EVENT_FORK : 0),
 	};
 
@@ -892,12 +1099,16 @@ static void *map_anon(size_t len, bool dontfork)
 
 static void region_free(struct uz_region *r)
 {
+	/* Close first: an munmap of a range registered with EVENT_UNMAP
+	 * would wait for a reader of its event. */
+	if (r->uffd >= 0)
+		close(r->uffd);
+	if (r->stage_uffd >= 0)
+		close(r->stage_uffd);
 	if (r->base)
 		munmap(r->base, r->npages * PAGE);
 	if (r->staging)
 		munmap(r->staging, EVICT_BATCH * PAGE);
-	if (r->uffd >= 0)
-		close(r->uffd);
 	if (r->evfd >= 0)
 		close(r->evfd);
 	free(r->bounce);
@@ -963,16 +1174,18 @@ int uzswap_region_create(struct uzswap *uz,
 	r->npages = o.length / PAGE;
 	r->first_off = o.first_offset;
 	r->limit = o.resident_limit ? o.resident_limit / PAGE : r->npages;
-	r->uffd = r->evfd = -1;
+	r->uffd = r->evfd = r->stage_uffd = -1;
 	r->inherit = o.flags & UZSWAP_REGION_INHERIT;
 	r->push_lo = SIZE_MAX;
 	pthread_mutex_init(&r->lock, NULL);
 	pthread_cond_init(&r->cond, NULL);
-	if ((r->uffd = uffd_open()) < 0) {
-		err = r->uffd;
+	if ((r->uffd = uffd_open()) < 0 ||
+	    (r->stage_uffd = uffd_open()) < 0) {
+		err = r->uffd < 0 ? r->uffd : r->stage_uffd;
 		goto fail;
 	}
-	if ((err = uffd_api(r->uffd, r->inherit)) < 0)
+	if ((err = uffd_api(r->uffd, true, r->inherit)) < 0 ||
+	    (err = uffd_api(r->stage_uffd, false, false)) < 0)
 		goto fail;
 	err = -ENOMEM;
 	r->state = calloc(r->npages, 1);
@@ -987,9 +1200,10 @@ int uzswap_region_create(struct uzswap *uz,
 	if (!r->base || !r->staging)
 		goto fail;
 	uz_kids_init(&r->kids, (uintptr_t)r->base, r->npages);
-	/* Staging is registered too: UFFDIO_MOVE's destination must be. */
+	/* Staging is registered too, MOVE's destination must be: with its
+	 * own uffd, the one a MOVE out of the region is issued on. */
 	if (uffd_setup(r->uffd, r->base, r->npages * PAGE) < 0 ||
-	    uffd_setup(r->uffd, r->staging, EVICT_BATCH * PAGE) < 0)
+	    uffd_setup(r->stage_uffd, r->staging, EVICT_BATCH * PAGE) < 0)
 		goto fail;
 	err = uz_regmap_add((uintptr_t)r->base, r->npages * PAGE, uz,
 			    r->first_off, r->npages, r);
@@ -1012,6 +1226,29 @@ fail:
 	return err;
 }
 
+/* munmap what is still the region's: a range the program unmapped (or
+ * moved) may hold another mapping now. No lock held across munmap: its
+ * UNMAP event waits for the handler, which takes the lock. */
+static void unmap_ours(struct uz_region *r)
+{
+	size_t i = 0;
+
+	uz_mutex_lock(&r->lock, UZ_LR_REGION);
+	while (i < r->npages) {
+		size_t j = i;
+
+		while (j < r->npages && r->state[j] != PG_GONE)
+			j++;
+		if (j > i) {
+			uz_mutex_unlock(&r->lock, UZ_LR_REGION);
+			munmap(r->base + i * PAGE, (j - i) * PAGE);
+			uz_mutex_lock(&r->lock, UZ_LR_REGION);
+		}
+		i = j + 1;
+	}
+	uz_mutex_unlock(&r->lock, UZ_LR_REGION);
+}
+
 int uzswap_region_destroy(struct uzswap *uz, void *addr)
 {
 	struct uz_region *r;
@@ -1022,7 +1259,7 @@ int uzswap_region_destroy(struct uzswap *uz, void *addr)
 	if (!r)
 		return -EINVAL;
 	/* Unmap before the handler stops: no fault can read zeros. */
-	munmap(r->base, r->npages * PAGE);
+	unmap_ours(r);
 	uz_mutex_lock(&r->lock, UZ_LR_REGION);
 	r->stop = true;
 	uz_mutex_unlock(&r->lock, UZ_LR_REGION);
@@ -1153,6 +1390,9 @@ int uzswap_region_get_stats_sized(struct uzswap *uz, void *addr,
 						  memory_order_relaxed);
 	s.children_pages = atomic_load_explicit(&r->kids.served,
 						memory_order_relaxed);
+	s.dropped_pages = r->dropped_pages;
+	s.unmapped_pages = r->unmapped_pages;
+	s.moved_pages = r->moved_pages;
 	uz_mutex_unlock(&r->lock, UZ_LR_REGION);
 	if (size > sizeof(s))
 		size = sizeof(s);

@@ -96,6 +96,68 @@ void uz_kids_refuse(struct uz_kids *k, int fd)
 	atomic_fetch_add_explicit(&k->refused, 1, memory_order_relaxed);
 }
 
+/* Child s no longer wants pages of [lo, hi) (addresses): it dropped or
+ * unmapped them (its own MADV_DONTNEED or munmap: zeros or nothing now). */
+static void kid_forget(struct uz_kids *k, unsigned s, uintptr_t lo,
+		       uintptr_t hi)
+{
+	struct uz_kid *c = &k->kid[s];
+	uintptr_t end = k->base + k->npages * PAGE;
+
+	lo = lo < k->base ? k->base : lo;
+	hi = hi > end ? end : hi;
+	for (uintptr_t a = lo; a < hi; a += PAGE) {
+		size_t i = (a - k->base) / PAGE;
+
+		if (c->need[i / 64] >> (i % 64) & 1) {
+			c->need[i / 64] &= ~(1ull << (i % 64));
+			c->nneed--;
+		}
+	}
+}
+
+/* Child s moved [from, from + len) to "to" (mremap): the pages it still
+ * wanted are poisoned there (SIGBUS, never zeros: not followed). */
+static void kid_moved(struct uz_kids *k, unsigned s, uintptr_t from,
+		      uintptr_t to, size_t len)
+{
+	struct uz_kid *c = &k->kid[s];
+
+	for (size_t off = 0; off < len; off += PAGE) {
+		uintptr_t a = from + off;
+		size_t i = (a - k->base) / PAGE;
+		struct uffdio_poison p = { .range = { to + off, PAGE } };
+
+		if (a < k->base || i >= k->npages ||
+		    !(c->need[i / 64] >> (i % 64) & 1))
+			continue;
+		(void)ioctl(c->fd, UFFDIO_POISON, &p);
+		atomic_fetch_add_explicit(&k->refused, 1,
+					  memory_order_relaxed);
+	}
+	kid_forget(k, s, from, from + len);
+}
+
+/* An event of child s's uffd (not a fault): 0, or a fault outside the
+ * region (a range the child grew or moved): zeros there. */
+static void kid_event(struct uz_kids *k, unsigned s, const struct uffd_msg *m)
+{
+	switch (m->event) {
+	case UFFD_EVENT_FORK:
+		uz_kids_refuse(k, (int)m->arg.fork.ufd);
+		break;
+	case UFFD_EVENT_REMOVE:
+	case UFFD_EVENT_UNMAP:
+		kid_forget(k, s, (uintptr_t)m->arg.remove.start,
+			   (uintptr_t)m->arg.remove.end);
+		break;
+	case UFFD_EVENT_REMAP:
+		kid_moved(k, s, (uintptr_t)m->arg.remap.from,
+			  (uintptr_t)m->arg.remap.to, m->arg.remap.len);
+		break;
+	}
+}
+
 /* A child ioctl met EAGAIN: the child is forking (its event waits on its
  * uffd) or gone. Read its messages: a grandchild is refused, faults are
  * dropped and woken later (uz_kids_rewake). False: the child is gone. */
@@ -107,10 +169,10 @@ static bool kid_drain(struct uz_kids *k, unsigned s)
 	if (fd_gone(c->fd, k->base))
 		return false;
 	while (read(c->fd, &m, sizeof(m)) == (ssize_t)sizeof(m)) {
-		if (m.event == UFFD_EVENT_FORK)
-			uz_kids_refuse(k, (int)m.arg.fork.ufd);
-		else if (m.event == UFFD_EVENT_PAGEFAULT)
+		if (m.event == UFFD_EVENT_PAGEFAULT)
 			c->wake_all = true;
+		else
+			kid_event(k, s, &m);
 	}
 	sched_yield();
 	return true;
@@ -205,11 +267,12 @@ size_t uz_kids_read(struct uz_kids *k, unsigned s, size_t *pages,
 		uintptr_t a = (uintptr_t)m[j].arg.pagefault.address &
 			      ~(uintptr_t)(PAGE - 1);
 
-		if (m[j].event == UFFD_EVENT_FORK)
-			uz_kids_refuse(k, (int)m[j].arg.fork.ufd);
-		else if (m[j].event == UFFD_EVENT_PAGEFAULT &&
-			 a >= k->base && (a - k->base) / PAGE < k->npages)
+		if (m[j].event != UFFD_EVENT_PAGEFAULT)
+			kid_event(k, s, &m[j]);
+		else if (a >= k->base && (a - k->base) / PAGE < k->npages)
 			pages[n++] = (a - k->base) / PAGE;
+		else	/* grown or moved by the child: not the region's */
+			(void)kid_ioctl(c->fd, a, NULL, UZ_KID_ZERO);
 	}
 	return n;
 }

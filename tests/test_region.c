@@ -19,6 +19,7 @@
 #include <time.h>
 
 #include "helpers.h"
+#include "region_helpers.h"
 #include "uzswap.h"
 
 #define PG T_PAGE
@@ -38,13 +39,7 @@ static uint64_t now_ns(void)
 static int make_region(struct uzswap *uz, uint64_t pages, uint64_t limit,
 		       uint64_t first, uint8_t **addr)
 {
-	struct uzswap_region_options ro;
-
-	uzswap_region_options_init(&ro);
-	ro.length = pages * PG;
-	ro.resident_limit = limit * PG;
-	ro.first_offset = first;
-	return uzswap_region_create(uz, &ro, (void **)addr);
+	return t_region(uz, pages, limit, first, 0, addr);
 }
 
 /*

@@ -15,6 +15,7 @@
 #include <time.h>
 
 #include "helpers.h"
+#include "region_helpers.h"
 #include "uzswap.h"
 
 #define PG T_PAGE
@@ -28,13 +29,7 @@ static uint64_t ver[NPAGES];	/* the parent's version of each page; 0:
 
 static int make_region(struct uzswap *uz, unsigned flags, uint8_t **addr)
 {
-	struct uzswap_region_options ro;
-
-	uzswap_region_options_init(&ro);
-	ro.length = (uint64_t)NPAGES * PG;
-	ro.resident_limit = (uint64_t)LIMIT * PG;
-	ro.flags = flags;
-	return uzswap_region_create(uz, &ro, (void **)addr);
+	return t_region(uz, NPAGES, LIMIT, 0, flags, addr);
 }
 
 static void expect_page(uint8_t *want, size_t i)
