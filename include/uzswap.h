@@ -625,17 +625,31 @@ UZSWAP_API int uzswap_stats_json(const struct uzswap_stats *st, char *buf,
  * loads, stores, atomics, read(2) into it and write(2) out of it, and any
  * uzswap call with a buffer in a region (docs/region.md).
  *
- * Limits: a region's memory is not inherited by fork() children
- * (MADV_DONTFORK: a child touching it gets SIGSEGV, never wrong data);
- * the program must not mremap, munmap, mprotect or madvise a region's
- * pages (use uzswap_region_discard() and uzswap_region_destroy()); every
+ * Limits: a region's memory is inherited by fork() children only with
+ * UZSWAP_REGION_INHERIT (else MADV_DONTFORK: a child touching it gets
+ * SIGSEGV, never wrong data). The program may munmap part of a region
+ * (the region forgets it), MADV_DONTNEED region pages (zeros after; no
+ * stale copy comes back), mremap pages out of it (they become ordinary
+ * memory, evicted ones brought back where they went; stderr says so once)
+ * and mprotect pages (a page not read-write is not evicted); every
  * region of a cache must be destroyed before uzswap_close(). Without a
  * backing store a page the cache refuses (it does not compress, or the
  * pool is full) stays resident: resident pages may then exceed the limit
  * (counted in evict_failed).
  */
 
-/* Flags of struct uzswap_region_options: none yet (nonzero: -EINVAL). */
+/*
+ * Flags of struct uzswap_region_options (any other bit: -EINVAL).
+ * UZSWAP_REGION_INHERIT: fork() children inherit the region and see
+ * exactly the parent's bytes of the moment of fork on every page, resident
+ * or evicted, while the parent goes on (UFFD_FEATURE_EVENT_FORK: root or
+ * CAP_SYS_PTRACE, else create returns -EPERM; -EOPNOTSUPP without the
+ * feature). The parent's handler serves the children's faults, so the
+ * parent must outlive them or destroy the region (which hands each child
+ * every page it still lacks). Without the flag a child touching the region
+ * gets SIGSEGV (MADV_DONTFORK). docs/region.md ("fork") has the limits.
+ */
+#define UZSWAP_REGION_INHERIT (1u << 0)
 
 struct uzswap_region_options {
 	/* Size of this struct as the caller was compiled with (set by
@@ -734,9 +748,26 @@ struct uzswap_region_stats {
 	uint64_t fault_p50_ns;		/* handler's service time per fault */
 	uint64_t fault_p99_ns;		/* (read of the fault to its wake) */
 	/* ---- end of UZSWAP_REGION_STATS_SIZE_VER0 ---- */
+	uint64_t evict_shared;		/* victims kept: shared copy-on-write
+					 * with a fork child (not movable) */
+	uint64_t children_live;		/* fork children being served now */
+	uint64_t children_forked;	/* fork children served, ever */
+	uint64_t children_refused;	/* children (or grandchildren) not
+					 * served: SIGBUS on pages they lack */
+	uint64_t children_pages;	/* pages installed into children */
+	uint64_t dropped_pages;		/* pages the program dropped itself
+					 * (MADV_DONTNEED): zeros after */
+	uint64_t unmapped_pages;	/* pages the program munmapped: the
+					 * region forgot them */
+	uint64_t moved_pages;		/* pages the program mremapped away:
+					 * ordinary memory after */
+	/* ---- end of UZSWAP_REGION_STATS_SIZE_VER1 ---- */
 };
 
-#define UZSWAP_REGION_STATS_SIZE_VER0 sizeof(struct uzswap_region_stats)
+#define UZSWAP_REGION_STATS_SIZE_VER0 \
+	offsetof(struct uzswap_region_stats, evict_shared)
+/* 0.3: + evict_shared and the fork children's counters. */
+#define UZSWAP_REGION_STATS_SIZE_VER1 sizeof(struct uzswap_region_stats)
 
 /*
  * Snapshot the region's counters into st (size bytes; as

@@ -15,6 +15,9 @@
  *   EVICTING  moved / being moved out, being stored   the handler
  *   DISCARDING  being dropped by uzswap_region_discard  its caller
  *   BROKEN    could not be read back: poisoned        discard
+ *   DROPPING  evicted, then dropped/unmapped/moved    the handler
+ *             by the program: cache copy going
+ *   GONE      unmapped or moved away by the program   never
  *
  * FILLING, EVICTING and DISCARDING are "in flight": whoever meets one
  * waits on the region's condition variable until it settles. Eviction
@@ -25,6 +28,11 @@
  * with the batch), store each from staging with uzswap_write(), mark
  * EVICTED. A page the cache refuses moves back. Never copy-then-DONTNEED:
  * a write between the copy and the drop would be lost.
+ *
+ * The program's munmap / mremap / MADV_DONTNEED reach the handler as
+ * userfaultfd events (applied between operations, "the program's ..."
+ * below); fork children of an inherited region are served by the same
+ * handler (region_fork.c; invariant K below).
  *
  * Must never: touch region memory from the handler (it reads and writes
  * only its bounce and staging pages, which are populated when it reads
@@ -37,11 +45,11 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
-#include <linux/userfaultfd.h>
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
@@ -53,43 +61,10 @@
 
 #include "instance.h"
 #include "lockdep.h"
+#include "region_fork.h"
 #include "regmap.h"
+#include "uffd_compat.h"
 #include "uzswap.h"
-
-/*
- * Debian 12's uapi headers are Linux 6.1's: UFFDIO_MOVE (6.8) and
- * UFFDIO_POISON (6.6) by hand, with the values of the kernel's
- * include/uapi/linux/userfaultfd.h.
- */
-#ifndef UFFD_FEATURE_POISON
-#define UFFD_FEATURE_POISON (1 << 14)
-#endif
-#ifndef UFFD_FEATURE_MOVE
-#define UFFD_FEATURE_MOVE (1 << 16)
-#endif
-#ifndef UFFDIO_MOVE
-#define _UFFDIO_MOVE (0x05)
-#define UFFDIO_MOVE_MODE_DONTWAKE ((__u64)1 << 0)
-#define UFFDIO_MOVE_MODE_ALLOW_SRC_HOLES ((__u64)1 << 1)
-struct uffdio_move {
-	__u64 dst;
-	__u64 src;
-	__u64 len;
-	__u64 mode;
-	__s64 move;
-};
-#define UFFDIO_MOVE _IOWR(UFFDIO, _UFFDIO_MOVE, struct uffdio_move)
-#endif
-#ifndef UFFDIO_POISON
-#define _UFFDIO_POISON (0x08)
-#define UFFDIO_POISON_MODE_DONTWAKE ((__u64)1 << 0)
-struct uffdio_poison {
-	struct uffdio_range range;
-	__u64 mode;
-	__s64 updated;
-};
-#define UFFDIO_POISON _IOWR(UFFDIO, _UFFDIO_POISON, struct uffdio_poison)
-#endif
 
 #define PAGE UZSWAP_PAGE_SIZE
 /*
@@ -100,15 +75,20 @@ struct uffdio_poison {
  */
 #define EVICT_BATCH 8
 #define ABI_SIZE_MAX 4096u
+#define DEFER_MAX 64	/* faults held back by a fork in progress */
+#define PEND_MAX 64	/* events read inside an operation (each blocks a
+			 * thread of the program till read: few at once) */
+#define KIDS_REAP_MS 50	/* how often a gone child is looked for */
 
 enum pg_state {
 	PG_NEVER, PG_RESIDENT, PG_EVICTED, PG_FILLING, PG_EVICTING,
-	PG_DISCARDING, PG_BROKEN
+	PG_DISCARDING, PG_BROKEN, PG_DROPPING, PG_GONE
 };
 
 static bool in_flight(uint8_t s)
 {
-	return s == PG_FILLING || s == PG_EVICTING || s == PG_DISCARDING;
+	return s == PG_FILLING || s == PG_EVICTING || s == PG_DISCARDING ||
+	       s == PG_DROPPING;
 }
 
 /* Fault service times: 64 ns buckets to 16 us, then 4 per power of 2. */
@@ -121,9 +101,24 @@ struct uz_region {
 	size_t npages;
 	uint64_t first_off;
 	int uffd, evfd;
+	int stage_uffd;		/* staging's: no events (see uffd_setup) */
 	pthread_t thread;
 	uint8_t *staging;	/* EVICT_BATCH pages: registered, handler's */
 	uint8_t *bounce;	/* one page, the handler's own, never a region */
+	bool inherit;		/* UZSWAP_REGION_INHERIT: children served */
+
+	/* The handler's own (no lock): fork children, faults read while a
+	 * fork held the uffd (served after it), the eviction batch in
+	 * flight (what a fork in its middle must know). */
+	struct uz_kids kids;
+	uintptr_t deferred[DEFER_MAX];
+	size_t ndeferred;
+	bool defer_overflow;	/* some dropped: wake the whole region */
+	const size_t *cur_vic;
+	const uint8_t *cur_out;
+	size_t cur_nv;
+	struct uffd_msg pend[PEND_MAX];	/* REMOVE/UNMAP/REMAP read nested */
+	size_t npend;
 
 	pthread_mutex_t lock;	/* UZ_LR_REGION: everything below */
 	pthread_cond_t cond;	/* a state settled, limit work done */
@@ -131,9 +126,14 @@ struct uz_region {
 	uint8_t *ref;		/* CLOCK's second chance: set at fault-in */
 	size_t resident, max_resident, limit, hand;
 	uint64_t limit_gen, limit_done;	/* set_limit -> handler handshake */
+	uint64_t push_gen, push_done;	/* discard -> handler: push first */
+	size_t push_lo, push_hi;	/* pages discard wants pushed */
+	unsigned kids_live;		/* children being served */
 	bool stop;
+	bool warned_remap;		/* stderr said it once */
 	uint64_t evicted, evict_failed, faults_loaded, faults_zero,
-		 faults_spurious, faults_failed, nr_hist;
+		 faults_spurious, faults_failed, evict_shared, nr_hist,
+		 dropped_pages, unmapped_pages, moved_pages;
 	uint32_t hist[HIST_NR];
 };
 
@@ -184,58 +184,83 @@ static uint64_t hist_pct(const struct uz_region *r, unsigned pct)
 
 /* ---- userfaultfd operations (no lock held) ---- */
 
-static int uffd_copy(struct uz_region *r, size_t i, const void *src)
+static void uffd_changing(struct uz_region *r);
+
+
+/* The page at addr (in the region, or where the program moved a page of
+ * it) gets a copy of src. */
+static int uffd_copy_at(struct uz_region *r, uintptr_t addr, const void *src)
 {
 	struct uffdio_copy c = {
-		.dst = (uintptr_t)(r->base + i * PAGE),
-		.src = (uintptr_t)src, .len = PAGE,
+		.dst = addr, .src = (uintptr_t)src, .len = PAGE,
 	};
 
 	while (ioctl(r->uffd, UFFDIO_COPY, &c) < 0) {
 		if (errno != EAGAIN)
 			return -errno;
 		c.copy = 0;
+		uffd_changing(r);
+	}
+	return 0;
+}
+
+static int uffd_copy(struct uz_region *r, size_t i, const void *src)
+{
+	return uffd_copy_at(r, (uintptr_t)(r->base + i * PAGE), src);
+}
+
+static int uffd_zero_at(struct uz_region *r, uintptr_t addr)
+{
+	struct uffdio_zeropage z = { .range = { addr, PAGE } };
+
+	while (ioctl(r->uffd, UFFDIO_ZEROPAGE, &z) < 0) {
+		if (errno != EAGAIN)
+			return -errno;
+		z.zeropage = 0;
+		uffd_changing(r);
 	}
 	return 0;
 }
 
 static int uffd_zero(struct uz_region *r, size_t i)
 {
-	struct uffdio_zeropage z = {
-		.range = { (uintptr_t)(r->base + i * PAGE), PAGE },
-	};
-
-	while (ioctl(r->uffd, UFFDIO_ZEROPAGE, &z) < 0) {
-		if (errno != EAGAIN)
-			return -errno;
-		z.zeropage = 0;
-	}
-	return 0;
+	return uffd_zero_at(r, (uintptr_t)(r->base + i * PAGE));
 }
 
-static void uffd_wake(struct uz_region *r, size_t i)
+static void uffd_wake_at(struct uz_region *r, uintptr_t addr)
 {
-	struct uffdio_range w = { (uintptr_t)(r->base + i * PAGE), PAGE };
+	struct uffdio_range w = { addr, PAGE };
 
 	(void)ioctl(r->uffd, UFFDIO_WAKE, &w);
 }
 
+static void uffd_wake(struct uz_region *r, size_t i)
+{
+	uffd_wake_at(r, (uintptr_t)(r->base + i * PAGE));
+}
+
 /* A page that cannot be read back: SIGBUS on touch, never wrong data. */
+static void uffd_poison_at(struct uz_region *r, uintptr_t addr)
+{
+	struct uffdio_poison p = { .range = { addr, PAGE } };
+
+	while (ioctl(r->uffd, UFFDIO_POISON, &p) < 0 && errno == EAGAIN) {
+		p.updated = 0;
+		uffd_changing(r);
+	}
+}
+
 static void uffd_poison(struct uz_region *r, size_t i)
 {
-	struct uffdio_poison p = {
-		.range = { (uintptr_t)(r->base + i * PAGE), PAGE },
-	};
-
-	(void)ioctl(r->uffd, UFFDIO_POISON, &p);
+	uffd_poison_at(r, (uintptr_t)(r->base + i * PAGE));
 }
 
 /*
  * Move len bytes from src to dst. Returns the bytes moved (all of len on
  * success), and in *err the errno of the page at which it stopped.
  */
-static size_t uffd_move(struct uz_region *r, void *dst, const void *src,
-			size_t len, uint64_t mode, int *err)
+static size_t uffd_move(struct uz_region *r, int fd, void *dst,
+			const void *src, size_t len, uint64_t mode, int *err)
 {
 	size_t done = 0;
 
@@ -247,7 +272,7 @@ static size_t uffd_move(struct uz_region *r, void *dst, const void *src,
 			.len = len - done, .mode = mode,
 		};
 
-		if (ioctl(r->uffd, UFFDIO_MOVE, &m) == 0) {
+		if (ioctl(fd, UFFDIO_MOVE, &m) == 0) {
 			done = len;
 			break;
 		}
@@ -257,6 +282,7 @@ static size_t uffd_move(struct uz_region *r, void *dst, const void *src,
 			*err = errno;
 			break;
 		}
+		uffd_changing(r);
 	}
 	return done & ~(size_t)(PAGE - 1);
 }
@@ -271,7 +297,10 @@ static size_t uffd_move(struct uz_region *r, void *dst, const void *src,
  */
 _Atomic unsigned uz_region_evict_delay_us;
 
-enum { V_MOVED, V_HOLE, V_KEPT, V_STORED };
+/* A victim's fate. V_BUSY: not moved (yet); V_SHARED: not movable, it
+ * is shared copy-on-write with a fork child (MOVE fails with EBUSY);
+ * V_PARK: refused by the cache, its bytes in staging, going back. */
+enum { V_BUSY, V_MOVED, V_HOLE, V_KEPT, V_SHARED, V_PARK, V_STORED };
 
 /* Region lock held: mark up to want CLOCK victims EVICTING, into vic in
  * address order (so that consecutive pages make one MOVE). Their count. */
@@ -319,7 +348,8 @@ static void move_out(struct uz_region *r, const size_t *vic, size_t nv,
 		while (k + n < nv && vic[k + n] == vic[k] + n)
 			n++;
 		while (n) {
-			size_t got = uffd_move(r, r->staging + k * PAGE,
+			size_t got = uffd_move(r, r->stage_uffd,
+					       r->staging + k * PAGE,
 					       r->base + vic[k] * PAGE,
 					       n * PAGE,
 					       UFFDIO_MOVE_MODE_DONTWAKE,
@@ -330,7 +360,8 @@ static void move_out(struct uz_region *r, const size_t *vic, size_t nv,
 			k += got;
 			n -= got;
 			if (n) {	/* the page at k stopped the move */
-				out[k] = err == ENOENT ? V_HOLE : V_KEPT;
+				out[k] = err == ENOENT ? V_HOLE :
+					 err == EBUSY ? V_SHARED : V_KEPT;
 				k++;
 				n--;
 			}
@@ -339,24 +370,30 @@ static void move_out(struct uz_region *r, const size_t *vic, size_t nv,
 }
 
 /* No lock: store each moved page from staging; one the cache refuses
- * goes back into the region as it was (V_KEPT). */
+ * goes back into the region as it was (V_KEPT), after a child forked in
+ * this batch got it (K: it is resident in the parent from then on). */
 static void store_staged(struct uz_region *r, const size_t *vic, size_t nv,
 			 uint8_t *out)
 {
 	for (size_t k = 0; k < nv; k++) {
+		uint8_t *page = r->staging + k * PAGE;
+		uint32_t kids;
 		int err, e2;
 
 		if (out[k] != V_MOVED)
 			continue;
-		err = uzswap_write(r->uz, r->first_off + vic[k],
-				   r->staging + k * PAGE);
+		err = uzswap_write(r->uz, r->first_off + vic[k], page);
 		if (!err) {
 			out[k] = V_STORED;
 			continue;
 		}
-		if (uffd_move(r, r->base + vic[k] * PAGE,
-			      r->staging + k * PAGE, PAGE, 0, &e2) != PAGE)
-			(void)uffd_copy(r, vic[k], r->staging + k * PAGE);
+		out[k] = V_PARK;	/* a fork from here on: fork_event */
+		kids = uz_kids_wanting(&r->kids, vic[k]);
+		if (kids)
+			uz_kids_push(&r->kids, kids, vic[k], page, UZ_KID_COPY);
+		if (uffd_move(r, r->uffd, r->base + vic[k] * PAGE, page, PAGE,
+			      0, &e2) != PAGE)
+			(void)uffd_copy(r, vic[k], page);
 		out[k] = V_KEPT;
 	}
 	(void)madvise(r->staging, nv * PAGE, MADV_DONTNEED);
@@ -382,6 +419,11 @@ static size_t settle_locked(struct uz_region *r, const size_t *vic,
 			r->state[i] = PG_NEVER;
 			left++;
 			break;
+		case V_SHARED:	/* a child shares it: stays till written */
+			r->state[i] = PG_RESIDENT;
+			r->ref[i] = 1;
+			r->evict_shared++;
+			break;
 		default:
 			r->state[i] = PG_RESIDENT;
 			r->ref[i] = 1;
@@ -389,6 +431,7 @@ static size_t settle_locked(struct uz_region *r, const size_t *vic,
 		}
 	}
 	r->resident -= left;
+	r->cur_nv = 0;
 	pthread_cond_broadcast(&r->cond);
 	return left;
 }
@@ -408,6 +451,10 @@ static size_t evict_batch_locked(struct uz_region *r)
 	nv = pick_victims_locked(r, vic, want);
 	if (!nv)
 		return 0;
+	memset(out, V_BUSY, nv);
+	r->cur_vic = vic;	/* for a fork in the middle of the batch */
+	r->cur_out = out;
+	r->cur_nv = nv;
 	uz_mutex_unlock(&r->lock, UZ_LR_REGION);
 	move_out(r, vic, nv, out);
 	delay = atomic_load_explicit(&uz_region_evict_delay_us,
@@ -428,10 +475,25 @@ enum fill_how { FILL_LOADED, FILL_ZERO, FILL_FAILED };
  * (on the fault path, before the page comes in). True with page i claimed
  * FILLING and counted resident; false when it is there already (*s).
  */
+static void push_work_locked(struct uz_region *r);
+
 static bool claim_locked(struct uz_region *r, size_t i, uint8_t *s)
 {
 	for (;;) {
 		*s = r->state[i];
+		if (in_flight(*s) && r->push_done != r->push_gen) {
+			push_work_locked(r);	/* a discard waits for it */
+			continue;
+		}
+		if (*s == PG_DISCARDING) {
+			/* Its MADV_DONTNEED waits for us to read its REMOVE
+			 * event: a plain wait here deadlocks (the spin model,
+			 * verify/region_evict.pml -DEVENT_REMOVE). */
+			uz_mutex_unlock(&r->lock, UZ_LR_REGION);
+			uffd_changing(r);
+			uz_mutex_lock(&r->lock, UZ_LR_REGION);
+			continue;
+		}
 		if (in_flight(*s)) {
 			pthread_cond_wait(&r->cond, &r->lock);
 			continue;
@@ -458,6 +520,7 @@ static enum fill_how fill_page(struct uz_region *r, size_t i, uint8_t s,
 			       uint64_t *t1)
 {
 	enum fill_how how;
+	uint32_t kids;
 	int err = uzswap_read(r->uz, r->first_off + i, r->bounce);
 
 	if (err == 0) {
@@ -481,6 +544,14 @@ static enum fill_how fill_page(struct uz_region *r, size_t i, uint8_t s,
 	if (err == -EEXIST)
 		uffd_wake(r, i);
 	*t1 = now_ns();
+	/* K: page i is resident in the parent from now on, so a child that
+	 * still wants it gets the same bytes now, before the cache's copy
+	 * goes (and before the parent can write and re-evict it). */
+	kids = uz_kids_wanting(&r->kids, i);
+	if (kids)
+		uz_kids_push(&r->kids, kids, i, r->bounce,
+			     how == FILL_LOADED ? UZ_KID_COPY :
+			     how == FILL_ZERO ? UZ_KID_ZERO : UZ_KID_POISON);
 	/* The region's copy is the page now: the cache's would go stale at
 	 * the first write (also one stored before the region existed). */
 	if (how == FILL_LOADED)
@@ -505,15 +576,22 @@ static void fill_done_locked(struct uz_region *r, size_t i,
 	pthread_cond_broadcast(&r->cond);
 }
 
-static void serve_fault(struct uz_region *r, uintptr_t addr)
+static void apply_pending(struct uz_region *r);
+
+static void serve_fault_one(struct uz_region *r, uintptr_t addr)
 {
 	uint64_t t0 = now_ns(), t1;
 	size_t i = (addr - (uintptr_t)r->base) / PAGE;
 	enum fill_how how;
 	uint8_t s;
 
-	if (addr < (uintptr_t)r->base || i >= r->npages)
-		return;	/* not ours (staging is never touched unmapped) */
+	if (addr < (uintptr_t)r->base || i >= r->npages) {
+		/* A range the program grew with mremap (or moved: its
+		 * evicted pages were put in place at the move): new memory */
+		if (uffd_zero_at(r, addr) == -EEXIST)
+			uffd_wake_at(r, addr);
+		return;
+	}
 	uz_mutex_lock(&r->lock, UZ_LR_REGION);
 	if (!claim_locked(r, i, &s)) {
 		/* Served already (a second thread's fault on the same page),
@@ -531,62 +609,423 @@ static void serve_fault(struct uz_region *r, uintptr_t addr)
 	uz_mutex_unlock(&r->lock, UZ_LR_REGION);
 }
 
-/* The limit was lowered (or destroy): evict down to it. */
+/* A fault, then the program's munmap/mremap/DONTNEED events read while it
+ * was served (before any later fault is). */
+static void serve_fault(struct uz_region *r, uintptr_t addr)
+{
+	serve_fault_one(r, addr);
+	apply_pending(r);
+}
+
+/* ---- fork children (handler only; docs/region.md "fork") ---- */
+
+/*
+ * Invariant K (fork): a child wants page i (its need bit) only while page
+ * i is missing in the parent (NEVER, EVICTED, BROKEN, or FILLING /
+ * EVICTING / DISCARDING in flight), and while it wants it the cache's
+ * entry at i holds the parent's bytes of the moment of fork. Whatever
+ * would change that entry pushes the page into the child first: a fill
+ * of i (fill_page), a discard (push_work_locked), destroy (kids_flush); a
+ * page the cache refused goes back to the parent after the child got it
+ * from staging (store_staged). Nothing else changes the entry while i is
+ * missing: an eviction stores only a page that was resident.
+ */
+
+/* Region lock held, from fork_event: was page i missing in the parent at
+ * the fork, with the cache (or the store under way) holding its bytes?
+ * The kernel holds every UFFDIO op on the parent (EAGAIN) from the copy
+ * of its page tables to our read of the fork event, so the states now
+ * are the states then, but for the batch in flight and discards. */
+static bool need_at_fork_locked(const struct uz_region *r, size_t i)
+{
+	switch (r->state[i]) {
+	case PG_RESIDENT:	/* the child has its copy-on-write copy */
+	case PG_DISCARDING:	/* being dropped: zeros, or the child's copy */
+		return false;
+	case PG_EVICTING:
+		for (size_t k = 0; k < r->cur_nv; k++)
+			if (r->cur_vic[k] == i)	/* moved out, or going */
+				return r->cur_out[k] == V_MOVED ||
+				       r->cur_out[k] == V_STORED;
+		return false;
+	default:		/* NEVER, EVICTED, BROKEN, FILLING */
+		return true;
+	}
+}
+
+/* Page i from the cache into the children of mask (zeros if the cache has
+ * nothing there, poison if it cannot be read). */
+static void kids_fill(struct uz_region *r, uint32_t mask, size_t i)
+{
+	int err = uzswap_read(r->uz, r->first_off + i, r->bounce);
+
+	uz_kids_push(&r->kids, mask, i, r->bounce,
+		     err == 0 ? UZ_KID_COPY :
+		     err == -ENOENT ? UZ_KID_ZERO : UZ_KID_POISON);
+}
+
+static void fork_event(struct uz_region *r, int fd)
+{
+	int s = uz_kids_add(&r->kids, fd);
+
+	if (s < 0) {
+		uz_kids_refuse(&r->kids, fd);
+		return;
+	}
+	uz_mutex_lock(&r->lock, UZ_LR_REGION);
+	for (size_t i = 0; i < r->npages; i++)
+		if (need_at_fork_locked(r, i))
+			uz_kid_set_need(&r->kids.kid[s], i);
+	r->kids_live = r->kids.nr;
+	uz_mutex_unlock(&r->lock, UZ_LR_REGION);
+	/* A refused victim on its way back: its bytes are in staging only. */
+	for (size_t k = 0; k < r->cur_nv; k++)
+		if (r->cur_out[k] == V_PARK)
+			uz_kids_push(&r->kids, 1u << s, r->cur_vic[k],
+				     r->staging + k * PAGE, UZ_KID_COPY);
+}
+
+/* A child's fault on page i: the parent's bytes if it wants them, else
+ * zeros (it dropped the page itself), or just a wake if it has it. */
+static void serve_kid(struct uz_region *r, unsigned s, size_t i)
+{
+	uint32_t mask = uz_kids_wanting(&r->kids, i) & 1u << s;
+
+	if (mask)
+		kids_fill(r, mask, i);
+	else
+		uz_kids_push(&r->kids, 1u << s, i, NULL, UZ_KID_ZERO);
+}
+
+static void serve_kid_msgs(struct uz_region *r, unsigned s)
+{
+	size_t pages[16], n = uz_kids_read(&r->kids, s, pages, 16);
+
+	for (size_t k = 0; k < n; k++)
+		serve_kid(r, s, pages[k]);
+	uz_kids_rewake(&r->kids, s);
+}
+
+/* Region lock held (dropped and taken again): a discard waits to drop the
+ * pages of [push_lo, push_hi): the children that want one get it first. */
+static void push_work_locked(struct uz_region *r)
+{
+	size_t lo = r->push_lo, hi = r->push_hi;
+	uint64_t gen = r->push_gen;
+
+	r->push_lo = SIZE_MAX;
+	r->push_hi = 0;
+	uz_mutex_unlock(&r->lock, UZ_LR_REGION);
+	for (size_t i = lo; i < hi; i++) {
+		uint32_t mask = uz_kids_wanting(&r->kids, i);
+
+		if (mask)
+			kids_fill(r, mask, i);
+	}
+	uz_mutex_lock(&r->lock, UZ_LR_REGION);
+	r->push_done = gen;
+	pthread_cond_broadcast(&r->cond);
+}
+
+/* Destroy: every child gets every page it still wants, then its uffd is
+ * closed (the child keeps the pages; the parent drops its copies). */
+static void kids_flush(struct uz_region *r)
+{
+	for (size_t i = 0; r->kids.nr && i < r->npages; i++) {
+		uint32_t mask = uz_kids_wanting(&r->kids, i);
+
+		if (mask)
+			kids_fill(r, mask, i);
+	}
+	uz_kids_close_all(&r->kids);
+	uz_mutex_lock(&r->lock, UZ_LR_REGION);
+	r->kids_live = 0;
+	uz_mutex_unlock(&r->lock, UZ_LR_REGION);
+}
+
+static void kids_reap(struct uz_region *r)
+{
+	uz_kids_reap(&r->kids);
+	uz_mutex_lock(&r->lock, UZ_LR_REGION);
+	r->kids_live = r->kids.nr;
+	uz_mutex_unlock(&r->lock, UZ_LR_REGION);
+}
+
+/* ---- the program's munmap, mremap, MADV_DONTNEED (handler only) ---- */
+
+/*
+ * UFFD_EVENT_REMOVE (MADV_DONTNEED/FREE: the program blocks until we read
+ * the event, then the kernel empties the range), UNMAP (after munmap),
+ * REMAP (after mremap moved pages). Each is applied at a point where the
+ * handler has nothing in flight - read inside an operation, it waits in
+ * pend[] until the operation is done - and before the next fault is
+ * served: so a page evicted when the program dropped it never comes back
+ * (its cache copy goes), and one in flight is settled first.
+ */
+enum range_kind { RK_REMOVE, RK_UNMAP, RK_MOVED };
+
+/* Region lock held: page i lies in a range the program dropped, unmapped
+ * or moved away. True: the cache holds its bytes; it is DROPPING (ours
+ * until drop_range settles it). */
+static bool drop_mark_locked(struct uz_region *r, size_t i,
+			     enum range_kind k)
+{
+	uint8_t s = r->state[i];
+
+	if (s == PG_EVICTED || s == PG_BROKEN) {
+		r->state[i] = PG_DROPPING;
+		return true;
+	}
+	if (s == PG_RESIDENT) {
+		/* REMOVE: the kernel empties it after our read; NEVER keeps
+		 * CLOCK off it meanwhile, and its next fault reads zeros. */
+		r->state[i] = k == RK_REMOVE ? PG_NEVER : PG_GONE;
+		r->ref[i] = 0;
+		r->resident--;
+	} else if (s == PG_NEVER && k != RK_REMOVE) {
+		r->state[i] = PG_GONE;	/* not ours any more */
+	}
+	return false;	/* in flight: a discard of the program's own */
+}
+
+/* No lock, page i DROPPING: a moved page gets its bytes where it went;
+ * children that want it get it (K); then the cache's copy goes. */
+static void drop_one(struct uz_region *r, size_t i, enum range_kind k,
+		     uintptr_t to)
+{
+	uint32_t kids;
+	int err = uzswap_read(r->uz, r->first_off + i, r->bounce);
+
+	if (k == RK_MOVED) {
+		if (err == 0 && uffd_copy_at(r, to, r->bounce) == -EEXIST)
+			uffd_wake_at(r, to);
+		else if (err)
+			uffd_poison_at(r, to);
+	}
+	kids = uz_kids_wanting(&r->kids, i);	/* after: a fork may nest */
+	if (kids)
+		uz_kids_push(&r->kids, kids, i, r->bounce,
+			     err == 0 ? UZ_KID_COPY :
+			     err == -ENOENT ? UZ_KID_ZERO : UZ_KID_POISON);
+	(void)uzswap_discard(r->uz, r->first_off + i);
+}
+
+/* Pages [i0, i0 + n) of the region; "to": the address page i0 moved to. */
+static void drop_range(struct uz_region *r, size_t i0, size_t n,
+		       enum range_kind k, uintptr_t to)
+{
+	size_t got[256];
+
+	for (size_t c = 0; c < n; c += 256) {
+		size_t m = n - c < 256 ? n - c : 256, ng = 0, seen = 0;
+
+		uz_mutex_lock(&r->lock, UZ_LR_REGION);
+		for (size_t j = 0; j < m; j++) {
+			/* mremap's UNMAP of the old range follows its REMAP */
+			seen += r->state[i0 + c + j] != PG_GONE;
+			if (drop_mark_locked(r, i0 + c + j, k))
+				got[ng++] = i0 + c + j;
+		}
+		*(k == RK_REMOVE ? &r->dropped_pages : k == RK_UNMAP ?
+		  &r->unmapped_pages : &r->moved_pages) += seen;
+		uz_mutex_unlock(&r->lock, UZ_LR_REGION);
+		for (size_t g = 0; g < ng; g++)
+			drop_one(r, got[g], k, to + (got[g] - i0) * PAGE);
+		uz_mutex_lock(&r->lock, UZ_LR_REGION);
+		for (size_t g = 0; g < ng; g++)
+			r->state[got[g]] = k == RK_REMOVE ? PG_NEVER : PG_GONE;
+		pthread_cond_broadcast(&r->cond);
+		uz_mutex_unlock(&r->lock, UZ_LR_REGION);
+	}
+}
+
+static void apply_event(struct uz_region *r, const struct uffd_msg *m)
+{
+	uintptr_t lo, hi, to = 0, b = (uintptr_t)r->base;
+	uintptr_t e = b + r->npages * PAGE;
+	enum range_kind k;
+
+	if (m->event == UFFD_EVENT_REMAP) {
+		k = RK_MOVED;
+		lo = (uintptr_t)m->arg.remap.from;
+		hi = lo + (uintptr_t)m->arg.remap.len;
+		to = (uintptr_t)m->arg.remap.to;
+	} else if (m->event == UFFD_EVENT_REMOVE ||
+		   m->event == UFFD_EVENT_UNMAP) {
+		k = m->event == UFFD_EVENT_REMOVE ? RK_REMOVE : RK_UNMAP;
+		lo = (uintptr_t)m->arg.remove.start;
+		hi = (uintptr_t)m->arg.remove.end;
+	} else {
+		return;
+	}
+	if (hi <= b || lo >= e)
+		return;	/* a range the program moved out earlier, or grew */
+	to += lo < b ? b - lo : 0;
+	lo = lo < b ? b : lo & ~(uintptr_t)(PAGE - 1);
+	hi = hi > e ? e : hi;
+	if (k == RK_MOVED && !r->warned_remap) {
+		r->warned_remap = true;
+		fprintf(stderr, "uzswap: mremap moved pages out of a region: "
+			"they are ordinary memory now (evicted ones were put "
+			"back where they went); counted in moved_pages\n");
+	}
+	drop_range(r, (lo - b) / PAGE, (hi - lo + PAGE - 1) / PAGE, k, to);
+}
+
+static void pend_event(struct uz_region *r, const struct uffd_msg *m)
+{
+	if (r->npend < PEND_MAX)
+		r->pend[r->npend++] = *m;
+	else	/* more program threads than PEND_MAX in munmap at once */
+		apply_event(r, m);
+}
+
+static void apply_pending(struct uz_region *r)
+{
+	while (r->npend) {
+		struct uffd_msg m = r->pend[0];
+
+		memmove(r->pend, r->pend + 1, --r->npend * sizeof(m));
+		apply_event(r, &m);
+	}
+}
+
+/* ---- the handler's loop ---- */
+
+/* The limit was lowered, a discard waits for children, or destroy. */
 static bool limit_work(struct uz_region *r)
 {
 	bool stop;
 
 	uz_mutex_lock(&r->lock, UZ_LR_REGION);
+	if (r->push_done != r->push_gen)
+		push_work_locked(r);
 	while (!r->stop && r->resident > r->limit && evict_batch_locked(r))
 		;
 	r->limit_done = r->limit_gen;
 	stop = r->stop;
 	pthread_cond_broadcast(&r->cond);
 	uz_mutex_unlock(&r->lock, UZ_LR_REGION);
+	apply_pending(r);
 	return stop;
+}
+
+static void defer_fault(struct uz_region *r, uintptr_t addr)
+{
+	if (r->ndeferred < DEFER_MAX)
+		r->deferred[r->ndeferred++] = addr;
+	else
+		r->defer_overflow = true;
+}
+
+/*
+ * Read the parent's messages: faults are served - or deferred when nested
+ * (inside an operation that a fork holds back: it waits for us to read
+ * the fork event, which comes after the faults) - and forks taken. The
+ * bytes read, or -1 with errno.
+ */
+static ssize_t read_parent(struct uz_region *r, bool nested)
+{
+	struct uffd_msg msg[16];
+	ssize_t n = read(r->uffd, msg, sizeof(msg));
+
+	for (ssize_t k = 0; k < n / (ssize_t)sizeof(msg[0]); k++) {
+		uintptr_t a = (uintptr_t)msg[k].arg.pagefault.address &
+			      ~(uintptr_t)(PAGE - 1);
+
+		if (msg[k].event == UFFD_EVENT_FORK)
+			fork_event(r, (int)msg[k].arg.fork.ufd);
+		else if (msg[k].event != UFFD_EVENT_PAGEFAULT)
+			(nested ? pend_event : apply_event)(r, &msg[k]);
+		else if (nested)
+			defer_fault(r, a);
+		else
+			serve_fault(r, a);
+	}
+	return n;
+}
+
+/* An op on the parent's uffd met EAGAIN: the address space is changing -
+ * a fork copying the region, a munmap, mremap or MADV_DONTNEED of the
+ * program's - and the kernel refuses our ops until we read its event (or
+ * a copy stopped part way). Read what is pending, or give the other
+ * thread a moment. */
+static void uffd_changing(struct uz_region *r)
+{
+	struct pollfd p = { .fd = r->uffd, .events = POLLIN };
+
+	if (read_parent(r, true) <= 0)
+		(void)poll(&p, 1, 1);
+}
+
+static void serve_deferred(struct uz_region *r)
+{
+	while (r->ndeferred || r->defer_overflow) {
+		uintptr_t a[DEFER_MAX];
+		size_t n = r->ndeferred;
+		bool all = r->defer_overflow;
+
+		memcpy(a, r->deferred, n * sizeof(a[0]));
+		r->ndeferred = 0;
+		r->defer_overflow = false;
+		for (size_t k = 0; k < n; k++)
+			serve_fault(r, a[k]);
+		if (all) {	/* dropped ones fault again */
+			struct uffdio_range w = { (uintptr_t)r->base,
+						  r->npages * PAGE };
+
+			(void)ioctl(r->uffd, UFFDIO_WAKE, &w);
+		}
+	}
+}
+
+/* One round of the loop; false: stop. */
+static bool handler_round(struct uz_region *r, uint64_t *last_reap)
+{
+	struct pollfd pfd[2 + UZ_KIDS_MAX] = {
+		{ .fd = r->uffd, .events = POLLIN },
+		{ .fd = r->evfd, .events = POLLIN },
+	};
+	unsigned nk = r->kids.nr;
+	int n;
+
+	for (unsigned s = 0; s < nk; s++)
+		pfd[2 + s] = (struct pollfd){ r->kids.kid[s].fd, POLLIN, 0 };
+	n = poll(pfd, 2 + nk, nk ? KIDS_REAP_MS : -1);
+	if (n < 0)
+		return errno == EINTR;
+	if (pfd[1].revents & POLLIN) {
+		uint64_t v;
+
+		if (read(r->evfd, &v, sizeof(v)) < 0 && errno != EAGAIN)
+			return false;
+		if (limit_work(r))
+			return false;
+	}
+	if (pfd[0].revents & (POLLERR | POLLHUP))
+		return false;
+	if ((pfd[0].revents & POLLIN) && read_parent(r, false) < 0 &&
+	    errno != EAGAIN && errno != EINTR)
+		return false;
+	serve_deferred(r);
+	for (unsigned s = 0; s < nk && s < r->kids.nr; s++)
+		if (pfd[2 + s].revents & POLLIN)
+			serve_kid_msgs(r, s);
+	if (nk && now_ns() - *last_reap > KIDS_REAP_MS * 1000000ull) {
+		kids_reap(r);	/* exited or exec'd children: no event */
+		*last_reap = now_ns();
+	}
+	return true;
 }
 
 static void *handler_main(void *arg)
 {
 	struct uz_region *r = arg;
-	struct uffd_msg msg[16];
+	uint64_t last_reap = now_ns();
 
-	for (;;) {
-		struct pollfd pfd[2] = {
-			{ .fd = r->uffd, .events = POLLIN },
-			{ .fd = r->evfd, .events = POLLIN },
-		};
-		ssize_t n;
-
-		if (poll(pfd, 2, -1) < 0) {
-			if (errno == EINTR)
-				continue;
-			break;
-		}
-		if (pfd[1].revents & POLLIN) {
-			uint64_t v;
-
-			if (read(r->evfd, &v, sizeof(v)) < 0 && errno != EAGAIN)
-				break;
-			if (limit_work(r))
-				break;
-		}
-		if (pfd[0].revents & (POLLERR | POLLHUP))
-			break;
-		if (!(pfd[0].revents & POLLIN))
-			continue;
-		n = read(r->uffd, msg, sizeof(msg));
-		if (n < 0) {
-			if (errno == EAGAIN || errno == EINTR)
-				continue;
-			break;
-		}
-		for (ssize_t k = 0; k < n / (ssize_t)sizeof(msg[0]); k++)
-			if (msg[k].event == UFFD_EVENT_PAGEFAULT)
-				serve_fault(r, (uintptr_t)
-					    msg[k].arg.pagefault.address &
-					    ~(uintptr_t)(PAGE - 1));
-	}
+	while (handler_round(r, &last_reap))
+		;
+	kids_flush(r);
 	return NULL;
 }
 
@@ -621,40 +1060,55 @@ static int uffd_setup(int fd, void *p, size_t len)
 	return ioctl(fd, UFFDIO_REGISTER, &reg) < 0 ? -ENOMEM : 0;
 }
 
-static int uffd_api(int fd)
+/* The region's uffd hears of the program's munmap, mremap and
+ * MADV_DONTNEED (events), and of forks with inherit (EVENT_FORK needs
+ * CAP_SYS_PTRACE: -EPERM without it); staging's has no events, so that
+ * the handler's own MADV_DONTNEED of staging never waits for itself. */
+static int uffd_api(int fd, bool events, bool inherit)
 {
 	struct uffdio_api api = {
 		.api = UFFD_API,
-		.features = UFFD_FEATURE_MOVE | UFFD_FEATURE_POISON,
+		.features = UFFD_FEATURE_MOVE | UFFD_FEATURE_POISON |
+			    (events ? UFFD_FEATURE_EVENT_REMOVE |
+			     UFFD_FEATURE_EVENT_UNMAP |
+			     UFFD_FEATURE_EVENT_REMAP : 0) |
+			    (inherit ? UFFD_FEATURE_EVENT_FORK : 0),
 	};
 
 	if (ioctl(fd, UFFDIO_API, &api) < 0)
 		return errno == EPERM ? -EPERM : -EOPNOTSUPP;
+	if (inherit && !(api.features & UFFD_FEATURE_EVENT_FORK))
+		return -EOPNOTSUPP;
 	return api.features & UFFD_FEATURE_MOVE ? 0 : -EOPNOTSUPP;
 }
 
-static void *map_anon(size_t len)
+static void *map_anon(size_t len, bool dontfork)
 {
 	void *p = mmap(NULL, len, PROT_READ | PROT_WRITE,
 		       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
 
 	if (p == MAP_FAILED)
 		return NULL;
-	/* A child would read zeros for evicted pages: SIGSEGV instead.
-	 * 4 KiB pages only: one fault, one eviction per page. */
-	(void)madvise(p, len, MADV_DONTFORK);
+	/* Without EVENT_FORK a child would read zeros for evicted pages:
+	 * SIGSEGV instead. 4 KiB pages only: one fault, one eviction each. */
+	if (dontfork)
+		(void)madvise(p, len, MADV_DONTFORK);
 	(void)madvise(p, len, MADV_NOHUGEPAGE);
 	return p;
 }
 
 static void region_free(struct uz_region *r)
 {
+	/* Close first: an munmap of a range registered with EVENT_UNMAP
+	 * would wait for a reader of its event. */
+	if (r->uffd >= 0)
+		close(r->uffd);
+	if (r->stage_uffd >= 0)
+		close(r->stage_uffd);
 	if (r->base)
 		munmap(r->base, r->npages * PAGE);
 	if (r->staging)
 		munmap(r->staging, EVICT_BATCH * PAGE);
-	if (r->uffd >= 0)
-		close(r->uffd);
 	if (r->evfd >= 0)
 		close(r->evfd);
 	free(r->bounce);
@@ -689,7 +1143,8 @@ static int options_check(struct uzswap *uz,
 		if (((const uint8_t *)u)[b])
 			return -E2BIG;
 	memcpy(o, u, sizeof(*o));
-	if (!o->length || o->length % PAGE || o->flags ||
+	if (!o->length || o->length % PAGE ||
+	    (o->flags & ~(unsigned)UZSWAP_REGION_INHERIT) ||
 	    (o->resident_limit && o->resident_limit < PAGE))
 		return -EINVAL;
 	if (o->first_offset >= uz->nr_pages ||
@@ -719,14 +1174,18 @@ int uzswap_region_create(struct uzswap *uz,
 	r->npages = o.length / PAGE;
 	r->first_off = o.first_offset;
 	r->limit = o.resident_limit ? o.resident_limit / PAGE : r->npages;
-	r->uffd = r->evfd = -1;
+	r->uffd = r->evfd = r->stage_uffd = -1;
+	r->inherit = o.flags & UZSWAP_REGION_INHERIT;
+	r->push_lo = SIZE_MAX;
 	pthread_mutex_init(&r->lock, NULL);
 	pthread_cond_init(&r->cond, NULL);
-	if ((r->uffd = uffd_open()) < 0) {
-		err = r->uffd;
+	if ((r->uffd = uffd_open()) < 0 ||
+	    (r->stage_uffd = uffd_open()) < 0) {
+		err = r->uffd < 0 ? r->uffd : r->stage_uffd;
 		goto fail;
 	}
-	if ((err = uffd_api(r->uffd)) < 0)
+	if ((err = uffd_api(r->uffd, true, r->inherit)) < 0 ||
+	    (err = uffd_api(r->stage_uffd, false, false)) < 0)
 		goto fail;
 	err = -ENOMEM;
 	r->state = calloc(r->npages, 1);
@@ -736,13 +1195,15 @@ int uzswap_region_create(struct uzswap *uz,
 	if (!r->state || !r->ref || !r->bounce || r->evfd < 0)
 		goto fail;
 	memset(r->bounce, 0, PAGE);	/* populated before any fault */
-	r->base = map_anon(r->npages * PAGE);
-	r->staging = map_anon(EVICT_BATCH * PAGE);
+	r->base = map_anon(r->npages * PAGE, !r->inherit);
+	r->staging = map_anon(EVICT_BATCH * PAGE, true);	/* ours only */
 	if (!r->base || !r->staging)
 		goto fail;
-	/* Staging is registered too: UFFDIO_MOVE's destination must be. */
+	uz_kids_init(&r->kids, (uintptr_t)r->base, r->npages);
+	/* Staging is registered too, MOVE's destination must be: with its
+	 * own uffd, the one a MOVE out of the region is issued on. */
 	if (uffd_setup(r->uffd, r->base, r->npages * PAGE) < 0 ||
-	    uffd_setup(r->uffd, r->staging, EVICT_BATCH * PAGE) < 0)
+	    uffd_setup(r->stage_uffd, r->staging, EVICT_BATCH * PAGE) < 0)
 		goto fail;
 	err = uz_regmap_add((uintptr_t)r->base, r->npages * PAGE, uz,
 			    r->first_off, r->npages, r);
@@ -765,6 +1226,29 @@ fail:
 	return err;
 }
 
+/* munmap what is still the region's: a range the program unmapped (or
+ * moved) may hold another mapping now. No lock held across munmap: its
+ * UNMAP event waits for the handler, which takes the lock. */
+static void unmap_ours(struct uz_region *r)
+{
+	size_t i = 0;
+
+	uz_mutex_lock(&r->lock, UZ_LR_REGION);
+	while (i < r->npages) {
+		size_t j = i;
+
+		while (j < r->npages && r->state[j] != PG_GONE)
+			j++;
+		if (j > i) {
+			uz_mutex_unlock(&r->lock, UZ_LR_REGION);
+			munmap(r->base + i * PAGE, (j - i) * PAGE);
+			uz_mutex_lock(&r->lock, UZ_LR_REGION);
+		}
+		i = j + 1;
+	}
+	uz_mutex_unlock(&r->lock, UZ_LR_REGION);
+}
+
 int uzswap_region_destroy(struct uzswap *uz, void *addr)
 {
 	struct uz_region *r;
@@ -775,7 +1259,7 @@ int uzswap_region_destroy(struct uzswap *uz, void *addr)
 	if (!r)
 		return -EINVAL;
 	/* Unmap before the handler stops: no fault can read zeros. */
-	munmap(r->base, r->npages * PAGE);
+	unmap_ours(r);
 	uz_mutex_lock(&r->lock, UZ_LR_REGION);
 	r->stop = true;
 	uz_mutex_unlock(&r->lock, UZ_LR_REGION);
@@ -812,6 +1296,22 @@ int uzswap_region_set_limit(struct uzswap *uz, void *addr, uint64_t bytes)
 	return 0;
 }
 
+/* Region lock held (dropped while waiting): have the handler push pages
+ * [lo, hi) into the children that want them, and wait till it has. */
+static void push_wait_locked(struct uz_region *r, size_t lo, size_t hi)
+{
+	uint64_t gen;
+
+	if (lo < r->push_lo)
+		r->push_lo = lo;
+	if (hi > r->push_hi)
+		r->push_hi = hi;
+	gen = ++r->push_gen;
+	(void)!write(r->evfd, &(uint64_t){ 1 }, sizeof(uint64_t));
+	while (r->push_done < gen && !r->stop)
+		pthread_cond_wait(&r->cond, &r->lock);
+}
+
 int uzswap_region_discard(struct uzswap *uz, void *addr, size_t len)
 {
 	struct uz_region *r;
@@ -841,6 +1341,8 @@ int uzswap_region_discard(struct uzswap *uz, void *addr, size_t len)
 		r->state[i] = PG_DISCARDING;
 	}
 	r->resident -= gone;
+	if (r->kids_live)	/* K: children get these pages first */
+		push_wait_locked(r, i0, i0 + n);
 	uz_mutex_unlock(&r->lock, UZ_LR_REGION);
 
 	(void)madvise(r->base + i0 * PAGE, n * PAGE, MADV_DONTNEED);
@@ -880,6 +1382,17 @@ int uzswap_region_get_stats_sized(struct uzswap *uz, void *addr,
 	s.faults_failed = r->faults_failed;
 	s.fault_p50_ns = hist_pct(r, 50);
 	s.fault_p99_ns = hist_pct(r, 99);
+	s.evict_shared = r->evict_shared;
+	s.children_live = r->kids_live;
+	s.children_forked = atomic_load_explicit(&r->kids.forked,
+						 memory_order_relaxed);
+	s.children_refused = atomic_load_explicit(&r->kids.refused,
+						  memory_order_relaxed);
+	s.children_pages = atomic_load_explicit(&r->kids.served,
+						memory_order_relaxed);
+	s.dropped_pages = r->dropped_pages;
+	s.unmapped_pages = r->unmapped_pages;
+	s.moved_pages = r->moved_pages;
 	uz_mutex_unlock(&r->lock, UZ_LR_REGION);
 	if (size > sizeof(s))
 		size = sizeof(s);

@@ -19,6 +19,7 @@
 #include <time.h>
 
 #include "helpers.h"
+#include "region_helpers.h"
 #include "uzswap.h"
 
 #define PG T_PAGE
@@ -38,13 +39,7 @@ static uint64_t now_ns(void)
 static int make_region(struct uzswap *uz, uint64_t pages, uint64_t limit,
 		       uint64_t first, uint8_t **addr)
 {
-	struct uzswap_region_options ro;
-
-	uzswap_region_options_init(&ro);
-	ro.length = pages * PG;
-	ro.resident_limit = limit * PG;
-	ro.first_offset = first;
-	return uzswap_region_create(uz, &ro, (void **)addr);
+	return t_region(uz, pages, limit, first, 0, addr);
 }
 
 /*
@@ -138,7 +133,9 @@ static void test_errors(struct uzswap *uz)
 	ro.resident_limit = 100;
 	T_EQ(uzswap_region_create(uz, &ro, (void **)&a), -EINVAL);
 	ro.resident_limit = 0;
-	ro.flags = 1;
+	ro.flags = 1u << 1;	/* unknown flags */
+	T_EQ(uzswap_region_create(uz, &ro, (void **)&a), -EINVAL);
+	ro.flags = ~0u;
 	T_EQ(uzswap_region_create(uz, &ro, (void **)&a), -EINVAL);
 	ro.flags = 0;
 	ro.size = 8192;

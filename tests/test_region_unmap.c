@@ -1,0 +1,290 @@
+/*
+ * test_region_unmap - the program's own munmap, mremap, madvise and
+ * mprotect on region pages (src/region.c, UFFD_EVENT_REMOVE / UNMAP /
+ * REMAP): (offset, version)-stamped corpus pages, most of them evicted,
+ * then: MADV_DONTNEED of a range reads zeros and no stale cache copy comes
+ * back; munmap of part of the region forgets it (its cache copies go, a
+ * mapping put there survives destroy); mremap moves pages out (evicted
+ * ones put back where they went), grows (zeros) and shrinks (unmapped);
+ * mprotect read-only keeps bytes; a fork child's own MADV_DONTNEED reads
+ * zeros. Skips (77) where userfaultfd is unavailable.
+ */
+#define _GNU_SOURCE
+#include <inttypes.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <sys/mman.h>
+#include <sys/wait.h>
+
+#include "helpers.h"
+#include "region_helpers.h"
+#include "uzswap.h"
+
+#define PG T_PAGE
+#define NPAGES 512
+#define LIMIT 32
+
+static uint8_t *src;
+static size_t nsrc;
+
+static int make_region(struct uzswap *uz, unsigned flags, uint8_t **addr)
+{
+	return t_region(uz, NPAGES, LIMIT, 0, flags, addr);
+}
+
+/* Is page p (region page i, version 1) as stamped? Zeros when zero. */
+static bool page_is(const uint8_t *p, size_t i, bool zero)
+{
+	static uint8_t want[PG];
+
+	if (zero)
+		memset(want, 0, PG);
+	else
+		uz_pagedata_make(want, src, nsrc, i, 1);
+	return !memcmp(p, want, PG);
+}
+
+static void fill(uint8_t *a)
+{
+	for (size_t i = 0; i < NPAGES; i++)
+		uz_pagedata_make(a + i * PG, src, nsrc, i, 1);
+}
+
+static struct uzswap_region_stats stats(struct uzswap *uz, uint8_t *a)
+{
+	struct uzswap_region_stats st;
+
+	T_EQ(uzswap_region_get_stats(uz, a, &st), 0);
+	return st;
+}
+
+/* The handler has applied every event the program's calls were told
+ * about: a munmap or madvise returns once the event is read, applied just
+ * after (before any later fault is served). */
+static void sync_handler(struct uzswap *uz, uint8_t *a)
+{
+	T_EQ(uzswap_region_set_limit(uz, a, stats(uz, a).limit_pages * PG),
+	     0);
+}
+
+/* The cache holds nothing at offset off any more. */
+static void expect_no_copy(struct uzswap *uz, uint64_t off)
+{
+	static uint8_t buf[PG];
+	int err = uzswap_read(uz, off, buf);
+
+	if (err != -ENOENT)
+		fprintf(stderr, "offset %" PRIu64 ": a copy is left\n", off);
+	T_EQ(err, -ENOENT);
+}
+
+/* MADV_DONTNEED of 64 pages, nearly all evicted: zeros next, the cache's
+ * copies gone (none comes back), the rest intact; writable after. */
+static void test_dontneed(struct uzswap *uz, uint8_t *a)
+{
+	T_EQ(madvise(a + 64 * PG, 64 * PG, MADV_DONTNEED), 0);
+	sync_handler(uz, a);
+	for (size_t i = 64; i < 128; i++)
+		expect_no_copy(uz, i);
+	for (size_t i = 0; i < NPAGES; i++)
+		T_ASSERT(page_is(a + i * PG, i, i >= 64 && i < 128));
+	T_EQ(stats(uz, a).dropped_pages, 64);
+	for (size_t i = 64; i < 128; i++)	/* usable again */
+		uz_pagedata_make(a + i * PG, src, nsrc, i, 1);
+	for (size_t i = 0; i < NPAGES; i++)
+		T_ASSERT(page_is(a + i * PG, i, false));
+}
+
+/* munmap of 64 pages: forgotten (no cache copies), the region works on;
+ * a mapping the program puts there is not the region's: destroy leaves
+ * it. */
+static void test_munmap(struct uzswap *uz, uint8_t *a, uint8_t **other)
+{
+	uint8_t *m;
+
+	T_EQ(munmap(a + 128 * PG, 64 * PG), 0);
+	sync_handler(uz, a);
+	T_EQ(stats(uz, a).unmapped_pages, 64);
+	for (size_t i = 128; i < 192; i++)
+		expect_no_copy(uz, i);
+	m = mmap(a + 128 * PG, 64 * PG, PROT_READ | PROT_WRITE,
+		 MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0);
+	T_ASSERT(m == a + 128 * PG);
+	for (size_t i = 0; i < 64; i++)
+		uz_pagedata_make(m + i * PG, src, nsrc, 1000 + i, 1);
+	for (size_t i = 0; i < NPAGES; i++)
+		if (i < 128 || i >= 192)
+			T_ASSERT(page_is(a + i * PG, i, false));
+	*other = m;
+}
+
+/* mremap: 32 pages (most evicted) moved elsewhere arrive whole; a piece
+ * grown by moving reads zeros past its old end; one shrunk in place loses
+ * its tail (unmapped). */
+static void test_mremap(struct uzswap *uz, uint8_t *a)
+{
+	struct uzswap_region_stats st;
+	uint8_t *to, *g;
+
+	to = mmap(NULL, 32 * PG, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1,
+		  0);	/* a place to move to (same size: no move without) */
+	T_ASSERT(to != MAP_FAILED);
+	T_ASSERT(mremap(a + 192 * PG, 32 * PG, 32 * PG,
+			MREMAP_MAYMOVE | MREMAP_FIXED, to) == to);
+	for (size_t i = 0; i < 32; i++)
+		T_ASSERT(page_is(to + i * PG, 192 + i, false));
+	sync_handler(uz, a);
+	for (size_t i = 192; i < 224; i++)
+		expect_no_copy(uz, i);
+	g = mremap(a + 224 * PG, 8 * PG, 16 * PG, MREMAP_MAYMOVE);
+	T_ASSERT(g != MAP_FAILED);
+	for (size_t i = 0; i < 16; i++)
+		T_ASSERT(page_is(g + i * PG, 224 + i, i >= 8));
+	T_ASSERT(mremap(a + 240 * PG, 16 * PG, 8 * PG, 0) == a + 240 * PG);
+	sync_handler(uz, a);
+	st = stats(uz, a);
+	T_EQ(st.moved_pages, 40);
+	T_EQ(st.unmapped_pages, 64 + 8);
+	for (size_t i = 240; i < 248; i++)
+		T_ASSERT(page_is(a + i * PG, i, false));
+	T_EQ(munmap(to, 32 * PG), 0);
+	T_EQ(munmap(g, 16 * PG), 0);
+}
+
+/* Read-only pages: their bytes stay, evicted or not. */
+static void test_mprotect(struct uzswap *uz, uint8_t *a)
+{
+	T_EQ(mprotect(a + 256 * PG, 32 * PG, PROT_READ), 0);
+	T_EQ(uzswap_region_set_limit(uz, a, 4 * PG), 0);
+	for (size_t i = 256; i < 288; i++)
+		T_ASSERT(page_is(a + i * PG, i, false));
+	T_EQ(mprotect(a + 256 * PG, 32 * PG, PROT_READ | PROT_WRITE), 0);
+	T_EQ(uzswap_region_set_limit(uz, a, LIMIT * PG), 0);
+	for (size_t i = 256; i < 288; i++)
+		uz_pagedata_make(a + i * PG, src, nsrc, i, 1);
+	for (size_t i = 256; i < NPAGES; i++)
+		T_ASSERT(page_is(a + i * PG, i, false));
+}
+
+/*
+ * The discard/fault deadlock the spin model found with EVENT_REMOVE: a
+ * fault meets a page being discarded while the discard's own
+ * MADV_DONTNEED waits for the handler to read its REMOVE event. The
+ * handler is held in an eviction (test hook) while the fault on page X is
+ * read, and the discard of X starts meanwhile; the handler must read
+ * events while it waits for X, not just wait. SIGALRM fails it.
+ */
+extern _Atomic unsigned uz_region_evict_delay_us;
+static uint8_t *dl_page;
+
+static void *dl_toucher(void *arg)
+{
+	sigset_t al;
+
+	(void)arg;
+	sigemptyset(&al);	/* SIGALRM comes here: main is blocked in */
+	sigaddset(&al, SIGALRM);	/* madvise, where only a kill reaches */
+	pthread_sigmask(SIG_UNBLOCK, &al, NULL);
+	return (void *)(uintptr_t)*(volatile uint8_t *)dl_page;
+}
+
+static void on_alarm(int sig)
+{
+	static const char m[] = "test_region_unmap: deadlock: discard vs "
+				"a fault on the page it drops\n";
+
+	(void)sig;
+	(void)!write(2, m, sizeof(m) - 1);
+	_exit(T_FAIL);
+}
+
+static void test_discard_deadlock(struct uzswap *uz, uint8_t *a)
+{
+	pthread_t t;
+	void *got;
+	sigset_t al;
+
+	sigemptyset(&al);
+	sigaddset(&al, SIGALRM);
+	pthread_sigmask(SIG_BLOCK, &al, NULL);
+	for (size_t i = 300; i < 300 + LIMIT; i++)	/* resident: full */
+		(void)*(volatile uint8_t *)(a + i * PG);
+	dl_page = a + 400 * PG;				/* evicted */
+	signal(SIGALRM, on_alarm);
+	alarm(20);
+	uz_region_evict_delay_us = 200000;
+	T_EQ(pthread_create(&t, NULL, dl_toucher, NULL), 0);
+	usleep(50000);	/* its fault is read; the handler evicts, slowly */
+	T_EQ(uzswap_region_discard(uz, dl_page, PG), 0);
+	T_EQ(pthread_join(t, &got), 0);
+	uz_region_evict_delay_us = 0;
+	alarm(0);
+	pthread_sigmask(SIG_UNBLOCK, &al, NULL);
+	T_ASSERT(page_is(dl_page, 400, true));	/* discarded: zeros */
+}
+
+/* A fork child drops evicted pages itself: zeros, not the parent's. */
+static void test_child_dontneed(void)
+{
+	struct uzswap *uz = t_open_cache(4 * NPAGES, NULL);
+	uint8_t *a;
+	pid_t pid;
+	int status, err = make_region(uz, UZSWAP_REGION_INHERIT, &a);
+
+	if (err == -EPERM || err == -EOPNOTSUPP) {
+		printf("child dontneed: skipped (%s)\n", uzswap_strerror(err));
+		uzswap_close(uz);
+		return;
+	}
+	T_EQ(err, 0);
+	fill(a);
+	fflush(NULL);
+	pid = fork();
+	T_ASSERT(pid >= 0);
+	if (pid == 0) {
+		bool ok = madvise(a, 64 * PG, MADV_DONTNEED) == 0;
+
+		for (size_t i = 0; ok && i < NPAGES; i++)
+			ok = page_is(a + i * PG, i, i < 64);
+		_exit(ok ? 0 : 1);
+	}
+	T_EQ(waitpid(pid, &status, 0), pid);
+	T_ASSERT(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	for (size_t i = 0; i < NPAGES; i++)	/* the parent's are intact */
+		T_ASSERT(page_is(a + i * PG, i, false));
+	T_EQ(uzswap_region_destroy(uz, a), 0);
+	uzswap_close(uz);
+}
+
+int main(void)
+{
+	struct uzswap *uz;
+	uint8_t *a, *other;
+	int err;
+
+	nsrc = t_corpus_or_skip("gcc.pages", &src);
+	T_ASSERT(nsrc >= 64);
+	uz = t_open_cache(4 * NPAGES, NULL);
+	err = make_region(uz, 0, &a);
+	if (err == -EPERM || err == -EOPNOTSUPP)
+		t_skip("no userfaultfd for regions here: %s",
+		       uzswap_strerror(err));
+	T_EQ(err, 0);
+	fill(a);
+	T_ASSERT(stats(uz, a).evicted_pages >= NPAGES - LIMIT);
+	test_dontneed(uz, a);
+	test_munmap(uz, a, &other);
+	test_mremap(uz, a);
+	test_mprotect(uz, a);
+	test_discard_deadlock(uz, a);
+	T_EQ(uzswap_region_destroy(uz, a), 0);
+	for (size_t i = 0; i < 64; i++)	/* not the region's: still there */
+		T_ASSERT(page_is(other + i * PG, 1000 + i, false));
+	T_EQ(munmap(other, 64 * PG), 0);
+	uzswap_close(uz);
+	test_child_dontneed();
+	free(src);
+	printf("test_region_unmap: ok\n");
+	return T_PASS;
+}
