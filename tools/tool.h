@@ -256,5 +256,6 @@ int plot_svg(const char *path, const struct bench_result *r, int n,
 int cmd_bench(int argc, char **argv);
 int cmd_probe(int argc, char **argv);
 int cmd_stats(int argc, char **argv);
+int cmd_run(int argc, char **argv);
 
 #endif
