@@ -19,8 +19,11 @@ SRC=${2:-.}
 PY=/usr/bin/python3
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/uzswap-runpy.XXXXXX") || exit 1
 PID=
+SAMPLER=
 cleanup() {
 	[ -n "$PID" ] && kill -CONT "$PID" 2>/dev/null && kill "$PID" 2>/dev/null
+	# The sampler ends with the process it watches.
+	[ -n "$SAMPLER" ] && wait "$SAMPLER"
 	rm -rf "$TMP"
 }
 trap cleanup EXIT INT TERM
@@ -41,6 +44,7 @@ wait $PID
 st=$?
 PID=
 wait $SAMPLER
+SAMPLER=
 [ $st -eq 0 ] || fail "python3 under uzswap run exited $st: $(cat "$TMP/err")"
 cmp -s "$TMP/want" "$TMP/got" ||
 	fail "output differs: want $(cat "$TMP/want"), got $(cat "$TMP/got")"

@@ -35,7 +35,7 @@ __thread int uzr_inside;
 
 static struct uzrun_shm *shm;
 static char shm_file[300];
-static const char *stats_path;
+static char stats_path[4096];	/* copied: programs rewrite environ */
 static pid_t owner;
 static _Atomic unsigned warned;
 
@@ -162,7 +162,8 @@ static void write_stats_json(void)
 	char buf[4096];
 	FILE *f;
 
-	if (!stats_path || getpid() != owner || !(f = fopen(stats_path, "w")))
+	if (!stats_path[0] || getpid() != owner ||
+	    !(f = fopen(stats_path, "w")))
 		return;
 	uzswap_region_get_stats(uzr.uz, (void *)uzr.base, &rs);
 	uzswap_get_stats(uzr.uz, &cs);
@@ -253,7 +254,8 @@ static void read_env(struct uzswap_options *o, char *backing, size_t blen)
 	uzr.len = env_u64("UZSWAP_RUN_RESERVE", 0) & ~(UZR_PAGE - 1);
 	uzr.min_mapping = env_u64("UZSWAP_RUN_MIN_MAPPING", 64 << 10);
 	uzr.verbose = env_u64("UZSWAP_RUN_VERBOSE", 0) != 0;
-	stats_path = getenv("UZSWAP_RUN_STATS");
+	if ((b = getenv("UZSWAP_RUN_STATS")))
+		snprintf(stats_path, sizeof(stats_path), "%s", b);
 	o->nr_pages = uzr.len / UZR_PAGE;
 }
 
