@@ -136,6 +136,7 @@ static void shm_open_file(const struct uzswap_options *o, uint64_t limit)
 		.size = sizeof(*shm), .pid = (uint64_t)getpid(),
 		.start_ns = now_real_ns(), .limit_bytes = limit,
 		.reserve_bytes = uzr.len, .min_mapping = uzr.min_mapping,
+		.region_base = uzr.base,
 		.level = o->level, .has_backing = o->backing_path != NULL,
 	};
 	snprintf(shm->compressor, sizeof(shm->compressor), "%s",

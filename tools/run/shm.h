@@ -39,6 +39,7 @@ struct uzrun_shm {
 	uint64_t limit_bytes, reserve_bytes, min_mapping;
 	char compressor[32];
 	int32_t level, has_backing;
+	uint64_t region_base;		/* the region: [base, base + reserve) */
 	/* The preload's own counters. */
 	uint64_t mapped_bytes;		/* region bytes handed out now */
 	uint64_t mappings;		/* mmap calls served from the region */
