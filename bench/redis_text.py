@@ -4,8 +4,9 @@
 #   python3 redis_text.py load N SIZE     RESP "SET key:i VALUE" on stdout
 #   python3 redis_text.py check N SIZE SOCKET   GET every key (pipelined),
 #                                         compare; prints "ok N" or fails
-# Value i is SIZE bytes of the text starting at a position that depends on
-# i only, so check can rebuild it.
+# Keys are key:%012d, as redis-benchmark -r names them. Value i is SIZE
+# bytes of the text starting at a position that depends on i only, so
+# check can rebuild it.
 import glob, socket, sys
 
 def corpus():
@@ -32,7 +33,7 @@ def resp(*args):
 def load(n, size):
     text, w = corpus(), sys.stdout.buffer
     for i in range(n):
-        w.write(resp(b"SET", b"key:%d" % i, value(text, i, size)))
+        w.write(resp(b"SET", b"key:%012d" % i, value(text, i, size)))
 
 def read_reply(f):
     line = f.readline()
@@ -52,7 +53,7 @@ def check(n, size, path):
     bad = 0
     for lo in range(0, n, 500):
         hi = min(n, lo + 500)
-        s.sendall(b"".join(resp(b"GET", b"key:%d" % i) for i in range(lo, hi)))
+        s.sendall(b"".join(resp(b"GET", b"key:%012d" % i) for i in range(lo, hi)))
         for i in range(lo, hi):
             if read_reply(f) != value(text, i, size):
                 bad += 1

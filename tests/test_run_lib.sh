@@ -8,7 +8,7 @@
 # (smaps_rollup), the maxima written to a file when the process ends.
 # Needs: $U (the uzswap binary), $TMP (a private directory).
 
-RESERVE=$((1 << 30))
+RESERVE=${RESERVE:-$((1 << 30))}
 
 fail() {
 	echo "FAIL: $*" >&2
@@ -33,9 +33,12 @@ run_skip_checks() {
 
 # sample_mem PID OUT: until PID is gone, every 20 ms, the maxima in kB of
 # the region's Rss and of Anonymous, as "REGION_KB ANON_KB SAMPLES" in OUT;
-# PID is stopped (SIGSTOP) during each walk of its smaps.
+# PID is stopped (SIGSTOP) during each walk of its smaps unless
+# SAMPLE_STOP=0 (benchmarks: no pauses, at the price of a walk that is not
+# one instant). SAMPLE_MS: the period (default 20).
 sample_mem() {
-	awk -v pid="$1" -v reserve="$RESERVE" -v out="$2" '
+	awk -v pid="$1" -v reserve="$RESERVE" -v out="$2" \
+	    -v stop="${SAMPLE_STOP:-1}" -v ms="${SAMPLE_MS:-20}" '
 	function hex(s,   i, c, v) {
 		v = 0
 		for (i = 1; i <= length(s); i++) {
@@ -51,7 +54,7 @@ sample_mem() {
 			# Stopped, so that the walk is one instant (a walk of
 			# a running process counts pages evicted behind it
 			# and their replacements ahead of it).
-			system("kill -STOP " pid " 2>/dev/null")
+			if (stop) system("kill -STOP " pid " 2>/dev/null")
 			while ((getline line < f) > 0) {
 				if (line ~ /^[0-9a-f]+-[0-9a-f]+ /) {
 					split(line, w, "[- ]")
@@ -63,13 +66,13 @@ sample_mem() {
 				}
 			}
 			close(f)
-			system("kill -CONT " pid " 2>/dev/null")
+			if (stop) system("kill -CONT " pid " 2>/dev/null")
 			if (!got && (getline line < ("/proc/" pid "/stat")) <= 0)
 				break
 			close("/proc/" pid "/stat")
 			if (got > amax) amax = got
 			n++
-			system("sleep 0.02")
+			system("sleep " ms / 1000)
 		}
 		print rmax, amax, n > out
 	}' 
