@@ -6,9 +6,20 @@
 # resident bytes of the region (the one mapping of exactly --reserve
 # bytes, from /proc/PID/smaps) and its anonymous memory in all
 # (smaps_rollup), the maxima written to a file when the process ends.
-# Needs: $U (the uzswap binary), $TMP (a private directory).
+# Needs: $U (the uzswap binary), $TMP (a private directory); the caller
+# traps run_cleanup.
 
 RESERVE=${RESERVE:-$((1 << 30))}
+PID=		# the program under test, while it runs
+SAMPLER=	# the sample_mem job watching it
+
+# For trap: the program continued (it may be stopped) and ended, the
+# sampler (which ends with it) waited for, $TMP removed.
+run_cleanup() {
+	[ -n "$PID" ] && kill -CONT "$PID" 2>/dev/null && kill "$PID" 2>/dev/null
+	[ -n "$SAMPLER" ] && wait "$SAMPLER"
+	rm -rf "$TMP"
+}
 
 fail() {
 	echo "FAIL: $*" >&2
@@ -50,12 +61,14 @@ sample_mem() {
 	BEGIN {
 		rmax = amax = n = 0
 		while (1) {
-			f = "/proc/" pid "/smaps"; inreg = 0; got = 0
+			# cat: a process that exits mid-read is an error of cat,
+			# not a fatal read error of awk.
+			f = "cat /proc/" pid "/smaps 2>/dev/null"; inreg = 0; got = 0
 			# Stopped, so that the walk is one instant (a walk of
 			# a running process counts pages evicted behind it
 			# and their replacements ahead of it).
 			if (stop) system("kill -STOP " pid " 2>/dev/null")
-			while ((getline line < f) > 0) {
+			while ((f | getline line) > 0) {
 				if (line ~ /^[0-9a-f]+-[0-9a-f]+ /) {
 					split(line, w, "[- ]")
 					inreg = (hex(w[2]) - hex(w[1]) == reserve)

@@ -18,16 +18,8 @@ U=$1
 SRC=${2:-.}
 PY=/usr/bin/python3
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/uzswap-runpy.XXXXXX") || exit 1
-PID=
-SAMPLER=
-cleanup() {
-	[ -n "$PID" ] && kill -CONT "$PID" 2>/dev/null && kill "$PID" 2>/dev/null
-	# The sampler ends with the process it watches.
-	[ -n "$SAMPLER" ] && wait "$SAMPLER"
-	rm -rf "$TMP"
-}
-trap cleanup EXIT INT TERM
 . "$SRC/tests/test_run_lib.sh"
+trap run_cleanup EXIT INT TERM
 run_skip_checks "$PY"
 
 LIMIT_MIB=12

@@ -21,16 +21,8 @@
 U=$1
 SRC=${2:-.}
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/uzswap-runredis.XXXXXX") || exit 1
-PID=
-SAMPLER=
-cleanup() {
-	[ -n "$PID" ] && kill -CONT "$PID" 2>/dev/null && kill "$PID" 2>/dev/null
-	# The sampler ends with the process it watches.
-	[ -n "$SAMPLER" ] && wait "$SAMPLER"
-	rm -rf "$TMP"
-}
-trap cleanup EXIT INT TERM
 . "$SRC/tests/test_run_lib.sh"
+trap run_cleanup EXIT INT TERM
 REDIS=$(command -v redis-server) || skip "redis-server is not installed"
 command -v redis-cli >/dev/null || skip "redis-cli is not installed"
 command -v redis-check-rdb >/dev/null || skip "redis-check-rdb is not installed"

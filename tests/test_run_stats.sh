@@ -18,13 +18,8 @@ U=$1
 SRC=${2:-.}
 PY=/usr/bin/python3
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/uzswap-runstats.XXXXXX") || exit 1
-PID=
-cleanup() {
-	[ -n "$PID" ] && kill "$PID" 2>/dev/null
-	rm -rf "$TMP"
-}
-trap cleanup EXIT INT TERM
 . "$SRC/tests/test_run_lib.sh"
+trap run_cleanup EXIT INT TERM
 run_skip_checks "$PY"
 
 cat >"$TMP/hold.py" <<'EOT'
