@@ -172,7 +172,7 @@ int madvise(void *addr, size_t len, int advice)
 {
 	uintptr_t a = (uintptr_t)addr;
 
-	if (uzr_inside || !uzr_overlaps(a, len))
+	if (uzr_inside || !len || !uzr_overlaps(a, len))
 		return (int)syscall(SYS_madvise, addr, len, advice);
 	if ((a & (UZR_PAGE - 1)) || !uzr_in_region(a, page_up(len))) {
 		errno = EINVAL;
@@ -197,7 +197,7 @@ int madvise(void *addr, size_t len, int advice)
 __attribute__((visibility("default")))
 int mprotect(void *addr, size_t len, int prot)
 {
-	if (uzr_inside || !uzr_overlaps((uintptr_t)addr, len))
+	if (uzr_inside || !len || !uzr_overlaps((uintptr_t)addr, len))
 		return (int)syscall(SYS_mprotect, addr, len, prot);
 	if (prot == (PROT_READ | PROT_WRITE) &&
 	    uzr_in_region((uintptr_t)addr, page_up(len)))
