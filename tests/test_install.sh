@@ -43,11 +43,12 @@ nm -D --defined-only --with-symbol-versions "$LIBDIR/libuzswap.so.0" |
 	awk '$2 != "A" {print $3}' | grep -v '@@UZSWAP_[0-9.]*$' | grep . >&2 &&
 	fail "exported symbols without a UZSWAP_x.y version"
 [ ! -e "$TMP/prefix/include/uzswap_test.h" ] || fail "uzswap_test.h installed"
-# the uzswap command uses the public API only: nothing from src/
-for f in "$SRC"/tools/*.[ch]; do
+# the uzswap command and its preload (tools/run/) use the public API only
+for f in "$SRC"/tools/*.[ch] "$SRC"/tools/run/*.[ch]; do
 	sed -n 's/^#[[:space:]]*include[[:space:]]*"\([^"]*\)".*/\1/p' "$f" |
 	while read -r h; do
-		[ -e "$SRC/tools/$h" ] || [ -e "$SRC/include/$h" ] || echo "$f: $h"
+		case $h in *../*) echo "$f: $h"; continue ;; esac
+		[ -e "${f%/*}/$h" ] || [ -e "$SRC/include/$h" ] || echo "$f: $h"
 	done
 done >"$TMP/tools.inc"
 [ ! -s "$TMP/tools.inc" ] || { cat "$TMP/tools.inc" >&2; fail "tools/ includes from src/"; }

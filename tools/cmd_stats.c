@@ -6,22 +6,33 @@
  * counter of struct uzswap_stats printed: as text with the derived
  * figures users ask for (MiB before and after, ratio, allocator
  * overhead), or as JSON (the library's own uzswap_stats_json() inside).
- * A cache lives in the process that opened it: there is no daemon to
- * query, so this shows what the counters say for these pages.
+ * With --pid of a program started by `uzswap run`: that program's live
+ * counters instead (the file tools/run/shm.h describes, kept by its
+ * preload): resident, compressed, ratio, faults/s, fault latency,
+ * evictions, writeback, as text, --json or --prometheus. --pid of any
+ * other process: a snapshot of its memory as input, as bench.
  */
 #include <errno.h>
+#include <fcntl.h>
+#include <math.h>
+#include <signal.h>
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <time.h>
 #include <unistd.h>
 
+#include "run/shm.h"
 #include "tool.h"
 
 static const char stats_head[] =
 "usage: uzswap stats [--input FILE... | --pid PID] [OPTIONS]\n"
 "\n"
 "Store every input page in one cache, load each back and compare it, and\n"
-"print all of the library's counters (struct uzswap_stats).\n"
+"print all of the library's counters (struct uzswap_stats). With --pid of\n"
+"a program under `uzswap run`: its live counters (resident, compressed,\n"
+"ratio, faults/s over 0.6 s, fault latency, evictions, writeback).\n"
 "\n";
 
 static const char stats_tail[] =
@@ -32,7 +43,7 @@ struct stats_args {
 	struct input_opts in;
 	const char *codec, *backing;
 	long level, pool_mib;
-	bool no_checksum, json;
+	bool no_checksum, json, prometheus;
 };
 
 #define F(field) offsetof(struct stats_args, field)
@@ -55,6 +66,9 @@ static const struct opt stats_opts[] = {
 		"backing_uri): pages are written and read through\n"
 		"it, and the backend's counters printed"),
 	OPT_FLAG("--json", 0, F(json), "one JSON object on stdout"),
+	OPT_FLAG("--prometheus", 0, F(prometheus),
+		 "with --pid of a program under uzswap run: Prometheus'\n"
+		 "text format (zswap's debugfs names where one exists)"),
 	OPT_HELP_OPT,
 	OPT_TABLE_END,
 };
@@ -124,6 +138,285 @@ static void print_backend(const struct uzswap_stats *st)
 	       (unsigned long long)st->backend_breaker_trips,
 	       (unsigned long long)st->backend_breaker_fast_fails,
 	       (unsigned long long)st->backing_corrupt);
+}
+
+/* ---- --pid of a program under `uzswap run`: its live counters ---- */
+
+/* Whether pid has path mapped: the preload keeps its file mapped. */
+static bool maps_file(pid_t pid, const char *path)
+{
+	char maps[64], line[512];
+	size_t n = strlen(path);
+	bool found = false;
+	FILE *f;
+
+	snprintf(maps, sizeof(maps), "/proc/%d/maps", (int)pid);
+	if (!(f = fopen(maps, "r")))
+		return false;
+	while (!found && fgets(line, sizeof(line), f)) {
+		char *at = strstr(line, path);
+
+		found = at && (at[n] == '\n' || at[n] == 0);
+	}
+	fclose(f);
+	return found;
+}
+
+/* A consistent copy of pid's live-counter file: 0, 1 (no such file: not
+ * under uzswap run), or -1 after a message. */
+static int live_read(pid_t pid, struct uzrun_shm *out)
+{
+	const struct uzrun_shm *m;
+	char path[300];
+	int fd, tries = 0;
+	uint32_t seq;
+
+	if (uzrun_shm_path(pid, path, sizeof(path), 0) < 0 ||
+	    (fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
+		return errno == EACCES ? (fprintf(stderr, "uzswap stats: %s: "
+				"%s\n", path, strerror(errno)), -1) : 1;
+	m = mmap(NULL, sizeof(*m), PROT_READ, MAP_SHARED, fd, 0);
+	close(fd);
+	if (m == MAP_FAILED)
+		return 1;	/* shorter than the struct: not ours */
+	do {		/* the seqlock of shm.h */
+		seq = __atomic_load_n(&m->seq, __ATOMIC_ACQUIRE);
+		memcpy(out, m, sizeof(*out));
+		__atomic_thread_fence(__ATOMIC_ACQUIRE);
+	} while ((seq & 1 || seq != __atomic_load_n(&m->seq, __ATOMIC_RELAXED))
+		 && ++tries < 1000);
+	munmap((void *)m, sizeof(*m));
+	if (out->magic != UZRUN_SHM_MAGIC || out->version != UZRUN_SHM_VERSION
+	    || out->size != sizeof(*out) || out->pid != (uint64_t)pid)
+		return 1;
+	if (!maps_file(pid, path)) {	/* killed; the PID maybe reused */
+		fprintf(stderr, "uzswap stats: pid %d is not the program that "
+			"left %s (it was killed): removing it\n", (int)pid,
+			path);
+		unlink(path);
+		return -1;
+	}
+	return 0;
+}
+
+struct live_proc {
+	char comm[64];
+	uint64_t anon_kb, region_kb;	/* smaps: all, the region's */
+	double fault_rate;		/* faults/s over the last 0.6 s */
+};
+
+static uint64_t faults(const struct uzrun_shm *s)
+{
+	return s->region.faults_loaded + s->region.faults_zero +
+	       s->region.faults_spurious + s->region.faults_failed;
+}
+
+/* comm, and from /proc/PID/smaps the anonymous memory and the region's. */
+static void live_proc(pid_t pid, const struct uzrun_shm *s,
+		      struct live_proc *p)
+{
+	char path[64], line[512];
+	unsigned long long lo, hi, kb;
+	bool in = false;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/comm", (int)pid);
+	if ((f = fopen(path, "r"))) {
+		if (fgets(p->comm, sizeof(p->comm), f))
+			p->comm[strcspn(p->comm, "\n")] = 0;
+		fclose(f);
+	}
+	snprintf(path, sizeof(path), "/proc/%d/smaps", (int)pid);
+	if (!(f = fopen(path, "r")))
+		return;
+	while (fgets(line, sizeof(line), f)) {
+		if (sscanf(line, "%llx-%llx ", &lo, &hi) == 2)	/* a VMA */
+			in = lo >= s->region_base &&
+			     hi <= s->region_base + s->reserve_bytes;
+		else if (in && sscanf(line, "Rss: %llu", &kb) == 1)
+			p->region_kb += kb;
+		else if (sscanf(line, "Anonymous: %llu", &kb) == 1)
+			p->anon_kb += kb;
+	}
+	fclose(f);
+}
+
+static double mibf(uint64_t bytes)
+{
+	return (double)bytes / (1 << 20);
+}
+
+static double ratio(const struct uzswap_stats *c)
+{
+	return c->pool_total_size ? (double)c->stored_pages * PAGE /
+				    (double)c->pool_total_size : 0;
+}
+
+static void live_text(const struct uzrun_shm *s, const struct live_proc *p)
+{
+	const struct uzswap_region_stats *r = &s->region;
+
+	printf("uzswap run: pid %llu (%s), limit %.1f MiB, %s level %d%s, up "
+	       "%.1f s\n\n", (unsigned long long)s->pid, p->comm,
+	       mibf(s->limit_bytes), s->compressor, s->level,
+	       s->has_backing ? ", backing file" : "",
+	       (double)(s->update_ns - s->start_ns) / 1e9);
+	printf("resident              %10.1f MiB  (%llu pages; max %llu; "
+	       "of %.1f MiB mapped in the region)\n",
+	       mibf(r->resident_pages * PAGE),
+	       (unsigned long long)r->resident_pages,
+	       (unsigned long long)r->max_resident_pages,
+	       mibf(s->mapped_bytes));
+	printf("process anonymous     %10.1f MiB  (smaps; the region's RSS "
+	       "%.1f MiB, the rest: pool and memory outside the region)\n",
+	       (double)p->anon_kb / 1024, (double)p->region_kb / 1024);
+	printf("faults                %10llu  (%llu from uzswap, %llu zero; "
+	       "%.0f/s now; p50 %.1f us, p99 %.1f us)\n",
+	       (unsigned long long)faults(s),
+	       (unsigned long long)r->faults_loaded,
+	       (unsigned long long)r->faults_zero, p->fault_rate,
+	       (double)r->fault_p50_ns / 1e3, (double)r->fault_p99_ns / 1e3);
+	printf("evictions             %10llu  (%llu refused by the cache: "
+	       "kept resident)\n", (unsigned long long)r->evicted_pages,
+	       (unsigned long long)r->evict_failed);
+	printf("mappings served       %10llu  (left alone: %llu small, %llu "
+	       "other, %llu reserve full; refused calls %llu)\n\n",
+	       (unsigned long long)s->mappings,
+	       (unsigned long long)s->passed_small,
+	       (unsigned long long)s->passed_other,
+	       (unsigned long long)s->passed_full,
+	       (unsigned long long)s->refused);
+	report_stats_text(stdout, &s->cache);
+}
+
+static void live_json(const struct uzrun_shm *s, const struct live_proc *p)
+{
+	const struct uzswap_region_stats *r = &s->region;
+	char buf[4096];
+
+	if (uzswap_stats_json(&s->cache, buf, sizeof(buf)) >= (int)sizeof(buf))
+		strcpy(buf, "null");
+	printf("{\"pid\":%llu,\"comm\":", (unsigned long long)s->pid);
+	json_str(stdout, p->comm);
+	printf(",\"compressor\":");
+	json_str(stdout, s->compressor);
+	printf(",\"level\":%d,\"limit_bytes\":%llu,\"reserve_bytes\":%llu,"
+	       "\"mapped_bytes\":%llu,\"resident_bytes\":%llu,"
+	       "\"max_resident_bytes\":%llu,\"process_anon_bytes\":%llu,"
+	       "\"region_rss_bytes\":%llu,\"faults\":%llu,\"faults_per_s\":",
+	       s->level, (unsigned long long)s->limit_bytes,
+	       (unsigned long long)s->reserve_bytes,
+	       (unsigned long long)s->mapped_bytes,
+	       (unsigned long long)(r->resident_pages * PAGE),
+	       (unsigned long long)(r->max_resident_pages * PAGE),
+	       (unsigned long long)p->anon_kb << 10,
+	       (unsigned long long)p->region_kb << 10,
+	       (unsigned long long)faults(s));
+	json_num(stdout, p->fault_rate, 1);
+	printf(",\"faults_loaded\":%llu,\"faults_zero\":%llu,"
+	       "\"fault_p50_ns\":%llu,\"fault_p99_ns\":%llu,"
+	       "\"evicted_pages\":%llu,\"evict_failed\":%llu,\"ratio\":",
+	       (unsigned long long)r->faults_loaded,
+	       (unsigned long long)r->faults_zero,
+	       (unsigned long long)r->fault_p50_ns,
+	       (unsigned long long)r->fault_p99_ns,
+	       (unsigned long long)r->evicted_pages,
+	       (unsigned long long)r->evict_failed);
+	json_num(stdout, ratio(&s->cache), 3);
+	printf(",\"mappings\":%llu,\"refused\":%llu,\"cache\":%s}\n",
+	       (unsigned long long)s->mappings,
+	       (unsigned long long)s->refused, buf);
+}
+
+/* One Prometheus sample with its HELP and TYPE lines. */
+static void prom(const char *name, const char *type, const char *help,
+		 const char *labels, double v)
+{
+	printf("# HELP uzswap_%s %s\n# TYPE uzswap_%s %s\n", name, help, name,
+	       type);
+	printf("uzswap_%s{%s} %.17g\n", name, labels, v);
+}
+
+/* Prometheus' text exposition format; the names of Linux's zswap debugfs
+ * files where one exists (pool_total_size, stored_pages, ...). */
+static void live_prometheus(const struct uzrun_shm *s,
+			    const struct live_proc *p)
+{
+	const struct uzswap_region_stats *r = &s->region;
+	const struct uzswap_stats *c = &s->cache;
+	char l[128], q[192], comm[33];
+
+	snprintf(comm, sizeof(comm), "%s", p->comm);
+	for (char *ch = comm; *ch; ch++)
+		if (*ch == '"' || *ch == '\\' || *ch == '\n')
+			*ch = '_';	/* a label value stays one string */
+	snprintf(l, sizeof(l), "pid=\"%llu\",comm=\"%s\"",
+		 (unsigned long long)s->pid, comm);
+	prom("pool_total_size", "gauge", "bytes the compressed pool holds",
+	     l, (double)c->pool_total_size);
+	prom("stored_pages", "gauge", "pages held compressed", l,
+	     (double)c->stored_pages);
+	prom("same_filled_pages", "gauge", "of those, same-filled", l,
+	     (double)c->same_filled_pages);
+	prom("written_back_pages", "counter", "pages written to the backing "
+	     "file", l, (double)c->written_back_pages);
+	prom("reject_compress_poor", "counter", "stores refused: poor "
+	     "compression", l, (double)c->reject_compress_poor);
+	prom("reject_compress_fail", "counter", "stores refused: codec "
+	     "error", l, (double)c->reject_compress_fail);
+	prom("reject_alloc_fail", "counter", "stores refused: no memory", l,
+	     (double)c->reject_alloc_fail);
+	prom("reject_reclaim_fail", "counter", "stores refused: writeback "
+	     "could not make room", l, (double)c->reject_reclaim_fail);
+	prom("pool_limit_hit", "counter", "stores refused by the pool limit",
+	     l, (double)c->pool_limit_hit);
+	prom("limit_bytes", "gauge", "resident limit of the region", l,
+	     (double)s->limit_bytes);
+	prom("resident_bytes", "gauge", "region bytes resident now", l,
+	     (double)(r->resident_pages * PAGE));
+	prom("mapped_bytes", "gauge", "region bytes the program has mapped",
+	     l, (double)s->mapped_bytes);
+	prom("process_anon_bytes", "gauge", "the process's anonymous memory "
+	     "(smaps)", l, (double)(p->anon_kb << 10));
+	prom("evicted_pages", "counter", "pages moved out of the region", l,
+	     (double)r->evicted_pages);
+	prom("evict_failed", "counter", "victims the cache refused", l,
+	     (double)r->evict_failed);
+	prom("faults", "counter", "faults served (from uzswap or as zeros)",
+	     l, (double)faults(s));
+	snprintf(q, sizeof(q), "%s,quantile=\"0.5\"", l);
+	prom("fault_latency_seconds", "gauge", "the handler's service time "
+	     "per fault", q, (double)r->fault_p50_ns / 1e9);
+	snprintf(q, sizeof(q), "%s,quantile=\"0.99\"", l);
+	printf("uzswap_fault_latency_seconds{%s} %.17g\n", q,
+	       (double)r->fault_p99_ns / 1e9);
+}
+
+/* --pid PID of a program under uzswap run: EXIT_OK/EXIT_FAIL, or ARGS_GO
+ * when PID has no live-counter file (the snapshot input then). */
+static int live(const struct stats_args *sa)
+{
+	struct uzrun_shm a, b;
+	struct live_proc p = { "?", 0, 0, 0 };
+	struct timespec t = { 0, 600 * 1000 * 1000 };
+	int rc = live_read(sa->in.pid, &a);
+
+	if (rc)
+		return rc < 0 ? EXIT_FAIL : ARGS_GO;
+	nanosleep(&t, NULL);
+	if (live_read(sa->in.pid, &b))
+		return EXIT_FAIL;
+	if (b.update_ns > a.update_ns)
+		p.fault_rate = (double)(faults(&b) - faults(&a)) * 1e9 /
+			       (double)(b.update_ns - a.update_ns);
+	live_proc(sa->in.pid, &b, &p);
+	if (sa->prometheus)
+		live_prometheus(&b, &p);
+	else if (sa->json)
+		live_json(&b, &p);
+	else
+		live_text(&b, &p);
+	return EXIT_OK;
 }
 
 static void print(const struct stats_args *sa, const struct codec_sel *c,
@@ -211,6 +504,18 @@ int cmd_stats(int argc, char **argv)
 		       codecs_parse(&a, sa.codec, (int)sa.level, &c, 1) != 1)) {
 		if (!strcmp(sa.codec, "all"))
 			args_usage_error(&a, "one compressor only, not 'all'");
+		rc = EXIT_USAGE;
+	}
+	if (rc < 0 && sa.in.pid)
+		rc = live(&sa);
+	if (rc < 0 && sa.prometheus && sa.in.pid) {
+		fprintf(stderr, "uzswap stats: pid %d has no live counters: "
+			"not started by uzswap run, or it has exited\n",
+			(int)sa.in.pid);
+		rc = EXIT_FAIL;
+	} else if (rc < 0 && sa.prometheus) {
+		args_usage_error(&a, "--prometheus needs --pid of a program "
+				 "under uzswap run");
 		rc = EXIT_USAGE;
 	}
 	if (rc < 0) {

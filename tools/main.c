@@ -5,7 +5,8 @@
  * Owns: main(), the list of subcommands and their one-line summaries.
  * Each subcommand owns its option table and help text, parsed and printed
  * by the one parser (args.h): bench (cmd_bench.c), probe (probe.c), stats
- * (cmd_stats.c), torture (torture.c), codecs (here), gc (cmd_gc.c).
+ * (cmd_stats.c), torture (torture.c), codecs (here), gc (cmd_gc.c), run
+ * (cmd_run.c).
  *
  * Exit status: 0 success, 1 runtime failure, 2 bad usage (with a one-line
  * message naming the bad argument).
@@ -28,7 +29,10 @@ static const char usage[] =
 "              transparent region)\n"
 "  probe PID   what-if report for a running process: how much memory\n"
 "              uzswap would save it, at what cost per page\n"
-"  stats       fill one cache with real pages and print its counters\n"
+"  run -- CMD  run a program with its anonymous memory under a resident\n"
+"              limit (--limit 256M), cold pages compressed\n"
+"  stats       fill one cache with real pages and print its counters;\n"
+"              --pid PID: the live counters of a program under run\n"
 "  torture     threads storing, loading and invalidating shared offsets\n"
 "              while CPUs go offline/online and the codec switches;\n"
 "              every page checked\n"
@@ -85,6 +89,7 @@ static const struct command {
 } commands[] = {
 	{ "bench", cmd_bench },
 	{ "probe", cmd_probe },
+	{ "run", cmd_run },
 	{ "stats", cmd_stats },
 	{ "torture", uz_torture_main },
 	{ "codecs", cmd_codecs },

@@ -268,5 +268,6 @@ int cmd_bench(int argc, char **argv);
 int cmd_probe(int argc, char **argv);
 int cmd_stats(int argc, char **argv);
 int cmd_gc(int argc, char **argv);
+int cmd_run(int argc, char **argv);
 
 #endif

@@ -1,0 +1,323 @@
+/*
+ * cmd_run.c - `uzswap run [OPTIONS] -- CMD [ARGS...]`: an unmodified
+ * program with its anonymous memory under a resident limit.
+ *
+ * Owns: the options of run, the check that this kernel and sandbox give
+ * the program a usable userfaultfd (and the reason when not), and the
+ * hand-over to the program: UZSWAP_RUN_* and LD_PRELOAD set, then exec
+ * (the program keeps this process's PID, for `uzswap stats --pid`). The
+ * work itself is tools/run/ (libuzswap-run.so, docs/run.md).
+ *
+ * Must never: start the program without a limit unless asked to
+ * (--fallback-unlimited), or change the program's environment beyond
+ * LD_PRELOAD and the UZSWAP_RUN_* variables.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <limits.h>
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "tool.h"
+
+static const char run_head[] =
+"usage: uzswap run [OPTIONS] -- CMD [ARGS...]\n"
+"\n"
+"Run CMD with its anonymous private mappings (those of at least\n"
+"--min-mapping bytes: jemalloc's extents, CPython's arenas...) in one\n"
+"uzswap region: at most --limit bytes of them stay resident, colder pages\n"
+"are kept compressed and come back on their next touch (docs/run.md).\n"
+"\n";
+
+static const char run_tail[] =
+"SIZE: bytes with K, M or G, or N% of RAM. Needs a kernel-mode\n"
+"userfaultfd (root, CAP_SYS_PTRACE or vm.unprivileged_userfaultfd=1) and\n"
+"UFFDIO_MOVE (Linux 6.8). fork() is refused while region memory is in use\n"
+"(until the library has UZSWAP_REGION_INHERIT); mprotect, mlock and\n"
+"MAP_FIXED on region memory are refused, with a message on stderr.\n"
+"Exit status: CMD's; 1 when uzswap cannot run it, 2 bad usage.\n";
+
+struct run_args {
+	long limit, reserve, min_mapping, pool;
+	const char *codec, *backing, *stats;
+	bool verbose, fallback, jemalloc;
+};
+
+/* SIZE: N, NK, NM, NG or N% of RAM; a multiple of 4 KiB once rounded. */
+static int parse_size(struct args *a, const struct opt *o, const char *val,
+		      void *field)
+{
+	unsigned long long v, mul = 1;
+	char *end;
+
+	errno = 0;
+	v = strtoull(val, &end, 10);
+	if (end != val && *end && !end[1]) {
+		switch (*end) {
+		case 'k': case 'K': mul = 1ull << 10; end++; break;
+		case 'm': case 'M': mul = 1ull << 20; end++; break;
+		case 'g': case 'G': mul = 1ull << 30; end++; break;
+		case '%': mul = 0; end++; break;
+		}
+	}
+	if (!mul && v >= 1 && v <= 100) {
+		v = (unsigned long long)sysconf(_SC_PHYS_PAGES) * PAGE / 100 * v;
+		mul = 1;
+	}
+	if (errno || end == val || *end || *val == '-' || v == 0 || !mul ||
+	    v > (1ull << 42) / mul)
+		return args_usage_error(a, "%s '%s': expected a size such as "
+					"256M, 2G or 25%%", o->name, val);
+	*(long *)field = (long)((v * mul) & ~(unsigned long long)(PAGE - 1));
+	return 0;
+}
+
+#define F(field) offsetof(struct run_args, field)
+
+static const struct opt run_opts[] = {
+	OPT_SECTION("options:"),
+	OPT_FN("--limit", 'L', "SIZE", F(limit), parse_size,
+	       "resident bytes of the program's region memory\n"
+	       "(required)"),
+	OPT_STR("--compressor", 'c', "NAME[:LEVEL]", F(codec),
+		"codec (default lz4)"),
+	OPT_STR("--backing", 'b', "PATH", F(backing),
+		"backing file for pages the pool cannot keep"),
+	OPT_FN("--min-mapping", 0, "SIZE", F(min_mapping), parse_size,
+	       "smaller mappings are left alone (default 64K)"),
+	OPT_FN("--reserve", 0, "SIZE", F(reserve), parse_size,
+	       "address space of the region (default: RAM)"),
+	OPT_FN("--pool", 0, "SIZE", F(pool), parse_size,
+	       "most memory of the compressed pool (default 20%)"),
+	OPT_FLAG("--jemalloc", 0, F(jemalloc),
+		 "preload Debian's jemalloc too, so that a glibc-\n"
+		 "malloc program's heap comes through mmap"),
+	OPT_STR("--stats", 's', "FILE", F(stats),
+		"write the counters there as JSON at exit"),
+	OPT_FLAG("--verbose", 'v', F(verbose), "say what the preload does"),
+	OPT_FLAG("--fallback-unlimited", 0, F(fallback),
+		 "without a usable userfaultfd, run CMD anyway,\n"
+		 "unlimited (default: exit 1)"),
+	OPT_HELP_OPT,
+	OPT_TABLE_END,
+};
+
+static const struct cmd_spec run_spec = {
+	"uzswap run", run_head, run_opts, run_tail, NULL,
+};
+
+/* A field of /proc/self/status ("CapEff:"), or NULL. */
+static char *status_field(const char *name, char *buf, size_t len)
+{
+	FILE *f = fopen("/proc/self/status", "r");
+	size_t n = strlen(name);
+	char *got = NULL;
+
+	while (f && !got && fgets(buf, (int)len, f))
+		if (!strncmp(buf, name, n))
+			got = buf + n + strspn(buf + n, " \t");
+	if (f)
+		fclose(f);
+	return got;
+}
+
+/* Why the region could not be made: stderr, one line per reason. */
+static void explain(int err)
+{
+	char buf[256], *s;
+	FILE *f = fopen("/proc/sys/vm/unprivileged_userfaultfd", "r");
+	int unpriv = -1;
+
+	fprintf(stderr, "uzswap run: no userfaultfd region: %s\n",
+		uzswap_strerror(err));
+	if (f) {
+		if (fscanf(f, "%d", &unpriv) != 1)
+			unpriv = -1;
+		fclose(f);
+	}
+	s = status_field("CapEff:", buf, sizeof(buf));
+	fprintf(stderr, "  uid %u, CAP_SYS_PTRACE %s, "
+		"vm.unprivileged_userfaultfd = %d, /dev/userfaultfd %s\n",
+		(unsigned)geteuid(),
+		s && (strtoull(s, NULL, 16) >> 19 & 1) ? "yes" : "no", unpriv,
+		access("/dev/userfaultfd", R_OK | W_OK) ? "not usable" :
+		"usable");
+	s = status_field("Seccomp:", buf, sizeof(buf));
+	if (s && atoi(s) != 0)
+		fprintf(stderr, "  a seccomp filter is on (Seccomp: %d): it "
+			"may forbid userfaultfd(2)\n", atoi(s));
+	if (err == -EOPNOTSUPP)
+		fprintf(stderr, "  the kernel lacks UFFDIO_MOVE (Linux "
+			"6.8+)\n");
+}
+
+/* Make one small region as the preload will: 0 or a negative errno. */
+static int probe_region(void)
+{
+	struct uzswap_region_options ro;
+	struct uzswap_options o;
+	struct uzswap *uz;
+	void *mem;
+	int err;
+
+	uzswap_options_init(&o);
+	o.nr_pages = 16;
+	if ((err = uzswap_open(&o, &uz)) < 0)
+		return err;
+	uzswap_region_options_init(&ro);
+	ro.length = 16 * PAGE;
+	ro.resident_limit = 8 * PAGE;
+	if ((err = uzswap_region_create(uz, &ro, &mem)) == 0)
+		uzswap_region_destroy(uz, mem);
+	uzswap_close(uz);
+	return err;
+}
+
+/* libuzswap-run.so: $UZSWAP_RUN_LIB, beside this program (build tree),
+ * or where it is installed. */
+static const char *find_lib(char *buf, size_t len)
+{
+	const char *env = getenv("UZSWAP_RUN_LIB");
+	ssize_t n = readlink("/proc/self/exe", buf, len - 32);
+	char *slash;
+
+	if (env && *env)
+		return env;
+	if (n > 0) {
+		buf[n] = 0;
+		if ((slash = strrchr(buf, '/'))) {
+			strcpy(slash + 1, "libuzswap-run.so");
+			if (!access(buf, R_OK))
+				return buf;
+		}
+	}
+	if (!access(UZ_RUN_LIB_INSTALL, R_OK))
+		return UZ_RUN_LIB_INSTALL;
+	return access(UZ_RUN_LIB_BUILD, R_OK) ? NULL : UZ_RUN_LIB_BUILD;
+}
+
+static void set_num(const char *name, unsigned long long v)
+{
+	char buf[32];
+
+	snprintf(buf, sizeof(buf), "%llu", v);
+	setenv(name, buf, 1);
+}
+
+static const char *const jemalloc_paths[] = {
+	"/usr/lib/x86_64-linux-gnu/libjemalloc.so.2",
+	"/usr/lib/aarch64-linux-gnu/libjemalloc.so.2",
+	"/usr/lib/libjemalloc.so.2", NULL,
+};
+
+/* LD_PRELOAD = lib[:jemalloc][:what was there]: 0, or -1 (message). */
+static int set_preload(const struct run_args *ra, const char *lib)
+{
+	const char *old = getenv("LD_PRELOAD"), *je = NULL;
+	char buf[8192];
+
+	for (int i = 0; ra->jemalloc && !je && jemalloc_paths[i]; i++)
+		if (!access(jemalloc_paths[i], R_OK))
+			je = jemalloc_paths[i];
+	if (ra->jemalloc && !je) {
+		fprintf(stderr, "uzswap run: --jemalloc: libjemalloc.so.2 not "
+			"found (apt-get install libjemalloc2)\n");
+		return -1;
+	}
+	if ((size_t)snprintf(buf, sizeof(buf), "%s%s%s%s%s", lib,
+			     je ? ":" : "", je ? je : "",
+			     old && *old ? ":" : "", old ? old : "") >=
+	    sizeof(buf)) {
+		fprintf(stderr, "uzswap run: LD_PRELOAD too long\n");
+		return -1;
+	}
+	setenv("LD_PRELOAD", buf, 1);
+	return 0;
+}
+
+static int set_env(const struct run_args *ra, const struct codec_sel *c)
+{
+	char buf[PATH_MAX + 2], cwd[PATH_MAX];
+
+	set_num("UZSWAP_RUN_LIMIT", (unsigned long long)ra->limit);
+	set_num("UZSWAP_RUN_RESERVE", (unsigned long long)ra->reserve);
+	set_num("UZSWAP_RUN_MIN_MAPPING", (unsigned long long)ra->min_mapping);
+	set_num("UZSWAP_RUN_POOL", (unsigned long long)ra->pool);
+	set_num("UZSWAP_RUN_PID", (unsigned long long)getpid());
+	set_num("UZSWAP_RUN_VERBOSE", ra->verbose);
+	snprintf(buf, sizeof(buf), "%s:%d", c->name, c->level);
+	setenv("UZSWAP_RUN_COMPRESSOR", buf, 1);
+	if (ra->backing)
+		setenv("UZSWAP_RUN_BACKING", ra->backing, 1);
+	if (ra->stats) {	/* absolute: the program may chdir */
+		if (ra->stats[0] != '/' && getcwd(cwd, sizeof(cwd)) &&
+		    (size_t)snprintf(buf, sizeof(buf), "%s/%s", cwd,
+				     ra->stats) < sizeof(buf))
+			setenv("UZSWAP_RUN_STATS", buf, 1);
+		else
+			setenv("UZSWAP_RUN_STATS", ra->stats, 1);
+	}
+	return 0;
+}
+
+/* Options and CMD checked: EXIT_OK to go on, else the exit status. */
+static int check(struct args *a, struct run_args *ra, struct codec_sel *c,
+		 int ncmd)
+{
+	if (!ra->limit)
+		return args_usage_error(a, "--limit SIZE is required"), EXIT_USAGE;
+	if (!ncmd)
+		return args_usage_error(a, "no command: uzswap run [OPTIONS] "
+					"-- CMD [ARGS...]"), EXIT_USAGE;
+	if (!ra->reserve)
+		ra->reserve = (long)sysconf(_SC_PHYS_PAGES) * PAGE;
+	if (ra->limit > ra->reserve)
+		return args_usage_error(a, "--limit is above --reserve (%ld "
+					"MiB)", ra->reserve >> 20), EXIT_USAGE;
+	if (strchr(ra->codec, ',') || !strcmp(ra->codec, "all"))
+		return args_usage_error(a, "one compressor only, not '%s'",
+					ra->codec), EXIT_USAGE;
+	if (codecs_parse(a, ra->codec, 0, c, 1) != 1)
+		return EXIT_USAGE;
+	return EXIT_OK;
+}
+
+int cmd_run(int argc, char **argv)
+{
+	struct run_args ra = { .codec = "lz4", .min_mapping = 64 << 10 };
+	int dash = 1, rc, err;
+	struct args a;
+	struct codec_sel c;
+	char libbuf[PATH_MAX];
+	const char *lib;
+
+	while (dash < argc && strcmp(argv[dash], "--"))
+		dash++;
+	a = (struct args){ "uzswap run", dash, 1, argv };
+	if ((rc = args_parse(&a, &run_spec, &ra)) != ARGS_GO)
+		return rc;
+	if ((rc = check(&a, &ra, &c, dash + 1 < argc ? argc - dash - 1 : 0)))
+		return rc;
+	if ((err = probe_region()) < 0) {
+		explain(err);
+		if (!ra.fallback)
+			return EXIT_FAIL;
+		fprintf(stderr, "uzswap run: --fallback-unlimited: running "
+			"%s without a limit\n", argv[dash + 1]);
+	} else {
+		if (!(lib = find_lib(libbuf, sizeof(libbuf)))) {
+			fprintf(stderr, "uzswap run: libuzswap-run.so not "
+				"found (set UZSWAP_RUN_LIB)\n");
+			return EXIT_FAIL;
+		}
+		if (set_env(&ra, &c) || set_preload(&ra, lib))
+			return EXIT_FAIL;
+	}
+	execvp(argv[dash + 1], argv + dash + 1);
+	fprintf(stderr, "uzswap run: %s: %s\n", argv[dash + 1],
+		strerror(errno));
+	return errno == ENOENT ? 127 : 126;
+}
