@@ -284,7 +284,10 @@ static int rc_map_load(struct uz_rcluster *c, int i)
 	r = redisCommand(c->nodes[i].ctx, "CLUSTER SLOTS");
 	if (!r)
 		return rc_drop(c, i);
-	err = rc_map_parse(c, i, r);
+	if (r->type == REDIS_REPLY_ERROR && !strncmp(r->str, "NOAUTH", 6))
+		err = -EACCES;	/* a password is needed */
+	else
+		err = rc_map_parse(c, i, r);
 	freeReplyObject(r);
 	if (err)
 		return err;

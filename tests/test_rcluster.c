@@ -70,6 +70,7 @@ static void test_bad_input(void)
 {
 	const char *bad[] = { "127.0.0.1", "127.0.0.1:", ":6379",
 			      "127.0.0.1:0", "127.0.0.1:65536", "h:12x" };
+	const char *refused = "127.0.0.1:1";	/* nobody listens there */
 	struct uz_rcluster *c = (struct uz_rcluster *)&c;
 
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
@@ -77,6 +78,9 @@ static void test_bad_input(void)
 		T_ASSERT(c == (struct uz_rcluster *)&c);
 	}
 	T_EQ(uz_rcluster_open(bad, 0, 100, NULL, NULL, &c), -EINVAL);
+	T_EQ(uz_rcluster_open(&refused, 1, 100, NULL, NULL, &c), -ECONNREFUSED);
+	T_EQ(uz_rcluster_open(&refused, 1, 100, "u", NULL, &c), -EINVAL);
+	T_ASSERT(c == (struct uz_rcluster *)&c);
 	T_EQ(uz_rcluster_open(NULL, 1, 100, NULL, NULL, &c), -EINVAL);
 	T_EQ(uz_rcluster_exec(NULL, 1, NULL, NULL, NULL), -EINVAL);
 	printf("bad input: ok\n");
@@ -313,6 +317,7 @@ static void test_pipeline(struct uz_rcluster *c)
 	run_pages(c, "{one}:page:%d", n, false, 4);
 	uz_rcluster_get_stats(c, &st);
 	T_EQ(st.failed, 0);
+	T_EQ(st.moved + st.ask, 0);	/* the map routed every key right */
 	printf("pipeline: %d pages SET+GET, every byte right; SET of 4 KiB "
 	       "pages, batches of %d, median of 3: cluster %.0f pages/s, "
 	       "one node %.0f pages/s (runs %.0f %.0f %.0f / %.0f %.0f %.0f)\n",
@@ -327,19 +332,19 @@ static void test_pipeline(struct uz_rcluster *c)
 struct mig {
 	int slot;
 	struct master from, to;
-	atomic_int rounds;	/* client passes over the slot's keys */
+	atomic_int passes[4];	/* client passes begun AND ended in phase i */
 	atomic_int phase;	/* 0 .. 3: what the mover has done */
 	atomic_bool stop, failed;
 };
 
-/* Wait until the client made two more full passes (10 s at most). */
-static void mig_wait_rounds(struct mig *m)
+/* Enter phase p, then wait until the client made two whole passes that
+ * began in it (10 s at most): those ran entirely in phase p's state. */
+static void mig_phase(struct mig *m, int p)
 {
-	int want = atomic_load(&m->rounds) + 2;
-
-	for (int i = 0; i < 10000 && atomic_load(&m->rounds) < want; i++)
+	atomic_store(&m->phase, p);
+	for (int i = 0; i < 10000 && atomic_load(&m->passes[p]) < 2; i++)
 		usleep(1000);
-	if (atomic_load(&m->rounds) < want)
+	if (atomic_load(&m->passes[p]) < 2)
 		atomic_store(&m->failed, true);
 }
 
@@ -366,25 +371,56 @@ static void *mig_thread(void *arg)
 	freeReplyObject(admv(f, "CLUSTER SETSLOT %d MIGRATING %s", m->slot,
 			     m->to.id));
 	mig_move(m, f, MIG_KEYS / 2);		/* half: -ASK for those */
-	atomic_store(&m->phase, 1);
-	mig_wait_rounds(m);
+	mig_phase(m, 1);
 	mig_move(m, f, MIG_KEYS * 2);		/* the rest */
-	atomic_store(&m->phase, 2);
-	mig_wait_rounds(m);
+	mig_phase(m, 2);
 	freeReplyObject(admv(t, "CLUSTER SETSLOT %d NODE %s", m->slot, m->to.id));
 	freeReplyObject(admv(f, "CLUSTER SETSLOT %d NODE %s", m->slot, m->to.id));
-	atomic_store(&m->phase, 3);		/* -MOVED from the source */
-	mig_wait_rounds(m);
+	mig_phase(m, 3);			/* -MOVED from the source */
 	atomic_store(&m->stop, true);
 	redisFree(f);
 	redisFree(t);
 	return NULL;
 }
 
-/* One pass: GET and check every key of the slot, then SET 20 anew. */
-static void mig_pass(struct uz_rcluster *c, struct mig *m, uint64_t *ver,
-		     int pass)
+/* MGET of every key of the slot: -TRYAGAIN while they are split between
+ * two nodes (all of phase 1, and while phases 0 and 1 move them), then
+ * -EAGAIN after the retries (returns 1); else every page right. */
+static int mig_mget(struct uz_rcluster *c, int phase, const uint64_t *ver)
 {
+	static char keys[MIG_KEYS][16];
+	const char *argv[MIG_KEYS + 1] = { "MGET" };
+	struct uz_rcmd cmd = { MIG_KEYS + 1, argv, NULL, 1 };
+	redisReply *r = NULL;
+	int st;
+
+	for (int i = 0; i < MIG_KEYS; i++) {
+		snprintf(keys[i], sizeof(keys[i]), "{mig}:%d", i);
+		argv[i + 1] = keys[i];
+	}
+	T_EQ(uz_rcluster_exec(c, 1, &cmd, (void **)&r, &st), 0);
+	if (phase <= 1 && st == -EAGAIN)	/* retried, then given up */
+		return 1;
+	T_EQ(st, 0);
+	T_EQ(r->type, REDIS_REPLY_ARRAY);
+	T_EQ(r->elements, MIG_KEYS);
+	for (int i = 0; i < MIG_KEYS; i++) {
+		uint8_t want[T_PAGE];
+
+		uz_pagedata_make(want, src, nsrc, 1000000 + i, ver[i]);
+		T_EQ(r->element[i]->len, T_PAGE);
+		T_ASSERT(!memcmp(r->element[i]->str, want, T_PAGE));
+	}
+	freeReplyObject(r);
+	return 0;
+}
+
+/* One pass: GET and check every key of the slot, MGET them, then SET 20
+ * anew. */
+static int mig_pass(struct uz_rcluster *c, int phase, uint64_t *ver,
+		    int pass)
+{
+	int split;
 	char key[48];
 
 	for (int i = 0; i < MIG_KEYS; i += BATCH) {
@@ -401,6 +437,7 @@ static void mig_pass(struct uz_rcluster *c, struct mig *m, uint64_t *ver,
 		}
 		batch_free(bt, n);
 	}
+	split = mig_mget(c, phase, ver);
 	for (int j = 0; j < 20; j++) {
 		int k = (pass * 20 + j) % MIG_KEYS;
 
@@ -413,6 +450,7 @@ static void mig_pass(struct uz_rcluster *c, struct mig *m, uint64_t *ver,
 		ver[(pass * 20 + j) % MIG_KEYS]++;
 	}
 	batch_free(bt, 20);
+	return split;
 }
 
 static void test_reshard(struct uz_rcluster *c)
@@ -422,7 +460,8 @@ static void test_reshard(struct uz_rcluster *c)
 	struct uz_rcluster_stats st;
 	pthread_t th;
 	char key[48];
-	int pass = 0;
+	int pass = 0, split = 0;
+	uint64_t refreshes;
 
 	m.slot = slot_of("{mig}");
 	find_master(m.slot, true, &m.from);
@@ -440,23 +479,32 @@ static void test_reshard(struct uz_rcluster *c)
 			T_ASSERT(is_ok(bt, j));
 		batch_free(bt, n);
 	}
+	uz_rcluster_get_stats(c, &st);
+	refreshes = st.refreshes;
 	T_EQ(pthread_create(&th, NULL, mig_thread, &m), 0);
 	while (!atomic_load(&m.stop) && !atomic_load(&m.failed)) {
-		mig_pass(c, &m, ver, pass++);
-		atomic_fetch_add(&m.rounds, 1);
+		int p = atomic_load(&m.phase);
+
+		split += mig_pass(c, p, ver, pass++);
+		if (atomic_load(&m.phase) == p)
+			atomic_fetch_add(&m.passes[p], 1);
 	}
 	pthread_join(th, NULL);
 	T_ASSERT(!atomic_load(&m.failed));
-	mig_pass(c, &m, ver, pass++);
+	T_EQ(mig_pass(c, 3, ver, pass++), 0);
 	uz_rcluster_get_stats(c, &st);
-	printf("reshard: slot %d %s:%d -> %s:%d under %d passes of %d GETs + 20 "
-	       "SETs: -ASK %llu, -MOVED %llu, refreshes %llu, 0 wrong bytes\n",
-	       m.slot, m.from.host, m.from.port, m.to.host, m.to.port, pass,
-	       MIG_KEYS, (unsigned long long)st.ask,
-	       (unsigned long long)st.moved, (unsigned long long)st.refreshes);
+	printf("reshard: slot %d %s:%d -> %s:%d under %d passes of %d GETs + "
+	       "1 MGET + 20 SETs: -ASK %llu, -MOVED %llu, -TRYAGAIN %llu, map "
+	       "refreshes %llu, 0 wrong bytes\n", m.slot, m.from.host,
+	       m.from.port, m.to.host, m.to.port, pass, MIG_KEYS,
+	       (unsigned long long)st.ask, (unsigned long long)st.moved,
+	       (unsigned long long)st.tryagain,
+	       (unsigned long long)(st.refreshes - refreshes));
 	T_ASSERT(st.ask > 0);
 	T_ASSERT(st.moved > 0);
-	T_EQ(st.failed, 0);
+	T_ASSERT(st.tryagain > 0);
+	T_ASSERT(st.refreshes > refreshes);	/* MOVED reloaded the map */
+	T_EQ(st.failed, split);		/* the MGETs of split keys */
 }
 
 /* ---- 4. failover: a master SIGKILLed mid-run ---- */
@@ -491,6 +539,8 @@ static void fo_write(struct uz_rcluster *c, bool *acked)
 
 /* One pass of GETs: how many acknowledged keys read right; counts the
  * commands that failed and the longest call. */
+static int fo_errs[4];	/* -EIO, -ETIMEDOUT, -ECONNREFUSED, -EAGAIN */
+
 static int fo_pass(struct uz_rcluster *c, const bool *acked, int *failed,
 		   double *longest)
 {
@@ -519,6 +569,10 @@ static int fo_pass(struct uz_rcluster *c, const bool *acked, int *failed,
 				 bt->st[j] == -ECONNREFUSED ||
 				 bt->st[j] == -EAGAIN);
 			*failed += bt->st[j] < 0;
+			fo_errs[0] += bt->st[j] == -EIO;
+			fo_errs[1] += bt->st[j] == -ETIMEDOUT;
+			fo_errs[2] += bt->st[j] == -ECONNREFUSED;
+			fo_errs[3] += bt->st[j] == -EAGAIN;
 			right += got == 1 && acked[i + j];
 		}
 		batch_free(bt, n);
@@ -562,12 +616,58 @@ static void test_failover(struct uz_rcluster *c)
 		}
 	}
 	printf("failover: killed master %s:%d; %d passes of %d GETs, %d "
-	       "commands failed fast (longest call %.0f ms); every acknowledged"
-	       " page right again after %.2f s\n", victim.host, victim.port,
-	       passes, FO_KEYS, failed, longest * 1e3, t_ok - t_kill);
+	       "commands failed fast (-EIO %d, -ETIMEDOUT %d, -ECONNREFUSED %d,"
+	       " -EAGAIN %d; longest call %.0f ms); every acknowledged page "
+	       "right again after %.2f s\n", victim.host, victim.port, passes,
+	       FO_KEYS, failed, fo_errs[0], fo_errs[1], fo_errs[2], fo_errs[3],
+	       longest * 1e3, t_ok - t_kill);
 	T_EQ(right, FO_KEYS);
 	T_ASSERT(failed > 0);		/* the kill was seen, not slept over */
 	T_ASSERT(longest < 4.0);	/* rounds x timeout + backoff, no hang */
+}
+
+/* ---- 5. AUTH: a password on every node left ---- */
+
+static void test_auth(void)
+{
+	redisContext *r = adm_seed(1);	/* not the failover's victim? any */
+	redisReply *rep = admv(r, "CLUSTER NODES");
+	struct uz_rcluster *c = (struct uz_rcluster *)&c;
+	struct batch *b = bt;
+	char *save = NULL;
+
+	/* Every node still alive: "id host:port@bus flags ..." */
+	for (char *l = strtok_r(rep->str, "\n", &save); l;
+	     l = strtok_r(NULL, "\n", &save)) {
+		char host[64];
+		int port;
+
+		if (strstr(l, "fail") ||
+		    sscanf(l, "%*s %63[^:]:%d@", host, &port) != 2)
+			continue;
+		redisContext *n = adm(host, port);
+
+		freeReplyObject(admv(n, "CONFIG SET masterauth uzpw"));
+		freeReplyObject(admv(n, "CONFIG SET requirepass uzpw"));
+		redisFree(n);
+	}
+	freeReplyObject(rep);
+	redisFree(r);
+	T_EQ(uz_rcluster_open(seeds, nseeds, TIMEOUT_MS, NULL, NULL, &c),
+	     -EACCES);
+	T_EQ(uz_rcluster_open(seeds, nseeds, TIMEOUT_MS, NULL, "wrong", &c),
+	     -EACCES);
+	T_ASSERT(c == (struct uz_rcluster *)&c);
+	T_EQ(uz_rcluster_open(seeds, nseeds, TIMEOUT_MS, "default", "uzpw",
+			      &c), 0);
+	batch_add(b, 0, "{mig}:7", false, 0, 0);
+	batch_exec(c, b, 1);
+	T_EQ(b->st[0], 0);
+	T_EQ(((redisReply *)b->rep[0])->type, REDIS_REPLY_STRING);
+	batch_free(b, 1);
+	uz_rcluster_close(c);
+	printf("auth: no password and a wrong one -EACCES; AUTH default "
+	       "<password> reads\n");
 }
 
 /* ---- main ---- */
@@ -605,6 +705,7 @@ int main(int argc, char **argv)
 	test_reshard(c);
 	test_failover(c);
 	uz_rcluster_close(c);
+	test_auth();
 	free(bt);
 	free(src);
 	return T_PASS;
