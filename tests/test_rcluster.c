@@ -102,13 +102,28 @@ static redisContext *adm(const char *host, int port)
 	return r;
 }
 
-static redisContext *adm_seed(int i)
+/* A connection to the first seed that still answers (one may be killed). */
+static redisContext *adm_live(void)
 {
-	char host[64];
-	const char *colon = strrchr(seeds[i], ':');
+	struct timeval tv = { 5, 0 };
 
-	snprintf(host, sizeof(host), "%.*s", (int)(colon - seeds[i]), seeds[i]);
-	return adm(host, atoi(colon + 1));
+	for (int i = 0; i < nseeds; i++) {
+		char host[64];
+		const char *colon = strrchr(seeds[i], ':');
+		redisContext *r;
+
+		snprintf(host, sizeof(host), "%.*s", (int)(colon - seeds[i]),
+			 seeds[i]);
+		r = redisConnectWithTimeout(host, atoi(colon + 1), tv);
+		if (r && !r->err) {
+			redisSetTimeout(r, tv);
+			return r;
+		}
+		if (r)
+			redisFree(r);
+	}
+	fprintf(stderr, "no seed answers\n");
+	exit(T_FAIL);
 }
 
 /* A command that must succeed; the reply (caller frees). */
@@ -135,7 +150,7 @@ struct master {
 /* The master of slot (want_owner) or any other master, from CLUSTER SLOTS. */
 static void find_master(int slot, bool want_owner, struct master *m)
 {
-	redisContext *r = adm_seed(0);
+	redisContext *r = adm_live();
 	redisReply *rep = admv(r, "CLUSTER SLOTS");
 
 	for (size_t e = 0; e < rep->elements; e++) {
@@ -235,7 +250,7 @@ static struct batch *bt;
 
 static void test_keyslot_live(void)
 {
-	redisContext *r = adm_seed(0);
+	redisContext *r = adm_live();
 	const char *forms[] = { "uz:%d", "{ns%d}:page", "p:%d:{}", "a{%d}{b}",
 				"{{%d}", "%d}{" };
 	char key[64];
@@ -593,19 +608,19 @@ static long server_pid(const struct master *m)
 	return pid;
 }
 
-static void test_failover(struct uz_rcluster *c)
+/* Kill victim (SIGKILL), then read until every acknowledged page is
+ * right again: fail fast meanwhile, never wrong bytes. */
+static void fo_kill(struct uz_rcluster *c, const bool *acked,
+		    const struct master *victim, const char *how)
 {
-	static bool acked[FO_KEYS];
-	struct master victim;
 	int failed = 0, passes = 0, right = 0;
 	double longest = 0, t_kill, t_ok = 0;
 
-	fo_write(c, acked);
-	find_master(slot_of("fo:0"), true, &victim);
+	memset(fo_errs, 0, sizeof(fo_errs));
 	for (; passes < 2; passes++)
 		T_EQ(fo_pass(c, acked, &failed, &longest), FO_KEYS);
 	T_EQ(failed, 0);
-	T_EQ(kill((pid_t)server_pid(&victim), SIGKILL), 0);
+	T_EQ(kill((pid_t)server_pid(victim), SIGKILL), 0);
 	t_kill = now_s();
 	while (now_s() - t_kill < 30) {
 		right = fo_pass(c, acked, &failed, &longest);
@@ -615,28 +630,26 @@ static void test_failover(struct uz_rcluster *c)
 			break;
 		}
 	}
-	printf("failover: killed master %s:%d; %d passes of %d GETs, %d "
+	printf("failover (%s): killed master %s:%d; %d passes of %d GETs, %d "
 	       "commands failed fast (-EIO %d, -ETIMEDOUT %d, -ECONNREFUSED %d,"
-	       " -EAGAIN %d; longest call %.0f ms); every acknowledged page "
-	       "right again after %.2f s\n", victim.host, victim.port, passes,
-	       FO_KEYS, failed, fo_errs[0], fo_errs[1], fo_errs[2], fo_errs[3],
-	       longest * 1e3, t_ok - t_kill);
+	       " -EAGAIN %d; longest call %.0f ms); acknowledged pages right: "
+	       "%d of %d, all after %.2f s\n", how, victim->host, victim->port,
+	       passes, FO_KEYS, failed, fo_errs[0], fo_errs[1], fo_errs[2],
+	       fo_errs[3], longest * 1e3, right, FO_KEYS,
+	       t_ok ? t_ok - t_kill : -1.0);
 	T_EQ(right, FO_KEYS);
 	T_ASSERT(failed > 0);		/* the kill was seen, not slept over */
 	T_ASSERT(longest < 4.0);	/* rounds x timeout + backoff, no hang */
 }
 
-/* ---- 5. AUTH: a password on every node left ---- */
-
-static void test_auth(void)
+/* Send a command to every node not marked failed (must succeed). */
+static void all_live_nodes(const char *cmd)
 {
-	redisContext *r = adm_seed(1);	/* not the failover's victim? any */
+	redisContext *r = adm_live();
 	redisReply *rep = admv(r, "CLUSTER NODES");
-	struct uz_rcluster *c = (struct uz_rcluster *)&c;
-	struct batch *b = bt;
 	char *save = NULL;
 
-	/* Every node still alive: "id host:port@bus flags ..." */
+	/* "id host:port@bus flags ..." */
 	for (char *l = strtok_r(rep->str, "\n", &save); l;
 	     l = strtok_r(NULL, "\n", &save)) {
 		char host[64];
@@ -647,12 +660,41 @@ static void test_auth(void)
 			continue;
 		redisContext *n = adm(host, port);
 
-		freeReplyObject(admv(n, "CONFIG SET masterauth uzpw"));
-		freeReplyObject(admv(n, "CONFIG SET requirepass uzpw"));
+		freeReplyObject(admv(n, cmd));
 		redisFree(n);
 	}
 	freeReplyObject(rep);
 	redisFree(r);
+}
+
+/*
+ * Twice: first with the default full coverage (the cluster is down until
+ * the replica takes over: -CLUSTERDOWN), then without it (the other
+ * masters keep serving: only a dead connection says the map is stale).
+ */
+static void test_failover(struct uz_rcluster *c)
+{
+	static bool acked[FO_KEYS];
+	struct master victim;
+
+	fo_write(c, acked);
+	find_master(slot_of("fo:0"), true, &victim);
+	fo_kill(c, acked, &victim, "full coverage");
+	all_live_nodes("CONFIG SET cluster-require-full-coverage no");
+	/* A master other than fo:0's, whose replica is the promoted one. */
+	find_master(slot_of("fo:0"), false, &victim);
+	fo_kill(c, acked, &victim, "partial coverage");
+}
+
+/* ---- 5. AUTH: a password on every node left ---- */
+
+static void test_auth(void)
+{
+	struct uz_rcluster *c = (struct uz_rcluster *)&c;
+	struct batch *b = bt;
+
+	all_live_nodes("CONFIG SET masterauth uzpw");
+	all_live_nodes("CONFIG SET requirepass uzpw");
 	T_EQ(uz_rcluster_open(seeds, nseeds, TIMEOUT_MS, NULL, NULL, &c),
 	     -EACCES);
 	T_EQ(uz_rcluster_open(seeds, nseeds, TIMEOUT_MS, NULL, "wrong", &c),
