@@ -26,7 +26,7 @@
 
 #include "rcluster.h"
 
-#define RC_MAX_NODES 64		/* distinct addresses a handle remembers */
+#define RC_MAX_NODES 256	/* distinct addresses a handle remembers */
 #define RC_MAX_ROUNDS 6		/* redirections / retries per command */
 #define RC_BACKOFF_MS 2		/* first -TRYAGAIN backoff, doubled */
 #define RC_NONE 0xffff		/* a slot with no known master */
