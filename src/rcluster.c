@@ -15,6 +15,7 @@
  *
  * No lock: one thread at a time per handle (rcluster.h).
  */
+#define _GNU_SOURCE	/* memrchr */
 #include <errno.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -118,28 +119,37 @@ static int rc_node_get(struct uz_rcluster *c, const char *host, size_t hlen,
 	return c->nnodes++;
 }
 
-/* "host:port" or "[v6]:port" at s (len bytes): the node's index. */
-static int rc_node_parse(struct uz_rcluster *c, const char *s, size_t len)
+/*
+ * "host:port" or "[v6]:port" at s (len bytes): the node's index. An empty
+ * host is dflt's (a -MOVED ":port" names the replying node's host), or
+ * -EINVAL when dflt is NULL.
+ */
+static int rc_node_parse(struct uz_rcluster *c, const char *s, size_t len,
+			 const char *dflt)
 {
-	const char *colon = NULL;
-	char *end;
-	long port;
-	char buf[8];
+	const char *colon = memrchr(s, ':', len);
+	size_t plen = colon ? len - (size_t)(colon - s) - 1 : 0, hlen;
+	long port = 0;
 
-	for (size_t i = 0; i < len; i++)
-		if (s[i] == ':')
-			colon = s + i;
-	if (!colon || colon == s || len - (size_t)(colon - s) - 1 == 0 ||
-	    len - (size_t)(colon - s) - 1 >= sizeof(buf))
+	if (!colon || plen == 0 || plen > 5)
 		return -EINVAL;
-	memcpy(buf, colon + 1, len - (size_t)(colon - s) - 1);
-	buf[len - (size_t)(colon - s) - 1] = '\0';
-	port = strtol(buf, &end, 10);
-	if (*end || port <= 0 || port > 65535)
+	for (size_t i = 0; i < plen; i++) {
+		if (colon[1 + i] < '0' || colon[1 + i] > '9')
+			return -EINVAL;
+		port = port * 10 + (colon[1 + i] - '0');
+	}
+	if (port == 0 || port > 65535)
 		return -EINVAL;
-	if (s[0] == '[' && colon[-1] == ']')
-		return rc_node_get(c, s + 1, (size_t)(colon - s) - 2, (int)port);
-	return rc_node_get(c, s, (size_t)(colon - s), (int)port);
+	hlen = (size_t)(colon - s);
+	if (hlen >= 2 && s[0] == '[' && colon[-1] == ']') {
+		s++;
+		hlen -= 2;
+	}
+	if (hlen == 0 && !dflt)
+		return -EINVAL;
+	if (hlen == 0)
+		return rc_node_get(c, dflt, strlen(dflt), (int)port);
+	return rc_node_get(c, s, hlen, (int)port);
 }
 
 /* hiredis keeps only a message: name the errno it came from. */
@@ -384,7 +394,7 @@ fail:
 }
 
 /* A redirection or a retry the reply msg asks for: true when taken. */
-static bool rc_redirect(struct uz_rcluster *c, struct rc_req *q,
+static bool rc_redirect(struct uz_rcluster *c, int from, struct rc_req *q,
 			const char *msg, bool *backoff)
 {
 	bool ask = !strncmp(msg, "ASK ", 4);
@@ -396,7 +406,8 @@ static bool rc_redirect(struct uz_rcluster *c, struct rc_req *q,
 		slot = strtol(msg + (ask ? 4 : 6), &end, 10);
 		if (*end != ' ' || slot < 0 || slot >= UZ_RCLUSTER_SLOTS)
 			return false;
-		node = rc_node_parse(c, end + 1, strlen(end + 1));
+		node = rc_node_parse(c, end + 1, strlen(end + 1),
+				     c->nodes[from].host);
 		if (node < 0)
 			return false;	/* delivered as the error it is */
 		q->node = node;
@@ -422,10 +433,12 @@ static bool rc_redirect(struct uz_rcluster *c, struct rc_req *q,
 	return false;
 }
 
-/* Read command q's reply (after its ASKING's) from ctx: false on error. */
-static bool rc_read(struct uz_rcluster *c, redisContext *ctx,
-		    struct rc_req *q, void **reply, int *status, bool *backoff)
+/* Read command q's reply (after its ASKING's) from node n: false on a
+ * connection error. */
+static bool rc_read(struct uz_rcluster *c, int n, struct rc_req *q,
+		    void **reply, int *status, bool *backoff)
 {
+	redisContext *ctx = c->nodes[n].ctx;
 	redisReply *r;
 
 	if (q->asking) {
@@ -437,7 +450,8 @@ static bool rc_read(struct uz_rcluster *c, redisContext *ctx,
 	if (redisGetReply(ctx, (void **)&r) != REDIS_OK)
 		return false;
 	q->sent = -1;
-	if (r->type == REDIS_REPLY_ERROR && rc_redirect(c, q, r->str, backoff)) {
+	if (r->type == REDIS_REPLY_ERROR &&
+	    rc_redirect(c, n, q, r->str, backoff)) {
 		freeReplyObject(r);
 		return true;
 	}
@@ -456,8 +470,7 @@ static void rc_collect(struct uz_rcluster *c, int n, int nr,
 	for (int i = 0; i < nr; i++) {
 		if (rq[i].sent != n)
 			continue;
-		if (!rc_read(c, c->nodes[n].ctx, &rq[i], &replies[i],
-			     &status[i], backoff)) {
+		if (!rc_read(c, n, &rq[i], &replies[i], &status[i], backoff)) {
 			rc_fail_sent(c, n, nr, rq, status, rc_drop(c, n));
 			return;
 		}
@@ -625,8 +638,8 @@ int uz_rcluster_open(const char *const *seeds, int nseeds, int timeout_ms,
 	c->user = rc_strdup(user, &err);
 	c->pass = rc_strdup(pass, &err);
 	for (int i = 0; !err && i < nseeds; i++) {
-		int n = seeds[i] ? rc_node_parse(c, seeds[i], strlen(seeds[i]))
-				 : -EINVAL;
+		int n = seeds[i] ? rc_node_parse(c, seeds[i], strlen(seeds[i]),
+						 NULL) : -EINVAL;
 
 		err = n < 0 ? n : 0;
 	}

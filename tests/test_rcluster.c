@@ -69,7 +69,8 @@ static void test_slot_vectors(void)
 static void test_bad_input(void)
 {
 	const char *bad[] = { "127.0.0.1", "127.0.0.1:", ":6379",
-			      "127.0.0.1:0", "127.0.0.1:65536", "h:12x" };
+			      "127.0.0.1:0", "127.0.0.1:65536", "h:12x",
+			      "[]:6379", "h: 12", "h:+12", "h:123456" };
 	const char *refused = "127.0.0.1:1";	/* nobody listens there */
 	struct uz_rcluster *c = (struct uz_rcluster *)&c;
 
