@@ -8,8 +8,10 @@
  * nodes' buffers, then reads the replies node by node in the order they
  * were sent. -MOVED sets that slot's owner and marks the map stale (it is
  * reloaded before the next round); -ASK sends the command once more with
- * ASKING on the named node; -TRYAGAIN and -CLUSTERDOWN reroute it after a
- * backoff. A broken or refused connection ends its node's commands of the
+ * ASKING on the named node; both count as a hop, and more than
+ * RC_MAX_HOPS in a row is a loop (-ELOOP). -TRYAGAIN and -CLUSTERDOWN
+ * reroute it after a backoff that doubles, for at most the handle's
+ * timeout from the start of the call (then -EAGAIN). A broken or refused connection ends its node's commands of the
  * round with an errno and is never retried within the call: a command
  * that was sent may have run, and a caller must fail fast.
  *
@@ -28,8 +30,9 @@
 #include "rcluster.h"
 
 #define RC_MAX_NODES 256	/* distinct addresses a handle remembers */
-#define RC_MAX_ROUNDS 6		/* redirections / retries per command */
-#define RC_BACKOFF_MS 2		/* first -TRYAGAIN backoff, doubled */
+#define RC_MAX_HOPS 16		/* -MOVED/-ASK in a row (redis-py's TTL) */
+#define RC_BACKOFF_MS 2		/* first -TRYAGAIN backoff, doubled ... */
+#define RC_BACKOFF_MAX_MS 100	/* ... up to this */
 #define RC_NONE 0xffff		/* a slot with no known master */
 #define RC_HOST_MAX 256
 
@@ -41,6 +44,7 @@ struct rc_node {
 
 struct uz_rcluster {
 	struct timeval tv;
+	int timeout_ms;		/* also the retry budget of a call */
 	char *user, *pass;
 	bool stale;			/* reload the map before the next use */
 	int nnodes;
@@ -54,7 +58,9 @@ struct uz_rcluster {
 struct rc_req {
 	int node;		/* -1: route by slot at the next round */
 	bool asking;		/* send ASKING first (an -ASK redirection) */
+	bool retry;		/* waits for a -TRYAGAIN/-CLUSTERDOWN retry */
 	bool done;
+	int hops;		/* -MOVED/-ASK since the last other reply */
 	int sent;		/* the node it went to this round, or -1 */
 	int err;		/* the status if the rounds run out */
 };
@@ -369,8 +375,10 @@ static void rc_send(struct uz_rcluster *c, int n, int nr,
 	int err = rc_connect(c, n), done = 0;
 
 	for (int i = 0; i < nr; i++)
-		if (!rq[i].done && rq[i].node == n)
+		if (!rq[i].done && rq[i].node == n) {
 			rq[i].sent = n;
+			rq[i].retry = false;
+		}
 	if (err)
 		goto fail;
 	ctx = c->nodes[n].ctx;
@@ -412,6 +420,7 @@ static bool rc_redirect(struct uz_rcluster *c, int from, struct rc_req *q,
 			return false;	/* delivered as the error it is */
 		q->node = node;
 		q->asking = ask;	/* ASK: once, and no map update */
+		q->hops++;
 		q->err = -ELOOP;
 		if (ask) {
 			c->st.ask++;
@@ -424,6 +433,8 @@ static bool rc_redirect(struct uz_rcluster *c, int from, struct rc_req *q,
 	}
 	if (!strncmp(msg, "TRYAGAIN", 8) || !strncmp(msg, "CLUSTERDOWN", 11)) {
 		q->node = -1;
+		q->hops = 0;
+		q->retry = true;
 		q->err = -EAGAIN;
 		*backoff = true;
 		c->stale |= msg[0] == 'C';
@@ -488,15 +499,19 @@ static int rc_round(struct uz_rcluster *c, int nr, const struct uz_rcmd *cmds,
 	for (int i = 0; i < nr; i++) {
 		if (rq[i].done)
 			continue;
+		if (rq[i].hops > RC_MAX_HOPS) {
+			rc_fail(c, &rq[i], &status[i], -ELOOP);
+			continue;
+		}
 		if (rq[i].node < 0)
 			rq[i].node = rc_route(c, &cmds[i]);
 		used[rq[i].node] = true;
 		pending++;
 	}
-	for (int n = 0; pending && n < c->nnodes; n++)
+	for (int n = 0; n < c->nnodes; n++)
 		if (used[n])
 			rc_send(c, n, nr, cmds, rq, status);
-	for (int n = 0; pending && n < c->nnodes; n++)
+	for (int n = 0; n < c->nnodes; n++)
 		if (used[n] && c->nodes[n].ctx)
 			rc_collect(c, n, nr, rq, replies, status, backoff);
 	pending = 0;
@@ -526,17 +541,40 @@ static int rc_check(const struct uz_rcluster *c, int nr,
 	return 0;
 }
 
-static void rc_sleep_ms(long ms)
+static long rc_now_ms(void)
 {
-	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
+	struct timespec ts;
 
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Sleep *nap ms (doubled for next time) unless the call's retry budget
+ * is spent: then fail every command waiting for a retry (-EAGAIN). */
+static void rc_backoff(struct uz_rcluster *c, long deadline, long *nap,
+		       int nr, struct rc_req *rq, int *status)
+{
+	long left = deadline - rc_now_ms();
+	struct timespec ts;
+
+	if (left <= 0) {
+		for (int i = 0; i < nr; i++)
+			if (!rq[i].done && rq[i].retry)
+				rc_fail(c, &rq[i], &status[i], -EAGAIN);
+		return;
+	}
+	left = left < *nap ? left : *nap;
+	ts = (struct timespec){ left / 1000, (left % 1000) * 1000000L };
 	while (nanosleep(&ts, &ts) && errno == EINTR)
 		;
+	*nap = *nap * 2 < RC_BACKOFF_MAX_MS ? *nap * 2 : RC_BACKOFF_MAX_MS;
 }
 
 int uz_rcluster_exec(struct uz_rcluster *c, int nr, const struct uz_rcmd *cmds,
 		     void **replies, int *status)
 {
+	long deadline = rc_now_ms() + (c ? c->timeout_ms : 0);
+	long nap = RC_BACKOFF_MS;
 	bool backoff = false;
 	struct rc_req *rq;
 	int err = rc_check(c, nr, cmds, replies, status);
@@ -551,18 +589,18 @@ int uz_rcluster_exec(struct uz_rcluster *c, int nr, const struct uz_rcmd *cmds,
 		replies[i] = NULL;
 		status[i] = 0;
 	}
-	for (int round = 0; round < RC_MAX_ROUNDS; round++) {
-		if (backoff)
-			rc_sleep_ms(RC_BACKOFF_MS << round);
-		backoff = false;
+	/* Ends: every round a pending command is answered, fails, hops
+	 * (at most RC_MAX_HOPS in a row) or waits for a retry (until the
+	 * deadline). */
+	for (;;) {
 		if (c->stale)
 			(void)rc_refresh(c);	/* else the old map */
 		if (!rc_round(c, nr, cmds, rq, replies, status, &backoff))
 			break;
+		if (backoff)
+			rc_backoff(c, deadline, &nap, nr, rq, status);
+		backoff = false;
 	}
-	for (int i = 0; i < nr; i++)
-		if (!rq[i].done)
-			rc_fail(c, &rq[i], &status[i], rq[i].err);
 	free(rq);
 	return 0;
 }
@@ -632,6 +670,7 @@ int uz_rcluster_open(const char *const *seeds, int nseeds, int timeout_ms,
 	c = calloc(1, sizeof(*c));
 	if (!c)
 		return -ENOMEM;
+	c->timeout_ms = timeout_ms;
 	c->tv.tv_sec = timeout_ms / 1000;
 	c->tv.tv_usec = (timeout_ms % 1000) * 1000L;
 	memset(c->owner, 0xff, sizeof(c->owner));	/* RC_NONE */

@@ -63,14 +63,16 @@ void uz_rcluster_close(struct uz_rcluster *c);
 /*
  * Run nr commands pipelined, grouped by the master of each key's slot
  * (all nodes written before any is read), following -MOVED and -ASK and
- * refreshing the slot map. replies[i] is the redisReply * of command i
+ * refreshing the slot map; a call takes at most about timeout_ms per
+ * node it waits on, plus timeout_ms of -TRYAGAIN retries. replies[i] is the redisReply * of command i
  * (the caller frees it with freeReplyObject; an error reply other than
  * a redirection is a reply too) with status[i] = 0, or NULL with
  * status[i] < 0:
  *   -ECONNREFUSED, -ETIMEDOUT, -EIO  the node's connection failed or
  *                                    broke (the command may have run)
- *   -EAGAIN   still -TRYAGAIN or -CLUSTERDOWN after the bounded retries
- *   -ELOOP    still redirected after the bounded rounds
+ *   -EAGAIN   still -TRYAGAIN or -CLUSTERDOWN after retrying with a
+ *             doubling backoff (2 .. 100 ms) for timeout_ms from the call
+ *   -ELOOP    more than 16 -MOVED/-ASK in a row (a redirection loop)
  *   -ENOMEM   out of memory for this command
  * Returns 0, or for the call as a whole -EINVAL (nr <= 0, a NULL array,
  * a command without argv or with key_index >= argc) with nothing sent,

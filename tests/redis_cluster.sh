@@ -12,7 +12,8 @@
 #
 # Owns: the servers it starts, which it stops by PID at exit (trap), each
 # only when /proc says the PID still runs in that node's directory (a
-# program may SIGKILL one; a PID is never taken on trust). Must never:
+# program may SIGKILL one; a PID is never taken on trust), with a SIGCONT
+# after the SIGTERM in case a program left one stopped. Must never:
 # signal any process it did not start. Exit 77 without redis-server,
 # redis-cli or python3 (for free ports).
 set -u
@@ -32,7 +33,7 @@ stop_all() {
 		n=${p#*:}
 		p=${p%%:*}
 		[ "$(readlink /proc/$p/cwd 2>/dev/null)" = "$dir/n$n" ] &&
-			kill "$p" 2>/dev/null
+			kill "$p" 2>/dev/null && kill -CONT "$p" 2>/dev/null
 	done
 	for p in $pids; do
 		p=${p%%:*}
