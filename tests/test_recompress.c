@@ -20,6 +20,8 @@
  * 3. Background: with recompress_age_ms and no backing store, pages left
  *    alone get recompressed without any call, and load back.
  * 4. Bad input: -EINVAL, -ENODEV, bad codec options refused at open.
+ * 5. Open with recompression, every allocation failed in turn: -ENOMEM
+ *    and nothing left behind (ASan's leak check), until it opens.
  */
 #include "helpers.h"
 
@@ -28,6 +30,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "fault.h"
 #include "uzswap.h"
 
 #define NR 2048		/* pages of part 1 (one corpus file) */
@@ -338,6 +341,28 @@ static void test_background(void)
 	uzswap_close(uz);
 }
 
+static void test_open_faults(void)
+{
+	struct uzswap_options o;
+	struct uzswap *uz = NULL;
+	long n = 0;
+	int err;
+
+	uzswap_options_init(&o);
+	o.nr_pages = 16;
+	o.recompress_codec = "deflate";	/* allocates through libdeflate */
+	o.recompress_age_ms = 10;	/* and a shrinker thread */
+	do {
+		uz_fault_arm(++n);
+		err = uzswap_open(&o, &uz);
+		uz_fault_disarm();
+		T_ASSERT(err == 0 || err == -ENOMEM);
+	} while (err);
+	T_ASSERT(n > 1);
+	printf("open: %ld allocations failed in turn\n", n - 1);
+	uzswap_close(uz);
+}
+
 static void test_bad_input(void)
 {
 	struct uzswap_options o;
@@ -364,6 +389,7 @@ int main(void)
 	nr_corpus = t_corpus_or_skip("gcc.pages", &corpus);
 	T_ASSERT(nr_corpus >= NR);
 	test_bad_input();
+	test_open_faults();
 	test_exact();
 	race(open_rc("zstd", 0, 0, NULL, 0), 0, RACE_PAGES);
 	/* Few offsets: each stored again while a pass works on it, and its
