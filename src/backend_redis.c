@@ -437,10 +437,13 @@ static int run_batch(struct redis_backend *r, unsigned nr,
 static void redis_write(struct uz_backend *b, struct uz_breq *q, unsigned n)
 {
 	struct redis_backend *r = RB(b);
-	char keys[n ? n : 1][KEY_MAX];
-	struct cmd cmds[n ? n : 1];
-	redisReply *y[n ? n : 1];
-	int st[n ? n : 1];
+
+	if (!n)		/* no zero-length arrays below */
+		return;
+	char keys[n][KEY_MAX];
+	struct cmd cmds[n];
+	redisReply *y[n];
+	int st[n];
 	bool oom = false;
 
 	for (unsigned i = 0; i < n; i++) {
@@ -500,10 +503,13 @@ static void key_cmds(const struct redis_backend *r, const char *verb,
 static void redis_read(struct uz_backend *b, struct uz_breq *q, unsigned n)
 {
 	struct redis_backend *r = RB(b);
-	char keys[n ? n : 1][KEY_MAX];
-	struct cmd cmds[n ? n : 1];
-	redisReply *y[n ? n : 1];
-	int st[n ? n : 1];
+
+	if (!n)		/* no zero-length arrays below */
+		return;
+	char keys[n][KEY_MAX];
+	struct cmd cmds[n];
+	redisReply *y[n];
+	int st[n];
 
 	key_cmds(r, "GET", q, n, cmds, keys);
 	run_batch(r, n, cmds, y, st, false);
@@ -520,10 +526,13 @@ static void redis_discard(struct uz_backend *b, struct uz_breq *q,
 			  unsigned n)
 {
 	struct redis_backend *r = RB(b);
-	char keys[n ? n : 1][KEY_MAX];
-	struct cmd cmds[n ? n : 1];
-	redisReply *y[n ? n : 1];
-	int st[n ? n : 1];
+
+	if (!n)		/* no zero-length arrays below */
+		return;
+	char keys[n][KEY_MAX];
+	struct cmd cmds[n];
+	redisReply *y[n];
+	int st[n];
 
 	key_cmds(r, "DEL", q, n, cmds, keys);
 	run_batch(r, n, cmds, y, st, false);
