@@ -412,6 +412,8 @@ static int run_batch(struct redis_backend *r, unsigned nr,
 	sigset_t old;
 	int err;
 
+	if (!nr)
+		return 0;
 	if (!breaker_pass(r, &r->bk_conn) ||
 	    (write && !breaker_pass(r, &r->bk_write)) || uz_fault_hit()) {
 		for (unsigned j = 0; j < nr; j++) {
@@ -435,14 +437,15 @@ static int run_batch(struct redis_backend *r, unsigned nr,
 static void redis_write(struct uz_backend *b, struct uz_breq *q, unsigned n)
 {
 	struct redis_backend *r = RB(b);
+
+	if (!n)		/* no zero-length arrays below */
+		return;
 	char keys[n][KEY_MAX];
 	struct cmd cmds[n];
 	redisReply *y[n];
 	int st[n];
 	bool oom = false;
 
-	if (!n)
-		return;
 	for (unsigned i = 0; i < n; i++) {
 		cmds[i] = (struct cmd){ 3, { "SET", keys[i], q[i].rec },
 				       { 3, page_key(r, q[i].offset, keys[i]),
@@ -458,7 +461,10 @@ static void redis_write(struct uz_backend *b, struct uz_breq *q, unsigned n)
 		else if (y[i]->type != REDIS_REPLY_STATUS ||
 			 strcmp(y[i]->str, "OK"))
 			q[i].status = -EIO;
-		oom |= q[i].status == -ENOSPC;
+		/* Out of memory, or fewer replicas than wait=R: writes
+		 * fail fast for a while (reads go on). */
+		oom |= q[i].status == -ENOSPC ||
+		       (r->u.wait && q[i].status == -ETIMEDOUT);
 		freeReplyObject(y[i]);
 	}
 	if (oom)
@@ -484,19 +490,28 @@ static int read_reply(struct redis_backend *r, struct uz_breq *q,
 	return 0;
 }
 
+/* The commands "VERB key" of a batch of requests, in cmds, keys. */
+static void key_cmds(const struct redis_backend *r, const char *verb,
+		     const struct uz_breq *q, unsigned n, struct cmd *cmds,
+		     char (*keys)[KEY_MAX])
+{
+	for (unsigned i = 0; i < n; i++)
+		cmds[i] = (struct cmd){ 2, { verb, keys[i] },
+				       { 3, page_key(r, q[i].offset, keys[i]) } };
+}
+
 static void redis_read(struct uz_backend *b, struct uz_breq *q, unsigned n)
 {
 	struct redis_backend *r = RB(b);
+
+	if (!n)		/* no zero-length arrays below */
+		return;
 	char keys[n][KEY_MAX];
 	struct cmd cmds[n];
 	redisReply *y[n];
 	int st[n];
 
-	if (!n)
-		return;
-	for (unsigned i = 0; i < n; i++)
-		cmds[i] = (struct cmd){ 2, { "GET", keys[i] },
-				       { 3, page_key(r, q[i].offset, keys[i]) } };
+	key_cmds(r, "GET", q, n, cmds, keys);
 	run_batch(r, n, cmds, y, st, false);
 	for (unsigned i = 0; i < n; i++) {
 		q[i].status = y[i] ? read_reply(r, &q[i], y[i]) : st[i];
@@ -505,22 +520,21 @@ static void redis_read(struct uz_backend *b, struct uz_breq *q, unsigned n)
 	}
 }
 
+/* Best effort: a key left behind is never read (the index no longer
+ * points at it) and goes at close or by gc. */
 static void redis_discard(struct uz_backend *b, struct uz_breq *q,
 			  unsigned n)
 {
 	struct redis_backend *r = RB(b);
+
+	if (!n)		/* no zero-length arrays below */
+		return;
 	char keys[n][KEY_MAX];
 	struct cmd cmds[n];
 	redisReply *y[n];
 	int st[n];
 
-	if (!n)
-		return;
-	for (unsigned i = 0; i < n; i++)
-		cmds[i] = (struct cmd){ 2, { "DEL", keys[i] },
-				       { 3, page_key(r, q[i].offset, keys[i]) } };
-	/* Best effort: a key left behind is never read (the index no
-	 * longer points at it) and goes at close or by gc. */
+	key_cmds(r, "DEL", q, n, cmds, keys);
 	run_batch(r, n, cmds, y, st, false);
 	for (unsigned i = 0; i < n; i++) {
 		q[i].status = 0;

@@ -13,6 +13,7 @@
 
 #include <hiredis/hiredis.h>
 #include <signal.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <time.h>
 
@@ -94,6 +95,9 @@ static inline void t_redis_start(struct t_redis *r, const char *const *extra)
 	if (r->pid == 0) {
 		char log[128];
 
+		/* Dies with the test, even one killed by a signal (no
+		 * atexit then): never an orphaned server. */
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
 		snprintf(log, sizeof(log), "%s/log", r->dir);
 		int fd = open(log, O_CREAT | O_WRONLY | O_APPEND, 0600);
 		if (fd >= 0) {
