@@ -118,6 +118,18 @@ usage stray torture stray
 # and what it accepts: a fractional --seconds, --name=VALUE
 run 0 torture --seconds 0.2 --threads 2 --pages 64 --switch-interval-ms=5
 grep -q ': ok$' "$TMP/out" || fail "torture: $(cat "$TMP/out")"
+usage --region torture --region=yes
+# --region: a short run where userfaultfd is there, else exit 1 saying so
+"$U" torture --region --seconds 0.3 --threads 2 --pages 64 >"$TMP/out" \
+	2>"$TMP/err"
+st=$?
+case $st in
+0) grep -q 'mismatches 0, unexpected errors 0: ok$' "$TMP/out" ||
+	fail "torture --region: $(cat "$TMP/out")" ;;
+1) grep -q userfaultfd "$TMP/err" ||
+	fail "torture --region failed: $(cat "$TMP/out" "$TMP/err")" ;;
+*) fail "torture --region exited $st: $(cat "$TMP/err")" ;;
+esac
 
 # ---- runtime failures: exit 1 ----
 run 1 bench --input "$TMP/does-not-exist"

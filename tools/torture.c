@@ -398,12 +398,14 @@ int uz_torture_run(const struct uz_torture_opts *o,
 	pthread_t *th = calloc(o->threads + 3, sizeof(*th));
 	unsigned n = 0;
 	double t0;
-	int err = -1;
+	int err;
 
 	memset(r, 0, sizeof(*r));
-	if (!th || (err = torture_open(&t)) < 0) {
+	if (!th)
+		return -ENOMEM;
+	if ((err = torture_open(&t)) < 0) {
 		free(th);
-		return th && (err == -EPERM || err == -EOPNOTSUPP) ? err : -1;
+		return err;
 	}
 	t0 = now();
 	if (start_threads(&t, th, &n) != 0)
@@ -610,9 +612,9 @@ int uz_torture_main(int argc, char **argv)
 	o.nr_src = n;
 	rc = uz_torture_run(&o, &r);
 	free(pages);
-	if (rc < -1) {	/* --region: no userfaultfd here */
-		fprintf(stderr, "uzswap torture --region: %s\n",
-			uzswap_strerror(rc));
+	if (rc < 0) {	/* could not start: --region without userfaultfd */
+		fprintf(stderr, "uzswap torture%s: %s\n",
+			o.region ? " --region" : "", uzswap_strerror(rc));
 		return 1;
 	}
 	if (o.region)

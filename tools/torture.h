@@ -45,9 +45,10 @@ struct uz_torture_result {
 /* Defaults: 5 s, 4 threads, hotplug every 200 us, switch every 20 ms. */
 void uz_torture_defaults(struct uz_torture_opts *o);
 
-/* Run it. Returns 0 when mismatches, errors are 0 and the pools drained;
- * with o->region, -EPERM or -EOPNOTSUPP when this process cannot have a
- * region (userfaultfd), -1 when nothing could start. */
+/* Run it. Returns 0 when mismatches, errors are 0 and the pools drained,
+ * 1 otherwise, or -errno when it could not start: the cache's open
+ * error, -ENOMEM, or with o->region uzswap_region_create()'s (-EPERM,
+ * -EOPNOTSUPP: no userfaultfd for this process). */
 int uz_torture_run(const struct uz_torture_opts *o,
 		   struct uz_torture_result *r);
 
