@@ -38,6 +38,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "thread.h"
 #include "uri.h"
 
 #ifndef UZ_HAVE_HIREDIS
@@ -670,7 +671,7 @@ static int redis_start(struct redis_backend *r, char *err, unsigned errlen)
 		r->lease[0] = 0;	/* not ours: never deleted */
 		return rc;
 	}
-	if (pthread_create(&r->lease_thread, NULL, lease_main, r)) {
+	if (uz_thread_start(&r->lease_thread, lease_main, r)) {
 		snprintf(err, errlen, "redis: no lease thread");
 		return -ENOMEM;
 	}

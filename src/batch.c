@@ -20,6 +20,7 @@
 
 #include "fault.h"
 #include "lockdep.h"
+#include "thread.h"
 
 __thread unsigned uz_batch_self;
 atomic_bool uz_batch_test_workers_only;
@@ -125,8 +126,8 @@ int uz_batch_create(unsigned nr, struct uz_batch **out)
 	atomic_init(&b->worker_chunks, 0);
 	for (; b->nr < nr; b->nr++) {
 		b->w[b->nr] = (struct worker){ .b = b, .id = b->nr };
-		if (pthread_create(&b->w[b->nr].thread, NULL, worker_main,
-				   &b->w[b->nr])) {
+		if (uz_thread_start(&b->w[b->nr].thread, worker_main,
+				    &b->w[b->nr])) {
 			batch_stop(b);	/* joins the ones started */
 			return -ENOMEM;
 		}

@@ -25,6 +25,7 @@
 
 #include "cpu.h"
 #include "lockdep.h"
+#include "thread.h"
 #include "uzswap.h"
 #include "uzswap_test.h"
 
@@ -329,7 +330,7 @@ static void ev_thread_start(void)
 {
 	if (pipe2(ev_stop_pipe, O_CLOEXEC) < 0)
 		return;
-	if (pthread_create(&ev_thread, NULL, ev_main, NULL) != 0) {
+	if (uz_thread_start(&ev_thread, ev_main, NULL) != 0) {
 		close(ev_stop_pipe[0]);
 		close(ev_stop_pipe[1]);
 		return;

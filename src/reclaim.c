@@ -24,6 +24,7 @@
 #include "lockdep.h"
 #include "reclaim.h"
 #include "recompress.h"
+#include "thread.h"
 #include "writeback.h"
 
 #define SHRINK_PERIOD_NS (50 * 1000 * 1000)	/* a pass at least this often */
@@ -244,8 +245,7 @@ static int shrinker_start(struct uzswap *uz)
 	unsigned nr = uz->has_backing ? UZ_SHRINK_THREADS : 1;
 
 	for (unsigned i = 0; i < nr; i++) {
-		if (pthread_create(&uz->shrink_threads[i], NULL, shrinker_main,
-				   uz))
+		if (uz_thread_start(&uz->shrink_threads[i], shrinker_main, uz))
 			break;
 		uz->nr_shrink_threads++;
 	}

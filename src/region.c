@@ -61,6 +61,7 @@
 
 #include "instance.h"
 #include "lockdep.h"
+#include "thread.h"
 #include "region_fork.h"
 #include "regmap.h"
 #include "uffd_compat.h"
@@ -1160,7 +1161,6 @@ int uzswap_region_create(struct uzswap *uz,
 {
 	struct uzswap_region_options o;
 	struct uz_region *r;
-	sigset_t all, old;
 	int err;
 
 	if (!uz || !ro || !addr)
@@ -1209,11 +1209,8 @@ int uzswap_region_create(struct uzswap *uz,
 			    r->first_off, r->npages, r);
 	if (err < 0)
 		goto fail;
-	/* The handler takes no signal of the program's. */
-	sigfillset(&all);
-	pthread_sigmask(SIG_SETMASK, &all, &old);
-	err = pthread_create(&r->thread, NULL, handler_main, r);
-	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	/* The handler takes no signal of the program's (thread.h). */
+	err = uz_thread_start(&r->thread, handler_main, r);
 	if (err) {
 		uz_regmap_remove((uintptr_t)r->base, uz);
 		err = -ENOMEM;
