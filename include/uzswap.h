@@ -241,7 +241,7 @@ struct uzswap_options {
 
 /* Folios of at least this many pages are split among the folio workers
  * (chosen by measurement: docs/folio.md). */
-#define UZSWAP_FOLIO_FANOUT_PAGES 16
+#define UZSWAP_FOLIO_FANOUT_PAGES 32
 
 /*
  * Fill the caller's options (size bytes) with the defaults: every field

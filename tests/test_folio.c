@@ -4,7 +4,7 @@
  *
  * Pins down: store_folio/load_folio round trips of every size 1..512 on
  * the calling thread, split with a worker, and all on the worker; folios
- * under UZSWAP_FOLIO_FANOUT_PAGES never reach a worker; one context lock
+ * under UZSWAP_FOLIO_FANOUT_PAGES (32) never reach a worker; one context lock
  * per batch wherever it ran; an -ENOMEM injected at every fault point of
  * a folio store run on a worker leaves no page held, no pool reference
  * and no entry behind (all or none); the workers' contexts are prepared
@@ -111,7 +111,7 @@ static void test_lock_count(void)
 	struct uz_pool *pool = uz->current;
 	unsigned long locks = uz_pool_lock_count(pool);
 	unsigned long mine = ctx_locks(pool, pool->nr_cpus);
-	uint8_t *buf = malloc(16 * T_PAGE);
+	uint8_t *buf = malloc(32 * T_PAGE);
 	unsigned same = 0;
 
 	atomic_store(&uz_batch_test_workers_only, true);
@@ -120,10 +120,10 @@ static void test_lock_count(void)
 	T_EQ(ctx_locks(pool, pool->nr_cpus) - mine, 512 / 8);
 	mine = ctx_locks(pool, pool->nr_cpus);
 	T_ASSERT(buf);
-	T_EQ(uzswap_load_folio(uz, 0, buf, 16), 0);
-	for (unsigned i = 0; i < 16; i++)	/* a lock per compressed page */
+	T_EQ(uzswap_load_folio(uz, 0, buf, 32), 0);
+	for (unsigned i = 0; i < 32; i++)	/* a lock per compressed page */
 		same += uzswap_page_same_filled(buf + (size_t)i * T_PAGE, NULL);
-	T_EQ(ctx_locks(pool, pool->nr_cpus) - mine, 16 - same);
+	T_EQ(ctx_locks(pool, pool->nr_cpus) - mine, 32 - same);
 	atomic_store(&uz_batch_test_workers_only, false);
 	free(buf);
 	uzswap_close(uz);
@@ -219,7 +219,7 @@ static void *folio_racer(void *arg)
 {
 	struct racer *r = arg;
 	uint8_t *buf = malloc((size_t)MAX_FOLIO * T_PAGE);
-	static const unsigned sizes[] = { 512, 16, 100, 17, 256, 31 };
+	static const unsigned sizes[] = { 512, 32, 100, 33, 256, 16 };
 
 	T_ASSERT(buf);
 	for (unsigned k = 0; !atomic_load(r->stop) || r->folios < 8; k++) {
