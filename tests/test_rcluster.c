@@ -62,6 +62,24 @@ static void test_slot_vectors(void)
 	T_EQ(slot_of("{}"), uz_rcluster_slot("{}", 2));
 	T_EQ(uz_rcluster_slot("a{b", 3), uz_rcluster_slot("a{b", 3));
 	T_ASSERT(slot_of("a{b") != slot_of("b"));
+	/* CLUSTER KEYSLOT of a Redis 7.0.15 server: a few words, and sums
+	 * weighted by position over every one-byte key (each table entry)
+	 * and over 256 two-byte keys. */
+	T_EQ(slot_of("foo"), 12182);
+	T_EQ(slot_of("bar"), 5061);
+	T_EQ(slot_of("hello"), 866);
+	T_EQ(slot_of("somekey"), 11058);
+	T_EQ(slot_of("{user1000}.following"), 3443);
+	long long w1 = 0, w2 = 0;
+
+	for (int i = 0; i < 256; i++) {
+		char k[2] = { (char)i, (char)(255 - i) };
+
+		w1 += (i + 1) * (long long)uz_rcluster_slot(k, 1);
+		w2 += (i + 1) * (long long)uz_rcluster_slot(k, 2);
+	}
+	T_EQ(w1, 280494016);
+	T_EQ(w2, 265316800);
 	/* Binary keys: the length counts, not a NUL. */
 	T_ASSERT(uz_rcluster_slot("ab\0c", 4) != uz_rcluster_slot("ab", 2));
 	printf("slot vectors: ok (\"123456789\" -> %u)\n", slot_of("123456789"));
