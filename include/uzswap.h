@@ -58,9 +58,9 @@ extern "C" {
 #define UZSWAP_MAX_PAGES (1ull << 52)
 
 #define UZSWAP_VERSION_MAJOR 0
-#define UZSWAP_VERSION_MINOR 2
+#define UZSWAP_VERSION_MINOR 3
 #define UZSWAP_VERSION_PATCH 0
-#define UZSWAP_VERSION_STRING "0.2.0"
+#define UZSWAP_VERSION_STRING "0.3.0"
 /* One number per release, comparable: UZSWAP_VERSION_NUMBER(0, 1, 0). */
 #define UZSWAP_VERSION_NUMBER(major, minor, patch) \
 	(((major) << 16) | ((minor) << 8) | (patch))
