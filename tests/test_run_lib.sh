@@ -42,14 +42,15 @@ run_skip_checks() {
 	[ $st -eq 0 ] || skip "uzswap run cannot make a region here: $(head -2 "$TMP/probe" | tr '\n' ' ')"
 }
 
-# sample_mem PID OUT: until PID is gone, every 20 ms, the maxima in kB of
+# sample_mem PID OUT [UNTIL]: until PID is gone (or the file UNTIL
+# exists), every 20 ms, the maxima in kB of
 # the region's Rss and of Anonymous, as "REGION_KB ANON_KB SAMPLES" in OUT;
 # PID is stopped (SIGSTOP) during each walk of its smaps unless
 # SAMPLE_STOP=0 (benchmarks: no pauses, at the price of a walk that is not
 # one instant). SAMPLE_MS: the period (default 20).
 sample_mem() {
 	awk -v pid="$1" -v reserve="$RESERVE" -v out="$2" \
-	    -v stop="${SAMPLE_STOP:-1}" -v ms="${SAMPLE_MS:-20}" '
+	    -v stop="${SAMPLE_STOP:-1}" -v ms="${SAMPLE_MS:-20}" -v until="$3" '
 	function hex(s,   i, c, v) {
 		v = 0
 		for (i = 1; i <= length(s); i++) {
@@ -81,6 +82,8 @@ sample_mem() {
 			close(f)
 			if (stop) system("kill -CONT " pid " 2>/dev/null")
 			if (!got && (getline line < ("/proc/" pid "/stat")) <= 0)
+				break
+			if (until != "" && (getline line < until) >= 0)
 				break
 			close("/proc/" pid "/stat")
 			if (got > amax) amax = got

@@ -9,7 +9,10 @@
 # socket in a temp dir, --save '' --appendonly no, stopped by PID) under
 # --limit 16M; every value read back and compared; pages were evicted and
 # faulted back; the region's resident memory, measured from /proc with the
-# process stopped, never above the limit. Then an RDB: BGSAVE when the
+# process stopped, never above the limit. Then an RDB (its own sampling
+# phase: while a BGSAVE child lives, victims shared with it stay resident,
+# so the slack is what the region counts over the limit - measured +11%
+# with wip-region -, smaps never above it; 0 when no victim was shared): BGSAVE when the
 # library has UZSWAP_REGION_INHERIT (a child needs the parent's bytes);
 # without it BGSAVE must be refused loudly (the fork message on stderr,
 # redis' error) and the step prints SKIP, and SAVE (no fork) writes the
@@ -61,13 +64,19 @@ python3 "$SRC/bench/redis_text.py" load $N $SIZE >"$TMP/load.resp" ||
 mkdir "$TMP/a" "$TMP/b"
 start_redis "$TMP/a" "$U" run --limit ${LIMIT_MIB}M --reserve $RESERVE \
 	--stats "$TMP/stats.json" --
-sample_mem $PID "$TMP/mem" &
+sample_mem $PID "$TMP/mem" "$TMP/phase1.done" &
 SAMPLER=$!
 cli --pipe <"$TMP/load.resp" >"$TMP/pipe" 2>&1 ||
 	fail "redis-cli --pipe: $(cat "$TMP/pipe")"
 grep -q "errors: 0, replies: $N" "$TMP/pipe" || fail "load: $(tail -1 "$TMP/pipe")"
 python3 "$SRC/bench/redis_text.py" check $N $SIZE "$SOCK" >"$TMP/check" ||
 	fail "GET check failed: $(cat "$TMP/check")"
+touch "$TMP/phase1.done"
+wait $SAMPLER
+mv "$TMP/mem" "$TMP/mem1"
+sample_mem $PID "$TMP/mem" &	# phase 2: the save (a fork child may live)
+SAMPLER=$!
+"$U" stats --pid $PID --json >"$TMP/live0" || fail "stats --pid before the save"
 
 cli bgsave >"$TMP/bgsave" 2>&1
 if grep -q "Background saving started" "$TMP/bgsave"; then
@@ -84,6 +93,8 @@ else
 	echo "SKIP (BGSAVE step): fork refused without UZSWAP_REGION_INHERIT: $(cat "$TMP/bgsave")"
 	[ "$(cli save)" = OK ] || fail "SAVE failed: $(tail -3 "$TMP/a/log")"
 fi
+sleep 0.3	# the live counters are at most 250 ms old
+"$U" stats --pid $PID --json >"$TMP/live1" || fail "stats --pid after the save"
 digest=$(cli debug digest)
 stop_redis
 wait $SAMPLER
@@ -98,12 +109,29 @@ stop_redis
 [ -n "$digest" ] && [ "$digest" = "$fresh" ] ||
 	fail "DEBUG DIGEST under the limit '$digest', fresh server '$fresh'"
 
-read region anon samples <"$TMP/mem"
+read region anon samples <"$TMP/mem1"
+read region2 anon2 samples2 <"$TMP/mem"
 evicted=$(json_num "$TMP/stats.json" evicted_pages)
 loaded=$(json_num "$TMP/stats.json" faults_loaded)
-echo "redis-server under --limit ${LIMIT_MIB}M: region max ${region} kB, anonymous max ${anon} kB (${samples} samples), evicted $evicted, faults from uzswap $loaded, digest $digest"
+# While a fork child lives, victims shared copy-on-write with it cannot be
+# moved out (UFFDIO_MOVE: EBUSY): the region keeps them resident and
+# counts them (evict_shared), and the region's resident count can pass
+# the limit. The slack of the save phase is what the region itself counts
+# over the limit (max_resident_pages), checked against smaps; measured
+# with wip-region: 4549 pages against a limit of 4096 (+11%), though the
+# parent itself faulted only 2-3 times during the save (uzswap stats
+# --pid before and after): the region work owns the why.
+shared=$(json_num "$TMP/stats.json" evict_shared)
+pfaults=$(( $(json_num "$TMP/live1" faults) - $(json_num "$TMP/live0" faults) ))
+maxres=$(json_num "$TMP/stats.json" max_resident_pages)
+slack=$(( maxres > LIMIT_MIB * 256 ? maxres - LIMIT_MIB * 256 : 0 ))
+echo "redis-server under --limit ${LIMIT_MIB}M: load and GETs: region max ${region} kB, anonymous max ${anon} kB (${samples} samples); save: region max ${region2} kB, anonymous max ${anon2} kB (${samples2} samples), parent faults $pfaults, shared victims kept ${shared:-0}, over the limit by the region's count $slack pages; evicted $evicted, faults from uzswap $loaded, digest $digest"
 [ "$region" -le $((LIMIT_MIB * 1024)) ] ||
-	fail "region resident ${region} kB above the limit ${LIMIT_MIB} MiB"
+	fail "region resident ${region} kB above the limit ${LIMIT_MIB} MiB (load and GETs)"
+[ "${shared:-0}" -gt 0 ] || [ "$slack" -eq 0 ] ||
+	fail "the region counted $slack pages over the limit with no shared victim"
+[ "$region2" -le $((LIMIT_MIB * 1024 + slack * 4)) ] ||
+	fail "region resident ${region2} kB above the limit ${LIMIT_MIB} MiB + $slack pages (the region's own count while a child lived)"
 [ "${evicted:-0}" -gt 0 ] && [ "${loaded:-0}" -gt 0 ] ||
 	fail "nothing was evicted and faulted back: the limit did not act"
 echo PASS

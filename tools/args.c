@@ -273,6 +273,29 @@ bool args_long(const struct args *a, const char *opt, const char *s,
 	return true;
 }
 
+bool args_bytes(const char *s, unsigned long long *bytes, bool *pct)
+{
+	unsigned long long v, mul = 1;
+	char *end;
+
+	errno = 0;
+	v = strtoull(s, &end, 10);
+	*pct = false;
+	if (end != s && *end && !end[1]) {
+		switch (*end) {
+		case 'k': case 'K': mul = 1ull << 10; end++; break;
+		case 'm': case 'M': mul = 1ull << 20; end++; break;
+		case 'g': case 'G': mul = 1ull << 30; end++; break;
+		case '%': *pct = true; end++; break;
+		}
+	}
+	if (errno || end == s || *end || *s == '-' || v == 0 ||
+	    v > (1ull << 50) / mul)
+		return false;
+	*bytes = v * mul;
+	return true;
+}
+
 static bool codec_known(const char *name)
 {
 	const char *const *names = uzswap_compressors();

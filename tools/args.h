@@ -99,6 +99,9 @@ const char *args_more(struct args *a);
 /* Parse a whole number in [min, max]; prints the message on failure. */
 bool args_long(const struct args *a, const char *opt, const char *s,
 	       long min, long max, long *out);
+/* A size "N", "NK", "NM", "NG" (2^10, 2^20, 2^30) or "N%" (*pct set, the
+ * number in *bytes): nonzero, up to 2^50. false (no message) when not. */
+bool args_bytes(const char *s, unsigned long long *bytes, bool *pct);
 /* Print "CMD: MESSAGE (try CMD --help)" on stderr; returns -1. */
 int args_usage_error(const struct args *a, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));

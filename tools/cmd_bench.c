@@ -75,24 +75,14 @@ static int parse_threads(struct args *a, const struct opt *o,
 static int parse_size(struct args *a, const struct opt *o, const char *val,
 		      void *field)
 {
-	char *end;
-	unsigned long long v, mul = 1;
+	unsigned long long v;
+	bool pct;
 
-	errno = 0;
-	v = strtoull(val, &end, 10);
-	if (end != val && *end && !end[1]) {
-		switch (*end) {
-		case 'k': case 'K': mul = 1ull << 10; end++; break;
-		case 'm': case 'M': mul = 1ull << 20; end++; break;
-		case 'g': case 'G': mul = 1ull << 30; end++; break;
-		}
-	}
-	if (errno || end == val || *end || *val == '-' || v == 0 ||
-	    v > (1ull << 40) / mul || (v * mul) % PAGE)
+	if (!args_bytes(val, &v, &pct) || pct || v > (1ull << 40) || v % PAGE)
 		return args_usage_error(a, "%s '%s': expected a size such as "
 					"64M, 512K or 1G: a nonzero multiple "
 					"of 4 KiB up to 1T", o->name, val);
-	*(long *)field = (long)(v * mul);
+	*(long *)field = (long)v;
 	return 0;
 }
 

@@ -46,32 +46,22 @@ struct run_args {
 	bool verbose, fallback, jemalloc;
 };
 
-/* SIZE: N, NK, NM, NG or N% of RAM; a multiple of 4 KiB once rounded. */
+/* SIZE: N, NK, NM, NG or N% of RAM; rounded down to whole pages. */
 static int parse_size(struct args *a, const struct opt *o, const char *val,
 		      void *field)
 {
-	unsigned long long v, mul = 1;
-	char *end;
+	unsigned long long v;
+	bool pct, ok = args_bytes(val, &v, &pct);
 
-	errno = 0;
-	v = strtoull(val, &end, 10);
-	if (end != val && *end && !end[1]) {
-		switch (*end) {
-		case 'k': case 'K': mul = 1ull << 10; end++; break;
-		case 'm': case 'M': mul = 1ull << 20; end++; break;
-		case 'g': case 'G': mul = 1ull << 30; end++; break;
-		case '%': mul = 0; end++; break;
-		}
-	}
-	if (!mul && v >= 1 && v <= 100) {
-		v = (unsigned long long)sysconf(_SC_PHYS_PAGES) * PAGE / 100 * v;
-		mul = 1;
-	}
-	if (errno || end == val || *end || *val == '-' || v == 0 || !mul ||
-	    v > (1ull << 42) / mul)
+	if (ok && pct)
+		v = v <= 100 ? (unsigned long long)sysconf(_SC_PHYS_PAGES) *
+			       PAGE / 100 * v : 0;
+	else if (!ok || v > (1ull << 42))
+		v = 0;
+	if (v < PAGE)
 		return args_usage_error(a, "%s '%s': expected a size such as "
 					"256M, 2G or 25%%", o->name, val);
-	*(long *)field = (long)((v * mul) & ~(unsigned long long)(PAGE - 1));
+	*(long *)field = (long)(v & ~(unsigned long long)(PAGE - 1));
 	return 0;
 }
 

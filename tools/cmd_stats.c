@@ -182,7 +182,12 @@ static int live_read(pid_t pid, struct uzrun_shm *out)
 	do {		/* the seqlock of shm.h */
 		seq = __atomic_load_n(&m->seq, __ATOMIC_ACQUIRE);
 		memcpy(out, m, sizeof(*out));
+#ifdef __SANITIZE_THREAD__	/* TSan has no fences; it cannot see the
+				 * writer (another process) anyway */
+		__atomic_signal_fence(__ATOMIC_ACQUIRE);
+#else
 		__atomic_thread_fence(__ATOMIC_ACQUIRE);
+#endif
 	} while ((seq & 1 || seq != __atomic_load_n(&m->seq, __ATOMIC_RELAXED))
 		 && ++tries < 1000);
 	munmap((void *)m, sizeof(*m));
