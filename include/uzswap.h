@@ -623,6 +623,9 @@ struct uzswap_region_stats {
 					 * region forgot them */
 	uint64_t moved_pages;		/* pages the program mremapped away:
 					 * ordinary memory after */
+	uint64_t clean_evictions;	/* evictions of pages unchanged since
+					 * their fault: the cache's copy kept,
+					 * no compression (in evicted_pages) */
 	/* ---- end of UZSWAP_REGION_STATS_SIZE_VER1 ---- */
 };
 
