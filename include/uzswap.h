@@ -390,12 +390,31 @@ struct uzswap_stats {
 	 * by uzswap_compact()); not in pool_total_size. */
 	uint64_t pool_reserve_bytes;
 	/* ---- end of UZSWAP_STATS_SIZE_VER2 ---- */
+	/* The cache's transparent regions, summed (uzswap_region_get_stats
+	 * has each one's): live regions, pages resident now, the sum of
+	 * each region's most resident, evictions (clean ones: no store),
+	 * faults served from the cache or backing file / as zeros, and the
+	 * worst region's fault service p50/p99; pages installed into fork
+	 * children. */
+	uint64_t region_count;
+	uint64_t region_resident_pages;
+	uint64_t region_max_resident_pages;
+	uint64_t region_evicted_pages;
+	uint64_t region_clean_evictions;
+	uint64_t region_faults_loaded;
+	uint64_t region_faults_zero;
+	uint64_t region_fault_p50_ns;
+	uint64_t region_fault_p99_ns;
+	uint64_t region_children_pages;
+	/* ---- end of UZSWAP_STATS_SIZE_VER3 ---- */
 };
 
 #define UZSWAP_STATS_SIZE_VER0 offsetof(struct uzswap_stats, backing_pages)
 /* When a VER2 is added: offsetof(struct uzswap_stats, <its first field>) */
 #define UZSWAP_STATS_SIZE_VER1 offsetof(struct uzswap_stats, backing_corrupt)
-#define UZSWAP_STATS_SIZE_VER2 sizeof(struct uzswap_stats)
+#define UZSWAP_STATS_SIZE_VER2 offsetof(struct uzswap_stats, region_count)
+/* 0.3: + the region sums. */
+#define UZSWAP_STATS_SIZE_VER3 sizeof(struct uzswap_stats)
 
 /*
  * The codec alone, for comparison and for tools: the compressors and

@@ -1204,6 +1204,8 @@ static int options_check(struct uzswap *uz,
 	return 0;
 }
 
+static void region_sum(void *obj, struct uz_region_sums *acc);
+
 int uzswap_region_create(struct uzswap *uz,
 			 const struct uzswap_region_options *ro, void **addr)
 {
@@ -1260,6 +1262,7 @@ int uzswap_region_create(struct uzswap *uz,
 	if (uffd_setup(r->uffd, r->base, r->npages * PAGE) < 0 ||
 	    uffd_setup(r->stage_uffd, r->staging, EVICT_BATCH * PAGE) < 0)
 		goto fail;
+	uz_regmap_set_sum(region_sum);
 	err = uz_regmap_add((uintptr_t)r->base, r->npages * PAGE, uz,
 			    r->first_off, r->npages, r);
 	if (err < 0)
@@ -1414,6 +1417,30 @@ int uzswap_region_discard(struct uzswap *uz, void *addr, size_t len)
 	pthread_cond_broadcast(&r->cond);
 	uz_mutex_unlock(&r->lock, UZ_LR_REGION);
 	return 0;
+}
+
+/* uzswap_get_stats: this region into the cache's sums (uz_regmap_lock
+ * held: the region lives). */
+static void region_sum(void *obj, struct uz_region_sums *acc)
+{
+	struct uz_region *r = obj;
+	uint64_t p50, p99;
+
+	uz_mutex_lock(&r->lock, UZ_LR_REGION);
+	acc->count++;
+	acc->resident += r->resident;
+	acc->max_resident += r->max_resident;
+	acc->evicted += r->evicted;
+	acc->clean_evictions += r->clean_evictions;
+	acc->faults_loaded += r->faults_loaded;
+	acc->faults_zero += r->faults_zero;
+	p50 = hist_pct(r, 50);
+	p99 = hist_pct(r, 99);
+	uz_mutex_unlock(&r->lock, UZ_LR_REGION);
+	acc->fault_p50_ns = p50 > acc->fault_p50_ns ? p50 : acc->fault_p50_ns;
+	acc->fault_p99_ns = p99 > acc->fault_p99_ns ? p99 : acc->fault_p99_ns;
+	acc->children_pages += atomic_load_explicit(&r->kids.served,
+						    memory_order_relaxed);
 }
 
 int uzswap_region_get_stats_sized(struct uzswap *uz, void *addr,

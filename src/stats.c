@@ -61,6 +61,11 @@ static const struct {
 	F(backing_discards), F(backing_io_errors), F(lru_pages),
 	F(backing_corrupt), F(hotplug_uevent), F(hotplug_sysfs),
 	F(hotplug_injected), F(pool_reserve_bytes),
+	F(region_count), F(region_resident_pages),
+	F(region_max_resident_pages), F(region_evicted_pages),
+	F(region_clean_evictions), F(region_faults_loaded),
+	F(region_faults_zero), F(region_fault_p50_ns),
+	F(region_fault_p99_ns), F(region_children_pages),
 };
 #undef F
 

@@ -611,11 +611,34 @@ static void test_fork(void)
 
 /* ---- clean re-eviction: a page read, not written, is not stored again */
 
+/* The cache's stats sum its one region (a second, empty one counts). */
+static void expect_sums(struct uzswap *uz, uint8_t *a)
+{
+	struct uzswap_region_stats st;
+	struct uzswap_stats cs;
+	char json[8192];
+	uint8_t *b;
+
+	T_EQ(make_region(uz, 4, 0, 2000, &b), 0);
+	T_EQ(uzswap_region_get_stats(uz, a, &st), 0);
+	T_EQ(uzswap_get_stats(uz, &cs), 0);
+	T_EQ(cs.region_count, 2);
+	T_EQ(cs.region_evicted_pages, st.evicted_pages);
+	T_EQ(cs.region_clean_evictions, st.clean_evictions);
+	T_EQ(cs.region_faults_loaded, st.faults_loaded);
+	T_EQ(cs.region_resident_pages, st.resident_pages);
+	T_ASSERT(cs.region_fault_p99_ns >= cs.region_fault_p50_ns);
+	T_ASSERT(uzswap_stats_json(&cs, json, sizeof(json)) > 0);
+	T_ASSERT(strstr(json, "\"region_clean_evictions\":"));
+	T_EQ(uzswap_region_destroy(uz, b), 0);
+}
+
 static void test_clean(void)
 {
 	enum { N = 1024, L = 128 };
-	struct uzswap *uz = t_open_cache(N, NULL);
+	struct uzswap *uz = t_open_cache(4 * N, NULL);
 	struct uzswap_region_stats st;
+	struct uzswap_stats cs;
 	static uint8_t want[PG];
 	uint64_t ev0, cl0;
 	uint8_t *a;
@@ -649,7 +672,10 @@ static void test_clean(void)
 	       cl0, ev0, st.clean_evictions - cl0, st.evicted_pages - ev0);
 	T_ASSERT(cl0 >= N - 2 * L);	/* pages read in went out clean */
 	T_ASSERT(st.clean_evictions - cl0 < st.evicted_pages - ev0);
+	expect_sums(uz, a);
 	T_EQ(uzswap_region_destroy(uz, a), 0);
+	T_EQ(uzswap_get_stats(uz, &cs), 0);
+	T_EQ(cs.region_count, 0);
 	uzswap_close(uz);
 }
 
