@@ -527,7 +527,10 @@ UZSWAP_API int uzswap_stats_json(const struct uzswap_stats *st, char *buf,
  * CAP_SYS_PTRACE, else create returns -EPERM; -EOPNOTSUPP without the
  * feature). The parent's handler serves the children's faults, so the
  * parent must outlive them or destroy the region (which hands each child
- * every page it still lacks). Without the flag a child touching the region
+ * every page it still lacks). While a child lives, pages it shares with
+ * the parent cannot be evicted: the limit holds while the parent has pages
+ * of its own to evict, else resident pages exceed it (evict_shared counts
+ * the victims kept). Without the flag a child touching the region
  * gets SIGSEGV (MADV_DONTFORK). docs/region.md ("fork") has the limits.
  */
 #define UZSWAP_REGION_INHERIT (1u << 0)

@@ -501,6 +501,26 @@ static size_t evict_batch_locked(struct uz_region *r)
 	return settle_locked(r, vic, nv, out);
 }
 
+/*
+ * Region lock held (dropped and taken again): room for one more page.
+ * While a fork child lives, CLOCK meets victims shared copy-on-write with
+ * it (not movable: kept); then up to SHARED_TRIES more batches look past
+ * them for pages of the parent's own, before the fault goes over the
+ * limit. Returns how many pages left.
+ */
+#define SHARED_TRIES 8
+static size_t evict_room_locked(struct uz_region *r)
+{
+	for (unsigned t = 0; t < SHARED_TRIES; t++) {
+		uint64_t shared = r->evict_shared;
+		size_t left = evict_batch_locked(r);
+
+		if (left || r->evict_shared == shared)
+			return left;	/* done, or nothing shared in the way */
+	}
+	return 0;
+}
+
 /* ---- faults (handler only) ---- */
 
 enum fill_how { FILL_LOADED, FILL_ZERO, FILL_FAILED };
@@ -535,7 +555,7 @@ static bool claim_locked(struct uz_region *r, size_t i, uint8_t *s)
 		}
 		if (*s == PG_RESIDENT || *s == PG_BROKEN)
 			return false;
-		if (r->resident + 1 > r->limit && evict_batch_locked(r))
+		if (r->resident + 1 > r->limit && evict_room_locked(r))
 			continue;	/* lock was dropped: look again */
 		break;
 	}
