@@ -93,8 +93,9 @@ struct uzswap;
  *    lru_pages), stats _VER2 (0.2.0 adds backing_corrupt, the hotplug
  *    counters by source and pool_reserve_bytes), options _VER2 and
  *    stats _VER3 (0.3.0 adds backing_uri, folio_workers, recompression,
- *    keep_incompressible and the backend and recompression counters).
- *    56/64/104 and 144/192/232/328 bytes on LP64.
+ *    keep_incompressible and the backend, recompression and region
+ *    counters).
+ *    56/64/104 and 144/192/232/408 bytes on LP64.
  *  - Options in: uzswap_options_init() is a macro that passes the size of
  *    the struct this header declares; the library fills that many bytes
  *    (defaults, zeros for fields it does not know) and sets size to it.
@@ -526,6 +527,22 @@ struct uzswap_stats {
 	uint64_t recompress_cpu_ns;
 	/* Pages held as-is now (keep_incompressible). */
 	uint64_t incompressible_pages;
+	/* The cache's transparent regions, summed (uzswap_region_get_stats
+	 * has each one's): live regions, pages resident now, the sum of
+	 * each region's most resident, evictions (clean ones: no store),
+	 * faults served from the cache or backing file / as zeros, and the
+	 * worst region's fault service p50/p99; pages installed into fork
+	 * children. */
+	uint64_t region_count;
+	uint64_t region_resident_pages;
+	uint64_t region_max_resident_pages;
+	uint64_t region_evicted_pages;
+	uint64_t region_clean_evictions;
+	uint64_t region_faults_loaded;
+	uint64_t region_faults_zero;
+	uint64_t region_fault_p50_ns;
+	uint64_t region_fault_p99_ns;
+	uint64_t region_children_pages;
 	/* ---- end of UZSWAP_STATS_SIZE_VER3 ---- */
 };
 
@@ -646,7 +663,10 @@ UZSWAP_API int uzswap_stats_json(const struct uzswap_stats *st, char *buf,
  * CAP_SYS_PTRACE, else create returns -EPERM; -EOPNOTSUPP without the
  * feature). The parent's handler serves the children's faults, so the
  * parent must outlive them or destroy the region (which hands each child
- * every page it still lacks). Without the flag a child touching the region
+ * every page it still lacks). While a child lives, pages it shares with
+ * the parent cannot be evicted: the limit holds while the parent has pages
+ * of its own to evict, else resident pages exceed it (evict_shared counts
+ * the victims kept). Without the flag a child touching the region
  * gets SIGSEGV (MADV_DONTFORK). docs/region.md ("fork") has the limits.
  */
 #define UZSWAP_REGION_INHERIT (1u << 0)
@@ -761,6 +781,9 @@ struct uzswap_region_stats {
 					 * region forgot them */
 	uint64_t moved_pages;		/* pages the program mremapped away:
 					 * ordinary memory after */
+	uint64_t clean_evictions;	/* evictions of pages unchanged since
+					 * their fault: the cache's copy kept,
+					 * no compression (in evicted_pages) */
 	/* ---- end of UZSWAP_REGION_STATS_SIZE_VER1 ---- */
 };
 

@@ -26,6 +26,7 @@
 #include "pools.h"
 #include "recompress.h"
 #include "reclaim.h"
+#include "regmap.h"
 #include "uzswap.h"
 
 #define DEFAULT_BATCH 8
@@ -52,7 +53,7 @@ _Static_assert(UZSWAP_OPTIONS_SIZE_VER0 == 56 &&
 _Static_assert(UZSWAP_STATS_SIZE_VER0 == 144 &&
 	       UZSWAP_STATS_SIZE_VER1 == 192 &&
 	       UZSWAP_STATS_SIZE_VER2 == 232 &&
-	       UZSWAP_STATS_SIZE_VER3 == 328, "stats layout changed");
+	       UZSWAP_STATS_SIZE_VER3 == 408, "stats layout changed");
 #endif
 
 unsigned uzswap_version(void)
@@ -321,6 +322,24 @@ int uzswap_compact(struct uzswap *uz, uint64_t *freed)
 
 /* ---- stats and errors ---- */
 
+/* The cache's regions (regmap.h: summed by region.c through a pointer). */
+static void region_sums(struct uzswap *uz, struct uzswap_stats *st)
+{
+	struct uz_region_sums rs;
+
+	uz_regmap_sum(uz, &rs);
+	st->region_count = rs.count;
+	st->region_resident_pages = rs.resident;
+	st->region_max_resident_pages = rs.max_resident;
+	st->region_evicted_pages = rs.evicted;
+	st->region_clean_evictions = rs.clean_evictions;
+	st->region_faults_loaded = rs.faults_loaded;
+	st->region_faults_zero = rs.faults_zero;
+	st->region_fault_p50_ns = rs.fault_p50_ns;
+	st->region_fault_p99_ns = rs.fault_p99_ns;
+	st->region_children_pages = rs.children_pages;
+}
+
 static void hotplug_counts(struct uzswap_stats *st)
 {
 	struct uz_hp_counters c;
@@ -387,6 +406,7 @@ int uzswap_get_stats_sized(struct uzswap *uz, struct uzswap_stats *ust,
 	hotplug_counts(st);
 	if (uz->backend)
 		backend_counts(uz->backend, st);
+	region_sums(uz, st);
 	k.size = (uint32_t)(size < sizeof(k) ? size : sizeof(k));
 	memcpy(ust, &k, k.size);	/* never past the caller's struct */
 	return 0;

@@ -23,13 +23,16 @@
  *   UZ_LR_ARENA      zsmalloc arena lock           spans of address space
  *   UZ_LR_LRU        uz->lru.lock                  the writeback LRU
  *   UZ_LR_SHRINK     uz->shrink_lock               the shrinker's sleep (leaf)
+ *   UZ_LR_REGMAP     uz_regmap_lock (regmap.c)     adding/removing regions in
+ *                                                  the registry, summing their
+ *                                                  counters (lookups take no
+ *                                                  lock)
  *   UZ_LR_REGION     region->lock (region.c)       a region's page states,
  *                                                  resident count, CLOCK hand;
  *                                                  never held across a uzswap
- *                                                  call or a region access
- *   UZ_LR_REGMAP     uz_regmap_lock (regmap.c)     adding/removing regions in
- *                                                  the registry (leaf; lookups
- *                                                  take no lock)
+ *                                                  call or a region access;
+ *                                                  taken under REGMAP by the
+ *                                                  stats sum (leaf)
  *   UZ_LR_BATCH      b->lock (batch.c)             a worker set's job hand-off
  *                                                  (leaf: taken with no lock
  *                                                  held, nothing taken under it)
@@ -83,8 +86,8 @@ enum uz_lock_rank {
 	UZ_LR_ARENA,
 	UZ_LR_LRU,
 	UZ_LR_SHRINK,
-	UZ_LR_REGION,
 	UZ_LR_REGMAP,
+	UZ_LR_REGION,
 	UZ_LR_BATCH,
 	UZ_LR_NR
 };

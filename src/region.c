@@ -125,6 +125,8 @@ struct uz_region {
 	pthread_cond_t cond;	/* a state settled, limit work done */
 	uint8_t *state;		/* enum pg_state per page */
 	uint8_t *ref;		/* CLOCK's second chance: set at fault-in */
+	uint64_t *clean;	/* RESIDENT page's hash at fault-in, its cache
+				 * copy kept (0: none); NORESERVE */
 	size_t resident, max_resident, limit, hand;
 	uint64_t limit_gen, limit_done;	/* set_limit -> handler handshake */
 	uint64_t push_gen, push_done;	/* discard -> handler: push first */
@@ -134,7 +136,7 @@ struct uz_region {
 	bool warned_remap;		/* stderr said it once */
 	uint64_t evicted, evict_failed, faults_loaded, faults_zero,
 		 faults_spurious, faults_failed, evict_shared, nr_hist,
-		 dropped_pages, unmapped_pages, moved_pages;
+		 dropped_pages, unmapped_pages, moved_pages, clean_evictions;
 	uint32_t hist[HIST_NR];
 };
 
@@ -288,6 +290,27 @@ static size_t uffd_move(struct uz_region *r, int fd, void *dst,
 	return done & ~(size_t)(PAGE - 1);
 }
 
+/*
+ * A page's 64-bit content hash (never 0): taken when a fault brings the
+ * page in from the cache (which keeps its copy), taken again on the page
+ * moved out at eviction; equal: the page was not changed, the copy is it
+ * (a clean re-eviction: no compression). Four multiply-xorshift lanes.
+ */
+static uint64_t page_hash(const void *page)
+{
+	const uint64_t *w = page;
+	uint64_t h[4] = { 0x9e3779b97f4a7c15ull, 0xc2b2ae3d27d4eb4full,
+			  0x165667b19e3779f9ull, 0x27d4eb2f165667c5ull };
+
+	for (size_t i = 0; i < PAGE / 8; i += 4)
+		for (unsigned j = 0; j < 4; j++) {
+			h[j] = (h[j] ^ w[i + j]) * 0xff51afd7ed558ccdull;
+			h[j] ^= h[j] >> 31;
+		}
+	return (h[0] ^ (h[1] << 1 | h[1] >> 63) ^ (h[2] << 2 | h[2] >> 62) ^
+		(h[3] << 3 | h[3] >> 61)) | 1;
+}
+
 /* ---- eviction (handler only) ---- */
 
 /*
@@ -301,7 +324,8 @@ _Atomic unsigned uz_region_evict_delay_us;
 /* A victim's fate. V_BUSY: not moved (yet); V_SHARED: not movable, it
  * is shared copy-on-write with a fork child (MOVE fails with EBUSY);
  * V_PARK: refused by the cache, its bytes in staging, going back. */
-enum { V_BUSY, V_MOVED, V_HOLE, V_KEPT, V_SHARED, V_PARK, V_STORED };
+enum { V_BUSY, V_MOVED, V_HOLE, V_KEPT, V_SHARED, V_PARK, V_STORED,
+       V_CLEAN };
 
 /* Region lock held: mark up to want CLOCK victims EVICTING, into vic in
  * address order (so that consecutive pages make one MOVE). Their count. */
@@ -381,8 +405,14 @@ static void store_staged(struct uz_region *r, const size_t *vic, size_t nv,
 		uint32_t kids;
 		int err, e2;
 
+		if (out[k] == V_HOLE && r->clean[vic[k]])	/* dropped */
+			(void)uzswap_discard(r->uz, r->first_off + vic[k]);
 		if (out[k] != V_MOVED)
 			continue;
+		if (r->clean[vic[k]] && page_hash(page) == r->clean[vic[k]]) {
+			out[k] = V_CLEAN;	/* the cache's copy is it */
+			continue;
+		}
 		err = uzswap_write(r->uz, r->first_off + vic[k], page);
 		if (!err) {
 			out[k] = V_STORED;
@@ -411,13 +441,18 @@ static size_t settle_locked(struct uz_region *r, const size_t *vic,
 		size_t i = vic[k];
 
 		switch (out[k]) {
+		case V_CLEAN:
+			r->clean_evictions++;
+			/* fall through */
 		case V_STORED:
 			r->state[i] = PG_EVICTED;
+			r->clean[i] = 0;
 			r->evicted++;
 			left++;
 			break;
 		case V_HOLE:	/* the program dropped it: zeros */
 			r->state[i] = PG_NEVER;
+			r->clean[i] = 0;
 			left++;
 			break;
 		case V_SHARED:	/* a child shares it: stays till written */
@@ -467,6 +502,26 @@ static size_t evict_batch_locked(struct uz_region *r)
 	return settle_locked(r, vic, nv, out);
 }
 
+/*
+ * Region lock held (dropped and taken again): room for one more page.
+ * While a fork child lives, CLOCK meets victims shared copy-on-write with
+ * it (not movable: kept); then up to SHARED_TRIES more batches look past
+ * them for pages of the parent's own, before the fault goes over the
+ * limit. Returns how many pages left.
+ */
+#define SHARED_TRIES 8
+static size_t evict_room_locked(struct uz_region *r)
+{
+	for (unsigned t = 0; t < SHARED_TRIES; t++) {
+		uint64_t shared = r->evict_shared;
+		size_t left = evict_batch_locked(r);
+
+		if (left || r->evict_shared == shared)
+			return left;	/* done, or nothing shared in the way */
+	}
+	return 0;
+}
+
 /* ---- faults (handler only) ---- */
 
 enum fill_how { FILL_LOADED, FILL_ZERO, FILL_FAILED };
@@ -501,7 +556,7 @@ static bool claim_locked(struct uz_region *r, size_t i, uint8_t *s)
 		}
 		if (*s == PG_RESIDENT || *s == PG_BROKEN)
 			return false;
-		if (r->resident + 1 > r->limit && evict_batch_locked(r))
+		if (r->resident + 1 > r->limit && evict_room_locked(r))
 			continue;	/* lock was dropped: look again */
 		break;
 	}
@@ -518,7 +573,7 @@ static bool claim_locked(struct uz_region *r, size_t i, uint8_t *s)
  * that cannot be read is poisoned, never zeros. *t1: when it was in.
  */
 static enum fill_how fill_page(struct uz_region *r, size_t i, uint8_t s,
-			       uint64_t *t1)
+			       uint64_t *t1, uint64_t *hash)
 {
 	enum fill_how how;
 	uint32_t kids;
@@ -553,10 +608,13 @@ static enum fill_how fill_page(struct uz_region *r, size_t i, uint8_t s,
 		uz_kids_push(&r->kids, kids, i, r->bounce,
 			     how == FILL_LOADED ? UZ_KID_COPY :
 			     how == FILL_ZERO ? UZ_KID_ZERO : UZ_KID_POISON);
-	/* The region's copy is the page now: the cache's would go stale at
-	 * the first write (also one stored before the region existed). */
+	/* The cache keeps its copy: evicted again unchanged (the hash taken
+	 * here), the page costs no compression. Every path that could let a
+	 * stale copy show drops it: a changed page is stored over it, a
+	 * dropped, unmapped or discarded page loses it (drop_mark_locked,
+	 * store_staged, discard, destroy). */
 	if (how == FILL_LOADED)
-		(void)uzswap_discard(r->uz, r->first_off + i);
+		*hash = page_hash(r->bounce);
 	return how;
 }
 
@@ -581,7 +639,7 @@ static void apply_pending(struct uz_region *r);
 
 static void serve_fault_one(struct uz_region *r, uintptr_t addr)
 {
-	uint64_t t0 = now_ns(), t1;
+	uint64_t t0 = now_ns(), t1, hash = 0;
 	size_t i = (addr - (uintptr_t)r->base) / PAGE;
 	enum fill_how how;
 	uint8_t s;
@@ -604,8 +662,9 @@ static void serve_fault_one(struct uz_region *r, uintptr_t addr)
 		return;
 	}
 	uz_mutex_unlock(&r->lock, UZ_LR_REGION);
-	how = fill_page(r, i, s, &t1);
+	how = fill_page(r, i, s, &t1, &hash);
 	uz_mutex_lock(&r->lock, UZ_LR_REGION);
+	r->clean[i] = hash;
 	fill_done_locked(r, i, how, t1 - t0);
 	uz_mutex_unlock(&r->lock, UZ_LR_REGION);
 }
@@ -647,7 +706,8 @@ static bool need_at_fork_locked(const struct uz_region *r, size_t i)
 		for (size_t k = 0; k < r->cur_nv; k++)
 			if (r->cur_vic[k] == i)	/* moved out, or going */
 				return r->cur_out[k] == V_MOVED ||
-				       r->cur_out[k] == V_STORED;
+				       r->cur_out[k] == V_STORED ||
+				       r->cur_out[k] == V_CLEAN;
 		return false;
 	default:		/* NEVER, EVICTED, BROKEN, FILLING */
 		return true;
@@ -773,8 +833,12 @@ static bool drop_mark_locked(struct uz_region *r, size_t i,
 {
 	uint8_t s = r->state[i];
 
-	if (s == PG_EVICTED || s == PG_BROKEN) {
+	if (s == PG_EVICTED || s == PG_BROKEN ||
+	    (s == PG_RESIDENT && r->clean[i])) {	/* its copy must go */
+		if (s == PG_RESIDENT)
+			r->resident--;
 		r->state[i] = PG_DROPPING;
+		r->clean[i] = 0;
 		return true;
 	}
 	if (s == PG_RESIDENT) {
@@ -795,15 +859,18 @@ static void drop_one(struct uz_region *r, size_t i, enum range_kind k,
 		     uintptr_t to)
 {
 	uint32_t kids;
-	int err = uzswap_read(r->uz, r->first_off + i, r->bounce);
+	int err = 1;	/* not read yet */
 
 	if (k == RK_MOVED) {
+		err = uzswap_read(r->uz, r->first_off + i, r->bounce);
 		if (err == 0 && uffd_copy_at(r, to, r->bounce) == -EEXIST)
 			uffd_wake_at(r, to);
 		else if (err)
 			uffd_poison_at(r, to);
 	}
 	kids = uz_kids_wanting(&r->kids, i);	/* after: a fork may nest */
+	if (kids && err == 1)
+		err = uzswap_read(r->uz, r->first_off + i, r->bounce);
 	if (kids)
 		uz_kids_push(&r->kids, kids, i, r->bounce,
 			     err == 0 ? UZ_KID_COPY :
@@ -1115,6 +1182,8 @@ static void region_free(struct uz_region *r)
 	free(r->bounce);
 	free(r->state);
 	free(r->ref);
+	if (r->clean)
+		munmap(r->clean, r->npages * sizeof(*r->clean));
 	pthread_cond_destroy(&r->cond);
 	pthread_mutex_destroy(&r->lock);
 	free(r);
@@ -1156,6 +1225,8 @@ static int options_check(struct uzswap *uz,
 	return 0;
 }
 
+static void region_sum(void *obj, struct uz_region_sums *acc);
+
 int uzswap_region_create(struct uzswap *uz,
 			 const struct uzswap_region_options *ro, void **addr)
 {
@@ -1190,9 +1261,15 @@ int uzswap_region_create(struct uzswap *uz,
 	err = -ENOMEM;
 	r->state = calloc(r->npages, 1);
 	r->ref = calloc(r->npages, 1);
+	/* NORESERVE: only the words of pages faulted in cost memory. */
+	r->clean = mmap(NULL, r->npages * sizeof(*r->clean),
+			PROT_READ | PROT_WRITE,
+			MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	if (r->clean == MAP_FAILED)
+		r->clean = NULL;
 	r->bounce = aligned_alloc(PAGE, PAGE);
 	r->evfd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-	if (!r->state || !r->ref || !r->bounce || r->evfd < 0)
+	if (!r->state || !r->ref || !r->clean || !r->bounce || r->evfd < 0)
 		goto fail;
 	memset(r->bounce, 0, PAGE);	/* populated before any fault */
 	r->base = map_anon(r->npages * PAGE, !r->inherit);
@@ -1205,6 +1282,7 @@ int uzswap_region_create(struct uzswap *uz,
 	if (uffd_setup(r->uffd, r->base, r->npages * PAGE) < 0 ||
 	    uffd_setup(r->stage_uffd, r->staging, EVICT_BATCH * PAGE) < 0)
 		goto fail;
+	uz_regmap_set_sum(region_sum);
 	err = uz_regmap_add((uintptr_t)r->base, r->npages * PAGE, uz,
 			    r->first_off, r->npages, r);
 	if (err < 0)
@@ -1263,7 +1341,8 @@ int uzswap_region_destroy(struct uzswap *uz, void *addr)
 	(void)!write(r->evfd, &(uint64_t){ 1 }, sizeof(uint64_t));
 	pthread_join(r->thread, NULL);
 	for (size_t i = 0; i < r->npages; i++)
-		if (r->state[i] == PG_EVICTED || r->state[i] == PG_BROKEN)
+		if (r->state[i] == PG_EVICTED || r->state[i] == PG_BROKEN ||
+		    (r->state[i] == PG_RESIDENT && r->clean[i]))
 			(void)uzswap_discard(uz, r->first_off + i);
 	r->base = NULL;
 	region_free(r);
@@ -1350,10 +1429,35 @@ int uzswap_region_discard(struct uzswap *uz, void *addr, size_t len)
 	for (size_t i = i0; i < i0 + n; i++) {
 		r->state[i] = PG_NEVER;
 		r->ref[i] = 0;
+		r->clean[i] = 0;
 	}
 	pthread_cond_broadcast(&r->cond);
 	uz_mutex_unlock(&r->lock, UZ_LR_REGION);
 	return 0;
+}
+
+/* uzswap_get_stats: this region into the cache's sums (uz_regmap_lock
+ * held: the region lives). */
+static void region_sum(void *obj, struct uz_region_sums *acc)
+{
+	struct uz_region *r = obj;
+	uint64_t p50, p99;
+
+	uz_mutex_lock(&r->lock, UZ_LR_REGION);
+	acc->count++;
+	acc->resident += r->resident;
+	acc->max_resident += r->max_resident;
+	acc->evicted += r->evicted;
+	acc->clean_evictions += r->clean_evictions;
+	acc->faults_loaded += r->faults_loaded;
+	acc->faults_zero += r->faults_zero;
+	p50 = hist_pct(r, 50);
+	p99 = hist_pct(r, 99);
+	uz_mutex_unlock(&r->lock, UZ_LR_REGION);
+	acc->fault_p50_ns = p50 > acc->fault_p50_ns ? p50 : acc->fault_p50_ns;
+	acc->fault_p99_ns = p99 > acc->fault_p99_ns ? p99 : acc->fault_p99_ns;
+	acc->children_pages += atomic_load_explicit(&r->kids.served,
+						    memory_order_relaxed);
 }
 
 int uzswap_region_get_stats_sized(struct uzswap *uz, void *addr,
@@ -1390,6 +1494,7 @@ int uzswap_region_get_stats_sized(struct uzswap *uz, void *addr,
 	s.dropped_pages = r->dropped_pages;
 	s.unmapped_pages = r->unmapped_pages;
 	s.moved_pages = r->moved_pages;
+	s.clean_evictions = r->clean_evictions;
 	uz_mutex_unlock(&r->lock, UZ_LR_REGION);
 	if (size > sizeof(s))
 		size = sizeof(s);

@@ -133,3 +133,25 @@ bool uz_regmap_overlaps(const void *p, size_t len)
 	}
 	return false;
 }
+
+static _Atomic uz_regmap_sum_fn sum_fn;
+
+void uz_regmap_set_sum(uz_regmap_sum_fn fn)
+{
+	atomic_store(&sum_fn, fn);
+}
+
+void uz_regmap_sum(const void *owner, struct uz_region_sums *acc)
+{
+	uz_regmap_sum_fn fn = atomic_load(&sum_fn);
+
+	*acc = (struct uz_region_sums){ 0 };
+	if (!fn || !atomic_load_explicit(&nr_live, memory_order_relaxed))
+		return;
+	uz_mutex_lock(&uz_regmap_lock, UZ_LR_REGMAP);
+	for (unsigned i = 0; i < UZ_REGMAP_MAX; i++)
+		if (atomic_load_explicit(&ents[i].end, memory_order_relaxed) &&
+		    ents[i].owner == owner)
+			fn(ents[i].obj, acc);
+	uz_mutex_unlock(&uz_regmap_lock, UZ_LR_REGMAP);
+}

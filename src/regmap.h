@@ -36,4 +36,21 @@ void *uz_regmap_find(uintptr_t addr, const void *owner, bool exact);
 /* True when [p, p + len) touches a live region (of any cache). */
 bool uz_regmap_overlaps(const void *p, size_t len);
 
+/* The counters of a cache's regions, summed (uzswap_get_stats). */
+struct uz_region_sums {
+	uint64_t count, resident, max_resident, evicted, clean_evictions,
+		 faults_loaded, faults_zero, fault_p50_ns, fault_p99_ns,
+		 children_pages;
+};
+
+/* How one region adds itself to the sums (set by region.c: a pointer, so
+ * that the registry and its callers below region.c never name it). */
+typedef void (*uz_regmap_sum_fn)(void *obj, struct uz_region_sums *acc);
+void uz_regmap_set_sum(uz_regmap_sum_fn fn);
+
+/* Sum owner's regions into *acc (zeroed first), under uz_regmap_lock: a
+ * region is not destroyed meanwhile; fn takes the region's lock (ranked
+ * after UZ_LR_REGMAP). */
+void uz_regmap_sum(const void *owner, struct uz_region_sums *acc);
+
 #endif

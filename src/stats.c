@@ -64,9 +64,14 @@ static const struct {
 	F(backend_bytes_in), F(backend_err_timeout), F(backend_err_conn),
 	F(backend_err_oom), F(backend_err_other), F(backend_breaker_trips),
 	F(backend_breaker_fast_fails),
-	F(hotplug_injected), F(pool_reserve_bytes), F(recompressed_pages),
+	F(recompressed_pages),
 	F(recompress_saved_bytes), F(recompress_cpu_ns),
 	F(incompressible_pages),
+	F(region_count), F(region_resident_pages),
+	F(region_max_resident_pages), F(region_evicted_pages),
+	F(region_clean_evictions), F(region_faults_loaded),
+	F(region_faults_zero), F(region_fault_p50_ns),
+	F(region_fault_p99_ns), F(region_children_pages),
 };
 #undef F
 

@@ -83,6 +83,8 @@ static void expect_no_copy(struct uzswap *uz, uint64_t off)
  * copies gone (none comes back), the rest intact; writable after. */
 static void test_dontneed(struct uzswap *uz, uint8_t *a)
 {
+	for (size_t i = 64; i < 80; i++)	/* resident, copies kept */
+		T_ASSERT(page_is(a + i * PG, i, false));
 	T_EQ(madvise(a + 64 * PG, 64 * PG, MADV_DONTNEED), 0);
 	sync_handler(uz, a);
 	for (size_t i = 64; i < 128; i++)
