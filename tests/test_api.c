@@ -359,10 +359,31 @@ static void test_lazy_free(void)
 	uzswap_close(uz);
 }
 
+/* Every counter of struct uzswap_stats (u64s after size and pad0) is in
+ * the JSON exactly once: no field forgotten, none printed twice. */
+static void json_keys_once(const char *json)
+{
+	const size_t nr = (sizeof(struct uzswap_stats) - 8) / 8;
+	size_t keys = 0;
+
+	for (const char *k = strchr(json, '"'); k; k = strchr(k, '"')) {
+		const char *e = strchr(k + 1, '"');
+		char key[80];
+
+		T_ASSERT(e && (size_t)(e - k) < sizeof(key) - 2);
+		snprintf(key, sizeof(key), "%.*s:", (int)(e - k + 1), k);
+		T_ASSERT(strstr(json, key) == k);	/* first time */
+		T_ASSERT(!strstr(e, key));		/* and the only one */
+		keys++;
+		k = e + 1;
+	}
+	T_EQ(keys, nr);
+}
+
 static void test_stats_text(struct uzswap *uz)
 {
 	struct uzswap_stats st;
-	char small[8], big[2048];
+	char small[8], big[4096];
 
 	T_EQ(uzswap_store(uz, 9, page(1)), 0);
 	T_EQ(uzswap_get_stats(uz, &st), 0);
@@ -372,6 +393,7 @@ static void test_stats_text(struct uzswap *uz)
 	T_ASSERT(big[0] == '{' && big[need - 1] == '}');
 	T_ASSERT(strstr(big, "\"stored_pages\":1,"));
 	T_ASSERT(strstr(big, "\"written_back_pages\":0"));
+	json_keys_once(big);
 	T_EQ(uzswap_stats_json(NULL, big, sizeof(big)), -EINVAL);
 	T_ASSERT(strcmp(uzswap_strerror(0), "Success") == 0);
 	T_ASSERT(strstr(uzswap_strerror(-E2BIG), "compress"));
