@@ -298,7 +298,9 @@ UZSWAP_API const char *uzswap_open_error(void);
 UZSWAP_API long uzswap_gc(const char *uri);
 
 /* Free the cache and every page in it. NULL is a no-op. No call on uz may
- * be in flight or start after this. */
+ * be in flight or start after this. Regions of the cache still live are
+ * destroyed first, as by uzswap_region_destroy() (no thread may touch
+ * them meanwhile or after: their memory is unmapped). */
 UZSWAP_API void uzswap_close(struct uzswap *uz);
 
 /*
@@ -648,8 +650,8 @@ UZSWAP_API int uzswap_stats_json(const struct uzswap_stats *st, char *buf,
  * (the region forgets it), MADV_DONTNEED region pages (zeros after; no
  * stale copy comes back), mremap pages out of it (they become ordinary
  * memory, evicted ones brought back where they went; stderr says so once)
- * and mprotect pages (a page not read-write is not evicted); every
- * region of a cache must be destroyed before uzswap_close(). Without a
+ * and mprotect pages (a page not read-write is not evicted);
+ * uzswap_close() destroys the regions left live. Without a
  * backing store a page the cache refuses (it does not compress, or the
  * pool is full) stays resident: resident pages may then exceed the limit
  * (counted in evict_failed).

@@ -169,6 +169,8 @@ static void index_entry_free(void *arg, void *e)
 /* Undo instance_init() and open, whatever part of them was done. */
 static void instance_free(struct uzswap *uz)
 {
+	/* Regions first: their handlers use the cache until they stop. */
+	uz_regmap_destroy_all(uz);
 	uz_batch_destroy(uz->workers);	/* idle: no call is in flight */
 	uz_reclaim_destroy(uz);	/* nothing writes back from here on */
 	/* Entries before pools: each drops its pool reference (I6). */

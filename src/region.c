@@ -1227,6 +1227,8 @@ static int options_check(struct uzswap *uz,
 
 static void region_sum(void *obj, struct uz_region_sums *acc);
 
+static int region_destroy_cb(void *owner, void *start);
+
 int uzswap_region_create(struct uzswap *uz,
 			 const struct uzswap_region_options *ro, void **addr)
 {
@@ -1283,6 +1285,7 @@ int uzswap_region_create(struct uzswap *uz,
 	    uffd_setup(r->stage_uffd, r->staging, EVICT_BATCH * PAGE) < 0)
 		goto fail;
 	uz_regmap_set_sum(region_sum);
+	uz_regmap_set_destroy(region_destroy_cb);
 	err = uz_regmap_add((uintptr_t)r->base, r->npages * PAGE, uz,
 			    r->first_off, r->npages, r);
 	if (err < 0)
@@ -1322,6 +1325,12 @@ static void unmap_ours(struct uz_region *r)
 		i = j + 1;
 	}
 	uz_mutex_unlock(&r->lock, UZ_LR_REGION);
+}
+
+/* uzswap_close() destroys the regions left live (regmap.h). */
+static int region_destroy_cb(void *owner, void *start)
+{
+	return uzswap_region_destroy(owner, start);
 }
 
 int uzswap_region_destroy(struct uzswap *uz, void *addr)

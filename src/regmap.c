@@ -134,6 +134,40 @@ bool uz_regmap_overlaps(const void *p, size_t len)
 	return false;
 }
 
+static _Atomic uz_regmap_destroy_fn destroy_fn;
+
+void uz_regmap_set_destroy(uz_regmap_destroy_fn fn)
+{
+	atomic_store(&destroy_fn, fn);
+}
+
+/* The start of a live region of owner, or 0. */
+static uintptr_t first_of(const void *owner)
+{
+	uintptr_t start = 0;
+
+	uz_mutex_lock(&uz_regmap_lock, UZ_LR_REGMAP);
+	for (unsigned i = 0; i < UZ_REGMAP_MAX && !start; i++)
+		if (atomic_load_explicit(&ents[i].end, memory_order_relaxed) &&
+		    ents[i].owner == owner)
+			start = atomic_load_explicit(&ents[i].start,
+						     memory_order_relaxed);
+	uz_mutex_unlock(&uz_regmap_lock, UZ_LR_REGMAP);
+	return start;
+}
+
+void uz_regmap_destroy_all(void *owner)
+{
+	uz_regmap_destroy_fn fn = atomic_load(&destroy_fn);
+	uintptr_t start;
+
+	if (!fn || !atomic_load_explicit(&nr_live, memory_order_acquire))
+		return;
+	while ((start = first_of(owner)) != 0)
+		if (fn(owner, (void *)start) < 0)
+			break;	/* cannot happen: it was live; never spin */
+}
+
 static _Atomic uz_regmap_sum_fn sum_fn;
 
 void uz_regmap_set_sum(uz_regmap_sum_fn fn)

@@ -53,4 +53,13 @@ void uz_regmap_set_sum(uz_regmap_sum_fn fn);
  * after UZ_LR_REGMAP). */
 void uz_regmap_sum(const void *owner, struct uz_region_sums *acc);
 
+/* How a region is destroyed (set by region.c, as the sum): fn(owner,
+ * start) is uzswap_region_destroy(). */
+typedef int (*uz_regmap_destroy_fn)(void *owner, void *start);
+void uz_regmap_set_destroy(uz_regmap_destroy_fn fn);
+
+/* Destroy every region of owner still live (uzswap_close), one at a time,
+ * with no lock held across fn (it unregisters the region itself). */
+void uz_regmap_destroy_all(void *owner);
+
 #endif
