@@ -35,7 +35,7 @@ static const char usage[] =
 "              --pid PID: the live counters of a program under run\n"
 "  torture     threads storing, loading and invalidating shared offsets\n"
 "              while CPUs go offline/online and the codec switches;\n"
-"              every page checked\n"
+"              every page checked (--region: in a transparent region)\n"
 "  codecs      list the compressors and their level ranges\n"
 "  gc URI      remove the pages dead instances left in a Redis backend\n"
 "  help [CMD]  show this text, or a command's\n"
