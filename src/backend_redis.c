@@ -1,6 +1,8 @@
 /*
  * backend_redis.c - the Redis backend: each page a key of one server (TCP
- * or a unix socket), through hiredis, behind backend.h.
+ * or a unix socket) or of a Redis Cluster (redis-cluster://: routed by
+ * rcluster.c), through hiredis, behind backend.h. Nothing above knows
+ * which of the two it talks to.
  *
  *   uz:{NS:F}:O      the record of offset O (hex), F = O / 16: the hash
  *                    tag keeps a 16-page folio in one cluster slot
@@ -13,11 +15,15 @@
  * then WAIT R with wait=R): a write is acknowledged only when the server
  * answered OK (and R replicas had it), so a page becomes remote only then
  * (I7). Page keys never expire; close deletes this namespace's keys.
+ * Through a cluster a batch is one round trip per master it touches
+ * (uz_rcluster_exec), WAIT R one call per slot written (wait_cluster),
+ * and close and gc SCAN every master (uz_rcluster_each_master).
  *
  * Owns: the connections (NR_CONNS, each used by one thread at a time:
- * the shrinker threads and readers each take their own), the circuit
- * breakers, the lease, the key names, and the send seam (send_batch) that
- * a cluster client can sit behind.
+ * the shrinker threads and readers each take their own; with a cluster
+ * each is a struct uz_rcluster), the circuit breakers (one for the whole
+ * cluster: a dead master or a failover trips it as a dead server does),
+ * the lease, the key names, and the send seam (send_batch).
  *
  * Failures: a server down, reset, stalled past timeout_ms, or out of
  * memory fails the request (-ECONNREFUSED, -ETIMEDOUT, -ENOSPC) and opens
@@ -512,14 +518,15 @@ fail:
  * wait=R through a cluster: WAIT on the master of each slot the batch
  * wrote (it covers every earlier write on that connection, I7: remote
  * only once R replicas have it); a slot short of R replicas fails its
- * writes with -ETIMEDOUT, as one node's WAIT does.
+ * writes with -ETIMEDOUT, as one node's WAIT does, and so do the slots
+ * after it (fail fast: one wait of timeout_ms per batch at most).
  */
 static void wait_cluster(struct redis_backend *r, struct uz_rcluster *rc,
 			 unsigned nr, const struct cmd *cmds,
 			 redisReply **replies, int *status, int wait)
 {
 	uint16_t slot[nr];
-	bool waited[nr];
+	bool waited[nr], shortfall = false;
 
 	for (unsigned i = 0; i < nr; i++) {
 		slot[i] = uz_rcluster_slot(cmds[i].argv[1], cmds[i].lens[1]);
@@ -533,8 +540,11 @@ static void wait_cluster(struct redis_backend *r, struct uz_rcluster *rc,
 			asked = waited[j] && slot[j] == slot[i];
 		if (!replies[i] || asked)
 			continue;
-		got = uz_rcluster_wait(rc, cmds[i].argv[1], wait,
-				       r->u.timeout_ms);
+		/* After one slot fell short, the rest fail without waiting
+		 * timeout_ms each (the write breaker opens anyway). */
+		got = shortfall ? 0 : uz_rcluster_wait(rc, cmds[i].argv[1],
+						       wait, r->u.timeout_ms);
+		shortfall |= got < wait;
 		waited[i] = true;
 		for (unsigned j = i; j < nr; j++) {
 			if (slot[j] != slot[i] || !replies[j])

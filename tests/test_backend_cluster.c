@@ -406,6 +406,7 @@ static void test_failover(void)
 	struct writer w = { uz, 0, NR2, 1, 1, NULL, 0, 0, 0 };
 	struct reader rd = { uz, &stop, 0, 0, 0 };
 	pthread_t tw, tr;
+	struct uzswap_stats st;
 	uint64_t remote;
 	double t_kill, t_ok = 0;
 
@@ -431,15 +432,24 @@ static void test_failover(void)
 	atomic_store(&stop, true);
 	pthread_join(tw, NULL);
 	pthread_join(tr, NULL);
+	st = stats(uz);
 	printf("failover: %llu pages remote before; master killed; cluster "
 	       "ok after %.2f s; %ld of %ld writes -EIO (longest %.0f ms), "
-	       "%ld reads -EIO in %ld passes (longest %.0f ms)\n",
+	       "%ld reads -EIO in %ld passes (longest %.0f ms); %llu "
+	       "connection errors, %llu timeouts, %llu breaker trips, %llu "
+	       "failed at once\n",
 	       (unsigned long long)remote, t_ok ? t_ok - t_kill : -1.0,
 	       w.failed, w.done, w.longest * 1e3, rd.eio, rd.passes,
-	       rd.longest * 1e3);
+	       rd.longest * 1e3, (unsigned long long)st.backend_err_conn,
+	       (unsigned long long)st.backend_err_timeout,
+	       (unsigned long long)st.backend_breaker_trips,
+	       (unsigned long long)st.backend_breaker_fast_fails);
 	T_ASSERT(t_ok > 0);
 	T_ASSERT(w.failed + rd.eio > 0);	/* the kill was seen */
 	T_ASSERT(w.longest < 2.0 && rd.longest < 2.0);	/* no hang */
+	/* Fail fast: the breaker answered most failures, not the cluster. */
+	T_ASSERT((st.backend_err_conn + st.backend_err_timeout) * 4 <
+		 (uint64_t)(w.failed + rd.eio));
 	check_recovers(uz, NR2);
 	uzswap_close(uz);
 	T_EQ(census().keys, 0);
