@@ -549,13 +549,11 @@ static void wait_cluster(struct redis_backend *r, struct uz_rcluster *rc,
 		for (unsigned j = i; j < nr; j++) {
 			if (slot[j] != slot[i] || !replies[j])
 				continue;
+			/* the reply stays: redis_write puts back the
+			 * old value it names (restore_unacked) */
 			status[j] = got >= wait ? 0 :
 				    got < 0 ? cluster_errno(r, got, true) :
 				    -ETIMEDOUT;
-			if (status[j]) {
-				freeReplyObject(replies[j]);
-				replies[j] = NULL;
-			}
 		}
 	}
 }
@@ -652,6 +650,40 @@ static int run_batch(struct redis_backend *r, unsigned nr,
 
 /* ---- the operations ---- */
 
+/*
+ * wait=R: the master applied GETSETs that fewer than R replicas
+ * acknowledged. The write failed, so the offset keeps its old record
+ * (device.c keeps the old index value): put back on the master what each
+ * key held (the GETSET reply), or delete a key that was new. Best effort:
+ * a lost reply leaves the new record there, which the old one's
+ * generation check then refuses (-EIO, never wrong bytes).
+ */
+static void restore_unacked(struct redis_backend *r, unsigned n,
+			    char (*keys)[KEY_MAX], redisReply **y,
+			    const int *st)
+{
+	struct cmd cmds[n];
+	redisReply *z[n];
+	int zs[n];
+	unsigned m = 0;
+
+	for (unsigned i = 0; i < n; i++) {
+		if (!st[i] || !y[i])
+			continue;
+		if (y[i]->type == REDIS_REPLY_STRING)
+			cmds[m++] = (struct cmd){ 3, { "SET", keys[i],
+						       y[i]->str },
+				{ 3, strlen(keys[i]), y[i]->len } };
+		else if (y[i]->type == REDIS_REPLY_NIL)
+			cmds[m++] = (struct cmd){ 2, { "DEL", keys[i] },
+						  { 3, strlen(keys[i]) } };
+	}
+	run_batch(r, m, cmds, z, zs, false);
+	for (unsigned i = 0; i < m; i++)
+		if (z[i])
+			freeReplyObject(z[i]);
+}
+
 static void redis_write(struct uz_backend *b, struct uz_breq *q, unsigned n)
 {
 	struct redis_backend *r = RB(b);
@@ -663,20 +695,28 @@ static void redis_write(struct uz_backend *b, struct uz_breq *q, unsigned n)
 	redisReply *y[n];
 	int st[n];
 	bool oom = false;
+	/* With wait=R the old value comes back, to be put back if the
+	 * replicas fall short (restore_unacked). */
+	const char *verb = r->u.wait ? "GETSET" : "SET";
 
 	for (unsigned i = 0; i < n; i++) {
-		cmds[i] = (struct cmd){ 3, { "SET", keys[i], q[i].rec },
-				       { 3, page_key(r, q[i].offset, keys[i]),
+		cmds[i] = (struct cmd){ 3, { verb, keys[i], q[i].rec },
+				       { strlen(verb),
+					 page_key(r, q[i].offset, keys[i]),
 					 q[i].len } };
 	}
 	run_batch(r, n, cmds, y, st, true);
+	if (r->u.wait)
+		restore_unacked(r, n, keys, y, st);
 	for (unsigned i = 0; i < n; i++) {
 		q[i].status = st[i];
 		if (!y[i])
 			continue;
 		if (y[i]->type == REDIS_REPLY_ERROR)
 			q[i].status = reply_errno(r, y[i]);
-		else if (y[i]->type != REDIS_REPLY_STATUS ||
+		else if (r->u.wait ? y[i]->type != REDIS_REPLY_STRING &&
+				     y[i]->type != REDIS_REPLY_NIL :
+			 y[i]->type != REDIS_REPLY_STATUS ||
 			 strcmp(y[i]->str, "OK"))
 			q[i].status = -EIO;
 		/* Out of memory, or fewer replicas than wait=R: writes

@@ -11,8 +11,9 @@
  *    them all, on every master, once it is gone; a live instance's stay
  *  - stress: 2 threads write 4x over the pool, all read back right; the
  *    keys spread over the masters; close deletes them on every master
- *  - failover, wait=1: a master SIGKILLed while a thread writes and
- *    another reads: writes and reads fail fast (no call near a hang),
+ *  - failover, wait=1: a master SIGKILLed (its replica stopped for the
+ *    300 ms before, so that what the master alone had is lost) while a
+ *    thread writes and another reads: writes and reads fail fast,
  *    never wrong bytes; once cluster_state is ok again every page reads
  *    back its newest acknowledged version (0 wrong pages); close deletes
  *    the keys on the masters left
@@ -157,7 +158,9 @@ static long read_check(struct uzswap *uz, uint64_t first, uint64_t nr,
 		if (longest && now_s() - t0 > *longest)
 			*longest = now_s() - t0;
 		if (err == -EIO && allow_eio) {
-			eio++;
+			if (eio++ < 5 && getenv("T_VERBOSE"))
+				fprintf(stderr, "offset %llu: -EIO (want v%u)\n",
+					(unsigned long long)o, want[o]);
 			continue;
 		}
 		T_EQ(err, 0);
@@ -176,8 +179,9 @@ static long read_check(struct uzswap *uz, uint64_t first, uint64_t nr,
 	return eio;
 }
 
-/* Each offset read right once within 15 s (the breaker's backoff). */
-static void check_recovers(struct uzswap *uz, uint64_t nr)
+/* Each offset read right once within 15 s (the breaker's backoff), but
+ * for at most lost ones (never wrong bytes: read_check fails at once). */
+static void check_recovers(struct uzswap *uz, uint64_t nr, long lost)
 {
 	static uint8_t done[NR];
 	long bad = -1;
@@ -188,8 +192,9 @@ static void check_recovers(struct uzswap *uz, uint64_t nr)
 		if (bad)
 			usleep(100 * 1000);
 	}
-	printf("recovery: %ld pages not read right\n", bad);
-	T_EQ(bad, 0);
+	printf("recovery: %ld pages not read right (-EIO; at most %ld "
+	       "allowed)\n", bad, lost);
+	T_ASSERT(bad <= lost);
 }
 
 struct writer {
@@ -353,24 +358,27 @@ static int state_ok(struct redisContext *c, void *arg)
 	return ok ? 0 : -EAGAIN;
 }
 
-/* The PID of the master at seed 0 (one of the three it was made of). */
-static pid_t first_master_pid(void)
+/* The server at host:port: its PID, and (a master's) its replica's
+ * port in *replica when asked. */
+static pid_t node_pid(const char *host, int port, int *replica)
 {
-	char host[256];
-	int port;
-	redisContext *c;
+	redisContext *c = redisConnect(host, port);
 	redisReply *y;
 	const char *p;
 	long pid;
 
-	T_EQ(sscanf(seeds, "%255[^:]:%d", host, &port), 2);
-	c = redisConnect(host, port);
 	T_ASSERT(c && !c->err);
 	y = redisCommand(c, "INFO");
 	T_ASSERT(y && y->type == REDIS_REPLY_STRING);
-	T_ASSERT(strstr(y->str, "role:master"));
 	p = strstr(y->str, "process_id:");
 	pid = p ? atol(p + 11) : 0;
+	if (replica) {
+		T_ASSERT(strstr(y->str, "role:master"));
+		p = strstr(y->str, "slave0:");
+		p = p ? strstr(p, ",port=") : NULL;
+		T_ASSERT(p);
+		*replica = atoi(p + 6);
+	}
 	freeReplyObject(y);
 	redisFree(c);
 	T_ASSERT(pid > 0);
@@ -408,6 +416,9 @@ static void test_failover(void)
 	pthread_t tw, tr;
 	struct uzswap_stats st;
 	uint64_t remote;
+	char host[256];
+	int port, rport;
+	pid_t victim, replica;
 	double t_kill, t_ok = 0;
 
 	memset(want, 0, sizeof(want));
@@ -418,8 +429,15 @@ static void test_failover(void)
 	w = (struct writer){ uz, 0, NR2, 2, 2, &stop, 0, 0, 0 };
 	T_EQ(pthread_create(&tw, NULL, writer_main, &w), 0);
 	T_EQ(pthread_create(&tr, NULL, reader_main, &rd), 0);
+	/* The master at seed 0 dies while its replica is stopped: what it
+	 * acknowledged without the replica (no WAIT) would be lost. */
+	T_EQ(sscanf(seeds, "%255[^:]:%d", host, &port), 2);
+	victim = node_pid(host, port, &rport);
+	replica = node_pid(host, rport, NULL);
+	T_EQ(kill(replica, SIGSTOP), 0);
 	usleep(300 * 1000);
-	T_EQ(kill(first_master_pid(), SIGKILL), 0);
+	T_EQ(kill(victim, SIGKILL), 0);
+	T_EQ(kill(replica, SIGCONT), 0);
 	t_kill = now_s();
 	while (now_s() - t_kill < 30) {
 		usleep(100 * 1000);
@@ -450,7 +468,12 @@ static void test_failover(void)
 	/* Fail fast: the breaker answered most failures, not the cluster. */
 	T_ASSERT((st.backend_err_conn + st.backend_err_timeout) * 4 <
 		 (uint64_t)(w.failed + rd.eio));
-	check_recovers(uz, NR2);
+	/* A write in flight at the kill whose GETSET reached the replica
+	 * but whose WAIT and restore did not return leaves the new record
+	 * where the index expects the old: that page reads -EIO (the
+	 * generation check), never wrong. Bounded by the batches in flight
+	 * (docs/backing.md: what is left). */
+	check_recovers(uz, NR2, 32);
 	uzswap_close(uz);
 	T_EQ(census().keys, 0);
 }
