@@ -474,6 +474,19 @@ static void test_failover(void)
 	 * generation check), never wrong. Bounded by the batches in flight
 	 * (docs/backing.md: what is left). */
 	check_recovers(uz, NR2, 32);
+
+	/* The promoted replica has no replica of its own: wait=1 falls
+	 * short there on every write that reaches it (breaker probes), and
+	 * each page keeps its last acknowledged version: none lost. */
+	stop = false;
+	w = (struct writer){ uz, 0, NR2, 1, 100, &stop, 0, 0, 0 };
+	T_EQ(pthread_create(&tw, NULL, writer_main, &w), 0);
+	usleep(2000 * 1000);
+	atomic_store(&stop, true);
+	pthread_join(tw, NULL);
+	printf("no replica left: %ld of %ld writes -EIO\n", w.failed, w.done);
+	T_ASSERT(w.failed > 0);
+	check_recovers(uz, NR2, 0);
 	uzswap_close(uz);
 	T_EQ(census().keys, 0);
 }
