@@ -99,13 +99,10 @@ int uz_backend_open(const char *path, const char *uri, uint64_t nr_pages,
 		return open_file(u.path, nr_pages, out, err, errlen);
 	case UZ_URI_REDIS:
 	case UZ_URI_REDIS_UNIX:
-		return uz_backend_redis_open(&u, nr_pages, out, err, errlen);
 	case UZ_URI_REDIS_CLUSTER:
-		break;
+		return uz_backend_redis_open(&u, nr_pages, out, err, errlen);
 	}
-	snprintf(err, errlen, "backing_uri: redis-cluster:// is not "
-		 "supported yet (cluster routing has not landed)");
-	return -EOPNOTSUPP;
+	return -EINVAL;	/* uz_uri_parse knows no other kind */
 }
 
 long uz_backend_gc(const char *uri, char *err, unsigned errlen)
@@ -120,11 +117,6 @@ long uz_backend_gc(const char *uri, char *err, unsigned errlen)
 	}
 	if (u.kind == UZ_URI_FILE)
 		return 0;	/* a file is one instance's: nothing to collect */
-	if (u.kind == UZ_URI_REDIS_CLUSTER) {
-		snprintf(err, errlen, "backing_uri: redis-cluster:// is not "
-			 "supported yet (cluster routing has not landed)");
-		return -EOPNOTSUPP;
-	}
 	return uz_backend_redis_gc(&u, err, errlen);
 }
 

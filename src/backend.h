@@ -131,7 +131,7 @@ static inline void uz_ctr_add(_Atomic uint64_t *c, uint64_t n)
  * redis-cluster:); exactly one of them is set. nr_pages offsets. On
  * failure err (errlen bytes) says which part was wrong or what failed.
  * Returns 0, -EINVAL (bad URI), -EOPNOTSUPP (a Redis URI in a build
- * without hiredis, or redis-cluster: not yet), or the backend's error.
+ * without hiredis), or the backend's error.
  */
 int uz_backend_open(const char *path, const char *uri, uint64_t nr_pages,
 		    struct uz_backend **out, char *err, unsigned errlen);

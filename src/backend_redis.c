@@ -1,6 +1,8 @@
 /*
  * backend_redis.c - the Redis backend: each page a key of one server (TCP
- * or a unix socket), through hiredis, behind backend.h.
+ * or a unix socket) or of a Redis Cluster (redis-cluster://: routed by
+ * rcluster.c), through hiredis, behind backend.h. Nothing above knows
+ * which of the two it talks to.
  *
  *   uz:{NS:F}:O      the record of offset O (hex), F = O / 16: the hash
  *                    tag keeps a 16-page folio in one cluster slot
@@ -13,11 +15,15 @@
  * then WAIT R with wait=R): a write is acknowledged only when the server
  * answered OK (and R replicas had it), so a page becomes remote only then
  * (I7). Page keys never expire; close deletes this namespace's keys.
+ * Through a cluster a batch is one round trip per master it touches
+ * (uz_rcluster_exec), WAIT R one call per slot written (wait_cluster),
+ * and close and gc SCAN every master (uz_rcluster_each_master).
  *
  * Owns: the connections (NR_CONNS, each used by one thread at a time:
- * the shrinker threads and readers each take their own), the circuit
- * breakers, the lease, the key names, and the send seam (send_batch) that
- * a cluster client can sit behind.
+ * the shrinker threads and readers each take their own; with a cluster
+ * each is a struct uz_rcluster), the circuit breakers (one for the whole
+ * cluster: a dead master or a failover trips it as a dead server does),
+ * the lease, the key names, and the send seam (send_batch).
  *
  * Failures: a server down, reset, stalled past timeout_ms, or out of
  * memory fails the request (-ECONNREFUSED, -ETIMEDOUT, -ENOSPC) and opens
@@ -70,6 +76,7 @@ long uz_backend_redis_gc(const struct uz_uri *u, char *err, unsigned errlen)
 #include <unistd.h>
 
 #include "fault.h"
+#include "rcluster.h"
 
 #define NR_CONNS 8
 #define LEASE_TTL_MS 10000
@@ -77,10 +84,18 @@ long uz_backend_redis_gc(const struct uz_uri *u, char *err, unsigned errlen)
 #define BREAKER_MAX_NS (1000 * 1000 * 1000ull)
 #define KEY_MAX 80
 
+/* A way to the server: one connection (redis://, redis+unix://) or a
+ * cluster client (redis-cluster://: one connection per master, routed by
+ * key slot). Exactly one is set once open; both NULL: not connected. */
+struct link {
+	redisContext *c;
+	struct uz_rcluster *rc;
+};
+
 struct conn {
 	atomic_bool busy;	/* claimed by one thread */
-	redisContext *c;	/* NULL: not connected */
-	unsigned epoch;		/* r->epoch when it connected */
+	struct link l;
+	unsigned epoch;		/* r->epoch when it connected (single node) */
 };
 
 /* Open: requests fail at once until open_until; then one probe. */
@@ -276,6 +291,100 @@ static int connect_one(struct redis_backend *r, redisContext **out,
 	return 0;
 }
 
+static bool is_cluster(const struct redis_backend *r)
+{
+	return r->u.kind == UZ_URI_REDIS_CLUSTER;
+}
+
+/* A cluster client's status as the backend's errno (counted by kind
+ * when count): the breaker sees a failover or a dead master as it sees
+ * a dead server (-ECONNREFUSED), a stall as -ETIMEDOUT. */
+static int cluster_errno(struct redis_backend *r, int st, bool count)
+{
+	if (st == -ENOMEM || st == -EACCES)
+		return st;
+	if (st == -ETIMEDOUT) {
+		if (count)
+			uz_ctr_add(&r->b.ctr.err_timeout, 1);
+		return -ETIMEDOUT;
+	}
+	if (count)	/* -ECONNREFUSED, -EIO (broken), -EAGAIN, -ELOOP */
+		uz_ctr_add(&r->b.ctr.err_conn, 1);
+	return -ECONNREFUSED;
+}
+
+/* A cluster client on the URI's seeds (routing, redirections and the
+ * per-master connections are rcluster.c's). 0 or an errno; err says. */
+static int cluster_open(struct redis_backend *r, struct uz_rcluster **out,
+			char *err, unsigned errlen)
+{
+	char seed[UZ_URI_MAX_HOSTS][sizeof(r->u.host[0].name) + 16];
+	const char *seeds[UZ_URI_MAX_HOSTS];
+	sigset_t old;
+	int rc;
+
+	for (int i = 0; i < r->u.nhosts; i++) {
+		bool v6 = strchr(r->u.host[i].name, ':');
+
+		snprintf(seed[i], sizeof(seed[i]), "%s%s%s:%d", v6 ? "[" : "",
+			 r->u.host[i].name, v6 ? "]" : "", r->u.host[i].port);
+		seeds[i] = seed[i];
+	}
+	sigpipe_block(&old);
+	rc = uz_rcluster_open(seeds, r->u.nhosts, r->u.timeout_ms,
+			      r->u.user[0] ? r->u.user : NULL,
+			      r->u.pass[0] ? r->u.pass : NULL, out);
+	sigpipe_restore(&old);
+	if (rc) {
+		rc = rc == -EPROTO ? -EIO : cluster_errno(r, rc, true);
+		snprintf(err, errlen, "redis-cluster: no seed gave the slot "
+			 "map: %s", strerror(-rc));
+	}
+	return rc;
+}
+
+static int link_open(struct redis_backend *r, struct link *l, char *err,
+		     unsigned errlen)
+{
+	*l = (struct link){ NULL, NULL };
+	if (is_cluster(r))
+		return cluster_open(r, &l->rc, err, errlen);
+	return connect_one(r, &l->c, err, errlen);
+}
+
+static void link_close(struct link *l)
+{
+	redisFree(l->c);
+	uz_rcluster_close(l->rc);
+	*l = (struct link){ NULL, NULL };
+}
+
+/* One command on l (a cluster routes it by argv[1], its key), its reply
+ * checked: 0 or a negative errno. */
+static int link_cmd(struct redis_backend *r, struct link *l, int argc,
+		    const char **argv, const size_t *lens, redisReply **out)
+{
+	struct uz_rcmd m = { argc, argv, lens, argc > 1 ? 1 : -1 };
+	void *y = NULL;
+	sigset_t old;
+	int st, err;
+
+	if (!l->rc)
+		return command(r, l->c, argc, argv, lens, out);
+	sigpipe_block(&old);
+	err = uz_rcluster_exec(l->rc, 1, &m, &y, &st);
+	sigpipe_restore(&old);
+	if (err || st)
+		return cluster_errno(r, err ? err : st, true);
+	if (((redisReply *)y)->type == REDIS_REPLY_ERROR)
+		err = reply_errno(r, y);
+	if (out && !err)
+		*out = y;
+	else
+		freeReplyObject(y);
+	return err;
+}
+
 /* Claim a connection (connected; NULL with *err when it cannot be). */
 static struct conn *conn_get(struct redis_backend *r, int *err)
 {
@@ -287,13 +396,19 @@ static struct conn *conn_get(struct redis_backend *r, int *err)
 
 			if (atomic_exchange(&k->busy, true))
 				continue;
-			if (k->c && k->epoch != atomic_load(&r->epoch)) {
-				redisFree(k->c);	/* from before an error */
-				k->c = NULL;
+			if (is_cluster(r)) {	/* it reconnects by itself */
+				*err = k->l.rc ? 0 : cluster_open(r, &k->l.rc,
+							why, sizeof(why));
+				goto claimed;
+			}
+			if (k->l.c && k->epoch != atomic_load(&r->epoch)) {
+				redisFree(k->l.c);	/* from before an error */
+				k->l.c = NULL;
 			}
 			k->epoch = atomic_load(&r->epoch);
-			*err = k->c ? 0 : connect_one(r, &k->c, why,
-						       sizeof(why));
+			*err = k->l.c ? 0 : connect_one(r, &k->l.c, why,
+							 sizeof(why));
+claimed:
 			if (!*err)
 				return k;
 			atomic_store(&k->busy, false);
@@ -305,12 +420,12 @@ static struct conn *conn_get(struct redis_backend *r, int *err)
 
 /* Give k back; after a connection error it is closed (hiredis cannot
  * resume a context that failed), and so, at their next use, are the
- * others (epoch). */
+ * others (epoch). A cluster client drops and redials its own. */
 static void conn_put(struct redis_backend *r, struct conn *k, bool broken)
 {
 	if (broken) {
-		redisFree(k->c);
-		k->c = NULL;
+		redisFree(k->l.c);
+		k->l.c = NULL;
 		atomic_fetch_add(&r->epoch, 1);
 	}
 	atomic_store(&k->busy, false);
@@ -346,36 +461,32 @@ struct cmd {
 };
 
 /*
- * Send nr commands (+ WAIT when wait > 0) in one round trip; replies[i]
- * or status[i] < 0 each. Returns 0, or a negative errno for the whole
- * batch (no connection, the connection failed: every status set to it).
- * A cluster client takes this place, routing each command by its key.
+ * Send nr commands (+ WAIT when wait > 0) in one round trip on k's
+ * connection; replies[i] or status[i] < 0 each. Returns 0, or a negative
+ * errno for the whole batch (the connection failed: every status set to
+ * it). k is given back.
  */
-static int send_batch(struct redis_backend *r, unsigned nr,
-		      const struct cmd *cmds, redisReply **replies,
-		      int *status, int wait)
+static int send_one(struct redis_backend *r, struct conn *k, unsigned nr,
+		    const struct cmd *cmds, redisReply **replies, int *status,
+		    int wait)
 {
-	struct conn *k;
 	int err, i;
 
-	k = conn_get(r, &err);
-	if (!k)
-		goto fail;
 	for (i = 0; i < (int)nr; i++) {
 		/* hiredis 0.14 takes char ** but only reads it */
-		redisAppendCommandArgv(k->c, cmds[i].argc,
+		redisAppendCommandArgv(k->l.c, cmds[i].argc,
 				       (const char **)cmds[i].argv,
 				       cmds[i].lens);
 		uz_ctr_add(&r->b.ctr.bytes_out,
 			   resp_bytes(cmds[i].argc, cmds[i].lens));
 	}
 	if (wait)
-		redisAppendCommand(k->c, "WAIT %d %d", wait, r->u.timeout_ms);
+		redisAppendCommand(k->l.c, "WAIT %d %d", wait, r->u.timeout_ms);
 	for (i = 0; i < (int)nr + !!wait; i++) {
 		void *y = NULL;
 
-		if (redisGetReply(k->c, &y) != REDIS_OK) {
-			err = ctx_errno(r, k->c);
+		if (redisGetReply(k->l.c, &y) != REDIS_OK) {
+			err = ctx_errno(r, k->l.c);
 			for (int j = 0; j < i && j < (int)nr; j++)
 				freeReplyObject(replies[j]);
 			conn_put(r, k, true);
@@ -402,6 +513,111 @@ fail:
 		status[j] = err;
 	}
 	return err;
+}
+
+/*
+ * wait=R through a cluster: WAIT on the master of each slot the batch
+ * wrote (it covers every earlier write on that connection, I7: remote
+ * only once R replicas have it); a slot short of R replicas fails its
+ * writes with -ETIMEDOUT, as one node's WAIT does, and so do the slots
+ * after it (fail fast: one wait of timeout_ms per batch at most).
+ */
+static void wait_cluster(struct redis_backend *r, struct uz_rcluster *rc,
+			 unsigned nr, const struct cmd *cmds,
+			 redisReply **replies, int *status, int wait)
+{
+	uint16_t slot[nr];
+	bool waited[nr], shortfall = false;
+
+	for (unsigned i = 0; i < nr; i++) {
+		slot[i] = uz_rcluster_slot(cmds[i].argv[1], cmds[i].lens[1]);
+		waited[i] = false;
+	}
+	for (unsigned i = 0; i < nr; i++) {
+		bool asked = false;
+		int got;
+
+		for (unsigned j = 0; j < i && !asked; j++)
+			asked = waited[j] && slot[j] == slot[i];
+		if (!replies[i] || asked)
+			continue;
+		/* After one slot fell short, the rest fail without waiting
+		 * timeout_ms each (the write breaker opens anyway). */
+		got = shortfall ? 0 : uz_rcluster_wait(rc, cmds[i].argv[1],
+						       wait, r->u.timeout_ms);
+		shortfall |= got < wait;
+		waited[i] = true;
+		for (unsigned j = i; j < nr; j++) {
+			if (slot[j] != slot[i] || !replies[j])
+				continue;
+			/* the reply stays: redis_write puts back the
+			 * old value it names (restore_unacked) */
+			status[j] = got >= wait ? 0 :
+				    got < 0 ? cluster_errno(r, got, true) :
+				    -ETIMEDOUT;
+		}
+	}
+}
+
+/*
+ * The same through a cluster client: each command routed by its key's
+ * slot, the masters' pipelines written before any is read (rcluster.c).
+ * A command that failed has its status; the batch's error (for the
+ * breaker) is the first connection error, 0 when none. k is given back.
+ */
+static int send_cluster(struct redis_backend *r, struct conn *k,
+			unsigned nr, const struct cmd *cmds,
+			redisReply **replies, int *status, int wait)
+{
+	struct uz_rcmd m[nr];
+	int err = 0, rc;
+
+	for (unsigned i = 0; i < nr; i++) {
+		m[i] = (struct uz_rcmd){ cmds[i].argc,
+					 (const char **)cmds[i].argv,
+					 cmds[i].lens, 1 };
+		uz_ctr_add(&r->b.ctr.bytes_out,
+			   resp_bytes(cmds[i].argc, cmds[i].lens));
+	}
+	rc = uz_rcluster_exec(k->l.rc, (int)nr, m, (void **)replies, status);
+	for (unsigned i = 0; i < nr; i++) {
+		if (rc) {
+			replies[i] = NULL;
+			status[i] = rc;
+		}
+		if (status[i] < 0) {
+			status[i] = cluster_errno(r, status[i], !err);
+			err = err ? err : status[i];
+		}
+	}
+	if (wait && !rc)
+		wait_cluster(r, k->l.rc, nr, cmds, replies, status, wait);
+	conn_put(r, k, false);
+	return err;
+}
+
+/*
+ * A batch in one round trip per server (a cluster: per master), through
+ * whichever the URI named: nothing above knows which.
+ */
+static int send_batch(struct redis_backend *r, unsigned nr,
+		      const struct cmd *cmds, redisReply **replies,
+		      int *status, int wait)
+{
+	struct conn *k;
+	int err;
+
+	k = conn_get(r, &err);
+	if (!k) {
+		for (unsigned j = 0; j < nr; j++) {
+			replies[j] = NULL;
+			status[j] = err;
+		}
+		return err;
+	}
+	return is_cluster(r) ? send_cluster(r, k, nr, cmds, replies, status,
+					    wait)
+			     : send_one(r, k, nr, cmds, replies, status, wait);
 }
 
 /* A batch through the breakers: 0 (replies/status per command), or the
@@ -435,6 +651,40 @@ static int run_batch(struct redis_backend *r, unsigned nr,
 
 /* ---- the operations ---- */
 
+/*
+ * wait=R: the master applied GETSETs that fewer than R replicas
+ * acknowledged. The write failed, so the offset keeps its old record
+ * (device.c keeps the old index value): put back on the master what each
+ * key held (the GETSET reply), or delete a key that was new. Best effort:
+ * a lost reply leaves the new record there, which the old one's
+ * generation check then refuses (-EIO, never wrong bytes).
+ */
+static void restore_unacked(struct redis_backend *r, unsigned n,
+			    char (*keys)[KEY_MAX], redisReply **y,
+			    const int *st)
+{
+	struct cmd cmds[n];
+	redisReply *z[n];
+	int zs[n];
+	unsigned m = 0;
+
+	for (unsigned i = 0; i < n; i++) {
+		if (!st[i] || !y[i])
+			continue;
+		if (y[i]->type == REDIS_REPLY_STRING)
+			cmds[m++] = (struct cmd){ 3, { "SET", keys[i],
+						       y[i]->str },
+				{ 3, strlen(keys[i]), y[i]->len } };
+		else if (y[i]->type == REDIS_REPLY_NIL)
+			cmds[m++] = (struct cmd){ 2, { "DEL", keys[i] },
+						  { 3, strlen(keys[i]) } };
+	}
+	run_batch(r, m, cmds, z, zs, false);
+	for (unsigned i = 0; i < m; i++)
+		if (z[i])
+			freeReplyObject(z[i]);
+}
+
 static void redis_write(struct uz_backend *b, struct uz_breq *q, unsigned n)
 {
 	struct redis_backend *r = RB(b);
@@ -446,20 +696,28 @@ static void redis_write(struct uz_backend *b, struct uz_breq *q, unsigned n)
 	redisReply *y[n];
 	int st[n];
 	bool oom = false;
+	/* With wait=R the old value comes back, to be put back if the
+	 * replicas fall short (restore_unacked). */
+	const char *verb = r->u.wait ? "GETSET" : "SET";
 
 	for (unsigned i = 0; i < n; i++) {
-		cmds[i] = (struct cmd){ 3, { "SET", keys[i], q[i].rec },
-				       { 3, page_key(r, q[i].offset, keys[i]),
+		cmds[i] = (struct cmd){ 3, { verb, keys[i], q[i].rec },
+				       { strlen(verb),
+					 page_key(r, q[i].offset, keys[i]),
 					 q[i].len } };
 	}
 	run_batch(r, n, cmds, y, st, true);
+	if (r->u.wait)
+		restore_unacked(r, n, keys, y, st);
 	for (unsigned i = 0; i < n; i++) {
 		q[i].status = st[i];
 		if (!y[i])
 			continue;
 		if (y[i]->type == REDIS_REPLY_ERROR)
 			q[i].status = reply_errno(r, y[i]);
-		else if (y[i]->type != REDIS_REPLY_STATUS ||
+		else if (r->u.wait ? y[i]->type != REDIS_REPLY_STRING &&
+				     y[i]->type != REDIS_REPLY_NIL :
+			 y[i]->type != REDIS_REPLY_STATUS ||
 			 strcmp(y[i]->str, "OK"))
 			q[i].status = -EIO;
 		/* Out of memory, or fewer replicas than wait=R: writes
@@ -552,7 +810,7 @@ static int redis_flush(struct uz_backend *b)
 
 /* ---- the lease, open and close ---- */
 
-static int set_lease(struct redis_backend *r, redisContext *c, bool nx)
+static int set_lease(struct redis_backend *r, struct link *l, bool nx)
 {
 	char ttl[16], val[32];
 	const char *av[6] = { "SET", r->lease, val, "PX", ttl, "NX" };
@@ -564,7 +822,7 @@ static int set_lease(struct redis_backend *r, redisContext *c, bool nx)
 	snprintf(val, sizeof(val), "pid %d", (int)getpid());
 	for (int i = 0; i < 6; i++)
 		lens[i] = strlen(av[i]);
-	err = command(r, c, nx ? 6 : 5, av, lens, &y);
+	err = link_cmd(r, l, nx ? 6 : 5, av, lens, &y);
 	if (!err && y->type == REDIS_REPLY_NIL)
 		err = -EEXIST;	/* a live instance's namespace */
 	if (y)
@@ -577,7 +835,7 @@ static void *lease_main(void *arg)
 {
 	struct redis_backend *r = arg;
 	struct timespec step = { 0, 50 * 1000 * 1000 };
-	redisContext *c = NULL;
+	struct link l = { NULL, NULL };
 	char why[160];
 	unsigned ticks = 0;
 
@@ -586,35 +844,35 @@ static void *lease_main(void *arg)
 		if (++ticks < LEASE_TTL_MS / 4 / 50)
 			continue;
 		ticks = 0;
-		if (!c && connect_one(r, &c, why, sizeof(why)))
+		if (!l.c && !l.rc && link_open(r, &l, why, sizeof(why)))
 			continue;	/* unreachable: try at the next tick */
-		if (set_lease(r, c, false) == -ETIMEDOUT ||
-		    c->err) {
-			redisFree(c);
-			c = NULL;
-		}
+		if (set_lease(r, &l, false) == -ETIMEDOUT ||
+		    (l.c && l.c->err))
+			link_close(&l);
 	}
-	redisFree(c);
+	link_close(&l);
 	return NULL;
 }
 
-/* SCAN for pattern and UNLINK every key found (with only_orphans, only
- * the keys whose namespace has no lease). Keys removed, or an errno. */
-static long scan_unlink(struct redis_backend *r, redisContext *c,
-			const char *pattern, bool only_orphans);
+/* SCAN every master of l for pattern and UNLINK the keys found (with
+ * only_orphans, only those whose namespace has no lease on route, the
+ * way to any key). Keys removed, or an errno. */
+static long scan_all(struct redis_backend *r, struct link *l,
+		     struct link *route, const char *pattern,
+		     bool only_orphans);
 
 static void delete_keys(struct redis_backend *r)
 {
 	char pat[KEY_MAX], why[160];
 	const char *av[2] = { "DEL", r->lease };
-	redisContext *c = NULL;
+	struct link l;
 
-	if (connect_one(r, &c, why, sizeof(why)))
+	if (link_open(r, &l, why, sizeof(why)))
 		return;	/* unreachable: gc removes them once the lease is gone */
 	snprintf(pat, sizeof(pat), "uz:{%s:*", r->u.ns);
-	(void)scan_unlink(r, c, pat, false);
-	(void)command(r, c, 2, av, (size_t[]){ 3, strlen(r->lease) }, NULL);
-	redisFree(c);
+	(void)scan_all(r, &l, &l, pat, false);
+	(void)link_cmd(r, &l, 2, av, (size_t[]){ 3, strlen(r->lease) }, NULL);
+	link_close(&l);
 }
 
 static void redis_close(struct uz_backend *b)
@@ -627,7 +885,7 @@ static void redis_close(struct uz_backend *b)
 	if (r->lease[0])
 		delete_keys(r);
 	for (unsigned i = 0; i < NR_CONNS; i++)
-		redisFree(r->conns[i].c);
+		link_close(&r->conns[i].l);
 	uz_free(r);
 }
 
@@ -658,12 +916,12 @@ static void random_ns(char *ns)
 static int redis_start(struct redis_backend *r, char *err, unsigned errlen)
 {
 	struct conn *k = &r->conns[0];
-	int rc = connect_one(r, &k->c, err, errlen);
+	int rc = link_open(r, &k->l, err, errlen);
 
 	if (rc)
 		return rc;
 	snprintf(r->lease, sizeof(r->lease), "uz:lease:%s", r->u.ns);
-	rc = set_lease(r, k->c, true);
+	rc = set_lease(r, &k->l, true);
 	if (rc) {
 		snprintf(err, errlen, "redis: lease %s: %s", r->lease,
 			 rc == -EEXIST ? "held by a live instance (another "
@@ -724,7 +982,7 @@ static bool key_ns(const char *key, size_t len, char *ns)
 }
 
 /* Has ns a lease? 1, 0, or a negative errno. */
-static int leased(struct redis_backend *r, redisContext *c, const char *ns)
+static int leased(struct redis_backend *r, struct link *route, const char *ns)
 {
 	char lease[KEY_MAX];
 	const char *av[2] = { "EXISTS", lease };
@@ -732,7 +990,7 @@ static int leased(struct redis_backend *r, redisContext *c, const char *ns)
 	int rc;
 
 	snprintf(lease, sizeof(lease), "uz:lease:%s", ns);
-	rc = command(r, c, 2, av, (size_t[]){ 6, strlen(lease) }, &y);
+	rc = link_cmd(r, route, 2, av, (size_t[]){ 6, strlen(lease) }, &y);
 	if (rc)
 		return rc;
 	rc = y->type == REDIS_REPLY_INTEGER && y->integer > 0;
@@ -740,9 +998,11 @@ static int leased(struct redis_backend *r, redisContext *c, const char *ns)
 	return rc;
 }
 
-/* UNLINK the keys of one SCAN reply (the orphans only, if asked). */
+/* UNLINK on c (the node that listed them) the keys of one SCAN reply
+ * (the orphans only, if asked: their leases looked up through route). */
 static long unlink_some(struct redis_backend *r, redisContext *c,
-			redisReply *keys, bool only_orphans)
+			struct link *route, redisReply *keys,
+			bool only_orphans)
 {
 	char ns[UZ_URI_NS_MAX + 1] = "", last[UZ_URI_NS_MAX + 1] = "";
 	int orphan = 0;
@@ -756,7 +1016,7 @@ static long unlink_some(struct redis_backend *r, redisContext *c,
 			if (!key_ns(k->str, k->len, ns))
 				continue;
 			if (strcmp(ns, last)) {	/* one EXISTS per ns run */
-				orphan = leased(r, c, ns) == 0;
+				orphan = leased(r, route, ns) == 0;
 				strcpy(last, ns);
 			}
 			if (!orphan)
@@ -768,8 +1028,10 @@ static long unlink_some(struct redis_backend *r, redisContext *c,
 	return n;
 }
 
+/* SCAN one node, c, for pattern; UNLINK what it lists (unlink_some). */
 static long scan_unlink(struct redis_backend *r, redisContext *c,
-			const char *pattern, bool only_orphans)
+			struct link *route, const char *pattern,
+			bool only_orphans)
 {
 	char cursor[32] = "0";
 	long removed = 0;
@@ -791,25 +1053,69 @@ static long scan_unlink(struct redis_backend *r, redisContext *c,
 			return removed ? removed : -EIO;
 		}
 		snprintf(cursor, sizeof(cursor), "%s", y->element[0]->str);
-		removed += unlink_some(r, c, y->element[1], only_orphans);
+		removed += unlink_some(r, c, route, y->element[1],
+				       only_orphans);
 		freeReplyObject(y);
 	} while (strcmp(cursor, "0"));
 	return removed;
 }
 
+struct scan_arg {
+	struct redis_backend *r;
+	struct link *route;
+	const char *pattern;
+	bool only_orphans;
+	long removed;
+};
+
+static int scan_master(struct redisContext *c, void *arg)
+{
+	struct scan_arg *a = arg;
+	long n = scan_unlink(a->r, c, a->route, a->pattern, a->only_orphans);
+
+	if (n < 0)
+		return (int)n;
+	a->removed += n;
+	return 0;
+}
+
+static long scan_all(struct redis_backend *r, struct link *l,
+		     struct link *route, const char *pattern,
+		     bool only_orphans)
+{
+	struct scan_arg a = { r, route, pattern, only_orphans, 0 };
+	sigset_t old;
+	int rc;
+
+	if (!l->rc)
+		return scan_unlink(r, l->c, route, pattern, only_orphans);
+	/* A cluster: every master holds its part of the keyspace. route
+	 * is another client than l: its commands must not redial the
+	 * connection being scanned (rcluster.h). */
+	sigpipe_block(&old);
+	rc = uz_rcluster_each_master(l->rc, scan_master, &a);
+	sigpipe_restore(&old);
+	return a.removed ? a.removed : rc;
+}
+
 long uz_backend_redis_gc(const struct uz_uri *u, char *err, unsigned errlen)
 {
 	struct redis_backend r = { .u = *u };
-	redisContext *c = NULL;
-	long rc = connect_one(&r, &c, err, errlen);
+	struct link l, route = { NULL, NULL };
+	long rc = link_open(&r, &l, err, errlen);
 
-	if (rc)
+	if (!rc && is_cluster(&r))
+		rc = link_open(&r, &route, err, errlen);
+	if (rc) {
+		link_close(&l);
 		return rc;
-	rc = scan_unlink(&r, c, "uz:{*", true);
+	}
+	rc = scan_all(&r, &l, l.rc ? &route : &l, "uz:{*", true);
 	if (rc < 0)
 		snprintf(err, errlen, "redis: SCAN failed: %s",
 			 strerror((int)-rc));
-	redisFree(c);
+	link_close(&route);
+	link_close(&l);
 	return rc;
 }
 

@@ -1,6 +1,7 @@
 /*
  * backend_redis.h - the Redis backend (backend_redis.c): pages as keys of
- * one server, over TCP or a unix socket, through hiredis.
+ * one server, over TCP or a unix socket, or of a Redis Cluster, through
+ * hiredis.
  *
  * Must never: be called but through backend.h's operations, once open.
  */
@@ -14,8 +15,9 @@
 struct uz_uri;
 
 /*
- * Connect to the server u names (redis:// or redis+unix://), AUTH when
- * the URI has a password, PING, take the instance's lease key. 0, or
+ * Connect to the server u names (redis:// or redis+unix://; with
+ * redis-cluster:// the first seed that gives the slot map), AUTH when
+ * the URI has a password, take the instance's lease key. 0, or
  * -EOPNOTSUPP (built without hiredis), -ECONNREFUSED, -ETIMEDOUT,
  * -EACCES (AUTH refused), -EEXIST (ns is another live instance's: its
  * lease is held), -EIO, -ENOMEM; err (errlen bytes) says which.
@@ -25,7 +27,8 @@ int uz_backend_redis_open(const struct uz_uri *u, uint64_t nr_pages,
 			  unsigned errlen);
 
 /*
- * Remove every page key on the server u names whose namespace has no
+ * Remove every page key on the server u names (a cluster: on every
+ * master) whose namespace has no
  * lease (an instance that died without closing). Keys removed, or a
  * negative errno as uz_backend_redis_open's; err says which.
  */

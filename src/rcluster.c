@@ -686,6 +686,38 @@ int uz_rcluster_wait(struct uz_rcluster *c, const char *key, int replicas,
 	return err ? err : rc_wait_on(c, n, replicas, timeout_ms);
 }
 
+int uz_rcluster_each_master(struct uz_rcluster *c,
+			    int (*fn)(struct redisContext *ctx, void *arg),
+			    void *arg)
+{
+	bool seen[RC_MAX_NODES] = { false };
+	int first = 0, err;
+
+	if (!c || !fn)
+		return -EINVAL;
+	if (c->stale)
+		(void)rc_refresh(c);
+	for (int s = 0; s < UZ_RCLUSTER_SLOTS; s++) {
+		if (c->owner[s] == RC_NONE)
+			first = -EAGAIN;
+		else
+			seen[c->owner[s]] = true;
+	}
+	for (int n = 0; n < c->nnodes; n++) {
+		if (!seen[n])
+			continue;
+		err = rc_connect(c, n);
+		if (!err) {
+			err = fn(c->nodes[n].ctx, arg);
+			if (c->nodes[n].ctx && c->nodes[n].ctx->err)
+				(void)rc_drop(c, n);
+		}
+		if (err < 0 && !first)
+			first = err;
+	}
+	return first;
+}
+
 static char *rc_strdup(const char *s, int *err)
 {
 	char *d = s ? strdup(s) : NULL;

@@ -90,6 +90,21 @@ int uz_rcluster_exec(struct uz_rcluster *c, int nr, const struct uz_rcmd *cmds,
 int uz_rcluster_wait(struct uz_rcluster *c, const char *key, int replicas,
 		     int timeout_ms);
 
+/*
+ * Call fn(ctx, arg) once on the connection to each master of the slot map
+ * (reloaded first when stale), for what runs per node rather than per key
+ * (SCAN). ctx is the handle's own: fn sends and reads on it and leaves it
+ * as it found it; a command there that names a key of another master gets
+ * -MOVED (route those through uz_rcluster_exec instead). Every master is
+ * visited even after an error. Returns 0, or the first error: fn's (< 0),
+ * a master's connection error as above, or -EAGAIN when a slot has no
+ * master in the map (that part of the keyspace was not visited).
+ */
+struct redisContext;
+int uz_rcluster_each_master(struct uz_rcluster *c,
+			    int (*fn)(struct redisContext *ctx, void *arg),
+			    void *arg);
+
 /* The cluster slot of a key: CRC16-XMODEM of it or of its {hash tag}. */
 uint16_t uz_rcluster_slot(const char *key, size_t len);
 
