@@ -294,21 +294,44 @@ static size_t uffd_move(struct uz_region *r, int fd, void *dst,
  * A page's 64-bit content hash (never 0): taken when a fault brings the
  * page in from the cache (which keeps its copy), taken again on the page
  * moved out at eviction; equal: the page was not changed, the copy is it
- * (a clean re-eviction: no compression). Four multiply-xorshift lanes.
+ * (a clean re-eviction: no compression). A collision would keep a stale
+ * copy, so every word goes through a full multiply-xorshift; eight
+ * independent lanes (words i mod 8) keep the multiplier busy: 0.55 us a
+ * page here against 1.0 us with four lanes in an array (gcc -O2, idle).
  */
+#define HASH_K 0xff51afd7ed558ccdull
+
+static inline uint64_t hash_mix(uint64_t h, uint64_t v)
+{
+	h = (h ^ v) * HASH_K;
+	return h ^ (h >> 31);
+}
+
+static inline uint64_t rotl64(uint64_t x, unsigned r)
+{
+	return x << r | x >> (64 - r);
+}
+
 static uint64_t page_hash(const void *page)
 {
 	const uint64_t *w = page;
-	uint64_t h[4] = { 0x9e3779b97f4a7c15ull, 0xc2b2ae3d27d4eb4full,
-			  0x165667b19e3779f9ull, 0x27d4eb2f165667c5ull };
+	uint64_t a = 0x9e3779b97f4a7c15ull, b = 0xc2b2ae3d27d4eb4full,
+		 c = 0x165667b19e3779f9ull, d = 0x27d4eb2f165667c5ull,
+		 e = 0x85ebca77c2b2ae63ull, f = 0xd6e8feb86659fd93ull,
+		 g = 0xa0761d6478bd642full, h = 0xe7037ed1a0b428dbull;
 
-	for (size_t i = 0; i < PAGE / 8; i += 4)
-		for (unsigned j = 0; j < 4; j++) {
-			h[j] = (h[j] ^ w[i + j]) * 0xff51afd7ed558ccdull;
-			h[j] ^= h[j] >> 31;
-		}
-	return (h[0] ^ (h[1] << 1 | h[1] >> 63) ^ (h[2] << 2 | h[2] >> 62) ^
-		(h[3] << 3 | h[3] >> 61)) | 1;
+	for (size_t i = 0; i < PAGE / 8; i += 8) {
+		a = hash_mix(a, w[i]);
+		b = hash_mix(b, w[i + 1]);
+		c = hash_mix(c, w[i + 2]);
+		d = hash_mix(d, w[i + 3]);
+		e = hash_mix(e, w[i + 4]);
+		f = hash_mix(f, w[i + 5]);
+		g = hash_mix(g, w[i + 6]);
+		h = hash_mix(h, w[i + 7]);
+	}
+	return (a ^ rotl64(b, 1) ^ rotl64(c, 2) ^ rotl64(d, 3) ^ rotl64(e, 4) ^
+		rotl64(f, 5) ^ rotl64(g, 6) ^ rotl64(h, 7)) | 1;
 }
 
 /* ---- eviction (handler only) ---- */
