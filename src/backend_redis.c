@@ -759,10 +759,13 @@ static void key_cmds(const struct redis_backend *r, const char *verb,
 				       { 3, page_key(r, q[i].offset, keys[i]) } };
 }
 
-static void redis_read(struct uz_backend *b, struct uz_breq *q, unsigned n)
+/* One verb on the key of each request, pipelined: GET (each status from
+ * its reply: read_reply) or DEL (best effort: every status 0 - a key left
+ * behind is never read, the index no longer points at it, and goes at
+ * close or by gc). */
+static void key_batch(struct redis_backend *r, const char *verb,
+		      struct uz_breq *q, unsigned n, bool get)
 {
-	struct redis_backend *r = RB(b);
-
 	if (!n)		/* no zero-length arrays below */
 		return;
 	char keys[n][KEY_MAX];
@@ -770,36 +773,25 @@ static void redis_read(struct uz_backend *b, struct uz_breq *q, unsigned n)
 	redisReply *y[n];
 	int st[n];
 
-	key_cmds(r, "GET", q, n, cmds, keys);
+	key_cmds(r, verb, q, n, cmds, keys);
 	run_batch(r, n, cmds, y, st, false);
 	for (unsigned i = 0; i < n; i++) {
-		q[i].status = y[i] ? read_reply(r, &q[i], y[i]) : st[i];
+		q[i].status = !get ? 0 : y[i] ? read_reply(r, &q[i], y[i]) :
+						 st[i];
 		if (y[i])
 			freeReplyObject(y[i]);
 	}
 }
 
-/* Best effort: a key left behind is never read (the index no longer
- * points at it) and goes at close or by gc. */
+static void redis_read(struct uz_backend *b, struct uz_breq *q, unsigned n)
+{
+	key_batch(RB(b), "GET", q, n, true);
+}
+
 static void redis_discard(struct uz_backend *b, struct uz_breq *q,
 			  unsigned n)
 {
-	struct redis_backend *r = RB(b);
-
-	if (!n)		/* no zero-length arrays below */
-		return;
-	char keys[n][KEY_MAX];
-	struct cmd cmds[n];
-	redisReply *y[n];
-	int st[n];
-
-	key_cmds(r, "DEL", q, n, cmds, keys);
-	run_batch(r, n, cmds, y, st, false);
-	for (unsigned i = 0; i < n; i++) {
-		q[i].status = 0;
-		if (y[i])
-			freeReplyObject(y[i]);
-	}
+	key_batch(RB(b), "DEL", q, n, false);
 }
 
 static int redis_flush(struct uz_backend *b)
