@@ -28,6 +28,29 @@ struct t_redis {
 
 static struct t_redis *t_redis_atexit_;
 
+/* A cache of nr pages, pool limit pool, backed by uri; exits T_FAIL with
+ * uzswap_open_error() when it does not open. */
+static inline struct uzswap *t_open_uri(const char *uri, uint64_t nr,
+					uint64_t pool, bool shrinker)
+{
+	struct uzswap_options o;
+	struct uzswap *uz;
+	int err;
+
+	uzswap_options_init(&o);
+	o.nr_pages = nr;
+	o.max_pool_bytes = pool;
+	o.backing_uri = uri;
+	o.shrinker_enabled = shrinker;
+	err = uzswap_open(&o, &uz);
+	if (err) {
+		fprintf(stderr, "open %s: %s (%s)\n", uri, uzswap_strerror(err),
+			uzswap_open_error());
+		exit(T_FAIL);
+	}
+	return uz;
+}
+
 static inline void t_redis_kill_(struct t_redis *r, int sig)
 {
 	if (r->pid > 0) {

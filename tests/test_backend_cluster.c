@@ -50,31 +50,9 @@ static struct uzswap *open_cluster(uint64_t nr, uint64_t pool, const char *q,
 				   bool shrinker)
 {
 	static char uri[1200];
-	struct uzswap_options o;
-	struct uzswap *uz;
-	int err;
 
 	snprintf(uri, sizeof(uri), "redis-cluster://%s/%s", seeds, q);
-	uzswap_options_init(&o);
-	o.nr_pages = nr;
-	o.max_pool_bytes = pool;
-	o.backing_uri = uri;
-	o.shrinker_enabled = shrinker;
-	err = uzswap_open(&o, &uz);
-	if (err) {
-		fprintf(stderr, "open %s: %s (%s)\n", uri, uzswap_strerror(err),
-			uzswap_open_error());
-		exit(T_FAIL);
-	}
-	return uz;
-}
-
-static struct uzswap_stats stats(struct uzswap *uz)
-{
-	struct uzswap_stats st;
-
-	T_EQ(uzswap_get_stats(uz, &st), 0);
-	return st;
+	return t_open_uri(uri, nr, pool, shrinker);
 }
 
 /* ---- the cluster by hand ---- */
@@ -320,7 +298,7 @@ static void test_stress(void)
 	dt = now_s() - t0;
 	T_EQ(w[0].failed + w[1].failed, 0);
 	T_EQ(read_check(uz, 0, NR, 1, NULL, false, NULL), 0);
-	st = stats(uz);
+	st = t_stats(uz);
 	k = census();
 	printf("stress: %d pages written in %.2f s, %llu written back, %llu "
 	       "remote, %llu misses read, %.0f bytes out per page; keys on "
@@ -424,7 +402,7 @@ static void test_failover(void)
 	memset(want, 0, sizeof(want));
 	writer_main(&w);			/* v1 everywhere, acknowledged */
 	T_EQ(w.failed, 0);
-	remote = stats(uz).backing_pages;
+	remote = t_stats(uz).backing_pages;
 	T_ASSERT(remote > NR2 / 4);
 	w = (struct writer){ uz, 0, NR2, 2, 2, &stop, 0, 0, 0 };
 	T_EQ(pthread_create(&tw, NULL, writer_main, &w), 0);
@@ -450,7 +428,7 @@ static void test_failover(void)
 	atomic_store(&stop, true);
 	pthread_join(tw, NULL);
 	pthread_join(tr, NULL);
-	st = stats(uz);
+	st = t_stats(uz);
 	printf("failover: %llu pages remote before; master killed; cluster "
 	       "ok after %.2f s; %ld of %ld writes -EIO (longest %.0f ms), "
 	       "%ld reads -EIO in %ld passes (longest %.0f ms); %llu "

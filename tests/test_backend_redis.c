@@ -42,31 +42,9 @@ static bool no_shrinker;	/* direct reclaim only: a still pool */
 static struct uzswap *open_redis(uint64_t nr, uint64_t pool, const char *q)
 {
 	static char uri[512];
-	struct uzswap_options o;
-	struct uzswap *uz;
-	int err;
 
 	snprintf(uri, sizeof(uri), "%s%s", srv.uri, q ? q : "");
-	uzswap_options_init(&o);
-	o.nr_pages = nr;
-	o.max_pool_bytes = pool;
-	o.backing_uri = uri;
-	o.shrinker_enabled = !no_shrinker;
-	err = uzswap_open(&o, &uz);
-	if (err) {
-		fprintf(stderr, "open %s: %s (%s)\n", uri, uzswap_strerror(err),
-			uzswap_open_error());
-		exit(T_FAIL);
-	}
-	return uz;
-}
-
-static struct uzswap_stats stats(struct uzswap *uz)
-{
-	struct uzswap_stats st;
-
-	T_EQ(uzswap_get_stats(uz, &st), 0);
-	return st;
+	return t_open_uri(uri, nr, pool, !no_shrinker);
 }
 
 /* Read every offset 0..nr-1: want[o] its version (0: zeros expected). */
@@ -137,7 +115,7 @@ static void test_stress(void)
 		pthread_join(th[i], NULL);
 	T_EQ(w[0].errors + w[1].errors, 0);
 	T_EQ(check_all(uz, NR, want), 0);
-	st = stats(uz);
+	st = t_stats(uz);
 	printf("stress: %llu written back, %llu in redis, %llu misses read, "
 	       "%llu bytes out\n", (unsigned long long)st.written_back_pages,
 	       (unsigned long long)st.backing_pages,
@@ -267,7 +245,7 @@ static void test_stall(void)
 	failed = write_range(uz, NR2, 2, 2);
 	eio = read_degraded(uz, NR2);
 	dt = now_s() - t0;
-	st = stats(uz);
+	st = t_stats(uz);
 	printf("stall: %ld writes and %ld reads failed in %.2f s; %llu "
 	       "timeouts, %llu breaker trips, %llu refused at once\n",
 	       failed, eio, dt, (unsigned long long)st.backend_err_timeout,
@@ -294,13 +272,13 @@ static void test_restart_empty(void)
 	no_shrinker = false;
 	memset(want, 0, sizeof(want));
 	T_EQ(write_range(uz, NR2, 1, 1), 0);
-	remote = stats(uz).backing_pages;
+	remote = t_stats(uz).backing_pages;
 	T_ASSERT(remote > NR2 / 4);
 	t_redis_stop(&srv, SIGKILL);
 	t_redis_start(&srv, NULL);	/* the same socket, no data */
 	usleep(1100 * 1000);		/* past the breaker's longest backoff */
 	eio = read_degraded(uz, NR2);
-	st = stats(uz);
+	st = t_stats(uz);
 	printf("restart empty: %llu pages were remote, %ld reads -EIO\n",
 	       (unsigned long long)remote, eio);
 	T_EQ(eio, (long)remote);	/* each lost page -EIO, never zeros */
@@ -337,7 +315,7 @@ static void test_oom(void)
 	uz = open_redis(NR2 * 2, 1 << 20, "?ns=oom&timeout_ms=2000");
 	memset(want, 0, sizeof(want));
 	failed = write_range(uz, NR2 * 2, 1, 1);
-	st = stats(uz);
+	st = t_stats(uz);
 	printf("maxmemory: %ld writes -EIO, %llu OOM replies, %llu pages in "
 	       "redis\n", failed, (unsigned long long)st.backend_err_oom,
 	       (unsigned long long)st.backing_pages);
@@ -388,7 +366,7 @@ static void test_stale(void)
 	make_page(page, 5, 2);
 	T_EQ(uzswap_write(uz, 5, page), 0);
 	T_EQ(uzswap_writeback(uz, 10), 1);
-	corrupt = stats(uz).backing_corrupt;
+	corrupt = t_stats(uz).backing_corrupt;
 
 	set_raw(c, "uz:{stale:0}:5", old, n_old);	/* generation 1 back */
 	T_EQ(uzswap_read(uz, 5, page), -EIO);
@@ -396,7 +374,7 @@ static void test_stale(void)
 	T_EQ(uzswap_read(uz, 5, page), -EIO);
 	set_raw(c, "uz:{stale:0}:5", "not a record", 12);
 	T_EQ(uzswap_read(uz, 5, page), -EIO);
-	T_EQ(stats(uz).backing_corrupt, corrupt + 3);
+	T_EQ(t_stats(uz).backing_corrupt, corrupt + 3);
 	make_page(page, 6, 1);
 	T_EQ(check_all(uz, 1, (uint32_t[]){ 0 }), 0);
 	{
@@ -462,7 +440,7 @@ static void test_wait_no_replica(void)
 	memset(want, 0, sizeof(want));
 	failed = write_range(uz, NR2, 1, 1);
 	dt = now_s() - t0;
-	st = stats(uz);
+	st = t_stats(uz);
 	printf("wait=1, no replica: %ld writes -EIO, %llu pages remote, "
 	       "%.2f s, breaker opened %llu times\n", failed,
 	       (unsigned long long)st.backing_pages, dt,
