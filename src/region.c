@@ -667,14 +667,18 @@ static void serve_fault_one(struct uz_region *r, uintptr_t addr)
 	enum fill_how how;
 	uint8_t s;
 
-	if (addr < (uintptr_t)r->base || i >= r->npages) {
-		/* A range the program grew with mremap (or moved: its
-		 * evicted pages were put in place at the move): new memory */
+	uz_mutex_lock(&r->lock, UZ_LR_REGION);
+	if (addr < (uintptr_t)r->base || i >= r->npages ||
+	    r->state[i] == PG_GONE) {
+		/* A range the program grew with mremap, or moved (its evicted
+		 * pages were put in place at the move) - also into a hole it
+		 * made in the region by an earlier move or munmap, so a GONE
+		 * page is not ours: new memory, zeros, never the cache's. */
+		uz_mutex_unlock(&r->lock, UZ_LR_REGION);
 		if (uffd_zero_at(r, addr) == -EEXIST)
 			uffd_wake_at(r, addr);
 		return;
 	}
-	uz_mutex_lock(&r->lock, UZ_LR_REGION);
 	if (!claim_locked(r, i, &s)) {
 		/* Served already (a second thread's fault on the same page),
 		 * or dropped by the program's own madvise: zeros then. */
