@@ -163,6 +163,21 @@ static void setup(void)
 		uz_zalloc_free(za, filler[i]);
 }
 
+static void wait_all_seen(void)
+{
+	for (int waited = 0; waited < 6000; waited++) {
+		size_t i = 0;
+
+		while (i < NSTABLE && atomic_load(&last_addr[i]))
+			i++;
+		if (i == NSTABLE)
+			return;
+		nanosleep(&(struct timespec){ 0, 10 * 1000000L }, NULL);
+	}
+	fprintf(stderr, "readers did not read every stable object in 60 s\n");
+	exit(T_FAIL);
+}
+
 int main(void)
 {
 	const char *env = getenv("UZSWAP_RACE_MS");
@@ -175,6 +190,11 @@ int main(void)
 	setup();
 	for (long i = 0; i < NREADERS; i++)
 		T_EQ(pthread_create(&t[n++], NULL, reader, (void *)i), 0);
+	/* Compaction starts once the readers know every stable object's
+	 * address: the first compaction packs the sparse spans, and if it
+	 * ran before the readers looked (a loaded machine starts threads
+	 * late) they would never see a move (CI: "0 address changes"). */
+	wait_all_seen();
 	for (long i = 0; i < NCHURNERS; i++)
 		T_EQ(pthread_create(&t[n++], NULL, churner, (void *)i), 0);
 	T_EQ(pthread_create(&t[n++], NULL, compactor, NULL), 0);
