@@ -445,6 +445,8 @@ int uzswap_set_param(struct uzswap *uz, enum uzswap_param param,
 		if (value > 1 || uz_shrinker_set_enabled(uz, value != 0) < 0)
 			return -EINVAL;
 		break;
+	case UZSWAP_PARAM_RECOMPRESS_AGE_MS:
+		return uz_recompress_set_age(uz, value);
 	default:
 		return -EINVAL;
 	}
@@ -469,6 +471,9 @@ int uzswap_get_param(struct uzswap *uz, enum uzswap_param param,
 		return 0;
 	case UZSWAP_PARAM_SHRINKER_ENABLED:
 		*value = atomic_load(&uz->shrinker_enabled);
+		return 0;
+	case UZSWAP_PARAM_RECOMPRESS_AGE_MS:
+		*value = atomic_load(&uz->recomp_age_ms);
 		return 0;
 	}
 	return -EINVAL;
