@@ -127,14 +127,11 @@ static void store_corpus(struct uzswap *uz, int *lz)
 	}
 }
 
-static void test_exact(void)
+/* Each page's length with lz4 (the cache's codec) and with zstd when
+ * shorter than that (0: not), by the codec API: same codecs, levels. */
+static void lengths(int *lz, int *zs)
 {
-	static int lz[NR], zs[NR];
-	static uint8_t buf[T_PAGE];
 	struct uzswap_codec *c4, *cz;
-	struct uzswap_stats s0, s1, s2;
-	struct expect x, y;
-	struct uzswap *uz;
 
 	T_EQ(uzswap_codec_open("lz4", 0, &c4), 0);
 	T_EQ(uzswap_codec_open("zstd", 0, &cz), 0);
@@ -144,6 +141,19 @@ static void test_exact(void)
 		zs[i] = lz[i] > 1 ? clen(cz, corpus + (size_t)i * T_PAGE,
 					 (size_t)lz[i] - 1) : 0;
 	}
+	uzswap_codec_close(c4);
+	uzswap_codec_close(cz);
+}
+
+static void test_exact(void)
+{
+	static int lz[NR], zs[NR];
+	static uint8_t buf[T_PAGE];
+	struct uzswap_stats s0, s1, s2;
+	struct expect x, y;
+	struct uzswap *uz;
+
+	lengths(lz, zs);
 	uz = open_rc("zstd", 0, 0, NULL, 0);
 	store_corpus(uz, lz);
 	s0 = t_stats(uz);
@@ -196,8 +206,6 @@ static void test_exact(void)
 	T_EQ(t_stats(uz).recompress_saved_bytes, x.saved);
 	check_all(uz);
 	uzswap_close(uz);
-	uzswap_codec_close(c4);
-	uzswap_codec_close(cz);
 }
 
 /* ---- 2. races ---- */
@@ -400,20 +408,12 @@ static void test_background_stop(void)
 static void test_alloc_fail(void)
 {
 	static int lz[NR], zs[NR];
-	struct uzswap_codec *c4, *cz;
 	struct uzswap_stats s0, s1, s2;
 	struct uzswap *uz;
 	struct expect x;
 	long n, passed;
 
-	T_EQ(uzswap_codec_open("lz4", 0, &c4), 0);
-	T_EQ(uzswap_codec_open("zstd", 0, &cz), 0);
-	for (int i = 0; i < NR; i++) {
-		lz[i] = clen(c4, corpus + (size_t)i * T_PAGE,
-			     UZSWAP_CODEC_DST_SIZE);
-		zs[i] = lz[i] > 1 ? clen(cz, corpus + (size_t)i * T_PAGE,
-					 (size_t)lz[i] - 1) : 0;
-	}
+	lengths(lz, zs);
 	uz = open_rc("zstd", 0, 0, NULL, 0);
 	store_corpus(uz, lz);
 	x = predict(lz, zs, 0, NR, 0);
@@ -440,8 +440,6 @@ static void test_alloc_fail(void)
 	printf("alloc fail: 1 of %ld pages kept its lz4 copy, retried next "
 	       "pass\n", x.pages);
 	uzswap_close(uz);
-	uzswap_codec_close(c4);
-	uzswap_codec_close(cz);
 }
 
 static void test_open_faults(void)
