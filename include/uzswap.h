@@ -19,7 +19,6 @@
  *     - a store or write that meets the pool limit may first write cold
  *       pages back to the backing file (as the shrinker may at any time),
  *       whether or not it then succeeds;
- *     - uzswap_open() with a backing_path may leave the file extended;
  *     - counters count failed calls (reject_*, load_misses,
  *       backing_io_errors, decompress_fail, ...).
  *  - No global state a user must manage: no init call, no teardown.
