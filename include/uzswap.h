@@ -19,7 +19,6 @@
  *     - a store or write that meets the pool limit may first write cold
  *       pages back to the backing file (as the shrinker may at any time),
  *       whether or not it then succeeds;
- *     - uzswap_open() with a backing_path may leave the file extended;
  *     - counters count failed calls (reject_*, load_misses,
  *       backing_io_errors, decompress_fail, ...).
  *  - No global state a user must manage: no init call, no teardown.
@@ -217,7 +216,8 @@ struct uzswap_options {
 	/* Background: a pass every this many ms re-encodes each page that
 	 * neither a store nor a load touched since the pass before (so
 	 * after between one and two periods cold). 0 (default): no
-	 * background pass, only uzswap_recompress(). */
+	 * background pass, only uzswap_recompress(). Changed or stopped
+	 * at run time by UZSWAP_PARAM_RECOMPRESS_AGE_MS. */
 	unsigned recompress_age_ms;
 	/* Pages whose compressed size is at least this many bytes are
 	 * re-encoded by any pass, cold or not (zram's threshold). 0
@@ -405,6 +405,11 @@ enum uzswap_param {
 	UZSWAP_PARAM_MAX_POOL_PERCENT,	/* 1..100 of RAM (sets the limit) */
 	UZSWAP_PARAM_ACCEPT_THRESHOLD_PERCENT,	/* 1..100 */
 	UZSWAP_PARAM_SHRINKER_ENABLED,	/* 0 or 1; needs a backing store */
+	/* The background recompression period (recompress_age_ms): 0 stops
+	 * the passes (one in flight stops at its next page), a value starts
+	 * them again. Needs recompress_codec, and for a nonzero value a cache
+	 * opened with recompress_age_ms or a backing store (its thread). */
+	UZSWAP_PARAM_RECOMPRESS_AGE_MS,
 };
 
 /*
@@ -474,7 +479,9 @@ struct uzswap_stats {
 	uint64_t invalidates;		/* pages dropped by invalidate */
 	uint64_t reject_compress_fail;	/* codec error on store */
 	uint64_t reject_compress_poor;	/* page would not shrink enough */
-	uint64_t reject_alloc_fail;	/* no memory for the object */
+	uint64_t reject_alloc_fail;	/* no memory for the object (of a
+					 * store, or of a recompressed copy:
+					 * that page keeps its old one) */
 	uint64_t pool_limit_hit;	/* stores refused by the pool limit */
 	uint64_t reject_reclaim_fail;	/* writeback could not make room */
 	uint64_t written_back_pages;	/* pages written to the backing store */

@@ -19,6 +19,7 @@
 
 #include "backend.h"
 #include "batch.h"
+#include "device.h"
 #include "entry.h"
 #include "fault.h"
 #include "hotplug.h"
@@ -27,6 +28,7 @@
 #include "recompress.h"
 #include "reclaim.h"
 #include "regmap.h"
+#include "uri.h"
 #include "uzswap.h"
 
 #define DEFAULT_BATCH 8
@@ -222,31 +224,33 @@ static int instance_init(struct uzswap *uz, const struct uzswap_options *o)
 	return uz_reclaim_init(uz);
 }
 
-int uzswap_open(const struct uzswap_options *uo, struct uzswap **out)
+/* The backing file of o, if it names one (backing_path, or a file: URI);
+ * NULL for none, a Redis URI, or a URI the backend will refuse. */
+static const char *backing_file(const struct uzswap_options *o,
+				struct uz_uri *u)
 {
-	struct uz_backend *be = NULL;
-	struct uzswap_options opts, *o = &opts;	/* what uo passed + defaults */
-	struct uzswap *uz;
+	char why[8];
+
+	if (o->backing_path)
+		return o->backing_path;
+	if (o->backing_uri && uz_uri_parse(o->backing_uri, u, why,
+					   sizeof(why)) == 0 &&
+	    u->kind == UZ_URI_FILE)
+		return u->path;
+	return NULL;
+}
+
+/* The instance around an open backend (be NULL: none): 0, or an error
+ * with the file put back (undo) and be closed, nothing left behind. */
+static int instance_open(const struct uzswap_options *o,
+			 struct uz_backend *be, struct uz_file_undo *undo,
+			 struct uzswap **out)
+{
+	struct uzswap *uz = uz_calloc(1, sizeof(*uz));
 	int err;
 
-	open_errmsg[0] = 0;
-	if (!uo || !out)
-		return -EINVAL;
-	err = options_check(uo, o);
-	if (err) {
-		snprintf(open_errmsg, sizeof(open_errmsg), "options: %s",
-			 uzswap_strerror(err));
-		return err;
-	}
-	if (o->backing_path || o->backing_uri) {
-		err = uz_backend_open(o->backing_path, o->backing_uri,
-				      o->nr_pages, &be, open_errmsg,
-				      sizeof(open_errmsg));
-		if (err)
-			return err;
-	}
-	uz = uz_calloc(1, sizeof(*uz));
 	if (!uz) {
+		uz_file_undo_apply(undo, true);	/* be holds the file still */
 		uz_backend_close(be);
 		return -ENOMEM;
 	}
@@ -264,11 +268,46 @@ int uzswap_open(const struct uzswap_options *uo, struct uzswap **out)
 	atomic_init(&uz->shrinker_enabled, o->shrinker_enabled && be);
 	err = instance_init(uz, o);
 	if (err) {
-		instance_free(uz);
+		/* No page was stored: nothing writes the file meanwhile. */
+		uz_file_undo_apply(undo, true);
+		instance_free(uz);	/* closes be */
 		return err;
 	}
 	*out = uz;
 	return 0;
+}
+
+int uzswap_open(const struct uzswap_options *uo, struct uzswap **out)
+{
+	struct uz_backend *be = NULL;
+	struct uzswap_options opts, *o = &opts;	/* what uo passed + defaults */
+	struct uz_file_undo undo = { .fd = -1 };
+	struct uz_uri u;
+	int err;
+
+	open_errmsg[0] = 0;
+	if (!uo || !out)
+		return -EINVAL;
+	err = options_check(uo, o);
+	if (err) {
+		snprintf(open_errmsg, sizeof(open_errmsg), "options: %s",
+			 uzswap_strerror(err));
+		return err;
+	}
+	if (o->backing_path || o->backing_uri) {
+		/* A failed open changes nothing: the file is put back as it
+		 * was if the backend extended or stamped it (device.h). */
+		uz_file_undo_begin(backing_file(o, &u), &undo);
+		err = uz_backend_open(o->backing_path, o->backing_uri,
+				      o->nr_pages, &be, open_errmsg,
+				      sizeof(open_errmsg));
+		if (err)
+			uz_file_undo_apply(&undo, false);
+	}
+	if (!err)
+		err = instance_open(o, be, &undo, out);
+	uz_file_undo_end(&undo);
+	return err;
 }
 
 const char *uzswap_open_error(void)
@@ -445,6 +484,8 @@ int uzswap_set_param(struct uzswap *uz, enum uzswap_param param,
 		if (value > 1 || uz_shrinker_set_enabled(uz, value != 0) < 0)
 			return -EINVAL;
 		break;
+	case UZSWAP_PARAM_RECOMPRESS_AGE_MS:
+		return uz_recompress_set_age(uz, value);
 	default:
 		return -EINVAL;
 	}
@@ -469,6 +510,9 @@ int uzswap_get_param(struct uzswap *uz, enum uzswap_param param,
 		return 0;
 	case UZSWAP_PARAM_SHRINKER_ENABLED:
 		*value = atomic_load(&uz->shrinker_enabled);
+		return 0;
+	case UZSWAP_PARAM_RECOMPRESS_AGE_MS:
+		*value = atomic_load(&uz->recomp_age_ms);
 		return 0;
 	}
 	return -EINVAL;

@@ -9,17 +9,27 @@
  * in the cache, the backend, or (never written, or discarded) zeros. The
  * backend I/O here runs under the offset's stripe lock, after any
  * writeback of the offset in flight; decompression after it, unlocked.
+ *
+ * Also owns putting a backing file back as it was when uzswap_open()
+ * fails after the backend extended or stamped it (device.h): a failed
+ * open changes nothing.
+ *
  * Must never: let a failed write change what the offset reads, or a read
  * see the slot between "cached" and "in the backend", hand out bytes of a
  * record that failed its check (I7), or touch a caller's buffer in a
  * transparent region under a lock (frontend.c: bounce pages).
  */
+#define _GNU_SOURCE	/* F_OFD_SETLK */
 #include <errno.h>
+#include <fcntl.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "backend.h"
 #include "checksum.h"
 #include "compressor.h"
+#include "device.h"
 #include "entry.h"
 #include "frontend.h"
 #include "page.h"
@@ -56,10 +66,11 @@ static int file_write(struct uzswap *uz, uint64_t offset, const void *page)
 	struct uz_breq req;
 	void **slot, *old = NULL, *disk;
 
-	if (uz_index_reserve(&uz->index, offset) < 0) {
-		uz_stat_add(&uz->stats, UZ_ST_ALLOC_FAIL, 1);
+	/* Not counted here: only a store whose own reserve of this leaf
+	 * failed (and counted reject_alloc_fail) comes here without it -
+	 * a leaf, once reserved, stays to close. */
+	if (uz_index_reserve(&uz->index, offset) < 0)
 		return -ENOMEM;
-	}
 	raw_record(uz, offset, page, rec, &req, &disk);
 	uz_index_lock(&uz->index, offset);
 	/* A writeback of an older page of offset is in flight: its write
@@ -230,4 +241,59 @@ int uzswap_discard(struct uzswap *uz, uint64_t offset)
 		return -EINVAL;
 	uz_offset_drop(uz, offset);
 	return 0;
+}
+
+/* ---- a failed open's backing file, put back (device.h) ---- */
+
+void uz_file_undo_begin(const char *path, struct uz_file_undo *u)
+{
+	struct stat st;
+
+	u->fd = path ? open(path, O_RDWR | O_CLOEXEC) : -1;
+	if (u->fd < 0)
+		return;
+	u->head_len = pread(u->fd, u->head, UZ_PAGE, 0);
+	if (fstat(u->fd, &st) < 0 || !S_ISREG(st.st_mode) || u->head_len < 0) {
+		uz_file_undo_end(u);	/* a device, or unreadable: leave it */
+		return;
+	}
+	u->size = st.st_size;
+}
+
+/* True when the file's size or first page is not what begin saw. */
+static bool file_changed(const struct uz_file_undo *u)
+{
+	unsigned char now[UZ_PAGE];
+	struct stat st;
+
+	if (fstat(u->fd, &st) < 0)
+		return false;
+	return st.st_size != u->size ||
+	       pread(u->fd, now, UZ_PAGE, 0) != u->head_len ||
+	       memcmp(now, u->head, (size_t)u->head_len) != 0;
+}
+
+void uz_file_undo_apply(struct uz_file_undo *u, bool held)
+{
+	struct flock fl = { .l_type = F_WRLCK, .l_whence = SEEK_SET };
+
+	if (u->fd < 0 || !file_changed(u))
+		return;
+	/* The backend closed its descriptor (and lock): take the lock, so
+	 * that a file another instance opened since is left alone. Ours,
+	 * on this descriptor, goes with uz_file_undo_end(). */
+	if (!held && fcntl(u->fd, F_OFD_SETLK, &fl) < 0)
+		return;
+	/* Best effort: a file that cannot be put back keeps our header,
+	 * which the next open accepts. */
+	if (u->head_len > 0)
+		(void)!pwrite(u->fd, u->head, (size_t)u->head_len, 0);
+	(void)!ftruncate(u->fd, u->size);
+}
+
+void uz_file_undo_end(struct uz_file_undo *u)
+{
+	if (u->fd >= 0)
+		close(u->fd);
+	u->fd = -1;
 }

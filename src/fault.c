@@ -11,10 +11,20 @@
 /* Armed countdown: > 0 means "fail when it reaches 1". */
 static atomic_long fault_countdown;
 static atomic_long fault_passed;
+/* Armed with uz_fault_arm_from(): the countdown stays at 1 once there. */
+static atomic_bool fault_sticky;
 
 void uz_fault_arm(long nth)
 {
+	atomic_store(&fault_sticky, false);
 	atomic_store(&fault_passed, 0);
+	atomic_store(&fault_countdown, nth > 0 ? nth : 0);
+}
+
+void uz_fault_arm_from(long nth)
+{
+	atomic_store(&fault_passed, 0);
+	atomic_store(&fault_sticky, true);
 	atomic_store(&fault_countdown, nth > 0 ? nth : 0);
 }
 
@@ -32,6 +42,8 @@ bool uz_fault_hit(void)
 	atomic_fetch_add(&fault_passed, 1);
 	long cur = atomic_load(&fault_countdown);
 	while (cur > 0) {
+		if (cur == 1 && atomic_load(&fault_sticky))
+			return true;	/* every point from the nth on */
 		if (atomic_compare_exchange_weak(&fault_countdown, &cur,
 						 cur - 1))
 			return cur == 1;

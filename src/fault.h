@@ -23,6 +23,9 @@
 
 /* Arm: the nth fault point passed from now fails (n >= 1); 0 disarms. */
 void uz_fault_arm(long nth);
+/* Arm: the nth fault point passed from now and every one after it fail,
+ * until disarmed (memory that stays short, as a real shortage). */
+void uz_fault_arm_from(long nth);
 /* Disarm; returns how many fault points were passed since the last arm. */
 long uz_fault_disarm(void);
 /* True when this fault point must fail. */

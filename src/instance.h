@@ -171,7 +171,7 @@ struct uzswap {
 	bool keep_incompressible;	/* no backing: a page kept as-is */
 	/* Recompression (recompress.c); recomp_pool NULL: off. */
 	struct uz_pool *recomp_pool;	/* the denser codec (one ref, I6) */
-	unsigned recomp_age_ms;		/* background pass period, 0: none */
+	_Atomic unsigned recomp_age_ms;	/* background pass period, 0: none */
 	unsigned recomp_min_bytes;	/* this long or more: at any age */
 	pthread_mutex_t recomp_lock;	/* UZ_LR_RECOMP: one pass at a time */
 	_Atomic uint64_t recomp_last_ns;	/* start of the last pass */

@@ -22,17 +22,25 @@
  * Candidates: compressed entries (raw ones too: entry.h) not yet tried
  * (e->dense), not in the denser pool already, and either cold - a pass
  * saw them (e->idle) and no load since (entry.c clears it) - or at least
- * recomp_min_bytes long. A pass "all" takes every one not yet tried.
+ * recomp_min_bytes long. A pass "all" takes every one not yet tried. An
+ * entry whose new object could not be allocated keeps its old one, is
+ * counted in reject_alloc_fail and stays a candidate for the next pass.
+ *
+ * Background passes run every recomp_age_ms on a shrinker thread; setting
+ * it to 0 (uzswap_set_param) stops them, a pass in flight at its next
+ * offset, and a nonzero value starts them again.
  *
  * Owns: uz->recomp_* and the entry bits rc, idle, dense (instance.h).
  * Must never: hold a stripe lock while compressing, land over a newer
  * entry, or drop a pool reference under a stripe/context/allocator lock.
  */
 #include <errno.h>
+#include <limits.h>
 #include <time.h>
 
 #include "checksum.h"
 #include "entry.h"
+#include "fault.h"
 #include "pools.h"
 #include "recompress.h"
 #include "uzswap.h"
@@ -53,7 +61,7 @@ int uz_recompress_init(struct uzswap *uz, const char *codec, int level,
 		return err;
 	}
 	atomic_fetch_add(&uz->nr_pools, 1);
-	uz->recomp_age_ms = age_ms;
+	atomic_init(&uz->recomp_age_ms, age_ms);
 	uz->recomp_min_bytes = min_bytes;
 	return 0;
 }
@@ -68,7 +76,19 @@ void uz_recompress_destroy(struct uzswap *uz)
 
 bool uz_recompress_background(struct uzswap *uz)
 {
-	return uz->recomp_pool && uz->recomp_age_ms;
+	return uz->recomp_pool && atomic_load_explicit(&uz->recomp_age_ms,
+						       memory_order_relaxed);
+}
+
+int uz_recompress_set_age(struct uzswap *uz, uint64_t age_ms)
+{
+	/* The passes run on the shrinker threads: started at open when
+	 * recompress_age_ms or a backing store asked for them. */
+	if (!uz->recomp_pool || age_ms > UINT_MAX ||
+	    (age_ms && !uz->shrink_started))
+		return -EINVAL;
+	atomic_store(&uz->recomp_age_ms, (unsigned)age_ms);
+	return 0;
 }
 
 static uint64_t clock_ns(clockid_t clk)
@@ -138,8 +158,10 @@ static int rc_encode(struct uzswap *uz, const void *page, unsigned len,
 	int n = uz_ctx_compress(pool, ctx, 0, page, cap);
 	int err = n < 0 ? -EIO : n == 0 ? -E2BIG : 0;
 
-	/* I5: as in a store, the allocator never re-enters the cache. */
-	if (!err && uz_zalloc_malloc(uz->za, (size_t)n, &o->handle) < 0)
+	/* I5: as in a store, the allocator never re-enters the cache. The
+	 * fault point: the denser copy's allocation fails (tests). */
+	if (!err && (uz_fault_hit() ||
+		     uz_zalloc_malloc(uz->za, (size_t)n, &o->handle) < 0))
 		err = -ENOMEM;
 	if (!err) {
 		uz_zalloc_write(uz->za, o->handle, uz_ctx_buffer(ctx, 0),
@@ -170,7 +192,9 @@ static bool rc_land(struct uzswap *uz, uint64_t offset, struct uz_entry *e,
 	 * flag together identify e, as wb does in writeback.c. */
 	if (*slot == e && e->rc) {
 		e->rc = 0;
-		e->dense = 1;
+		/* Tried: not again - unless memory was short (a later pass
+		 * retries; the old object stays meanwhile). */
+		e->dense = err != -ENOMEM;
 		if (!err && !e->wb) {
 			*old = (struct rc_obj){ e->handle, e->pool,
 						e->length, e->csum };
@@ -207,6 +231,8 @@ static int rc_offset(struct uzswap *uz, uint64_t offset, unsigned mode)
 	/* From here e may be freed by whoever takes it out of its slot:
 	 * only compared again, under the stripe lock (rc_land). */
 	err = rc_encode(uz, page, len, &o);
+	if (err == -ENOMEM)	/* as a store's; e keeps its old object */
+		uz_stat_add(&uz->stats, UZ_ST_ALLOC_FAIL, 1);
 	if (!rc_land(uz, offset, e, err, &o, &old)) {
 		if (!err)	/* stale: the newer value won */
 			uz_zalloc_free(uz->za, o.handle);
@@ -222,9 +248,18 @@ static int rc_offset(struct uzswap *uz, uint64_t offset, unsigned mode)
 
 /* ---- the pass ---- */
 
-/* recomp_lock held: every offset once; stops early when the cache is
- * closing (the shrinker threads' stop flag). Returns pages recompressed. */
-static long rc_pass_locked(struct uzswap *uz, unsigned mode)
+/* A pass stops early when the cache is closing (the shrinker threads'
+ * stop flag) or, run in the background, when background passes were
+ * turned off (recompress_age_ms set to 0). */
+static bool rc_stopped(struct uzswap *uz, bool background)
+{
+	return atomic_load_explicit(&uz->shrink_stop, memory_order_relaxed) ||
+	       (background && !uz_recompress_background(uz));
+}
+
+/* recomp_lock held: every offset once, until rc_stopped(). Returns pages
+ * recompressed. */
+static long rc_pass_locked(struct uzswap *uz, unsigned mode, bool background)
 {
 	uint64_t cpu0 = clock_ns(CLOCK_THREAD_CPUTIME_ID);
 	long n = 0;
@@ -232,8 +267,7 @@ static long rc_pass_locked(struct uzswap *uz, unsigned mode)
 	uz_assert_held(UZ_LR_RECOMP, &uz->recomp_lock);
 	atomic_store(&uz->recomp_last_ns, clock_ns(CLOCK_MONOTONIC));
 	for (uint64_t off = 0; off < uz->nr_pages; off++) {
-		if (atomic_load_explicit(&uz->shrink_stop,
-					 memory_order_relaxed))
+		if (rc_stopped(uz, background))
 			break;
 		uz_index_lock(&uz->index, off);
 		if (!uz_index_slot(&uz->index, off)) {	/* no leaf: skip it */
@@ -256,13 +290,13 @@ void uz_recompress_tick(struct uzswap *uz)
 	if (!uz_recompress_background(uz))
 		return;
 	last = atomic_load(&uz->recomp_last_ns);
-	period = uz->recomp_age_ms * 1000000ull;
+	period = atomic_load(&uz->recomp_age_ms) * 1000000ull;
 	if (clock_ns(CLOCK_MONOTONIC) - last < period)
 		return;
 	if (pthread_mutex_trylock(&uz->recomp_lock))
 		return;	/* another pass runs: it does this one's work */
 	uz_lockdep_acquire(UZ_LR_RECOMP, &uz->recomp_lock);
-	rc_pass_locked(uz, UZSWAP_RECOMPRESS_COLD);
+	rc_pass_locked(uz, UZSWAP_RECOMPRESS_COLD, true);
 	uz_mutex_unlock(&uz->recomp_lock, UZ_LR_RECOMP);
 }
 
@@ -275,7 +309,7 @@ long uzswap_recompress(struct uzswap *uz, unsigned mode)
 	if (!uz->recomp_pool)
 		return -ENODEV;
 	uz_mutex_lock(&uz->recomp_lock, UZ_LR_RECOMP);
-	n = rc_pass_locked(uz, mode);
+	n = rc_pass_locked(uz, mode, false);
 	uz_mutex_unlock(&uz->recomp_lock, UZ_LR_RECOMP);
 	return n;
 }

@@ -11,6 +11,7 @@
 #define UZ_RECOMPRESS_H
 
 #include <stdbool.h>
+#include <stdint.h>
 
 struct uzswap;
 
@@ -26,6 +27,12 @@ void uz_recompress_destroy(struct uzswap *uz);
 /* True when background passes are asked for (recompress_age_ms): the
  * shrinker threads then run even without a backing store. */
 bool uz_recompress_background(struct uzswap *uz);
+
+/* UZSWAP_PARAM_RECOMPRESS_AGE_MS: the background period; 0 stops the
+ * passes (one in flight at its next offset). 0, or -EINVAL (no
+ * recompress_codec, above UINT_MAX, or nonzero on a cache opened with no
+ * shrinker thread: no recompress_age_ms and no backing store). */
+int uz_recompress_set_age(struct uzswap *uz, uint64_t age_ms);
 
 /* From a shrinker thread, no lock held: one cold pass when the period
  * passed since the last and no other pass runs; else nothing. */

@@ -18,10 +18,17 @@
  *    a small pool, so that writeback races the passes too. A stale
  *    recompression landing over a newer store, or a torn swap, fails.
  * 3. Background: with recompress_age_ms and no backing store, pages left
- *    alone get recompressed without any call, and load back.
+ *    alone get recompressed without any call, and load back. Set to 0 at
+ *    run time (UZSWAP_PARAM_RECOMPRESS_AGE_MS) while a pass is at work:
+ *    that pass stops at its next page and no other runs for 20 periods;
+ *    set again, they resume.
  * 4. Bad input: -EINVAL, -ENODEV, bad codec options refused at open.
  * 5. Open with recompression, every allocation failed in turn: -ENOMEM
  *    and nothing left behind (ASan's leak check), until it opens.
+ * 6. A denser copy's allocation fails mid-pass (the fault point in
+ *    recompress.c): that one page keeps its old copy, every page loads
+ *    back byte for byte, reject_alloc_fail says 1, the counters add up to
+ *    the byte, and the next pass re-encodes that page; no leak (ASan).
  */
 #include "helpers.h"
 
@@ -120,14 +127,11 @@ static void store_corpus(struct uzswap *uz, int *lz)
 	}
 }
 
-static void test_exact(void)
+/* Each page's length with lz4 (the cache's codec) and with zstd when
+ * shorter than that (0: not), by the codec API: same codecs, levels. */
+static void lengths(int *lz, int *zs)
 {
-	static int lz[NR], zs[NR];
-	static uint8_t buf[T_PAGE];
 	struct uzswap_codec *c4, *cz;
-	struct uzswap_stats s0, s1, s2;
-	struct expect x, y;
-	struct uzswap *uz;
 
 	T_EQ(uzswap_codec_open("lz4", 0, &c4), 0);
 	T_EQ(uzswap_codec_open("zstd", 0, &cz), 0);
@@ -137,6 +141,19 @@ static void test_exact(void)
 		zs[i] = lz[i] > 1 ? clen(cz, corpus + (size_t)i * T_PAGE,
 					 (size_t)lz[i] - 1) : 0;
 	}
+	uzswap_codec_close(c4);
+	uzswap_codec_close(cz);
+}
+
+static void test_exact(void)
+{
+	static int lz[NR], zs[NR];
+	static uint8_t buf[T_PAGE];
+	struct uzswap_stats s0, s1, s2;
+	struct expect x, y;
+	struct uzswap *uz;
+
+	lengths(lz, zs);
 	uz = open_rc("zstd", 0, 0, NULL, 0);
 	store_corpus(uz, lz);
 	s0 = t_stats(uz);
@@ -189,8 +206,6 @@ static void test_exact(void)
 	T_EQ(t_stats(uz).recompress_saved_bytes, x.saved);
 	check_all(uz);
 	uzswap_close(uz);
-	uzswap_codec_close(c4);
-	uzswap_codec_close(cz);
 }
 
 /* ---- 2. races ---- */
@@ -341,6 +356,92 @@ static void test_background(void)
 	uzswap_close(uz);
 }
 
+static uint64_t recompressed(struct uzswap *uz)
+{
+	return t_stats(uz).recompressed_pages;
+}
+
+/* Turned off while a pass is at work: that pass stops at its next page
+ * and none starts for 20 periods; turned on again: passes resume. */
+static void test_background_stop(void)
+{
+	struct uzswap *uz = open_rc("deflate", 0, 10, NULL, 0);
+	static int lz[NR];
+	uint64_t v, c1, c2;
+	int waited = 0;
+
+	store_corpus(uz, lz);
+	while ((c1 = recompressed(uz)) == 0 && waited++ < 2000)
+		usleep(1000);	/* the second pass is at work */
+	T_EQ(uzswap_set_param(uz, UZSWAP_PARAM_RECOMPRESS_AGE_MS, 0), 0);
+	c1 = recompressed(uz);
+	T_ASSERT(c1 > 0);
+	T_EQ(uzswap_get_param(uz, UZSWAP_PARAM_RECOMPRESS_AGE_MS, &v), 0);
+	T_EQ(v, 0);
+	usleep(200 * 1000);
+	c2 = recompressed(uz);
+	T_ASSERT(c2 <= c1 + 1);	/* at most the page it was encoding */
+	T_EQ(uzswap_set_param(uz, UZSWAP_PARAM_RECOMPRESS_AGE_MS, 10), 0);
+	waited = 0;
+	while (recompressed(uz) == c2 && waited++ < 1000)
+		usleep(10 * 1000);
+	T_ASSERT(recompressed(uz) > c2);
+	check_all(uz);
+	printf("background stop: %llu pages when turned off, %llu 200 ms "
+	       "later; on again: more after ~%d ms\n",
+	       (unsigned long long)c1, (unsigned long long)c2, waited * 10);
+	uzswap_close(uz);
+	/* No codec: nothing to set; no thread: only 0 (off already). */
+	uz = t_open_cache(16, NULL);
+	T_EQ(uzswap_set_param(uz, UZSWAP_PARAM_RECOMPRESS_AGE_MS, 10),
+	     -EINVAL);
+	uzswap_close(uz);
+	uz = open_rc("zstd", 0, 0, NULL, 0);
+	T_EQ(uzswap_set_param(uz, UZSWAP_PARAM_RECOMPRESS_AGE_MS, 10),
+	     -EINVAL);
+	T_EQ(uzswap_set_param(uz, UZSWAP_PARAM_RECOMPRESS_AGE_MS, 0), 0);
+	uzswap_close(uz);
+}
+
+/* ---- 6. the denser copy's allocation fails ---- */
+
+static void test_alloc_fail(void)
+{
+	static int lz[NR], zs[NR];
+	struct uzswap_stats s0, s1, s2;
+	struct uzswap *uz;
+	struct expect x;
+	long n, passed;
+
+	lengths(lz, zs);
+	uz = open_rc("zstd", 0, 0, NULL, 0);
+	store_corpus(uz, lz);
+	x = predict(lz, zs, 0, NR, 0);
+	s0 = t_stats(uz);
+	uz_fault_arm(NR / 4);	/* about a quarter into the pass */
+	n = uzswap_recompress(uz, UZSWAP_RECOMPRESS_ALL);
+	passed = uz_fault_disarm();
+	T_EQ(passed, NR / 4);	/* reached mid-pass (disarmed after) */
+	T_EQ(n, x.pages - 1);
+	s1 = t_stats(uz);
+	T_EQ(s1.reject_alloc_fail, s0.reject_alloc_fail + 1);
+	T_EQ(s1.recompressed_pages, x.pages - 1);
+	T_EQ(s1.stored_pages, s0.stored_pages);
+	T_EQ(s0.compressed_bytes - s1.compressed_bytes,
+	     s1.recompress_saved_bytes);
+	T_ASSERT(s1.recompress_saved_bytes < (uint64_t)x.saved);
+	check_all(uz);
+	/* The page that failed is retried, and only it. */
+	T_EQ(uzswap_recompress(uz, UZSWAP_RECOMPRESS_ALL), 1);
+	s2 = t_stats(uz);
+	T_EQ(s2.recompress_saved_bytes, x.saved);
+	T_EQ(s0.compressed_bytes - s2.compressed_bytes, x.saved);
+	check_all(uz);
+	printf("alloc fail: 1 of %ld pages kept its lz4 copy, retried next "
+	       "pass\n", x.pages);
+	uzswap_close(uz);
+}
+
 static void test_open_faults(void)
 {
 	struct uzswap_options o;
@@ -391,6 +492,7 @@ int main(void)
 	test_bad_input();
 	test_open_faults();
 	test_exact();
+	test_alloc_fail();
 	race(open_rc("zstd", 0, 0, NULL, 0), 0, RACE_PAGES);
 	/* Few offsets: each stored again while a pass works on it, and its
 	 * new entry often at the old one's address (malloc reuses it). */
@@ -399,6 +501,7 @@ int main(void)
 	race(open_rc("zstd", 0, 0, t_swapfile(), RACE_PAGES * 400), 1,
 	     RACE_PAGES);
 	test_background();
+	test_background_stop();
 	free(corpus);
 	t_swapfile_cleanup();
 	printf("test_recompress: ok\n");
