@@ -212,17 +212,21 @@ static int uffd_copy(struct uz_region *r, size_t i, const void *src)
 	return uffd_copy_at(r, (uintptr_t)(r->base + i * PAGE), src);
 }
 
-static int uffd_zero_at(struct uz_region *r, uintptr_t addr)
+/* One UFFDIO_ZEROPAGE: 0 or -errno (-EAGAIN: the space is changing). */
+static int uffd_zero_once(struct uz_region *r, uintptr_t addr)
 {
 	struct uffdio_zeropage z = { .range = { addr, PAGE } };
 
-	while (ioctl(r->uffd, UFFDIO_ZEROPAGE, &z) < 0) {
-		if (errno != EAGAIN)
-			return -errno;
-		z.zeropage = 0;
+	return ioctl(r->uffd, UFFDIO_ZEROPAGE, &z) < 0 ? -errno : 0;
+}
+
+static int uffd_zero_at(struct uz_region *r, uintptr_t addr)
+{
+	int err;
+
+	while ((err = uffd_zero_once(r, addr)) == -EAGAIN)
 		uffd_changing(r);
-	}
-	return 0;
+	return err;
 }
 
 static int uffd_zero(struct uz_region *r, size_t i)
@@ -555,11 +559,24 @@ enum fill_how { FILL_LOADED, FILL_ZERO, FILL_FAILED };
  * FILLING and counted resident; false when it is there already (*s).
  */
 static void push_work_locked(struct uz_region *r);
+static void apply_pending(struct uz_region *r);
 
 static bool claim_locked(struct uz_region *r, size_t i, uint8_t *s)
 {
+	bool over = false;	/* no room could be made: go over the limit */
+
 	for (;;) {
 		*s = r->state[i];
+		if (r->npend) {
+			/* A REMOVE read while we waited (its range zapped any
+			 * time now) is applied before the page comes in, never
+			 * after: else a page filled after the zap would be
+			 * called dropped, mapped and not counted. */
+			uz_mutex_unlock(&r->lock, UZ_LR_REGION);
+			apply_pending(r);
+			uz_mutex_lock(&r->lock, UZ_LR_REGION);
+			continue;
+		}
 		if (in_flight(*s) && r->push_done != r->push_gen) {
 			push_work_locked(r);	/* a discard waits for it */
 			continue;
@@ -579,8 +596,10 @@ static bool claim_locked(struct uz_region *r, size_t i, uint8_t *s)
 		}
 		if (*s == PG_RESIDENT || *s == PG_BROKEN)
 			return false;
-		if (r->resident + 1 > r->limit && evict_room_locked(r))
+		if (r->resident + 1 > r->limit && !over) {
+			over = !evict_room_locked(r);
 			continue;	/* lock was dropped: look again */
+		}
 		break;
 	}
 	r->state[i] = PG_FILLING;
@@ -666,7 +685,9 @@ static void serve_fault_one(struct uz_region *r, uintptr_t addr)
 	size_t i = (addr - (uintptr_t)r->base) / PAGE;
 	enum fill_how how;
 	uint8_t s;
+	int err;
 
+again:
 	uz_mutex_lock(&r->lock, UZ_LR_REGION);
 	if (addr < (uintptr_t)r->base || i >= r->npages ||
 	    r->state[i] == PG_GONE) {
@@ -681,11 +702,21 @@ static void serve_fault_one(struct uz_region *r, uintptr_t addr)
 	}
 	if (!claim_locked(r, i, &s)) {
 		/* Served already (a second thread's fault on the same page),
-		 * or dropped by the program's own madvise: zeros then. */
+		 * or dropped by the program's own madvise: zeros then. Not
+		 * retried blindly: a discard's or the program's DONTNEED may
+		 * be zapping it, and zeros landing after the zap would be
+		 * mapped but not counted - read its event, look again. */
+		uz_mutex_unlock(&r->lock, UZ_LR_REGION);
+		err = uffd_zero_once(r, addr);
+		if (err == -EAGAIN) {
+			uffd_changing(r);
+			goto again;
+		}
+		if (err == -EEXIST)
+			uffd_wake(r, i);
+		uz_mutex_lock(&r->lock, UZ_LR_REGION);
 		r->faults_spurious++;
 		uz_mutex_unlock(&r->lock, UZ_LR_REGION);
-		if (uffd_zero(r, i) == -EEXIST)
-			uffd_wake(r, i);
 		return;
 	}
 	uz_mutex_unlock(&r->lock, UZ_LR_REGION);
@@ -1029,20 +1060,32 @@ static ssize_t read_parent(struct uz_region *r, bool nested)
 {
 	struct uffd_msg msg[16];
 	ssize_t n = read(r->uffd, msg, sizeof(msg));
+	ssize_t nm = n / (ssize_t)sizeof(msg[0]);
 
-	for (ssize_t k = 0; k < n / (ssize_t)sizeof(msg[0]); k++) {
+	/* Events first, forks in their place among them, then the faults
+	 * (serve_fault applies pend[] before serving): the kernel zaps a
+	 * REMOVE's range once we read it, so a fault of this batch served
+	 * before the event was applied could fill a page the event then
+	 * calls dropped - mapped, not counted (test_region discard_refill). */
+	for (ssize_t k = 0; k < nm; k++) {
+		if (msg[k].event == UFFD_EVENT_FORK) {
+			if (!nested)
+				apply_pending(r);
+			fork_event(r, (int)msg[k].arg.fork.ufd);
+		} else if (msg[k].event != UFFD_EVENT_PAGEFAULT) {
+			pend_event(r, &msg[k]);
+		}
+	}
+	for (ssize_t k = 0; k < nm; k++) {
 		uintptr_t a = (uintptr_t)msg[k].arg.pagefault.address &
 			      ~(uintptr_t)(PAGE - 1);
 
-		if (msg[k].event == UFFD_EVENT_FORK)
-			fork_event(r, (int)msg[k].arg.fork.ufd);
-		else if (msg[k].event != UFFD_EVENT_PAGEFAULT)
-			(nested ? pend_event : apply_event)(r, &msg[k]);
-		else if (nested)
-			defer_fault(r, a);
-		else
-			serve_fault(r, a);
+		if (msg[k].event != UFFD_EVENT_PAGEFAULT)
+			continue;
+		(nested ? defer_fault : serve_fault)(r, a);
 	}
+	if (!nested)
+		apply_pending(r);
 	return n;
 }
 
