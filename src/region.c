@@ -127,6 +127,9 @@ struct uz_region {
 	uint8_t *ref;		/* CLOCK's second chance: set at fault-in */
 	uint64_t *clean;	/* RESIDENT page's hash at fault-in, its cache
 				 * copy kept (0: none); NORESERVE */
+	uint8_t *pinned;	/* uzswap_region_pin: CLOCK passes it by
+				 * (1; 2 while the pin faults it in) */
+	size_t npinned;		/* pages pinned (count against limit) */
 	size_t resident, max_resident, limit, hand;
 	uint64_t limit_gen, limit_done;	/* set_limit -> handler handshake */
 	uint64_t push_gen, push_done;	/* discard -> handler: push first */
@@ -367,8 +370,8 @@ static size_t pick_victims_locked(struct uz_region *r, size_t *vic,
 		size_t i = r->hand;
 
 		r->hand = i + 1 == r->npages ? 0 : i + 1;
-		if (r->state[i] != PG_RESIDENT)
-			continue;
+		if (r->state[i] != PG_RESIDENT || r->pinned[i])
+			continue;	/* pinned: never a victim */
 		if (r->ref[i]) {
 			r->ref[i] = 0;
 			continue;
@@ -955,6 +958,10 @@ static void drop_range(struct uz_region *r, size_t i0, size_t n,
 		for (size_t j = 0; j < m; j++) {
 			/* mremap's UNMAP of the old range follows its REMAP */
 			seen += r->state[i0 + c + j] != PG_GONE;
+			if (k != RK_REMOVE && r->pinned[i0 + c + j]) {
+				r->pinned[i0 + c + j] = 0;	/* not ours */
+				r->npinned--;
+			}
 			if (drop_mark_locked(r, i0 + c + j, k))
 				got[ng++] = i0 + c + j;
 		}
@@ -1258,6 +1265,7 @@ static void region_free(struct uz_region *r)
 	free(r->bounce);
 	free(r->state);
 	free(r->ref);
+	free(r->pinned);
 	if (r->clean)
 		munmap(r->clean, r->npages * sizeof(*r->clean));
 	pthread_cond_destroy(&r->cond);
@@ -1339,6 +1347,7 @@ int uzswap_region_create(struct uzswap *uz,
 	err = -ENOMEM;
 	r->state = calloc(r->npages, 1);
 	r->ref = calloc(r->npages, 1);
+	r->pinned = calloc(r->npages, 1);
 	/* NORESERVE: only the words of pages faulted in cost memory. */
 	r->clean = mmap(NULL, r->npages * sizeof(*r->clean),
 			PROT_READ | PROT_WRITE,
@@ -1347,7 +1356,8 @@ int uzswap_region_create(struct uzswap *uz,
 		r->clean = NULL;
 	r->bounce = aligned_alloc(PAGE, PAGE);
 	r->evfd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-	if (!r->state || !r->ref || !r->clean || !r->bounce || r->evfd < 0)
+	if (!r->state || !r->ref || !r->pinned || !r->clean || !r->bounce ||
+	    r->evfd < 0)
 		goto fail;
 	memset(r->bounce, 0, PAGE);	/* populated before any fault */
 	r->base = map_anon(r->npages * PAGE, !r->inherit);
@@ -1434,10 +1444,13 @@ int uzswap_region_destroy(struct uzswap *uz, void *addr)
 	return 0;
 }
 
+static size_t pin_room_locked(const struct uz_region *r);
+
 int uzswap_region_set_limit(struct uzswap *uz, void *addr, uint64_t bytes)
 {
 	struct uz_region *r;
 	uint64_t gen;
+	size_t lim;
 
 	if (!uz || !addr || (bytes && bytes < PAGE))
 		return -EINVAL;
@@ -1445,8 +1458,14 @@ int uzswap_region_set_limit(struct uzswap *uz, void *addr, uint64_t bytes)
 	if (!r)
 		return -EINVAL;
 	uz_mutex_lock(&r->lock, UZ_LR_REGION);
+	lim = r->limit;
 	r->limit = bytes && bytes / PAGE < r->npages ? bytes / PAGE :
 						       r->npages;
+	if (r->npinned > pin_room_locked(r)) {	/* pinned pages: no room */
+		r->limit = lim;
+		uz_mutex_unlock(&r->lock, UZ_LR_REGION);
+		return -ENOSPC;
+	}
 	gen = ++r->limit_gen;
 	uz_mutex_unlock(&r->lock, UZ_LR_REGION);
 	(void)!write(r->evfd, &(uint64_t){ 1 }, sizeof(uint64_t));
@@ -1473,22 +1492,31 @@ static void push_wait_locked(struct uz_region *r, size_t lo, size_t hi)
 		pthread_cond_wait(&r->cond, &r->lock);
 }
 
-int uzswap_region_discard(struct uzswap *uz, void *addr, size_t len)
+/* The region of uz holding all of [addr, addr + len) (both page-aligned,
+ * len > 0), its first page in *i0 and the page count in *n; or NULL. */
+static struct uz_region *range_find(struct uzswap *uz, void *addr,
+				    size_t len, size_t *i0, size_t *n)
 {
 	struct uz_region *r;
-	size_t i0, n, gone = 0;
-	bool busy;
 
 	if (!uz || !addr || !len || (uintptr_t)addr % PAGE || len % PAGE)
-		return -EINVAL;
+		return NULL;
 	r = uz_regmap_find((uintptr_t)addr, uz, false);
 	if (!r)
-		return -EINVAL;
-	i0 = ((uintptr_t)addr - (uintptr_t)r->base) / PAGE;
-	n = len / PAGE;
-	if (n > r->npages - i0)
-		return -EINVAL;
-	uz_mutex_lock(&r->lock, UZ_LR_REGION);
+		return NULL;
+	*i0 = ((uintptr_t)addr - (uintptr_t)r->base) / PAGE;
+	*n = len / PAGE;
+	return *n <= r->npages - *i0 ? r : NULL;
+}
+
+/* Region lock held (dropped while waiting): no page of [i0, i0 + n) in
+ * flight. False: one of them is GONE (the program unmapped or moved it:
+ * not region memory any more, maybe another mapping now). */
+static bool settle_range_locked(struct uz_region *r, size_t i0, size_t n)
+{
+	bool busy;
+
+	uz_assert_held(UZ_LR_REGION, &r->lock);
 	do {	/* a fault or eviction of these pages in flight: wait */
 		busy = false;
 		for (size_t i = i0; i < i0 + n && !busy; i++)
@@ -1496,6 +1524,25 @@ int uzswap_region_discard(struct uzswap *uz, void *addr, size_t len)
 		if (busy)
 			pthread_cond_wait(&r->cond, &r->lock);
 	} while (busy);
+	for (size_t i = i0; i < i0 + n; i++)
+		if (r->state[i] == PG_GONE)
+			return false;
+	return true;
+}
+
+int uzswap_region_discard(struct uzswap *uz, void *addr, size_t len)
+{
+	struct uz_region *r;
+	size_t i0, n, gone = 0;
+
+	r = range_find(uz, addr, len, &i0, &n);
+	if (!r)
+		return -EINVAL;
+	uz_mutex_lock(&r->lock, UZ_LR_REGION);
+	if (!settle_range_locked(r, i0, n)) {
+		uz_mutex_unlock(&r->lock, UZ_LR_REGION);
+		return -EINVAL;	/* never madvise what is not ours */
+	}
 	for (size_t i = i0; i < i0 + n; i++) {
 		if (r->state[i] == PG_RESIDENT || r->state[i] == PG_BROKEN)
 			gone++;
@@ -1519,6 +1566,78 @@ int uzswap_region_discard(struct uzswap *uz, void *addr, size_t len)
 	pthread_cond_broadcast(&r->cond);
 	uz_mutex_unlock(&r->lock, UZ_LR_REGION);
 	return 0;
+}
+
+/* ---- pinned pages (uzswap_region_pin) ---- */
+
+/* Region lock held: most pages that may be pinned - the limit, less one
+ * page for the faults of the others when the limit binds. */
+static size_t pin_room_locked(const struct uz_region *r)
+{
+	return r->limit < r->npages ? r->limit - 1 : r->npages;
+}
+
+/* Region lock held: mark the unpinned pages of [i0, i0 + n) pinned-to-be
+ * (2), or a negative errno with nothing changed. */
+static int pin_mark_locked(struct uz_region *r, size_t i0, size_t n)
+{
+	size_t add = 0;
+
+	if (!settle_range_locked(r, i0, n))
+		return -EINVAL;
+	for (size_t i = i0; i < i0 + n; i++) {
+		if (r->state[i] == PG_BROKEN)
+			return -EIO;	/* cannot be read back: poisoned */
+		add += !r->pinned[i];
+	}
+	if (r->npinned + add > pin_room_locked(r))
+		return -ENOSPC;
+	for (size_t i = i0; i < i0 + n; i++)
+		if (!r->pinned[i])
+			r->pinned[i] = 2;
+	r->npinned += add;
+	return 0;
+}
+
+/* Region lock held: the pages of [i0, i0 + n) marked val are pinned (1),
+ * or unpinned. */
+static void pin_set_locked(struct uz_region *r, size_t i0, size_t n,
+			   uint8_t val, bool pin)
+{
+	for (size_t i = i0; i < i0 + n; i++) {
+		if (!r->pinned[i] || (val && r->pinned[i] != val))
+			continue;
+		r->pinned[i] = pin;
+		r->npinned -= !pin;
+	}
+}
+
+int uzswap_region_pin(struct uzswap *uz, void *addr, size_t len, int pin)
+{
+	struct uz_region *r;
+	size_t i0, n;
+	int err = 0;
+
+	r = range_find(uz, addr, len, &i0, &n);
+	if (!r)
+		return -EINVAL;
+	uz_mutex_lock(&r->lock, UZ_LR_REGION);
+	if (pin)
+		err = pin_mark_locked(r, i0, n);
+	else
+		pin_set_locked(r, i0, n, 0, false);
+	uz_mutex_unlock(&r->lock, UZ_LR_REGION);
+	if (!pin || err)
+		return err;
+	/* Fault them in from this thread (never the handler's): CLOCK
+	 * passes them by from now on, so the evictions these faults cause
+	 * take other pages. */
+	if (madvise(addr, len, MADV_POPULATE_READ) < 0)
+		err = errno == EINTR || errno == ENOMEM ? -errno : -EIO;
+	uz_mutex_lock(&r->lock, UZ_LR_REGION);
+	pin_set_locked(r, i0, n, 2, !err);	/* failed: nothing changed */
+	uz_mutex_unlock(&r->lock, UZ_LR_REGION);
+	return err;
 }
 
 /* uzswap_get_stats: this region into the cache's sums (uz_regmap_lock
@@ -1580,6 +1699,7 @@ int uzswap_region_get_stats_sized(struct uzswap *uz, void *addr,
 	s.unmapped_pages = r->unmapped_pages;
 	s.moved_pages = r->moved_pages;
 	s.clean_evictions = r->clean_evictions;
+	s.pinned_pages = r->npinned;
 	uz_mutex_unlock(&r->lock, UZ_LR_REGION);
 	if (size > sizeof(s))
 		size = sizeof(s);
