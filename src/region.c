@@ -893,20 +893,24 @@ static void kids_reap(struct uz_region *r)
 enum range_kind { RK_REMOVE, RK_UNMAP, RK_MOVED };
 
 /* Region lock held: page i lies in a range the program dropped, unmapped
- * or moved away. True: the cache holds its bytes; it is DROPPING (ours
- * until drop_range settles it). */
-static bool drop_mark_locked(struct uz_region *r, size_t i,
-			     enum range_kind k)
+ * or moved away. DROP_HELD: the cache holds its bytes, DROP_MAYBE: it may
+ * (NEVER: a page stored at the offset before the region was made is the
+ * page's, shown through; dropped with the page, or it would come back);
+ * either way it is DROPPING (ours until drop_range settles it). */
+enum { DROP_NONE, DROP_HELD, DROP_MAYBE };
+
+static int drop_mark_locked(struct uz_region *r, size_t i,
+			    enum range_kind k)
 {
 	uint8_t s = r->state[i];
 
-	if (s == PG_EVICTED || s == PG_BROKEN ||
+	if (s == PG_EVICTED || s == PG_BROKEN || s == PG_NEVER ||
 	    (s == PG_RESIDENT && r->clean[i])) {	/* its copy must go */
 		if (s == PG_RESIDENT)
 			r->resident--;
 		r->state[i] = PG_DROPPING;
 		r->clean[i] = 0;
-		return true;
+		return s == PG_NEVER ? DROP_MAYBE : DROP_HELD;
 	}
 	if (s == PG_RESIDENT) {
 		/* REMOVE: the kernel empties it after our read; NEVER keeps
@@ -914,16 +918,16 @@ static bool drop_mark_locked(struct uz_region *r, size_t i,
 		r->state[i] = k == RK_REMOVE ? PG_NEVER : PG_GONE;
 		r->ref[i] = 0;
 		r->resident--;
-	} else if (s == PG_NEVER && k != RK_REMOVE) {
-		r->state[i] = PG_GONE;	/* not ours any more */
 	}
-	return false;	/* in flight: a discard of the program's own */
+	return DROP_NONE;	/* in flight: a discard of the program's own */
 }
 
-/* No lock, page i DROPPING: a moved page gets its bytes where it went;
- * children that want it get it (K); then the cache's copy goes. */
+/* No lock, page i DROPPING (how: drop_mark_locked's): a moved page gets
+ * its bytes where it went (a NEVER one with nothing held stays missing:
+ * zeros there); children that want it get it (K); then the cache's copy
+ * goes. */
 static void drop_one(struct uz_region *r, size_t i, enum range_kind k,
-		     uintptr_t to)
+		     uintptr_t to, int how)
 {
 	uint32_t kids;
 	int err = 1;	/* not read yet */
@@ -932,7 +936,7 @@ static void drop_one(struct uz_region *r, size_t i, enum range_kind k,
 		err = uzswap_read(r->uz, r->first_off + i, r->bounce);
 		if (err == 0 && uffd_copy_at(r, to, r->bounce) == -EEXIST)
 			uffd_wake_at(r, to);
-		else if (err)
+		else if (err && !(err == -ENOENT && how == DROP_MAYBE))
 			uffd_poison_at(r, to);
 	}
 	kids = uz_kids_wanting(&r->kids, i);	/* after: a fork may nest */
@@ -950,6 +954,7 @@ static void drop_range(struct uz_region *r, size_t i0, size_t n,
 		       enum range_kind k, uintptr_t to)
 {
 	size_t got[256];
+	uint8_t how[256];
 
 	for (size_t c = 0; c < n; c += 256) {
 		size_t m = n - c < 256 ? n - c : 256, ng = 0, seen = 0;
@@ -962,14 +967,16 @@ static void drop_range(struct uz_region *r, size_t i0, size_t n,
 				r->pinned[i0 + c + j] = 0;	/* not ours */
 				r->npinned--;
 			}
-			if (drop_mark_locked(r, i0 + c + j, k))
+			how[ng] = (uint8_t)drop_mark_locked(r, i0 + c + j, k);
+			if (how[ng] != DROP_NONE)
 				got[ng++] = i0 + c + j;
 		}
 		*(k == RK_REMOVE ? &r->dropped_pages : k == RK_UNMAP ?
 		  &r->unmapped_pages : &r->moved_pages) += seen;
 		uz_mutex_unlock(&r->lock, UZ_LR_REGION);
 		for (size_t g = 0; g < ng; g++)
-			drop_one(r, got[g], k, to + (got[g] - i0) * PAGE);
+			drop_one(r, got[g], k, to + (got[g] - i0) * PAGE,
+				 how[g]);
 		uz_mutex_lock(&r->lock, UZ_LR_REGION);
 		for (size_t g = 0; g < ng; g++)
 			r->state[got[g]] = k == RK_REMOVE ? PG_NEVER : PG_GONE;
