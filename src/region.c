@@ -59,6 +59,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "frontend.h"
 #include "instance.h"
 #include "lockdep.h"
 #include "thread.h"
@@ -924,8 +925,8 @@ static int drop_mark_locked(struct uz_region *r, size_t i,
 
 /* No lock, page i DROPPING (how: drop_mark_locked's): a moved page gets
  * its bytes where it went (a NEVER one with nothing held stays missing:
- * zeros there); children that want it get it (K); then the cache's copy
- * goes. */
+ * zeros there); children that want it get it (K); the cache's copy goes
+ * after, with the others of its batch (drop_range). */
 static void drop_one(struct uz_region *r, size_t i, enum range_kind k,
 		     uintptr_t to, int how)
 {
@@ -946,7 +947,6 @@ static void drop_one(struct uz_region *r, size_t i, enum range_kind k,
 		uz_kids_push(&r->kids, kids, i, r->bounce,
 			     err == 0 ? UZ_KID_COPY :
 			     err == -ENOENT ? UZ_KID_ZERO : UZ_KID_POISON);
-	(void)uzswap_discard(r->uz, r->first_off + i);
 }
 
 /* Pages [i0, i0 + n) of the region; "to": the address page i0 moved to. */
@@ -955,6 +955,7 @@ static void drop_range(struct uz_region *r, size_t i0, size_t n,
 {
 	size_t got[256];
 	uint8_t how[256];
+	uint64_t offs[256];
 
 	for (size_t c = 0; c < n; c += 256) {
 		size_t m = n - c < 256 ? n - c : 256, ng = 0, seen = 0;
@@ -974,9 +975,14 @@ static void drop_range(struct uz_region *r, size_t i0, size_t n,
 		*(k == RK_REMOVE ? &r->dropped_pages : k == RK_UNMAP ?
 		  &r->unmapped_pages : &r->moved_pages) += seen;
 		uz_mutex_unlock(&r->lock, UZ_LR_REGION);
-		for (size_t g = 0; g < ng; g++)
+		for (size_t g = 0; g < ng; g++) {
 			drop_one(r, got[g], k, to + (got[g] - i0) * PAGE,
 				 how[g]);
+			offs[g] = r->first_off + got[g];
+		}
+		/* One backend discard for them all (a munmap of the whole
+		 * region at destroy: 1.7 s for ~1,900 file pages one by one) */
+		uz_offsets_drop(r->uz, offs, ng);
 		uz_mutex_lock(&r->lock, UZ_LR_REGION);
 		for (size_t g = 0; g < ng; g++)
 			r->state[got[g]] = k == RK_REMOVE ? PG_NEVER : PG_GONE;
