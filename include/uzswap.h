@@ -744,8 +744,9 @@ UZSWAP_API int uzswap_region_destroy(struct uzswap *uz, void *addr);
  * Set the resident limit of the region at addr to bytes (rounded down to
  * pages; 0 = no limit). A lower limit evicts at once: the call returns
  * when the region is at or under it (or nothing more could be evicted).
- * Returns 0 or -EINVAL (NULL, addr not the start of a region of uz, bytes
- * below one page).
+ * Returns 0, -EINVAL (NULL, addr not the start of a region of uz, bytes
+ * below one page) or -ENOSPC (the region's pinned pages would not leave
+ * one page of the new limit free: unpin first; nothing changed).
  */
 UZSWAP_API int uzswap_region_set_limit(struct uzswap *uz, void *addr,
 				       uint64_t bytes);
@@ -755,10 +756,32 @@ UZSWAP_API int uzswap_region_set_limit(struct uzswap *uz, void *addr,
  * page-aligned): those pages read zeros from now on, wherever they were
  * (resident, evicted, in the backing file). Waits for a fault or an
  * eviction of those pages in flight. Returns 0 or -EINVAL (NULL, addr or
- * len not page-aligned, len 0, the range not inside one region of uz).
+ * len not page-aligned, len 0, the range not inside one region of uz, or
+ * a part of it the program unmapped or moved away).
  */
 UZSWAP_API int uzswap_region_discard(struct uzswap *uz, void *addr,
 				     size_t len);
+
+/*
+ * Pin (pin != 0) or unpin (pin == 0) the len bytes at addr, inside one
+ * region (both page-aligned): a pinned page is never evicted. Pinning
+ * faults the pages in (from the calling thread, before it returns; other
+ * pages are evicted to make room) and they stay resident until unpinned;
+ * they count against the resident limit, which must keep one page free
+ * for the faults of the others (unless the limit is the whole region).
+ * Pinning a pinned page, or unpinning an unpinned one, does nothing (no
+ * nesting, as mlock). A discarded pinned page reads zeros and stays
+ * pinned (resident again on its next touch); a page the program unmaps
+ * is unpinned. What mlock(2) on region memory does under `uzswap run`.
+ * Returns 0, -EINVAL (NULL, addr or len not page-aligned, len 0, the
+ * range not inside one region of uz, or a part of it the program
+ * unmapped or moved away), -ENOSPC (the pinned pages would pass the
+ * limit less one page), -EIO (a page of the range could not be read
+ * back: poisoned), -EINTR or -ENOMEM (faulting them in failed); on error
+ * nothing changed. Unpinning returns 0 or -EINVAL.
+ */
+UZSWAP_API int uzswap_region_pin(struct uzswap *uz, void *addr, size_t len,
+				 int pin);
 
 struct uzswap_region_stats {
 	/* Bytes uzswap_region_get_stats() filled (as uzswap_stats). */
@@ -794,12 +817,18 @@ struct uzswap_region_stats {
 					 * their fault: the cache's copy kept,
 					 * no compression (in evicted_pages) */
 	/* ---- end of UZSWAP_REGION_STATS_SIZE_VER1 ---- */
+	uint64_t pinned_pages;		/* pages pinned now (uzswap_region_pin;
+					 * in resident_pages when mapped) */
+	/* ---- end of UZSWAP_REGION_STATS_SIZE_VER2 ---- */
 };
 
 #define UZSWAP_REGION_STATS_SIZE_VER0 \
 	offsetof(struct uzswap_region_stats, evict_shared)
 /* 0.3: + evict_shared and the fork children's counters. */
-#define UZSWAP_REGION_STATS_SIZE_VER1 sizeof(struct uzswap_region_stats)
+#define UZSWAP_REGION_STATS_SIZE_VER1 \
+	offsetof(struct uzswap_region_stats, pinned_pages)
+/* 0.3: + pinned_pages. */
+#define UZSWAP_REGION_STATS_SIZE_VER2 sizeof(struct uzswap_region_stats)
 
 /*
  * Snapshot the region's counters into st (size bytes; as

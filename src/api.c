@@ -530,8 +530,11 @@ const char *uzswap_strerror(int err)
 		       "(from uzswap_open: options of a newer uzswap.h, with "
 		       "a field this library does not know)";
 	case -ENOSPC:
-		return "no room: the pool limit reached (a store), or a "
-		       "backing device smaller than nr_pages (uzswap_open)";
+		return "no room: the pool limit reached (a store), a "
+		       "backing device smaller than nr_pages (uzswap_open), "
+		       "or a region's pinned pages would pass its resident "
+		       "limit less one page (uzswap_region_pin, "
+		       "uzswap_region_set_limit)";
 	case -ENOENT:
 		return "not found: no page at offset, an unknown compressor, "
 		       "or no backing file at that path (uzswap_open)";

@@ -374,15 +374,20 @@ static void file_discard(struct uz_backend *b, struct uz_breq *r, unsigned n)
 {
 	struct file_backend *f = FB(b);
 
-	for (unsigned i = 0; i < n; i++) {
+	for (unsigned i = 0, k; i < n; i = k) {
 		r[i].status = 0;
+		/* One punch per run of consecutive offsets. */
+		for (k = i + 1; k < n && r[k].offset == r[k - 1].offset + 1 &&
+				r[k].offset < b->nr_pages; k++)
+			r[k].status = 0;
 		if (r[i].offset >= b->nr_pages || f->is_blkdev ||
 		    uz_fault_hit())
 			continue;
 		/* Best effort: EOPNOTSUPP leaves stale bytes nobody reads. */
 		(void)fallocate(f->fd, FALLOC_FL_PUNCH_HOLE |
 				FALLOC_FL_KEEP_SIZE,
-				(off_t)((r[i].offset + 1) * UZ_PAGE), UZ_PAGE);
+				(off_t)((r[i].offset + 1) * UZ_PAGE),
+				(off_t)(k - i) * UZ_PAGE);
 	}
 }
 

@@ -522,27 +522,69 @@ int uzswap_load_folio(struct uzswap *uz, uint64_t offset, void *pages,
  * under the stripe lock, so the punch can never hit a later write of the
  * same offset.
  */
-void uz_offset_drop(struct uzswap *uz, uint64_t offset)
+/* Offset's stripe lock held: its slot emptied; what it held (or NULL). */
+static void *slot_take_locked(struct uzswap *uz, uint64_t offset)
 {
-	void **slot, *old = NULL;
+	void **slot = uz_index_slot(&uz->index, offset), *old = NULL;
 
-	uz_index_lock(&uz->index, offset);
-	slot = uz_index_slot(&uz->index, offset);
 	if (slot) {
 		old = *slot;
 		*slot = NULL;
 	}
+	return old;
+}
+
+/* No lock: a value taken out of its slot counted and freed. */
+static void dropped(struct uzswap *uz, void *old)
+{
+	if (!old)
+		return;
+	uz_stat_add(&uz->stats, uz_is_disk(old) ? UZ_ST_BACKING_DISCARDS :
+				UZ_ST_INVALIDATES, 1);
+	uz_entry_free(uz, old);
+}
+
+void uz_offset_drop(struct uzswap *uz, uint64_t offset)
+{
+	void *old;
+
+	uz_index_lock(&uz->index, offset);
+	old = slot_take_locked(uz, offset);
 	if (uz_is_disk(old)) {
 		struct uz_breq r = { .offset = offset };
 
 		uz_backend_discard(uz->backend, &r, 1);	/* best effort */
 	}
 	uz_index_unlock(&uz->index, offset);
-	if (!old)
-		return;
-	uz_stat_add(&uz->stats, uz_is_disk(old) ? UZ_ST_BACKING_DISCARDS :
-				UZ_ST_INVALIDATES, 1);
-	uz_entry_free(uz, old);
+	dropped(uz, old);
+}
+
+#define DROP_BATCH 64
+
+void uz_offsets_drop(struct uzswap *uz, const uint64_t *offs, size_t n)
+{
+	struct uz_breq r[DROP_BATCH];
+
+	for (size_t c = 0; c < n; c += DROP_BATCH) {
+		size_t m = n - c < DROP_BATCH ? n - c : DROP_BATCH;
+		unsigned nd = 0;
+		void *old[DROP_BATCH];
+
+		for (size_t j = 0; j < m; j++) {
+			uz_index_lock(&uz->index, offs[c + j]);
+			old[j] = slot_take_locked(uz, offs[c + j]);
+			uz_index_unlock(&uz->index, offs[c + j]);
+			if (uz_is_disk(old[j]))
+				r[nd++] = (struct uz_breq){ .offset = offs[c + j] };
+		}
+		/* Outside the stripe locks, one call: the caller stores
+		 * nothing at these offsets meanwhile, so no new copy can be
+		 * punched; a stale one left is never read (best effort). */
+		if (nd)
+			uz_backend_discard(uz->backend, r, nd);
+		for (size_t j = 0; j < m; j++)
+			dropped(uz, old[j]);
+	}
 }
 
 int uzswap_invalidate(struct uzswap *uz, uint64_t offset)

@@ -31,4 +31,11 @@ int uz_page_in_bounced(struct uzswap *uz, uint64_t offset, void *page,
 /* Forget offset everywhere (cache and backing file). No lock held. */
 void uz_offset_drop(struct uzswap *uz, uint64_t offset);
 
+/* Forget n offsets everywhere, as uz_offset_drop each, the backend's
+ * copies dropped in one call per 64 (the file punches each run of
+ * consecutive offsets at once): for many pages at a time, such as a
+ * region's unmapped range. The caller stores nothing at these offsets
+ * until it returns. No lock held. */
+void uz_offsets_drop(struct uzswap *uz, const uint64_t *offs, size_t n);
+
 #endif

@@ -7,7 +7,9 @@
  * mapping put there survives destroy); mremap moves pages out (evicted
  * ones put back where they went), grows (zeros) and shrinks (unmapped);
  * mprotect read-only keeps bytes; a fork child's own MADV_DONTNEED reads
- * zeros. Skips (77) where userfaultfd is unavailable.
+ * zeros; pages stored at the offsets before the region was made go with
+ * the page when never touched (DONTNEED, munmap, discard, destroy). Skips
+ * (77) where userfaultfd is unavailable.
  */
 #define _GNU_SOURCE
 #include <inttypes.h>
@@ -96,6 +98,52 @@ static void test_dontneed(struct uzswap *uz, uint8_t *a)
 		uz_pagedata_make(a + i * PG, src, nsrc, i, 1);
 	for (size_t i = 0; i < NPAGES; i++)
 		T_ASSERT(page_is(a + i * PG, i, false));
+}
+
+/*
+ * Pages stored at a region's offsets before the region was made show
+ * through (the region took them over at create). Never touched, they go
+ * with the page like any other copy: the program's MADV_DONTNEED (zeros
+ * after, the copy never comes back), its munmap, discard and destroy; an
+ * mremap takes it along (and a page with nothing stored reads zeros where
+ * it went, not SIGBUS). Offsets 2*NPAGES + 0..7 (a second region of 8
+ * pages, limit 4; nothing stored at page 6).
+ */
+static void test_never_touched(struct uzswap *uz)
+{
+	const uint64_t first = 2 * NPAGES;
+	uint8_t *b, *to, page[PG];
+
+	for (size_t i = 0; i < 8; i++) {
+		if (i == 6)
+			continue;
+		uz_pagedata_make(page, src, nsrc, 5000 + i, 1);
+		T_EQ(uzswap_store(uz, first + i, page), 0);
+	}
+	T_EQ(t_region(uz, 8, 4, first, 0, &b), 0);
+	T_ASSERT(page_is(b + 7 * PG, 5000 + 7, false));	/* shows through */
+	T_EQ(madvise(b + 1 * PG, PG, MADV_DONTNEED), 0);
+	sync_handler(uz, b);
+	expect_no_copy(uz, first + 1);
+	T_ASSERT(page_is(b + 1 * PG, 1, true));		/* zeros */
+	T_EQ(munmap(b + 2 * PG, PG), 0);
+	sync_handler(uz, b);
+	expect_no_copy(uz, first + 2);
+	T_EQ(uzswap_region_discard(uz, b + 3 * PG, PG), 0);
+	expect_no_copy(uz, first + 3);
+	T_ASSERT(page_is(b + 3 * PG, 3, true));
+	to = mmap(NULL, 2 * PG, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	T_ASSERT(to != MAP_FAILED);
+	T_ASSERT(mremap(b + 5 * PG, 2 * PG, 2 * PG,
+			MREMAP_MAYMOVE | MREMAP_FIXED, to) == to);
+	T_ASSERT(page_is(to, 5000 + 5, false));
+	T_ASSERT(page_is(to + PG, 6, true));
+	sync_handler(uz, b);
+	expect_no_copy(uz, first + 5);
+	T_EQ(munmap(to, 2 * PG), 0);
+	T_EQ(uzswap_region_destroy(uz, b), 0);
+	for (size_t i = 0; i < 8; i++)	/* 0 and 4 never touched */
+		expect_no_copy(uz, first + i);
 }
 
 /* munmap of 64 pages: forgotten (no cache copies), the region works on;
@@ -290,6 +338,9 @@ int main(void)
 	T_EQ(munmap(other, 64 * PG), 0);
 	uzswap_close(uz);
 	test_child_dontneed();
+	uz = t_open_cache(4 * NPAGES, NULL);
+	test_never_touched(uz);
+	uzswap_close(uz);
 	free(src);
 	printf("test_region_unmap: ok\n");
 	return T_PASS;

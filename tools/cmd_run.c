@@ -36,8 +36,8 @@ static const char run_tail[] =
 "SIZE: bytes with K, M or G, or N% of RAM. Needs a kernel-mode\n"
 "userfaultfd (root, CAP_SYS_PTRACE or vm.unprivileged_userfaultfd=1) and\n"
 "UFFDIO_MOVE (Linux 6.8). fork() is refused while region memory is in use\n"
-"(until the library has UZSWAP_REGION_INHERIT); mprotect, mlock and\n"
-"MAP_FIXED on region memory are refused, with a message on stderr.\n"
+"(until the library has UZSWAP_REGION_INHERIT); mprotect and MAP_FIXED\n"
+"on region memory are refused, with a message on stderr; mlock pins.\n"
 "Exit status: CMD's; 1 when uzswap cannot run it, 2 bad usage.\n";
 
 struct run_args {

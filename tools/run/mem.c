@@ -1,6 +1,6 @@
 /*
  * mem.c - the preload's memory-call interposers: mmap, munmap, mremap,
- * madvise, mprotect, mlock, mlockall.
+ * madvise, mprotect, mlock, mlock2, munlock, mlockall, munlockall.
  *
  * Owns: the decision which anonymous private mappings come from the
  * region (>= --min-mapping, read-write, no fixed address) and what the
@@ -8,8 +8,10 @@
  *   munmap, madvise DONTNEED/FREE/REMOVE   uzswap_region_discard (zeros)
  *   mremap shrink / grow                   discard the tail / extend in
  *                                          place or copy to a new range
+ *   mlock, mlock2, munlock, mlockall,      uzswap_region_pin (never evicted)
+ *   munlockall
  *   mprotect to anything but read-write,   refused, stderr once: eviction
- *   mlock, mlockall, MAP_FIXED over it,    moves pages out from under
+ *   MAP_FIXED over it,                     moves pages out from under
  *   mremap MREMAP_FIXED/DONTUNMAP          protections and locks
  * Must never: hand region memory to uzswap's own threads (uzr_inside
  * passes them straight to the kernel), change anything on a refused call,
@@ -205,28 +207,110 @@ int mprotect(void *addr, size_t len, int prot)
 	return refuse(W_MPROTECT, EACCES, "mprotect");
 }
 
+/*
+ * mlock, mlock2, munlock: the part of the range in the region is pinned
+ * (uzswap_region_pin: faulted in, never evicted, counted in the limit),
+ * not locked by the kernel - a locked page can neither be moved out nor
+ * dropped (docs/region.md "Pinned pages"); the rest is the kernel's.
+ * Rounded as the kernel rounds. A pin past what the limit allows fails
+ * as a lock past RLIMIT_MEMLOCK does: ENOMEM.
+ */
+static int lock_range(const void *addr, size_t len, long nr, unsigned flags,
+		      int pin)
+{
+	uintptr_t a = (uintptr_t)addr & ~(UZR_PAGE - 1);
+	uintptr_t e = page_up((uintptr_t)addr + len), lo, hi;
+	int err;
+
+	lo = a > uzr.base ? a : uzr.base;
+	hi = e < uzr.base + uzr.len ? e : uzr.base + uzr.len;
+	if ((a < lo && syscall(nr, a, lo - a, flags) < 0) ||
+	    (e > hi && syscall(nr, hi, e - hi, flags) < 0))
+		return -1;
+	uzr_inside++;
+	err = uzswap_region_pin(uzr.uz, (void *)lo, hi - lo, pin);
+	uzr_inside--;
+	if (!err)
+		return 0;
+	errno = err == -EIO ? EAGAIN : ENOMEM;
+	return -1;
+}
+
 __attribute__((visibility("default")))
 int mlock(const void *addr, size_t len)
 {
-	if (uzr_inside || !uzr_overlaps((uintptr_t)addr, len))
+	if (uzr_inside || !len || !uzr_overlaps((uintptr_t)addr, len))
 		return (int)syscall(SYS_mlock, addr, len);
-	return refuse(W_MLOCK, EPERM, "mlock");
+	return lock_range(addr, len, SYS_mlock, 0, 1);
 }
 
+/* MLOCK_ONFAULT too: region pages are faulted in at once (a pin). */
 __attribute__((visibility("default")))
 int mlock2(const void *addr, size_t len, unsigned int flags)
 {
-	if (uzr_inside || !uzr_overlaps((uintptr_t)addr, len))
+	if (uzr_inside || !len || !uzr_overlaps((uintptr_t)addr, len))
 		return (int)syscall(SYS_mlock2, addr, len, flags);
-	return refuse(W_MLOCK, EPERM, "mlock2");
+	if (flags & ~1u) {	/* 1: MLOCK_ONFAULT */
+		errno = EINVAL;
+		return -1;
+	}
+	return lock_range(addr, len, SYS_mlock2, flags, 1);
 }
 
 __attribute__((visibility("default")))
+int munlock(const void *addr, size_t len)
+{
+	if (uzr_inside || !len || !uzr_overlaps((uintptr_t)addr, len))
+		return (int)syscall(SYS_munlock, addr, len);
+	return lock_range(addr, len, SYS_munlock, 0, 0);
+}
+
+/* Pin (or unpin) every range of the region handed out now. */
+static int pin_used(int pin)
+{
+	uintptr_t x = uzr.base, lo, hi;
+	int err = 0;
+
+	uzr_inside++;
+	while (!err && uzr_ranges_next_used(x, &lo, &hi) == 0) {
+		err = uzswap_region_pin(uzr.uz, (void *)lo, hi - lo, pin);
+		x = hi;
+	}
+	uzr_inside--;
+	return err;
+}
+
+/*
+ * mlockall(MCL_CURRENT): the region's ranges handed out now are pinned,
+ * the rest of memory is locked by the kernel as it faults in
+ * (MCL_ONFAULT: populating it all would fault in the whole reserved
+ * region), and the region itself unlocked again. MCL_FUTURE is the
+ * kernel's alone: region memory handed out later is not pinned.
+ */
+__attribute__((visibility("default")))
 int mlockall(int flags)
 {
+	int rc, err;
+
 	if (uzr_inside || !uzr.base)
 		return (int)syscall(SYS_mlockall, flags);
-	return refuse(W_MLOCK, EPERM, "mlockall");
+	if (flags & MCL_CURRENT && (err = pin_used(1))) {
+		errno = err == -EIO ? EAGAIN : ENOMEM;
+		return -1;	/* what was pinned stays, as the kernel's */
+	}
+	rc = (int)syscall(SYS_mlockall, flags & MCL_CURRENT ?
+			  flags | MCL_ONFAULT : flags);
+	if (flags & MCL_CURRENT)
+		(void)syscall(SYS_munlock, uzr.base, uzr.len);
+	return rc;
+}
+
+__attribute__((visibility("default")))
+int munlockall(void)
+{
+	if (!uzr_inside && uzr.base)
+		(void)pin_used(0);
+	return (int)syscall(SYS_munlockall);
 }
 
 /* Grow [a, a + old) to len: in place when the bytes after are free, else

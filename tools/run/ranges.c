@@ -22,6 +22,7 @@ struct ival {
 static struct ival fr[NR_FREE];
 static size_t nfr;
 static size_t used;
+static uintptr_t end;	/* of the region */
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 
 void uzr_ranges_init(uintptr_t base, size_t len)
@@ -30,6 +31,7 @@ void uzr_ranges_init(uintptr_t base, size_t len)
 	fr[0] = (struct ival){ base, base + len };
 	nfr = 1;
 	used = 0;
+	end = base + len;
 	pthread_mutex_unlock(&lock);
 }
 
@@ -142,4 +144,30 @@ size_t uzr_ranges_used(void)
 	u = used;
 	pthread_mutex_unlock(&lock);
 	return u;
+}
+
+int uzr_ranges_next_used(uintptr_t from, uintptr_t *lo, uintptr_t *hi)
+{
+	uintptr_t x = from;
+	int rc = -1;
+
+	pthread_mutex_lock(&lock);
+	for (size_t i = 0; i < nfr && rc; i++) {
+		if (fr[i].hi <= x)
+			continue;
+		if (fr[i].lo > x) {	/* [x, next free) handed out */
+			*lo = x;
+			*hi = fr[i].lo;
+			rc = 0;
+		} else {
+			x = fr[i].hi;	/* inside a free one: past it */
+		}
+	}
+	if (rc && x < end) {
+		*lo = x;
+		*hi = end;
+		rc = 0;
+	}
+	pthread_mutex_unlock(&lock);
+	return rc;
 }

@@ -24,5 +24,8 @@ int uzr_ranges_take(uintptr_t addr, size_t len);
 size_t uzr_ranges_give(uintptr_t addr, size_t len);
 /* Bytes handed out now. */
 size_t uzr_ranges_used(void);
+/* The first interval handed out at or after from: 0 with [*lo, *hi), or
+ * -1 when there is none (mlockall pins them one by one). */
+int uzr_ranges_next_used(uintptr_t from, uintptr_t *lo, uintptr_t *hi);
 
 #endif
