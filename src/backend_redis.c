@@ -482,6 +482,7 @@ static int send_one(struct redis_backend *r, struct conn *k, unsigned nr,
 	}
 	if (wait)
 		redisAppendCommand(k->l.c, "WAIT %d %d", wait, r->u.timeout_ms);
+	uz_ctr_add(&r->b.ctr.round_trips, 1);	/* WAIT in the same one */
 	for (i = 0; i < (int)nr + !!wait; i++) {
 		void *y = NULL;
 
@@ -570,6 +571,7 @@ static int send_cluster(struct redis_backend *r, struct conn *k,
 			redisReply **replies, int *status, int wait)
 {
 	struct uz_rcmd m[nr];
+	struct uz_rcluster_stats s0, s1;
 	int err = 0, rc;
 
 	for (unsigned i = 0; i < nr; i++) {
@@ -579,6 +581,7 @@ static int send_cluster(struct redis_backend *r, struct conn *k,
 		uz_ctr_add(&r->b.ctr.bytes_out,
 			   resp_bytes(cmds[i].argc, cmds[i].lens));
 	}
+	uz_rcluster_get_stats(k->l.rc, &s0);
 	rc = uz_rcluster_exec(k->l.rc, (int)nr, m, (void **)replies, status);
 	for (unsigned i = 0; i < nr; i++) {
 		if (rc) {
@@ -592,6 +595,8 @@ static int send_cluster(struct redis_backend *r, struct conn *k,
 	}
 	if (wait && !rc)
 		wait_cluster(r, k->l.rc, nr, cmds, replies, status, wait);
+	uz_rcluster_get_stats(k->l.rc, &s1);
+	uz_ctr_add(&r->b.ctr.round_trips, s1.round_trips - s0.round_trips);
 	conn_put(r, k, false);
 	return err;
 }

@@ -17,6 +17,11 @@
  *  - a stale value (an older record of the key put back by hand) and a
  *    foreign one: -EIO, backing_corrupt counted
  *  - wait=1 without a replica: nothing becomes remote, writes fail fast
+ *  - a folio miss: 16 and 64 remote pages by uzswap_load_folio in one
+ *    round trip (backend_round_trips), every byte right; a cached page
+ *    among them loaded, a discarded one -ENOENT, a foreign and a lost
+ *    record -EIO with the others right; miss latency per page, single
+ *    reads against one folio load
  *  - uzswap_gc() removes the keys of a namespace whose lease is gone and
  *    keeps a live instance's
  */
@@ -387,6 +392,119 @@ static void test_stale(void)
 	uzswap_close(uz);
 }
 
+/* ---- a folio miss: one multi-get ---- */
+
+#define FM_NR 128
+
+static int cmp_u64(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+
+	return (x > y) - (x < y);
+}
+
+/* load_folio(off, nr) into buf: its return, with the round trips it took
+ * in *trips and pages right (version want[o], 0: not checked) counted. */
+static int folio_load(struct uzswap *uz, uint64_t off, unsigned nr,
+		      uint8_t *buf, uint64_t *trips, unsigned *right)
+{
+	uint64_t t0 = t_stats(uz).backend_round_trips;
+	uint8_t exp[T_PAGE];
+	int err = uzswap_load_folio(uz, off, buf, nr);
+
+	*trips = t_stats(uz).backend_round_trips - t0;
+	*right = 0;
+	for (unsigned i = 0; i < nr; i++) {
+		make_page(exp, off + i, want[off + i]);
+		*right += want[off + i] &&
+			  !memcmp(buf + (size_t)i * T_PAGE, exp, T_PAGE);
+	}
+	return err;
+}
+
+static uint64_t now_ns(void)
+{
+	return (uint64_t)(now_s() * 1e9);
+}
+
+/* Per-page miss latency, median of 101: 16 uzswap_read calls against
+ * one uzswap_load_folio of the same 16 remote pages. */
+static void folio_latency(struct uzswap *uz, uint8_t *buf)
+{
+	uint64_t one[101], fol[101];
+
+	for (int r = 0; r < 101; r++) {
+		uint64_t t0 = now_ns();
+
+		for (unsigned i = 0; i < 16; i++)
+			T_EQ(uzswap_read(uz, 32 + i, buf + i * T_PAGE), 0);
+		one[r] = (now_ns() - t0) / 16;
+		t0 = now_ns();
+		T_EQ(uzswap_load_folio(uz, 32, buf, 16), 0);
+		fol[r] = (now_ns() - t0) / 16;
+	}
+	qsort(one, 101, sizeof(one[0]), cmp_u64);
+	qsort(fol, 101, sizeof(fol[0]), cmp_u64);
+	printf("folio miss: per page, median of 101 x 16 remote pages: "
+	       "uzswap_read %.1f us, uzswap_load_folio %.1f us (%.1fx)\n",
+	       one[50] / 1e3, fol[50] / 1e3, (double)one[50] / fol[50]);
+}
+
+/* 128 remote pages; folios of 16 and 64 each one round trip, every byte
+ * right; a cached, a discarded, a stale and a lost page among them. */
+static void test_folio_miss(void)
+{
+	struct uzswap *uz = open_redis(FM_NR, 16 << 20,
+				       "?ns=folio&timeout_ms=5000");
+	redisContext *c = t_redis_conn(&srv);
+	static uint8_t buf[64 * T_PAGE], sentinel[T_PAGE];
+	static char rec[2 * T_PAGE];
+	uint64_t trips, corrupt, ioerr;
+	unsigned right;
+
+	memset(want, 0, sizeof(want));
+	T_EQ(write_range(uz, FM_NR, 1, 1), 0);
+	T_EQ(uzswap_writeback(uz, FM_NR), FM_NR);
+	T_EQ(t_stats(uz).backing_pages, FM_NR);
+	T_EQ(folio_load(uz, 0, 16, buf, &trips, &right), 0);
+	T_EQ(trips, 1);
+	T_EQ(right, 16);
+	T_EQ(folio_load(uz, 16, 64, buf, &trips, &right), 0);
+	T_EQ(trips, 1);		/* 64 pages, 4 hash tags: one pipeline */
+	T_EQ(right, 64);
+
+	/* 96 cached again, 97 discarded: loaded / -ENOENT untouched */
+	make_page(buf, 96, 2);
+	T_EQ(uzswap_write(uz, 96, buf), 0);
+	want[96] = 2;
+	T_EQ(uzswap_discard(uz, 97), 0);
+	want[97] = 0;
+	memset(sentinel, 0x5a, T_PAGE);
+	memcpy(buf + T_PAGE, sentinel, T_PAGE);
+	T_EQ(folio_load(uz, 96, 16, buf, &trips, &right), -ENOENT);
+	T_EQ(trips, 1);
+	T_EQ(right, 15);
+	T_ASSERT(!memcmp(buf + T_PAGE, sentinel, T_PAGE));
+
+	/* 112 gets 113's record (foreign), 114's key is lost: -EIO for
+	 * those two (each read once more alone), the other 14 right */
+	set_raw(c, "uz:{folio:7}:70", rec, get_raw(c, "uz:{folio:7}:71", rec));
+	freeReplyObject(redisCommand(c, "DEL uz:{folio:7}:72"));
+	corrupt = t_stats(uz).backing_corrupt;
+	ioerr = t_stats(uz).backing_io_errors;
+	T_EQ(folio_load(uz, 112, 16, buf, &trips, &right), -EIO);
+	T_EQ(trips, 3);
+	T_EQ(right, 14);
+	T_EQ(t_stats(uz).backing_corrupt, corrupt + 1);
+	T_EQ(t_stats(uz).backing_io_errors, ioerr + 1);
+	printf("folio miss: 16 and 64 remote pages in one round trip each, "
+	       "a cached one loaded, a discarded one -ENOENT, a foreign and "
+	       "a lost one -EIO with the other 14 right\n");
+	folio_latency(uz, buf);
+	redisFree(c);
+	uzswap_close(uz);
+}
+
 /* Run first: a fork with no thread in the parent yet (TSan cannot
  * start threads in the child of a multi-threaded fork). */
 static void test_gc(void)
@@ -459,6 +577,7 @@ int main(void)
 	test_gc();
 	test_stress();
 	test_stale();
+	test_folio_miss();
 	test_oom();
 	test_wait_no_replica();
 	test_stall();
