@@ -480,8 +480,13 @@ static int send_one(struct redis_backend *r, struct conn *k, unsigned nr,
 		uz_ctr_add(&r->b.ctr.bytes_out,
 			   resp_bytes(cmds[i].argc, cmds[i].lens));
 	}
-	if (wait)
+	/* WAIT answers after up to timeout_ms on the server: the replies
+	 * get twice that, or a replica short of the count would read as a
+	 * dead connection (every connection redialed) instead of WAIT's 0. */
+	if (wait) {
 		redisAppendCommand(k->l.c, "WAIT %d %d", wait, r->u.timeout_ms);
+		redisSetTimeout(k->l.c, tv_ms(2 * r->u.timeout_ms));
+	}
 	uz_ctr_add(&r->b.ctr.round_trips, 1);	/* WAIT in the same one */
 	for (i = 0; i < (int)nr + !!wait; i++) {
 		void *y = NULL;
@@ -506,6 +511,8 @@ static int send_one(struct redis_backend *r, struct conn *k, unsigned nr,
 				status[j] = err;
 		}
 	}
+	if (wait)
+		redisSetTimeout(k->l.c, tv_ms(r->u.timeout_ms));
 	conn_put(r, k, false);
 	return 0;
 fail:

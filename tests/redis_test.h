@@ -26,7 +26,10 @@ struct t_redis {
 	char uri[256];		/* redis+unix://SOCK */
 };
 
-static struct t_redis *t_redis_atexit_;
+/* The servers a test started (a master and its replica: two), for
+ * the exit handler. */
+#define T_REDIS_MAX 4
+static struct t_redis *t_redis_atexit_[T_REDIS_MAX];
 
 /* A cache of nr pages, pool limit pool, backed by uri; exits T_FAIL with
  * uzswap_open_error() when it does not open. */
@@ -64,15 +67,18 @@ static inline void t_redis_kill_(struct t_redis *r, int sig)
 static inline void t_redis_cleanup_(void)
 {
 	char path[256];
-	struct t_redis *r = t_redis_atexit_;
 
-	if (!r)
-		return;
-	t_redis_kill_(r, SIGKILL);
-	snprintf(path, sizeof(path), "%s/log", r->dir);
-	unlink(path);
-	unlink(r->sock);
-	rmdir(r->dir);
+	for (int i = 0; i < T_REDIS_MAX && t_redis_atexit_[i]; i++) {
+		struct t_redis *r = t_redis_atexit_[i];
+
+		t_redis_kill_(r, SIGKILL);
+		snprintf(path, sizeof(path), "%s/log", r->dir);
+		unlink(path);
+		snprintf(path, sizeof(path), "%s/dump.rdb", r->dir);
+		unlink(path);	/* a replica's copy of its master */
+		unlink(r->sock);
+		rmdir(r->dir);
+	}
 }
 
 /* redisContext on the test's server, or NULL. */
@@ -106,8 +112,13 @@ static inline void t_redis_start(struct t_redis *r, const char *const *extra)
 		T_ASSERT(mkdtemp(r->dir));
 		snprintf(r->sock, sizeof(r->sock), "%s/r.sock", r->dir);
 		snprintf(r->uri, sizeof(r->uri), "redis+unix://%s", r->sock);
-		t_redis_atexit_ = r;
-		atexit(t_redis_cleanup_);
+		for (int i = 0; i < T_REDIS_MAX; i++)
+			if (!t_redis_atexit_[i]) {
+				t_redis_atexit_[i] = r;
+				break;
+			}
+		if (t_redis_atexit_[0] == r)
+			atexit(t_redis_cleanup_);
 	}
 	while (extra && *extra && argc < 31)
 		argv[argc++] = *extra++;
