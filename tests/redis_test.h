@@ -94,6 +94,31 @@ static inline redisContext *t_redis_conn(const struct t_redis *r)
 	return c;
 }
 
+/* Poll cmd on r every 10 ms for up to tries times until its reply is a
+ * status (a NULL: PING's +PONG) or a string holding a and b; fail the
+ * test, naming what and r's log, when it never is. */
+static inline void t_redis_wait_for(const struct t_redis *r, const char *cmd,
+				    const char *a, const char *b, int tries,
+				    const char *what)
+{
+	for (int i = 0; i < tries; i++) {
+		redisContext *c = t_redis_conn(r);
+		redisReply *y = c ? redisCommand(c, cmd) : NULL;
+		int ok = y && (a ? y->type == REDIS_REPLY_STRING &&
+				       strstr(y->str, a) && strstr(y->str, b) :
+				   y->type == REDIS_REPLY_STATUS);
+
+		if (y)
+			freeReplyObject(y);
+		redisFree(c);
+		if (ok)
+			return;
+		usleep(10000);
+	}
+	fprintf(stderr, "redis-server: %s (see %s/log)\n", what, r->dir);
+	exit(T_FAIL);
+}
+
 /* Start (or restart, empty, on the same socket) the server; extra: more
  * arguments, NULL-terminated. Fails the test when it never answers. */
 static inline void t_redis_start(struct t_redis *r, const char *const *extra)
@@ -141,21 +166,7 @@ static inline void t_redis_start(struct t_redis *r, const char *const *extra)
 		execvp("redis-server", (char *const *)argv);
 		_exit(127);
 	}
-	for (int i = 0; i < 500; i++) {		/* 5 s */
-		redisContext *c = t_redis_conn(r);
-		redisReply *y = c ? redisCommand(c, "PING") : NULL;
-		int ok = y && y->type == REDIS_REPLY_STATUS;
-
-		if (y)
-			freeReplyObject(y);
-		redisFree(c);
-		if (ok)
-			return;
-		usleep(10000);
-	}
-	fprintf(stderr, "redis-server did not answer PING (see %s/log)\n",
-		r->dir);
-	exit(T_FAIL);
+	t_redis_wait_for(r, "PING", NULL, NULL, 500, "no answer to PING");
 }
 
 static inline void t_redis_signal(struct t_redis *r, int sig)

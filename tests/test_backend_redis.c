@@ -17,6 +17,8 @@
  *  - a stale value (an older record of the key put back by hand) and a
  *    foreign one: -EIO, backing_corrupt counted
  *  - wait=1 without a replica: nothing becomes remote, writes fail fast
+ *  - a key per generation: rewrites of remote pages leave no trail of
+ *    older keys (each goes in a later write batch), newest versions read
  *  - a folio miss: 16 and 64 remote pages by uzswap_load_folio in one
  *    round trip (backend_round_trips), every byte right; a cached page
  *    among them loaded, a discarded one -ENOENT, a foreign and a lost
@@ -332,6 +334,29 @@ static void test_oom(void)
 	uzswap_close(uz);
 }
 
+/* The key of offset's newest record: prefix "uz:{NS:F}:O", then ":G",
+ * the highest generation G the server has (an older one may wait for
+ * its UNLINK). */
+static const char *cur_key(redisContext *c, const char *prefix)
+{
+	static char key[128];
+	redisReply *y = redisCommand(c, "KEYS %s:*", prefix);
+	unsigned long best = 0;
+
+	T_ASSERT(y && y->type == REDIS_REPLY_ARRAY && y->elements > 0);
+	for (size_t i = 0; i < y->elements; i++) {
+		unsigned long g = strtoul(strrchr(y->element[i]->str, ':') + 1,
+					  NULL, 16);
+
+		if (i == 0 || g > best) {
+			best = g;
+			snprintf(key, sizeof(key), "%s", y->element[i]->str);
+		}
+	}
+	freeReplyObject(y);
+	return key;
+}
+
 /* A key's value by hand: GET into buf (returns its length) / SET. */
 static size_t get_raw(redisContext *c, const char *key, char *buf)
 {
@@ -366,18 +391,18 @@ static void test_stale(void)
 	make_page(page, 6, 1);
 	T_EQ(uzswap_write(uz, 6, page), 0);
 	T_EQ(uzswap_writeback(uz, 10), 2);
-	n_old = get_raw(c, "uz:{stale:0}:5", old);
-	n_other = get_raw(c, "uz:{stale:0}:6", other);
+	n_old = get_raw(c, cur_key(c, "uz:{stale:0}:5"), old);
+	n_other = get_raw(c, cur_key(c, "uz:{stale:0}:6"), other);
 	make_page(page, 5, 2);
 	T_EQ(uzswap_write(uz, 5, page), 0);
 	T_EQ(uzswap_writeback(uz, 10), 1);
 	corrupt = t_stats(uz).backing_corrupt;
 
-	set_raw(c, "uz:{stale:0}:5", old, n_old);	/* generation 1 back */
+	set_raw(c, cur_key(c, "uz:{stale:0}:5"), old, n_old);	/* generation 1 back */
 	T_EQ(uzswap_read(uz, 5, page), -EIO);
-	set_raw(c, "uz:{stale:0}:5", other, n_other);	/* offset 6's */
+	set_raw(c, cur_key(c, "uz:{stale:0}:5"), other, n_other);	/* offset 6's */
 	T_EQ(uzswap_read(uz, 5, page), -EIO);
-	set_raw(c, "uz:{stale:0}:5", "not a record", 12);
+	set_raw(c, cur_key(c, "uz:{stale:0}:5"), "not a record", 12);
 	T_EQ(uzswap_read(uz, 5, page), -EIO);
 	T_EQ(t_stats(uz).backing_corrupt, corrupt + 3);
 	make_page(page, 6, 1);
@@ -488,8 +513,9 @@ static void test_folio_miss(void)
 
 	/* 112 gets 113's record (foreign), 114's key is lost: -EIO for
 	 * those two (each read once more alone), the other 14 right */
-	set_raw(c, "uz:{folio:7}:70", rec, get_raw(c, "uz:{folio:7}:71", rec));
-	freeReplyObject(redisCommand(c, "DEL uz:{folio:7}:72"));
+	set_raw(c, cur_key(c, "uz:{folio:7}:70"), rec,
+		get_raw(c, cur_key(c, "uz:{folio:7}:71"), rec));
+	freeReplyObject(redisCommand(c, "DEL %s", cur_key(c, "uz:{folio:7}:72")));
 	corrupt = t_stats(uz).backing_corrupt;
 	ioerr = t_stats(uz).backing_io_errors;
 	T_EQ(folio_load(uz, 112, 16, buf, &trips, &right), -EIO);
@@ -503,6 +529,28 @@ static void test_folio_miss(void)
 	folio_latency(uz, buf);
 	redisFree(c);
 	uzswap_close(uz);
+}
+
+/* A key per generation: 10 rewrites of 64 remote pages leave no more
+ * than one older key per page waiting for its UNLINK (the next write
+ * batch carries them), not 10; every page reads its newest version. */
+static void test_generations(void)
+{
+	struct uzswap *uz = open_redis(64, 16 << 20, "?ns=gens&timeout_ms=5000");
+	long long keys;
+
+	memset(want, 0, sizeof(want));
+	for (uint32_t v = 1; v <= 10; v++) {
+		T_EQ(write_range(uz, 64, 1, v), 0);
+		T_EQ(uzswap_writeback(uz, 64), 64);
+	}
+	keys = t_redis_int(&srv, "DBSIZE");
+	printf("generations: 10 rewrites of 64 remote pages, %lld keys "
+	       "(64 pages, their lease, older ones not yet unlinked)\n", keys);
+	T_ASSERT(keys >= 65 && keys <= 64 + 1 + 64);
+	T_EQ(check_all(uz, 64, want), 0);
+	uzswap_close(uz);
+	T_EQ(t_redis_int(&srv, "DBSIZE"), 0);
 }
 
 /* Run first: a fork with no thread in the parent yet (TSan cannot
@@ -578,6 +626,7 @@ int main(void)
 	test_stress();
 	test_stale();
 	test_folio_miss();
+	test_generations();
 	test_oom();
 	test_wait_no_replica();
 	test_stall();

@@ -62,22 +62,8 @@ static int free_port(void)
 /* Until the master sees its replica online (10 s). */
 static void wait_online(void)
 {
-	for (int i = 0; i < 1000; i++) {
-		redisContext *c = t_redis_conn(&master);
-		redisReply *y = c ? redisCommand(c, "INFO replication") : NULL;
-		bool ok = y && y->type == REDIS_REPLY_STRING &&
-			  strstr(y->str, "slave0:") &&
-			  strstr(y->str, "state=online");
-
-		if (y)
-			freeReplyObject(y);
-		redisFree(c);
-		if (ok)
-			return;
-		usleep(10000);
-	}
-	fprintf(stderr, "replica never online (see %s/log)\n", replica.dir);
-	exit(T_FAIL);
+	t_redis_wait_for(&master, "INFO replication", "slave0:",
+			 "state=online", 1000, "replica never online");
 }
 
 static struct uzswap *open_wait(int wait, const char *ns)
