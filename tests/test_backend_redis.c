@@ -184,6 +184,20 @@ static long write_range(struct uzswap *uz, uint64_t nr, uint64_t step,
 	return failed;
 }
 
+/* Setup, or recovery, of an instance whose short timeout_ms is for the
+ * phase that must fail fast: write version ver of every offset < nr
+ * until no write fails (a loaded machine may time one out), 100 ms
+ * apart, 50 tries; the test fails when they all do. */
+static void fill_range(struct uzswap *uz, uint64_t nr, uint32_t ver)
+{
+	long failed = 1;
+
+	for (int i = 0; i < 50 && failed; i++)
+		if ((failed = write_range(uz, nr, 1, ver)))
+			usleep(100 * 1000);
+	T_EQ(failed, 0);
+}
+
 /* Reads while the server is away: 0 only with the right bytes; -EIO
  * allowed. Offsets set in skip are not read; those read right are set
  * there when skip is given. Returns the -EIO count. */
@@ -246,7 +260,7 @@ static void test_stall(void)
 	long failed, eio;
 
 	memset(want, 0, sizeof(want));
-	T_EQ(write_range(uz, NR2, 1, 1), 0);
+	fill_range(uz, NR2, 1);	/* timeout_ms=100 is for the stall */
 	t_redis_signal(&srv, SIGSTOP);
 	t0 = now_s();
 	failed = write_range(uz, NR2, 2, 2);
@@ -272,13 +286,13 @@ static void test_restart_empty(void)
 	struct uzswap *uz;
 	struct uzswap_stats st;
 	uint64_t remote;
-	long eio, failed;
+	long eio;
 
 	no_shrinker = true;	/* nothing written back behind the count */
 	uz = open_redis(NR2, 1 << 20, "?ns=crash&timeout_ms=100");
 	no_shrinker = false;
 	memset(want, 0, sizeof(want));
-	T_EQ(write_range(uz, NR2, 1, 1), 0);
+	fill_range(uz, NR2, 1);	/* timeout_ms=100 is for the crash */
 	remote = t_stats(uz).backing_pages;
 	T_ASSERT(remote > NR2 / 4);
 	t_redis_stop(&srv, SIGKILL);
@@ -293,11 +307,7 @@ static void test_restart_empty(void)
 	/* New writes work (once the breaker let a probe through: it
 	 * opened when the first request met the dead connection), and read
 	 * back. */
-	failed = 1;
-	for (int i = 0; i < 30 && failed; i++)
-		if ((failed = write_range(uz, NR2, 1, 3)))
-			usleep(100 * 1000);
-	T_EQ(failed, 0);
+	fill_range(uz, NR2, 3);
 	check_recovers(uz, NR2);	/* a slow build may time out a GET */
 	uzswap_close(uz);
 }

@@ -66,12 +66,14 @@ static void wait_online(void)
 			 "state=online", 1000, "replica never online");
 }
 
-static struct uzswap *open_wait(int wait, const char *ns)
+/* timeout_ms: 5000 where every write must be acknowledged (a loaded
+ * machine), 500 where a stopped replica must fail them. */
+static struct uzswap *open_wait(int wait, const char *ns, int timeout_ms)
 {
 	char uri[512];
 
-	snprintf(uri, sizeof(uri), "%s?ns=%s&wait=%d&timeout_ms=500",
-		 master.uri, ns, wait);
+	snprintf(uri, sizeof(uri), "%s?ns=%s&wait=%d&timeout_ms=%d",
+		 master.uri, ns, wait, timeout_ms);
 	return t_open_uri(uri, NR, 64 << 20, false);
 }
 
@@ -129,7 +131,7 @@ static double writeback_rate(struct uzswap *uz, double *p99)
 
 static void test_acknowledged(void)
 {
-	struct uzswap *uz = open_wait(1, "ack");
+	struct uzswap *uz = open_wait(1, "ack", 5000);
 	redisContext *r = t_redis_conn(&replica);
 	redisReply *y;
 
@@ -150,7 +152,7 @@ static void test_acknowledged(void)
 
 static void test_replica_stopped(void)
 {
-	struct uzswap *uz = open_wait(1, "stop");
+	struct uzswap *uz = open_wait(1, "stop", 500);
 	struct uzswap_stats s0;
 	long got;
 
@@ -188,7 +190,7 @@ static void measure(void)
 			struct uzswap *uz;
 
 			snprintf(ns, sizeof(ns), "m%d%d", w, r);
-			uz = open_wait(w, ns);
+			uz = open_wait(w, ns, 5000);
 			write_all(uz, 3);
 			rate[w][r] = writeback_rate(uz, &p99[w][r]);
 			uzswap_close(uz);
