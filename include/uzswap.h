@@ -331,13 +331,20 @@ UZSWAP_API int uzswap_store_folio(struct uzswap *uz, uint64_t offset,
 /*
  * Load nr consecutive pages (a large folio) at offset .. offset+nr-1 into
  * pages (nr * 4096 bytes), in one call: decompressed in parallel by the
- * folio workers when nr >= UZSWAP_FOLIO_FANOUT_PAGES. Returns 0 when
- * every page loaded; else the error of the lowest offset that failed:
- * -ENOENT (no page held there, or it is in the backing file:
- * uzswap_read() reads it) or -EIO (as uzswap_load()). Even then every
- * page that is held is loaded at its place in pages; the 4 KiB of a page
- * that gave -ENOENT are untouched, those of one that gave -EIO undefined.
- * -EINVAL (NULL, nr 0, a range past nr_pages): pages untouched.
+ * folio workers when nr >= UZSWAP_FOLIO_FANOUT_PAGES. With a backing
+ * store, the pages that were written back are read too, all in one
+ * backend batch (Redis: one pipelined round trip per server, per master
+ * through a cluster, up to 64 pages a batch; a 16-aligned run of 16
+ * pages shares one cluster slot), each checked as uzswap_read() checks
+ * it. Returns 0 when every page loaded; else the error of the lowest
+ * offset that failed: -ENOENT (no page held there: never written, or
+ * discarded), -EIO (as uzswap_load(); or a remote page missing, stale or
+ * damaged - read once more alone before it is -EIO, never wrong bytes),
+ * -ENOMEM (with a backing store and nr > 512 only: pages untouched).
+ * Not all or nothing: every page that could be loaded is, at its place in
+ * pages; the 4 KiB of a page that gave -ENOENT are untouched, those of
+ * one that gave -EIO undefined. -EINVAL (NULL, nr 0, a range past
+ * nr_pages): pages untouched.
  */
 UZSWAP_API int uzswap_load_folio(struct uzswap *uz, uint64_t offset,
 				 void *pages, unsigned nr);
@@ -553,13 +560,21 @@ struct uzswap_stats {
 	uint64_t region_fault_p99_ns;
 	uint64_t region_children_pages;
 	/* ---- end of UZSWAP_STATS_SIZE_VER3 ---- */
+	/* Exchanges with the backend waited for: one per pipelined batch
+	 * to a Redis server (a cluster: per master it touched, per WAIT),
+	 * one per page read or written for a file. A folio load's remote
+	 * pages are one batch (uzswap_load_folio). */
+	uint64_t backend_round_trips;
+	/* ---- end of UZSWAP_STATS_SIZE_VER4 ---- */
 };
 
 #define UZSWAP_STATS_SIZE_VER0 offsetof(struct uzswap_stats, backing_pages)
 #define UZSWAP_STATS_SIZE_VER1 offsetof(struct uzswap_stats, backing_corrupt)
 #define UZSWAP_STATS_SIZE_VER2 offsetof(struct uzswap_stats, backend_bytes_out)
-/* When a VER4 is added: offsetof(struct uzswap_stats, <its first field>) */
-#define UZSWAP_STATS_SIZE_VER3 sizeof(struct uzswap_stats)
+#define UZSWAP_STATS_SIZE_VER3 offsetof(struct uzswap_stats, \
+					 backend_round_trips)
+/* When a VER5 is added: offsetof(struct uzswap_stats, <its first field>) */
+#define UZSWAP_STATS_SIZE_VER4 sizeof(struct uzswap_stats)
 
 /*
  * The codec alone, for comparison and for tools: the compressors and

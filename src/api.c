@@ -55,7 +55,8 @@ _Static_assert(UZSWAP_OPTIONS_SIZE_VER0 == 56 &&
 _Static_assert(UZSWAP_STATS_SIZE_VER0 == 144 &&
 	       UZSWAP_STATS_SIZE_VER1 == 192 &&
 	       UZSWAP_STATS_SIZE_VER2 == 232 &&
-	       UZSWAP_STATS_SIZE_VER3 == 408, "stats layout changed");
+	       UZSWAP_STATS_SIZE_VER3 == 408 &&
+	       UZSWAP_STATS_SIZE_VER4 == 416, "stats layout changed");
 #endif
 
 unsigned uzswap_version(void)
@@ -403,6 +404,7 @@ static void backend_counts(struct uz_backend *b, struct uzswap_stats *st)
 	st->backend_err_other = atomic_load(&c->err_other);
 	st->backend_breaker_trips = atomic_load(&c->breaker_trips);
 	st->backend_breaker_fast_fails = atomic_load(&c->breaker_fast_fails);
+	st->backend_round_trips = atomic_load(&c->round_trips);
 }
 
 int uzswap_get_stats_sized(struct uzswap *uz, struct uzswap_stats *ust,

@@ -80,6 +80,10 @@ struct uz_backend_counters {
 	_Atomic uint64_t err_other;	/* I/O errors, protocol errors */
 	_Atomic uint64_t breaker_trips;	/* circuit breaker opened */
 	_Atomic uint64_t breaker_fast_fails;	/* requests refused while open */
+	/* Exchanges waited for: a pipelined batch to one server, one per
+	 * master a batch touched through a cluster (and per redirection
+	 * round), a WAIT; for a file, one per page read or written. */
+	_Atomic uint64_t round_trips;
 };
 
 struct uz_backend;

@@ -345,6 +345,7 @@ static int read_one(struct file_backend *f, struct uz_breq *r)
 
 static void count(struct file_backend *f, struct uz_breq *r, bool wr)
 {
+	uz_ctr_add(&f->b.ctr.round_trips, 1);	/* one pread/pwrite */
 	if (r->status)
 		uz_ctr_add(&f->b.ctr.err_other, 1);
 	else

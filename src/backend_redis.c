@@ -4,8 +4,11 @@
  * rcluster.c), through hiredis, behind backend.h. Nothing above knows
  * which of the two it talks to.
  *
- *   uz:{NS:F}:O      the record of offset O (hex), F = O / 16: the hash
- *                    tag keeps a 16-page folio in one cluster slot
+ *   uz:{NS:F}:O:G    the record of offset O, generation G (hex), F = O /
+ *                    16: the hash tag keeps a 16-page folio in one
+ *                    cluster slot; a key per generation (obsolete keys,
+ *                    below: an unacknowledged write never replaces the
+ *                    acknowledged record)
  *   uz:lease:NS      this instance's lease: SET NX at open (a live
  *                    instance's namespace is refused), its TTL refreshed
  *                    by a thread every LEASE_TTL_MS / 4; `uzswap gc URI`
@@ -82,7 +85,15 @@ long uz_backend_redis_gc(const struct uz_uri *u, char *err, unsigned errlen)
 #define LEASE_TTL_MS 10000
 #define BREAKER_MIN_NS (10 * 1000 * 1000ull)
 #define BREAKER_MAX_NS (1000 * 1000 * 1000ull)
-#define KEY_MAX 80
+#define KEY_MAX 96
+#define OBS_MAX 1024		/* obsolete keys waiting for a write batch */
+#define OBS_PER_BATCH 16	/* ... of which one batch carries */
+
+/* An obsolete page key: offset's record of generation gen. */
+struct obs {
+	uint64_t offset;
+	uint32_t gen;
+};
 
 /* A way to the server: one connection (redis://, redis+unix://) or a
  * cluster client (redis-cluster://: one connection per master, routed by
@@ -118,6 +129,12 @@ struct redis_backend {
 	pthread_t lease_thread;
 	bool lease_started;
 	atomic_bool stop;
+	/* Per offset: 1 + the generation of the record its key holds now
+	 * (the last acknowledged write), 0: none; NULL without pages. */
+	_Atomic uint32_t *last_gen;
+	atomic_flag obs_busy;		/* guards obs[], nobs (a leaf) */
+	unsigned nobs;
+	struct obs obs[OBS_MAX];
 };
 
 #define RB(b) ((struct redis_backend *)(b))
@@ -433,23 +450,31 @@ static void conn_put(struct redis_backend *r, struct conn *k, bool broken)
 
 /* ---- keys ---- */
 
+/* "uz:{NS:F}:O:G": offset O's record of generation G (hex). */
 static size_t page_key(const struct redis_backend *r, uint64_t offset,
-		       char *key)
+		       uint32_t gen, char *key)
 {
-	return (size_t)snprintf(key, KEY_MAX, "uz:{%s:%llx}:%llx", r->u.ns,
+	return (size_t)snprintf(key, KEY_MAX, "uz:{%s:%llx}:%llx:%x", r->u.ns,
 				(unsigned long long)(offset >> 4),
-				(unsigned long long)offset);
+				(unsigned long long)offset, gen);
 }
 
-/* The RESP bytes of a command (what goes on the wire). */
-static uint64_t resp_bytes(int argc, const size_t *lens)
+/* "*N\r\n" or "$N\r\n" at p (the digits of n by hand, no printf: the
+ * writeback path's hot spot was hiredis's formatting). Its length. */
+static size_t resp_len_line(char *p, char mark, size_t n)
 {
-	uint64_t n = 4 + (argc > 9);	/* "*N\r\n" */
+	char d[24];
+	size_t nd = 0, k = 0;
 
-	for (int i = 0; i < argc; i++)
-		n += 1 + (uint64_t)snprintf(NULL, 0, "%zu", lens[i]) + 2 +
-		     lens[i] + 2;
-	return n;
+	do
+		d[nd++] = (char)('0' + n % 10);
+	while ((n /= 10));
+	p[k++] = mark;
+	while (nd)
+		p[k++] = d[--nd];
+	p[k++] = '\r';
+	p[k++] = '\n';
+	return k;
 }
 
 /* ---- the send seam: one pipelined batch on one connection ---- */
@@ -459,6 +484,28 @@ struct cmd {
 	const char *argv[3];
 	size_t lens[3];
 };
+
+/* The most a struct cmd takes as RESP: a record, a key, a verb. */
+#define RESP_MAX (UZ_REC_MAX + KEY_MAX + 128)
+
+/* The RESP bytes of a command (what goes on the wire), into buf when it
+ * is not NULL. */
+static size_t resp_format(char *buf, const struct cmd *c)
+{
+	char line[32];
+	size_t n = resp_len_line(buf ? buf : line, '*', (size_t)c->argc);
+
+	for (int i = 0; i < c->argc; i++) {
+		size_t h = resp_len_line(buf ? buf + n : line, '$', c->lens[i]);
+
+		if (buf) {
+			memcpy(buf + n + h, c->argv[i], c->lens[i]);
+			memcpy(buf + n + h + c->lens[i], "\r\n", 2);
+		}
+		n += h + c->lens[i] + 2;
+	}
+	return n;
+}
 
 /*
  * Send nr commands (+ WAIT when wait > 0) in one round trip on k's
@@ -470,18 +517,23 @@ static int send_one(struct redis_backend *r, struct conn *k, unsigned nr,
 		    const struct cmd *cmds, redisReply **replies, int *status,
 		    int wait)
 {
+	char buf[RESP_MAX];
 	int err, i;
 
 	for (i = 0; i < (int)nr; i++) {
-		/* hiredis 0.14 takes char ** but only reads it */
-		redisAppendCommandArgv(k->l.c, cmds[i].argc,
-				       (const char **)cmds[i].argv,
-				       cmds[i].lens);
-		uz_ctr_add(&r->b.ctr.bytes_out,
-			   resp_bytes(cmds[i].argc, cmds[i].lens));
+		size_t len = resp_format(buf, &cmds[i]);
+
+		redisAppendFormattedCommand(k->l.c, buf, len);
+		uz_ctr_add(&r->b.ctr.bytes_out, len);
 	}
-	if (wait)
+	/* WAIT answers after up to timeout_ms on the server: the replies
+	 * get twice that, or a replica short of the count would read as a
+	 * dead connection (every connection redialed) instead of WAIT's 0. */
+	if (wait) {
 		redisAppendCommand(k->l.c, "WAIT %d %d", wait, r->u.timeout_ms);
+		redisSetTimeout(k->l.c, tv_ms(2 * r->u.timeout_ms));
+	}
+	uz_ctr_add(&r->b.ctr.round_trips, 1);	/* WAIT in the same one */
 	for (i = 0; i < (int)nr + !!wait; i++) {
 		void *y = NULL;
 
@@ -505,6 +557,8 @@ static int send_one(struct redis_backend *r, struct conn *k, unsigned nr,
 				status[j] = err;
 		}
 	}
+	if (wait)
+		redisSetTimeout(k->l.c, tv_ms(r->u.timeout_ms));
 	conn_put(r, k, false);
 	return 0;
 fail:
@@ -550,8 +604,8 @@ static void wait_cluster(struct redis_backend *r, struct uz_rcluster *rc,
 		for (unsigned j = i; j < nr; j++) {
 			if (slot[j] != slot[i] || !replies[j])
 				continue;
-			/* the reply stays: redis_write puts back the
-			 * old value it names (restore_unacked) */
+			/* the reply stays: redis_write makes the new
+			 * key obsolete (write_done) */
 			status[j] = got >= wait ? 0 :
 				    got < 0 ? cluster_errno(r, got, true) :
 				    -ETIMEDOUT;
@@ -570,15 +624,16 @@ static int send_cluster(struct redis_backend *r, struct conn *k,
 			redisReply **replies, int *status, int wait)
 {
 	struct uz_rcmd m[nr];
+	struct uz_rcluster_stats s0, s1;
 	int err = 0, rc;
 
 	for (unsigned i = 0; i < nr; i++) {
 		m[i] = (struct uz_rcmd){ cmds[i].argc,
 					 (const char **)cmds[i].argv,
 					 cmds[i].lens, 1 };
-		uz_ctr_add(&r->b.ctr.bytes_out,
-			   resp_bytes(cmds[i].argc, cmds[i].lens));
+		uz_ctr_add(&r->b.ctr.bytes_out, resp_format(NULL, &cmds[i]));
 	}
+	uz_rcluster_get_stats(k->l.rc, &s0);
 	rc = uz_rcluster_exec(k->l.rc, (int)nr, m, (void **)replies, status);
 	for (unsigned i = 0; i < nr; i++) {
 		if (rc) {
@@ -592,6 +647,8 @@ static int send_cluster(struct redis_backend *r, struct conn *k,
 	}
 	if (wait && !rc)
 		wait_cluster(r, k->l.rc, nr, cmds, replies, status, wait);
+	uz_rcluster_get_stats(k->l.rc, &s1);
+	uz_ctr_add(&r->b.ctr.round_trips, s1.round_trips - s0.round_trips);
 	conn_put(r, k, false);
 	return err;
 }
@@ -651,38 +708,82 @@ static int run_batch(struct redis_backend *r, unsigned nr,
 
 /* ---- the operations ---- */
 
-/*
- * wait=R: the master applied GETSETs that fewer than R replicas
- * acknowledged. The write failed, so the offset keeps its old record
- * (device.c keeps the old index value): put back on the master what each
- * key held (the GETSET reply), or delete a key that was new. Best effort:
- * a lost reply leaves the new record there, which the old one's
- * generation check then refuses (-EIO, never wrong bytes).
- */
-static void restore_unacked(struct redis_backend *r, unsigned n,
-			    char (*keys)[KEY_MAX], redisReply **y,
-			    const int *st)
-{
-	struct cmd cmds[n];
-	redisReply *z[n];
-	int zs[n];
-	unsigned m = 0;
+/* ---- obsolete keys ---- */
 
-	for (unsigned i = 0; i < n; i++) {
-		if (!st[i] || !y[i])
-			continue;
-		if (y[i]->type == REDIS_REPLY_STRING)
-			cmds[m++] = (struct cmd){ 3, { "SET", keys[i],
-						       y[i]->str },
-				{ 3, strlen(keys[i]), y[i]->len } };
-		else if (y[i]->type == REDIS_REPLY_NIL)
-			cmds[m++] = (struct cmd){ 2, { "DEL", keys[i] },
-						  { 3, strlen(keys[i]) } };
+/*
+ * A key per generation: a write never touches the key of the record the
+ * index points at now, so a write that the replicas did not acknowledge
+ * (or that died with its master in a failover) cannot replace the last
+ * acknowledged page. The key a page leaves behind - the older generation
+ * once a newer one is acknowledged, or a new one whose write failed - is
+ * obsolete: it goes in the next write batch's pipeline (UNLINK, no round
+ * trip of its own); with the list full, or the server down, at close or
+ * by gc. A generation is never written twice (a counter, 29 bits: until
+ * it wraps), so an obsolete key never becomes current again.
+ */
+static void obs_lock(struct redis_backend *r)
+{
+	while (atomic_flag_test_and_set_explicit(&r->obs_busy,
+						 memory_order_acquire))
+		sched_yield();	/* a few copies long: a leaf, no nesting */
+}
+
+static void obs_add(struct redis_backend *r, uint64_t offset, uint32_t gen)
+{
+	obs_lock(r);
+	if (r->nobs < OBS_MAX)
+		r->obs[r->nobs++] = (struct obs){ offset, gen };
+	atomic_flag_clear_explicit(&r->obs_busy, memory_order_release);
+}
+
+static unsigned obs_take(struct redis_backend *r, struct obs *out,
+			 unsigned max)
+{
+	unsigned n = 0;
+
+	obs_lock(r);
+	while (n < max && r->nobs)
+		out[n++] = r->obs[--r->nobs];
+	atomic_flag_clear_explicit(&r->obs_busy, memory_order_release);
+	return n;
+}
+
+/* The generation a request's record has (write: its header). */
+static uint32_t rec_gen(const struct uz_breq *q)
+{
+	struct uz_rec_hdr h;
+
+	memcpy(&h, q->rec, sizeof(h));
+	return h.gen;
+}
+
+/* Write i's outcome: acknowledged, the key it replaces is obsolete;
+ * failed, its own (if the server applied it) is. Callers serialise the
+ * writes of one offset, so last_gen needs no more than atomics. */
+static void write_done(struct redis_backend *r, const struct uz_breq *q)
+{
+	uint32_t gen = rec_gen(q), old;
+
+	if (q->status) {
+		obs_add(r, q->offset, gen);
+		return;
 	}
-	run_batch(r, m, cmds, z, zs, false);
-	for (unsigned i = 0; i < m; i++)
-		if (z[i])
-			freeReplyObject(z[i]);
+	if (!r->last_gen)
+		return;
+	old = atomic_exchange(&r->last_gen[q->offset], gen + 1);
+	if (old && old != gen + 1)
+		obs_add(r, q->offset, old - 1);
+}
+
+/* A SET reply's status: 0 only for +OK. */
+static int set_status(struct redis_backend *r, int st, redisReply *y)
+{
+	if (!y)
+		return st;
+	if (y->type == REDIS_REPLY_ERROR)
+		return reply_errno(r, y);
+	return y->type == REDIS_REPLY_STATUS && !strcmp(y->str, "OK") ?
+		       st : -EIO;
 }
 
 static void redis_write(struct uz_backend *b, struct uz_breq *q, unsigned n)
@@ -691,44 +792,42 @@ static void redis_write(struct uz_backend *b, struct uz_breq *q, unsigned n)
 
 	if (!n)		/* no zero-length arrays below */
 		return;
-	char keys[n][KEY_MAX];
-	struct cmd cmds[n];
-	redisReply *y[n];
-	int st[n];
+	struct obs del[OBS_PER_BATCH];
+	unsigned d = obs_take(r, del, OBS_PER_BATCH);
+	char keys[n + d][KEY_MAX];
+	struct cmd cmds[n + d];
+	redisReply *y[n + d];
+	int st[n + d];
 	bool oom = false;
-	/* With wait=R the old value comes back, to be put back if the
-	 * replicas fall short (restore_unacked). */
-	const char *verb = r->u.wait ? "GETSET" : "SET";
 
-	for (unsigned i = 0; i < n; i++) {
-		cmds[i] = (struct cmd){ 3, { verb, keys[i], q[i].rec },
-				       { strlen(verb),
-					 page_key(r, q[i].offset, keys[i]),
-					 q[i].len } };
+	for (unsigned i = 0; i < n; i++)
+		cmds[i] = (struct cmd){ 3, { "SET", keys[i], q[i].rec },
+			{ 3, page_key(r, q[i].offset, rec_gen(&q[i]), keys[i]),
+			  q[i].len } };
+	for (unsigned j = 0; j < d; j++)	/* obsolete keys, same trip */
+		cmds[n + j] = (struct cmd){ 2, { "UNLINK", keys[n + j] },
+			{ 6, page_key(r, del[j].offset, del[j].gen,
+				      keys[n + j]) } };
+	run_batch(r, n + d, cmds, y, st, true);
+	for (unsigned j = 0; j < d; j++) {
+		if (!y[n + j])
+			obs_add(r, del[j].offset, del[j].gen);	/* later */
+		else
+			freeReplyObject(y[n + j]);
 	}
-	run_batch(r, n, cmds, y, st, true);
-	if (r->u.wait)
-		restore_unacked(r, n, keys, y, st);
 	for (unsigned i = 0; i < n; i++) {
-		q[i].status = st[i];
-		if (!y[i])
-			continue;
-		if (y[i]->type == REDIS_REPLY_ERROR)
-			q[i].status = reply_errno(r, y[i]);
-		else if (r->u.wait ? y[i]->type != REDIS_REPLY_STRING &&
-				     y[i]->type != REDIS_REPLY_NIL :
-			 y[i]->type != REDIS_REPLY_STATUS ||
-			 strcmp(y[i]->str, "OK"))
-			q[i].status = -EIO;
+		q[i].status = set_status(r, st[i], y[i]);
+		write_done(r, &q[i]);
 		/* Out of memory, or fewer replicas than wait=R: writes
 		 * fail fast for a while (reads go on). */
 		oom |= q[i].status == -ENOSPC ||
 		       (r->u.wait && q[i].status == -ETIMEDOUT);
-		freeReplyObject(y[i]);
+		if (y[i])
+			freeReplyObject(y[i]);
 	}
 	if (oom)
 		breaker_fail(r, &r->bk_write);
-	else if (n && !st[0])
+	else if (!st[0])
 		breaker_ok(&r->bk_write);
 }
 
@@ -749,14 +848,30 @@ static int read_reply(struct redis_backend *r, struct uz_breq *q,
 	return 0;
 }
 
-/* The commands "VERB key" of a batch of requests, in cmds, keys. */
-static void key_cmds(const struct redis_backend *r, const char *verb,
-		     const struct uz_breq *q, unsigned n, struct cmd *cmds,
-		     char (*keys)[KEY_MAX])
+/* The generation whose key a discard of offset drops: the last one
+ * acknowledged (the caller's slot holds it: writes of an offset are
+ * serialised), forgotten; NO_GEN (a key that never exists) if none. */
+#define NO_GEN UINT32_MAX
+static uint32_t discard_gen(struct redis_backend *r, uint64_t offset)
 {
-	for (unsigned i = 0; i < n; i++)
+	uint32_t g = r->last_gen ? atomic_exchange(&r->last_gen[offset], 0) : 0;
+
+	return g ? g - 1 : NO_GEN;
+}
+
+/* The commands "VERB key" of a batch of requests, in cmds, keys: GET of
+ * the generation each expects, or DEL of the last one written. */
+static void key_cmds(struct redis_backend *r, const char *verb,
+		     const struct uz_breq *q, unsigned n, struct cmd *cmds,
+		     char (*keys)[KEY_MAX], bool get)
+{
+	for (unsigned i = 0; i < n; i++) {
+		uint32_t gen = get ? q[i].want->gen :
+				     discard_gen(r, q[i].offset);
+
 		cmds[i] = (struct cmd){ 2, { verb, keys[i] },
-				       { 3, page_key(r, q[i].offset, keys[i]) } };
+			{ 3, page_key(r, q[i].offset, gen, keys[i]) } };
+	}
 }
 
 /* One verb on the key of each request, pipelined: GET (each status from
@@ -773,7 +888,7 @@ static void key_batch(struct redis_backend *r, const char *verb,
 	redisReply *y[n];
 	int st[n];
 
-	key_cmds(r, verb, q, n, cmds, keys);
+	key_cmds(r, verb, q, n, cmds, keys, get);
 	run_batch(r, n, cmds, y, st, false);
 	for (unsigned i = 0; i < n; i++) {
 		q[i].status = !get ? 0 : y[i] ? read_reply(r, &q[i], y[i]) :
@@ -878,6 +993,7 @@ static void redis_close(struct uz_backend *b)
 		delete_keys(r);
 	for (unsigned i = 0; i < NR_CONNS; i++)
 		link_close(&r->conns[i].l);
+	uz_free(r->last_gen);
 	uz_free(r);
 }
 
@@ -941,6 +1057,13 @@ int uz_backend_redis_open(const struct uz_uri *u, uint64_t nr_pages,
 	r->b.ops = &redis_ops;
 	r->b.nr_pages = nr_pages;
 	r->u = *u;
+	atomic_flag_clear(&r->obs_busy);
+	r->last_gen = nr_pages ? uz_calloc(nr_pages, sizeof(*r->last_gen)) :
+				 NULL;
+	if (nr_pages && !r->last_gen) {
+		uz_free(r);
+		return -ENOMEM;
+	}
 	if (!r->u.ns[0])
 		random_ns(r->u.ns);
 	atomic_init(&r->bk_conn.backoff, BREAKER_MIN_NS);

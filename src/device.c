@@ -2,9 +2,9 @@
  * device.c - the device-level API: the cache with the backend behind it,
  * as a swap device sees it.
  *
- * Owns: uzswap_write / uzswap_read / uzswap_discard, and turning a record
- * read back into a page (raw, or decompressed by the codec it names: I6,
- * a record written under an older compressor stays readable). A write the
+ * Owns: uzswap_write / uzswap_read / uzswap_discard (reading a record back
+ * and decoding it is backend_read.c's: I6, a record written under an
+ * older compressor stays readable). A write the
  * cache refuses goes to the backend as a raw record; a read finds the page
  * in the cache, the backend, or (never written, or discarded) zeros. The
  * backend I/O here runs under the offset's stripe lock, after any
@@ -27,14 +27,12 @@
 #include <unistd.h>
 
 #include "backend.h"
+#include "backend_read.h"
 #include "checksum.h"
-#include "compressor.h"
 #include "device.h"
 #include "entry.h"
 #include "frontend.h"
 #include "page.h"
-#include "pool.h"
-#include "pools.h"
 #include "regmap.h"
 #include "uzswap.h"
 #include "writeback.h"
@@ -115,87 +113,6 @@ int uzswap_write(struct uzswap *uz, uint64_t offset, const void *page)
 	return write_page(uz, offset, page);
 }
 
-/*
- * Stripe lock held, the slot a disk value: the record from the backend
- * into rec, checked against what the slot says was written (payload
- * checksum, generation, raw or not) and against its offset. 0 or -EIO (the
- * page is not there, or not what was written: never handed out as data).
- */
-static int file_read(struct uzswap *uz, uint64_t offset, const void *disk,
-		     unsigned char *rec)
-{
-	struct uz_rec_hdr want = {
-		.offset = offset, .gen = uz_disk_gen(disk),
-		.csum = uz_disk_csum(disk),
-		.flags = uz_disk_raw(disk) ? UZ_REC_RAW : 0,
-	};
-	struct uz_breq req = { .offset = offset, .rec = rec, .want = &want };
-
-	/* Under the stripe lock: no writeback or write of this offset is
-	 * half done. */
-	uz_backend_read(uz->backend, &req, 1);
-	if (req.status) {
-		uz_stat_add(&uz->stats, UZ_ST_BACKING_IO_ERRORS, 1);
-		return -EIO;
-	}
-	if (uz_rec_check(&req) < 0) {	/* I7: stale, foreign or damaged */
-		uz_stat_add(&uz->stats, UZ_ST_BACKING_CORRUPT, 1);
-		return -EIO;
-	}
-	uz_stat_add(&uz->stats, UZ_ST_BACKING_READS, 1);
-	return 0;
-}
-
-/* A compressed payload of a codec that is not the current pool's (written
- * before a compressor switch: I6): a state of its own, for this page. */
-static int decode_other(const char *name, const void *src, size_t len,
-			void *page)
-{
-	const struct uz_codec *c = uz_codec_find(name);
-	void *st = c ? c->state_new(c->default_level) : NULL;
-	int err;
-
-	if (!st)
-		return c ? -ENOMEM : -EIO;
-	err = c->decompress(st, src, len, page, UZ_PAGE);
-	c->state_free(st);
-	return err;
-}
-
-/* A checked record into page: copied (raw) or decompressed by the codec
- * it names. No lock held. 0, -EIO or -ENOMEM; the page is zeros on
- * failure, so no partly decoded bytes reach the caller. */
-static int rec_decode(struct uzswap *uz, const unsigned char *rec, void *page)
-{
-	const unsigned char *src = rec + UZ_REC_HDR;
-	struct uz_rec_hdr h;
-	struct uz_pool *pool;
-	const char *name;
-	int err;
-
-	memcpy(&h, rec, sizeof(h));
-	if (h.flags & UZ_REC_RAW) {
-		memcpy(page, src, UZ_PAGE);
-		return 0;
-	}
-	name = uz_rec_codec_name(h.codec);	/* checked: not NULL */
-	pool = uz_current_pool_get(uz);
-	if (!strcmp(pool->codec->name, name)) {
-		struct uz_ctx *ctx = uz_ctx_lock(pool);
-
-		err = uz_ctx_decompress(pool, ctx, src, h.len, page);
-		uz_ctx_unlock(ctx);
-	} else {
-		err = decode_other(name, src, h.len, page);
-	}
-	uz_pool_release(uz, pool, 1);	/* no lock held */
-	if (err) {
-		uz_stat_add(&uz->stats, UZ_ST_BACKING_CORRUPT, 1);
-		uz_page_fill(page, 0);
-	}
-	return err;
-}
-
 static int read_page(struct uzswap *uz, uint64_t offset, void *page)
 {
 	unsigned char rec[UZ_REC_MAX] __attribute__((aligned(64)));
@@ -209,13 +126,13 @@ static int read_page(struct uzswap *uz, uint64_t offset, void *page)
 	if (!e)
 		uz_page_fill(page, 0);	/* never written, or discarded */
 	else if (disk)
-		err = file_read(uz, offset, e, rec);
+		err = uz_backend_read_locked(uz, offset, e, rec);
 	else
 		err = uz_entry_read(uz, e, page);
 	uz_index_unlock(&uz->index, offset);
 
 	if (disk && !err)
-		err = rec_decode(uz, rec, page);	/* a private copy */
+		err = uz_rec_decode(uz, rec, page);	/* a private copy */
 	if (err && !disk)
 		uz_stat_add(&uz->stats, UZ_ST_DECOMPRESS_FAIL, 1);
 	if (!err)

@@ -16,7 +16,9 @@
  *   then, once every batch is built: publish each entry in the index,
  *   free what it replaced (all or none: nothing is published before)
  *
- * A folio load (uzswap_load_folio) runs its batches the same way.
+ * A folio load (uzswap_load_folio) runs its batches the same way; with a
+ * backing store, the pages it did not find go to backend_read.c, which
+ * fetches the remote ones in one backend batch.
  *
  * A batch that needs pool memory first asks reclaim.c (the limit; with a
  * backing store, direct reclaim) before it takes any context lock (I5).
@@ -38,6 +40,7 @@
 #include <string.h>
 
 #include "backend.h"
+#include "backend_read.h"
 #include "batch.h"
 #include "checksum.h"
 #include "entry.h"
@@ -461,6 +464,9 @@ struct load_job {
 	unsigned char *pages;
 	unsigned nr;
 	bool bounced;		/* pages lie in a region: bounce each */
+	/* With a backing store: bit i, page i gave -ENOENT (it may be
+	 * remote: backend_read.c's second pass); NULL without one. */
+	_Atomic uint64_t *missing;
 	/* The lowest failed page: index << 32 | -errno; UINT64_MAX none. */
 	_Atomic uint64_t first_err;
 };
@@ -492,7 +498,9 @@ static void load_chunk(void *arg, unsigned c)
 					     load_page) :
 			  load_page(j->uz, j->offset + i, page);
 
-		if (err)
+		if (err == -ENOENT && j->missing)
+			atomic_fetch_or(&j->missing[i / 64], 1ull << (i % 64));
+		else if (err)
 			load_failed(j, i, err);
 	}
 }
@@ -502,18 +510,33 @@ int uzswap_load_folio(struct uzswap *uz, uint64_t offset, void *pages,
 {
 	struct load_job j = { .uz = uz, .offset = offset, .pages = pages,
 			      .nr = nr };
-	uint64_t first;
+	_Atomic uint64_t bits[8];	/* a folio of up to 512 pages */
+	uint64_t first, remote = UINT64_MAX;
 
 	if (!uz || !pages || nr == 0 || offset >= uz->nr_pages ||
 	    nr > uz->nr_pages - offset)
 		return -EINVAL;
+	if (uz->has_backing) {
+		j.missing = nr <= 512 ? bits : uz_malloc((nr + 63) / 64 * 8);
+		if (!j.missing)
+			return -ENOMEM;
+		for (unsigned w = 0; w < (nr + 63) / 64; w++)
+			atomic_init(&j.missing[w], 0);
+	}
 	/* Region pages may fault: copied out after the last lock, on this
 	 * thread only (a worker never touches region memory). */
 	j.bounced = uz_regmap_overlaps(pages, (size_t)nr * UZ_PAGE);
 	atomic_init(&j.first_err, UINT64_MAX);
 	uz_batch_run(j.bounced ? NULL : folio_workers(uz, nr), load_chunk,
 		     &j, nr_chunks(uz, nr));
+	if (j.missing) {	/* remote pages: one backend batch */
+		remote = uz_backend_read_missing(uz, offset, pages, nr,
+						 j.missing, j.bounced);
+		if (j.missing != bits)
+			uz_free(j.missing);
+	}
 	first = atomic_load(&j.first_err);
+	first = remote < first ? remote : first;
 	return first == UINT64_MAX ? 0 : -(int)(uint32_t)first;
 }
 

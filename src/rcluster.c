@@ -546,8 +546,10 @@ static int rc_round(struct uz_rcluster *c, int nr, const struct uz_rcmd *cmds,
 		pending++;
 	}
 	for (int n = 0; n < c->nnodes; n++)
-		if (used[n])
+		if (used[n]) {
 			rc_send(c, n, nr, cmds, rq, status);
+			c->st.round_trips++;
+		}
 	for (int n = 0; n < c->nnodes; n++)
 		if (used[n] && c->nodes[n].ctx)
 			rc_collect(c, n, nr, rq, replies, status, backoff);
@@ -657,6 +659,7 @@ static int rc_wait_on(struct uz_rcluster *c, int n, int replicas,
 	if (redisSetTimeout(c->nodes[n].ctx, tv) != REDIS_OK)
 		return rc_drop(c, n);
 	r = redisCommand(c->nodes[n].ctx, "WAIT %d %d", replicas, timeout_ms);
+	c->st.round_trips++;
 	if (!r)
 		return rc_drop(c, n);
 	ret = r->type == REDIS_REPLY_INTEGER && r->integer >= 0 ?

@@ -118,6 +118,8 @@ struct uz_rcluster_stats {
 	uint64_t refreshes;	/* slot maps loaded */
 	uint64_t connects;	/* connections opened */
 	uint64_t conn_errors;	/* connections that failed or broke */
+	uint64_t round_trips;	/* pipelines written to a node and read
+				   back (one per node per round), WAITs */
 };
 void uz_rcluster_get_stats(const struct uz_rcluster *c,
 			   struct uz_rcluster_stats *st);

@@ -72,6 +72,7 @@ static const struct {
 	F(region_clean_evictions), F(region_faults_loaded),
 	F(region_faults_zero), F(region_fault_p50_ns),
 	F(region_fault_p99_ns), F(region_children_pages),
+	F(backend_round_trips),
 };
 #undef F
 

@@ -26,7 +26,10 @@ struct t_redis {
 	char uri[256];		/* redis+unix://SOCK */
 };
 
-static struct t_redis *t_redis_atexit_;
+/* The servers a test started (a master and its replica: two), for
+ * the exit handler. */
+#define T_REDIS_MAX 4
+static struct t_redis *t_redis_atexit_[T_REDIS_MAX];
 
 /* A cache of nr pages, pool limit pool, backed by uri; exits T_FAIL with
  * uzswap_open_error() when it does not open. */
@@ -64,15 +67,18 @@ static inline void t_redis_kill_(struct t_redis *r, int sig)
 static inline void t_redis_cleanup_(void)
 {
 	char path[256];
-	struct t_redis *r = t_redis_atexit_;
 
-	if (!r)
-		return;
-	t_redis_kill_(r, SIGKILL);
-	snprintf(path, sizeof(path), "%s/log", r->dir);
-	unlink(path);
-	unlink(r->sock);
-	rmdir(r->dir);
+	for (int i = 0; i < T_REDIS_MAX && t_redis_atexit_[i]; i++) {
+		struct t_redis *r = t_redis_atexit_[i];
+
+		t_redis_kill_(r, SIGKILL);
+		snprintf(path, sizeof(path), "%s/log", r->dir);
+		unlink(path);
+		snprintf(path, sizeof(path), "%s/dump.rdb", r->dir);
+		unlink(path);	/* a replica's copy of its master */
+		unlink(r->sock);
+		rmdir(r->dir);
+	}
 }
 
 /* redisContext on the test's server, or NULL. */
@@ -86,6 +92,31 @@ static inline redisContext *t_redis_conn(const struct t_redis *r)
 		return NULL;
 	}
 	return c;
+}
+
+/* Poll cmd on r every 10 ms for up to tries times until its reply is a
+ * status (a NULL: PING's +PONG) or a string holding a and b; fail the
+ * test, naming what and r's log, when it never is. */
+static inline void t_redis_wait_for(const struct t_redis *r, const char *cmd,
+				    const char *a, const char *b, int tries,
+				    const char *what)
+{
+	for (int i = 0; i < tries; i++) {
+		redisContext *c = t_redis_conn(r);
+		redisReply *y = c ? redisCommand(c, cmd) : NULL;
+		int ok = y && (a ? y->type == REDIS_REPLY_STRING &&
+				       strstr(y->str, a) && strstr(y->str, b) :
+				   y->type == REDIS_REPLY_STATUS);
+
+		if (y)
+			freeReplyObject(y);
+		redisFree(c);
+		if (ok)
+			return;
+		usleep(10000);
+	}
+	fprintf(stderr, "redis-server: %s (see %s/log)\n", what, r->dir);
+	exit(T_FAIL);
 }
 
 /* Start (or restart, empty, on the same socket) the server; extra: more
@@ -106,8 +137,13 @@ static inline void t_redis_start(struct t_redis *r, const char *const *extra)
 		T_ASSERT(mkdtemp(r->dir));
 		snprintf(r->sock, sizeof(r->sock), "%s/r.sock", r->dir);
 		snprintf(r->uri, sizeof(r->uri), "redis+unix://%s", r->sock);
-		t_redis_atexit_ = r;
-		atexit(t_redis_cleanup_);
+		for (int i = 0; i < T_REDIS_MAX; i++)
+			if (!t_redis_atexit_[i]) {
+				t_redis_atexit_[i] = r;
+				break;
+			}
+		if (t_redis_atexit_[0] == r)
+			atexit(t_redis_cleanup_);
 	}
 	while (extra && *extra && argc < 31)
 		argv[argc++] = *extra++;
@@ -130,21 +166,7 @@ static inline void t_redis_start(struct t_redis *r, const char *const *extra)
 		execvp("redis-server", (char *const *)argv);
 		_exit(127);
 	}
-	for (int i = 0; i < 500; i++) {		/* 5 s */
-		redisContext *c = t_redis_conn(r);
-		redisReply *y = c ? redisCommand(c, "PING") : NULL;
-		int ok = y && y->type == REDIS_REPLY_STATUS;
-
-		if (y)
-			freeReplyObject(y);
-		redisFree(c);
-		if (ok)
-			return;
-		usleep(10000);
-	}
-	fprintf(stderr, "redis-server did not answer PING (see %s/log)\n",
-		r->dir);
-	exit(T_FAIL);
+	t_redis_wait_for(r, "PING", NULL, NULL, 500, "no answer to PING");
 }
 
 static inline void t_redis_signal(struct t_redis *r, int sig)

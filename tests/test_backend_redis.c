@@ -17,6 +17,13 @@
  *  - a stale value (an older record of the key put back by hand) and a
  *    foreign one: -EIO, backing_corrupt counted
  *  - wait=1 without a replica: nothing becomes remote, writes fail fast
+ *  - a key per generation: rewrites of remote pages leave no trail of
+ *    older keys (each goes in a later write batch), newest versions read
+ *  - a folio miss: 16 and 64 remote pages by uzswap_load_folio in one
+ *    round trip (backend_round_trips), every byte right; a cached page
+ *    among them loaded, a discarded one -ENOENT, a foreign and a lost
+ *    record -EIO with the others right; miss latency per page, single
+ *    reads against one folio load
  *  - uzswap_gc() removes the keys of a namespace whose lease is gone and
  *    keeps a live instance's
  */
@@ -177,6 +184,20 @@ static long write_range(struct uzswap *uz, uint64_t nr, uint64_t step,
 	return failed;
 }
 
+/* Setup, or recovery, of an instance whose short timeout_ms is for the
+ * phase that must fail fast: write version ver of every offset < nr
+ * until no write fails (a loaded machine may time one out), 100 ms
+ * apart, 50 tries; the test fails when they all do. */
+static void fill_range(struct uzswap *uz, uint64_t nr, uint32_t ver)
+{
+	long failed = 1;
+
+	for (int i = 0; i < 50 && failed; i++)
+		if ((failed = write_range(uz, nr, 1, ver)))
+			usleep(100 * 1000);
+	T_EQ(failed, 0);
+}
+
 /* Reads while the server is away: 0 only with the right bytes; -EIO
  * allowed. Offsets set in skip are not read; those read right are set
  * there when skip is given. Returns the -EIO count. */
@@ -239,7 +260,7 @@ static void test_stall(void)
 	long failed, eio;
 
 	memset(want, 0, sizeof(want));
-	T_EQ(write_range(uz, NR2, 1, 1), 0);
+	fill_range(uz, NR2, 1);	/* timeout_ms=100 is for the stall */
 	t_redis_signal(&srv, SIGSTOP);
 	t0 = now_s();
 	failed = write_range(uz, NR2, 2, 2);
@@ -265,13 +286,13 @@ static void test_restart_empty(void)
 	struct uzswap *uz;
 	struct uzswap_stats st;
 	uint64_t remote;
-	long eio, failed;
+	long eio;
 
 	no_shrinker = true;	/* nothing written back behind the count */
 	uz = open_redis(NR2, 1 << 20, "?ns=crash&timeout_ms=100");
 	no_shrinker = false;
 	memset(want, 0, sizeof(want));
-	T_EQ(write_range(uz, NR2, 1, 1), 0);
+	fill_range(uz, NR2, 1);	/* timeout_ms=100 is for the crash */
 	remote = t_stats(uz).backing_pages;
 	T_ASSERT(remote > NR2 / 4);
 	t_redis_stop(&srv, SIGKILL);
@@ -286,11 +307,7 @@ static void test_restart_empty(void)
 	/* New writes work (once the breaker let a probe through: it
 	 * opened when the first request met the dead connection), and read
 	 * back. */
-	failed = 1;
-	for (int i = 0; i < 30 && failed; i++)
-		if ((failed = write_range(uz, NR2, 1, 3)))
-			usleep(100 * 1000);
-	T_EQ(failed, 0);
+	fill_range(uz, NR2, 3);
 	check_recovers(uz, NR2);	/* a slow build may time out a GET */
 	uzswap_close(uz);
 }
@@ -327,6 +344,29 @@ static void test_oom(void)
 	uzswap_close(uz);
 }
 
+/* The key of offset's newest record: prefix "uz:{NS:F}:O", then ":G",
+ * the highest generation G the server has (an older one may wait for
+ * its UNLINK). */
+static const char *cur_key(redisContext *c, const char *prefix)
+{
+	static char key[128];
+	redisReply *y = redisCommand(c, "KEYS %s:*", prefix);
+	unsigned long best = 0;
+
+	T_ASSERT(y && y->type == REDIS_REPLY_ARRAY && y->elements > 0);
+	for (size_t i = 0; i < y->elements; i++) {
+		unsigned long g = strtoul(strrchr(y->element[i]->str, ':') + 1,
+					  NULL, 16);
+
+		if (i == 0 || g > best) {
+			best = g;
+			snprintf(key, sizeof(key), "%s", y->element[i]->str);
+		}
+	}
+	freeReplyObject(y);
+	return key;
+}
+
 /* A key's value by hand: GET into buf (returns its length) / SET. */
 static size_t get_raw(redisContext *c, const char *key, char *buf)
 {
@@ -361,18 +401,18 @@ static void test_stale(void)
 	make_page(page, 6, 1);
 	T_EQ(uzswap_write(uz, 6, page), 0);
 	T_EQ(uzswap_writeback(uz, 10), 2);
-	n_old = get_raw(c, "uz:{stale:0}:5", old);
-	n_other = get_raw(c, "uz:{stale:0}:6", other);
+	n_old = get_raw(c, cur_key(c, "uz:{stale:0}:5"), old);
+	n_other = get_raw(c, cur_key(c, "uz:{stale:0}:6"), other);
 	make_page(page, 5, 2);
 	T_EQ(uzswap_write(uz, 5, page), 0);
 	T_EQ(uzswap_writeback(uz, 10), 1);
 	corrupt = t_stats(uz).backing_corrupt;
 
-	set_raw(c, "uz:{stale:0}:5", old, n_old);	/* generation 1 back */
+	set_raw(c, cur_key(c, "uz:{stale:0}:5"), old, n_old);	/* generation 1 back */
 	T_EQ(uzswap_read(uz, 5, page), -EIO);
-	set_raw(c, "uz:{stale:0}:5", other, n_other);	/* offset 6's */
+	set_raw(c, cur_key(c, "uz:{stale:0}:5"), other, n_other);	/* offset 6's */
 	T_EQ(uzswap_read(uz, 5, page), -EIO);
-	set_raw(c, "uz:{stale:0}:5", "not a record", 12);
+	set_raw(c, cur_key(c, "uz:{stale:0}:5"), "not a record", 12);
 	T_EQ(uzswap_read(uz, 5, page), -EIO);
 	T_EQ(t_stats(uz).backing_corrupt, corrupt + 3);
 	make_page(page, 6, 1);
@@ -385,6 +425,142 @@ static void test_stale(void)
 	}
 	redisFree(c);
 	uzswap_close(uz);
+}
+
+/* ---- a folio miss: one multi-get ---- */
+
+#define FM_NR 128
+
+static int cmp_u64(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+
+	return (x > y) - (x < y);
+}
+
+/* load_folio(off, nr) into buf: its return, with the round trips it took
+ * in *trips and pages right (version want[o], 0: not checked) counted. */
+static int folio_load(struct uzswap *uz, uint64_t off, unsigned nr,
+		      uint8_t *buf, uint64_t *trips, unsigned *right)
+{
+	uint64_t t0 = t_stats(uz).backend_round_trips;
+	uint8_t exp[T_PAGE];
+	int err = uzswap_load_folio(uz, off, buf, nr);
+
+	*trips = t_stats(uz).backend_round_trips - t0;
+	*right = 0;
+	for (unsigned i = 0; i < nr; i++) {
+		make_page(exp, off + i, want[off + i]);
+		*right += want[off + i] &&
+			  !memcmp(buf + (size_t)i * T_PAGE, exp, T_PAGE);
+	}
+	return err;
+}
+
+static uint64_t now_ns(void)
+{
+	return (uint64_t)(now_s() * 1e9);
+}
+
+/* Per-page miss latency, median of 101: 16 uzswap_read calls against
+ * one uzswap_load_folio of the same 16 remote pages. */
+static void folio_latency(struct uzswap *uz, uint8_t *buf)
+{
+	uint64_t one[101], fol[101];
+
+	for (int r = 0; r < 101; r++) {
+		uint64_t t0 = now_ns();
+
+		for (unsigned i = 0; i < 16; i++)
+			T_EQ(uzswap_read(uz, 32 + i, buf + i * T_PAGE), 0);
+		one[r] = (now_ns() - t0) / 16;
+		t0 = now_ns();
+		T_EQ(uzswap_load_folio(uz, 32, buf, 16), 0);
+		fol[r] = (now_ns() - t0) / 16;
+	}
+	qsort(one, 101, sizeof(one[0]), cmp_u64);
+	qsort(fol, 101, sizeof(fol[0]), cmp_u64);
+	printf("folio miss: per page, median of 101 x 16 remote pages: "
+	       "uzswap_read %.1f us, uzswap_load_folio %.1f us (%.1fx)\n",
+	       one[50] / 1e3, fol[50] / 1e3, (double)one[50] / fol[50]);
+}
+
+/* 128 remote pages; folios of 16 and 64 each one round trip, every byte
+ * right; a cached, a discarded, a stale and a lost page among them. */
+static void test_folio_miss(void)
+{
+	struct uzswap *uz = open_redis(FM_NR, 16 << 20,
+				       "?ns=folio&timeout_ms=5000");
+	redisContext *c = t_redis_conn(&srv);
+	static uint8_t buf[64 * T_PAGE], sentinel[T_PAGE];
+	static char rec[2 * T_PAGE];
+	uint64_t trips, corrupt, ioerr;
+	unsigned right;
+
+	memset(want, 0, sizeof(want));
+	T_EQ(write_range(uz, FM_NR, 1, 1), 0);
+	T_EQ(uzswap_writeback(uz, FM_NR), FM_NR);
+	T_EQ(t_stats(uz).backing_pages, FM_NR);
+	T_EQ(folio_load(uz, 0, 16, buf, &trips, &right), 0);
+	T_EQ(trips, 1);
+	T_EQ(right, 16);
+	T_EQ(folio_load(uz, 16, 64, buf, &trips, &right), 0);
+	T_EQ(trips, 1);		/* 64 pages, 4 hash tags: one pipeline */
+	T_EQ(right, 64);
+
+	/* 96 cached again, 97 discarded: loaded / -ENOENT untouched */
+	make_page(buf, 96, 2);
+	T_EQ(uzswap_write(uz, 96, buf), 0);
+	want[96] = 2;
+	T_EQ(uzswap_discard(uz, 97), 0);
+	want[97] = 0;
+	memset(sentinel, 0x5a, T_PAGE);
+	memcpy(buf + T_PAGE, sentinel, T_PAGE);
+	T_EQ(folio_load(uz, 96, 16, buf, &trips, &right), -ENOENT);
+	T_EQ(trips, 1);
+	T_EQ(right, 15);
+	T_ASSERT(!memcmp(buf + T_PAGE, sentinel, T_PAGE));
+
+	/* 112 gets 113's record (foreign), 114's key is lost: -EIO for
+	 * those two (each read once more alone), the other 14 right */
+	set_raw(c, cur_key(c, "uz:{folio:7}:70"), rec,
+		get_raw(c, cur_key(c, "uz:{folio:7}:71"), rec));
+	freeReplyObject(redisCommand(c, "DEL %s", cur_key(c, "uz:{folio:7}:72")));
+	corrupt = t_stats(uz).backing_corrupt;
+	ioerr = t_stats(uz).backing_io_errors;
+	T_EQ(folio_load(uz, 112, 16, buf, &trips, &right), -EIO);
+	T_EQ(trips, 3);
+	T_EQ(right, 14);
+	T_EQ(t_stats(uz).backing_corrupt, corrupt + 1);
+	T_EQ(t_stats(uz).backing_io_errors, ioerr + 1);
+	printf("folio miss: 16 and 64 remote pages in one round trip each, "
+	       "a cached one loaded, a discarded one -ENOENT, a foreign and "
+	       "a lost one -EIO with the other 14 right\n");
+	folio_latency(uz, buf);
+	redisFree(c);
+	uzswap_close(uz);
+}
+
+/* A key per generation: 10 rewrites of 64 remote pages leave no more
+ * than one older key per page waiting for its UNLINK (the next write
+ * batch carries them), not 10; every page reads its newest version. */
+static void test_generations(void)
+{
+	struct uzswap *uz = open_redis(64, 16 << 20, "?ns=gens&timeout_ms=5000");
+	long long keys;
+
+	memset(want, 0, sizeof(want));
+	for (uint32_t v = 1; v <= 10; v++) {
+		T_EQ(write_range(uz, 64, 1, v), 0);
+		T_EQ(uzswap_writeback(uz, 64), 64);
+	}
+	keys = t_redis_int(&srv, "DBSIZE");
+	printf("generations: 10 rewrites of 64 remote pages, %lld keys "
+	       "(64 pages, their lease, older ones not yet unlinked)\n", keys);
+	T_ASSERT(keys >= 65 && keys <= 64 + 1 + 64);
+	T_EQ(check_all(uz, 64, want), 0);
+	uzswap_close(uz);
+	T_EQ(t_redis_int(&srv, "DBSIZE"), 0);
 }
 
 /* Run first: a fork with no thread in the parent yet (TSan cannot
@@ -459,6 +635,8 @@ int main(void)
 	test_gc();
 	test_stress();
 	test_stale();
+	test_folio_miss();
+	test_generations();
 	test_oom();
 	test_wait_no_replica();
 	test_stall();

@@ -128,7 +128,7 @@ static void print_backend(const struct uzswap_stats *st)
 	printf("backend: %llu bytes sent, %llu received; errors: timeout "
 	       "%llu, connection %llu, out of memory %llu, other %llu; "
 	       "breaker opened %llu times, %llu requests refused at once; "
-	       "corrupt or stale records %llu\n",
+	       "corrupt or stale records %llu; round trips %llu\n",
 	       (unsigned long long)st->backend_bytes_out,
 	       (unsigned long long)st->backend_bytes_in,
 	       (unsigned long long)st->backend_err_timeout,
@@ -137,7 +137,9 @@ static void print_backend(const struct uzswap_stats *st)
 	       (unsigned long long)st->backend_err_other,
 	       (unsigned long long)st->backend_breaker_trips,
 	       (unsigned long long)st->backend_breaker_fast_fails,
-	       (unsigned long long)st->backing_corrupt);
+	       (unsigned long long)st->backing_corrupt,
+	       (unsigned long long)(st->size >= UZSWAP_STATS_SIZE_VER4 ?
+				    st->backend_round_trips : 0));
 }
 
 /* ---- --pid of a program under `uzswap run`: its live counters ---- */
