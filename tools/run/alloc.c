@@ -11,12 +11,14 @@
  * up: a thread holding jemalloc's lock may be faulting on region memory).
  * Threads started inside uzswap are inside for their whole life.
  *
- * fork(): region memory is MADV_DONTFORK today (a child would get SIGSEGV
- * on it), so while any region memory is handed out fork is refused with
- * ENOSYS and a message, unless the library has UZSWAP_REGION_INHERIT (the
- * child then sees the parent's bytes). Before that (a shell, a launcher)
- * fork goes on and the child runs without a region. vfork and posix_spawn
- * are not touched: their child execs.
+ * fork(): a region made with UZSWAP_REGION_INHERIT (as root or with
+ * CAP_SYS_PTRACE) is inherited: the child sees the parent's bytes.
+ * Without it (an older libuzswap, or a user given /dev/userfaultfd but
+ * not CAP_SYS_PTRACE) region memory is MADV_DONTFORK (a child would get
+ * SIGSEGV on it), so while any region memory is handed out fork is
+ * refused with ENOSYS and a message. Before that (a shell, a launcher)
+ * fork goes on and the child runs without a region. vfork and
+ * posix_spawn are not touched: their child execs.
  *
  * Must never: free a pointer with the allocator that did not make it
  * (the same thread flag picks both), or call into dlsym while resolving
@@ -184,26 +186,33 @@ API int pthread_create(pthread_t *t, const pthread_attr_t *attr,
 	return err;
 }
 
+/* Why this region is not inherited by fork() children. */
+static const char *no_inherit_why(void)
+{
+#ifdef UZSWAP_REGION_INHERIT
+	return "the region has no UZSWAP_REGION_INHERIT (its "
+	       "UFFD_FEATURE_EVENT_FORK needs CAP_SYS_PTRACE)";
+#else
+	return "this libuzswap has no UZSWAP_REGION_INHERIT";
+#endif
+}
+
 API pid_t fork(void)
 {
 	pid_t pid;
 
 	glibc_side();
-#ifndef UZSWAP_REGION_INHERIT
 	/* Only a child that could meet region memory is refused. */
-	if (uzr.base && !uzr_inside && uzr_ranges_used()) {
-		uzr_warn_once(W_FORK, "fork() refused (ENOSYS): this "
-			      "libuzswap has no UZSWAP_REGION_INHERIT, and a "
-			      "child would get SIGSEGV on region memory");
+	if (uzr.base && !uzr.inherit && !uzr_inside && uzr_ranges_used()) {
+		uzr_warn_once(W_FORK, "fork() refused (ENOSYS): %s, and a "
+			      "child would get SIGSEGV on region memory",
+			      no_inherit_why());
 		atomic_fetch_add(&uzr.refused, 1);
 		errno = ENOSYS;
 		return -1;
 	}
-#endif
 	pid = next_fork();
-#ifndef UZSWAP_REGION_INHERIT
-	if (pid == 0)
+	if (pid == 0 && !uzr.inherit)
 		uzr.base = 0;	/* no region (nor handler) in the child */
-#endif
 	return pid;
 }
