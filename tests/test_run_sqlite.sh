@@ -82,17 +82,5 @@ read region anon samples <"$TMP/mem"
 echo "coverage: region ${region} kB of ${anon} kB anonymous at most ($((region * 100 / anon))%, $samples samples, no limit reached)"
 
 run_sq ${LIMIT_MIB}M
-read region anon samples <"$TMP/mem"
-evicted=$(json_num "$TMP/stats.json" evicted_pages)
-loaded=$(json_num "$TMP/stats.json" faults_loaded)
-maxres=$(json_num "$TMP/stats.json" max_resident_pages)
-pool=$(json_num "$TMP/stats.json" pool_total_size)
-echo "sqlite3 under --limit ${LIMIT_MIB}M: region max ${region} kB ($samples samples), anonymous max ${anon} kB, pool at exit $((pool / 1024)) kB, evicted $evicted, faults from uzswap $loaded, max resident $maxres pages"
-[ "${evicted:-0}" -gt 0 ] && [ "${loaded:-0}" -gt 0 ] ||
-	fail "nothing was evicted and faulted back: the limit did not act"
-[ "$region" -le $((LIMIT_MIB * 1024)) ] ||
-	fail "region resident ${region} kB above the limit ${LIMIT_MIB} MiB"
-[ "$maxres" -le $((LIMIT_MIB * 256)) ] ||
-	fail "max_resident_pages $maxres above the limit $((LIMIT_MIB * 256))"
-[ "$samples" -ge 5 ] || fail "only $samples samples of the process"
+check_limit sqlite3 $LIMIT_MIB
 echo PASS
