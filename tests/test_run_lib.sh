@@ -120,3 +120,23 @@ check_limit() {
 		fail "max_resident_pages $maxres above the limit $(($2 * 256))"
 	[ "$samples" -ge 5 ] || fail "only $samples samples of the process"
 }
+
+# run_sampled NAME IN ARGS...: `uzswap run ARGS` with stdin from IN,
+# stdout in $TMP/got, stderr in $TMP/err, sampled by sample_mem into
+# $TMP/mem; fail unless it exits 0 and $TMP/got equals $TMP/want.
+run_sampled() {
+	name=$1 in=$2
+	shift 2
+	"$U" run "$@" <"$in" >"$TMP/got" 2>"$TMP/err" &
+	PID=$!
+	sample_mem $PID "$TMP/mem" &
+	SAMPLER=$!
+	wait $PID
+	st=$?
+	PID=
+	wait $SAMPLER
+	SAMPLER=
+	[ $st -eq 0 ] || fail "$name under uzswap run exited $st: $(cat "$TMP/err")"
+	cmp -s "$TMP/want" "$TMP/got" ||
+		fail "$name: output differs: $(diff "$TMP/want" "$TMP/got" | head -4)"
+}

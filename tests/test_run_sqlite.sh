@@ -55,24 +55,12 @@ SQL
 	fail "sqlite3 alone failed: $(cat "$TMP/err")"
 [ "$(wc -l <"$TMP/want")" -eq 10 ] || fail "sqlite3 alone printed $(cat "$TMP/want") $(cat "$TMP/err")"
 
-# run_sq LIMIT: sqlite3 under uzswap run; the output and the stats checked
-# against the run alone; "REGION_KB ANON_KB SAMPLES" in $TMP/mem.
+# run_sq LIMIT: sqlite3 under uzswap run; the output checked against
+# the run alone; "REGION_KB ANON_KB SAMPLES" in $TMP/mem.
 run_sq() {
-	"$U" run --limit "$1" --reserve $RESERVE --jemalloc \
-		--stats "$TMP/stats.json" -- "$SQ" :memory: <"$TMP/w.sql" \
-		>"$TMP/got" 2>"$TMP/err" &
-	PID=$!
-	sample_mem $PID "$TMP/mem" &
-	SAMPLER=$!
-	wait $PID
-	st=$?
-	PID=
-	wait $SAMPLER
-	SAMPLER=
-	[ $st -eq 0 ] || fail "sqlite3 under --limit $1 exited $st: $(cat "$TMP/err")"
-	cmp -s "$TMP/want" "$TMP/got" ||
-		fail "--limit $1: output differs: $(diff "$TMP/want" "$TMP/got" | head -4)"
-	[ -s "$TMP/stats.json" ] || fail "--limit $1: --stats wrote nothing"
+	run_sampled "sqlite3 (--limit $1)" "$TMP/w.sql" --limit "$1" \
+		--reserve $RESERVE --jemalloc --stats "$TMP/stats.json" -- \
+		"$SQ" :memory:
 }
 
 # Coverage: a limit above the peak, nothing evicted.
