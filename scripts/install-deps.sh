@@ -5,7 +5,7 @@ set -euo pipefail
 
 pkgs=(build-essential cmake pkg-config liblz4-dev libzstd-dev liblzo2-dev
       libdeflate-dev spin clang python3 libhiredis-dev redis-server
-      redis-tools libjemalloc2)
+      redis-tools libjemalloc2 sqlite3)	# sqlite3: tests/test_run_sqlite.sh
 
 missing=()
 for p in "${pkgs[@]}"; do

@@ -98,3 +98,45 @@ sample_mem() {
 json_num() {
 	sed -n "s/.*\"$2\":\([0-9]*\).*/\1/p" "$1" | head -1
 }
+
+# check_limit NAME LIMIT_MIB: after a run under --limit LIMIT_MIB M with
+# sample_mem into $TMP/mem and --stats $TMP/stats.json, print what it did
+# and fail unless pages were evicted and faulted back, the region's
+# sampled Rss and max_resident_pages stayed within the limit (slack 0),
+# and there were at least 5 samples.
+check_limit() {
+	read region anon samples <"$TMP/mem"
+	[ -s "$TMP/stats.json" ] || fail "--stats wrote nothing"
+	evicted=$(json_num "$TMP/stats.json" evicted_pages)
+	loaded=$(json_num "$TMP/stats.json" faults_loaded)
+	maxres=$(json_num "$TMP/stats.json" max_resident_pages)
+	pool=$(json_num "$TMP/stats.json" pool_total_size)
+	echo "$1 under --limit $2M: region max ${region} kB (${samples} samples), anonymous max ${anon} kB, pool at exit $((pool / 1024)) kB, evicted $evicted, faults from uzswap $loaded, max resident $maxres pages"
+	[ "${evicted:-0}" -gt 0 ] && [ "${loaded:-0}" -gt 0 ] ||
+		fail "nothing was evicted and faulted back: the limit did not act"
+	[ "$region" -le $(($2 * 1024)) ] ||
+		fail "region resident ${region} kB above the limit $2 MiB"
+	[ "$maxres" -le $(($2 * 256)) ] ||
+		fail "max_resident_pages $maxres above the limit $(($2 * 256))"
+	[ "$samples" -ge 5 ] || fail "only $samples samples of the process"
+}
+
+# run_sampled NAME IN ARGS...: `uzswap run ARGS` with stdin from IN,
+# stdout in $TMP/got, stderr in $TMP/err, sampled by sample_mem into
+# $TMP/mem; fail unless it exits 0 and $TMP/got equals $TMP/want.
+run_sampled() {
+	name=$1 in=$2
+	shift 2
+	"$U" run "$@" <"$in" >"$TMP/got" 2>"$TMP/err" &
+	PID=$!
+	sample_mem $PID "$TMP/mem" &
+	SAMPLER=$!
+	wait $PID
+	st=$?
+	PID=
+	wait $SAMPLER
+	SAMPLER=
+	[ $st -eq 0 ] || fail "$name under uzswap run exited $st: $(cat "$TMP/err")"
+	cmp -s "$TMP/want" "$TMP/got" ||
+		fail "$name: output differs: $(diff "$TMP/want" "$TMP/got" | head -4)"
+}

@@ -27,34 +27,10 @@ ARGS="$SRC/bench/run_dict.py 16 40000"
 
 $PY $ARGS >"$TMP/want" || fail "python3 alone failed"
 
-"$U" run --limit ${LIMIT_MIB}M --reserve $RESERVE --jemalloc \
-	--stats "$TMP/stats.json" -- $PY $ARGS >"$TMP/got" 2>"$TMP/err" &
-PID=$!
-sample_mem $PID "$TMP/mem" &
-SAMPLER=$!
-wait $PID
-st=$?
-PID=
-wait $SAMPLER
-SAMPLER=
-[ $st -eq 0 ] || fail "python3 under uzswap run exited $st: $(cat "$TMP/err")"
-cmp -s "$TMP/want" "$TMP/got" ||
-	fail "output differs: want $(cat "$TMP/want"), got $(cat "$TMP/got")"
+run_sampled python3 /dev/null --limit ${LIMIT_MIB}M --reserve $RESERVE \
+	--jemalloc --stats "$TMP/stats.json" -- $PY $ARGS
 
-read region anon samples <"$TMP/mem"
-[ -s "$TMP/stats.json" ] || fail "--stats wrote nothing"
-evicted=$(json_num "$TMP/stats.json" evicted_pages)
-loaded=$(json_num "$TMP/stats.json" faults_loaded)
-maxres=$(json_num "$TMP/stats.json" max_resident_pages)
-pool=$(json_num "$TMP/stats.json" pool_total_size)
-echo "python3 under --limit ${LIMIT_MIB}M: region max ${region} kB (${samples} samples), anonymous max ${anon} kB, pool at exit $((pool / 1024)) kB, evicted $evicted, faults from uzswap $loaded, max resident $maxres pages"
-[ "${evicted:-0}" -gt 0 ] && [ "${loaded:-0}" -gt 0 ] ||
-	fail "nothing was evicted and faulted back: the limit did not act"
-[ "$region" -le $((LIMIT_MIB * 1024)) ] ||
-	fail "region resident ${region} kB above the limit ${LIMIT_MIB} MiB"
-[ "$maxres" -le $((LIMIT_MIB * 256)) ] ||
-	fail "max_resident_pages $maxres above the limit $((LIMIT_MIB * 256))"
-[ "$samples" -ge 5 ] || fail "only $samples samples of the process"
+check_limit python3 $LIMIT_MIB
 
 # fork before any region memory is handed out: a shell running python.
 "$U" run --limit ${LIMIT_MIB}M --reserve $RESERVE -- sh -c "$PY -c 'print(6*7)'" \

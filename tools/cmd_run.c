@@ -18,10 +18,22 @@
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
+#include <linux/userfaultfd.h>
+#include <sys/ioctl.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "tool.h"
+
+#ifndef USERFAULTFD_IOC_NEW	/* uapi headers older than Linux 6.1 */
+#define USERFAULTFD_IOC_NEW _IO(0xAA, 0x00)
+#endif
+#ifndef UFFD_USER_MODE_ONLY
+#define UFFD_USER_MODE_ONLY 1
+#endif
+#define CAP_SYS_PTRACE_BIT 19	/* linux/capability.h's CAP_SYS_PTRACE */
 
 static const char run_head[] =
 "usage: uzswap run [OPTIONS] -- CMD [ARGS...]\n"
@@ -34,10 +46,12 @@ static const char run_head[] =
 
 static const char run_tail[] =
 "SIZE: bytes with K, M or G, or N% of RAM. Needs a kernel-mode\n"
-"userfaultfd (root, CAP_SYS_PTRACE or vm.unprivileged_userfaultfd=1) and\n"
-"UFFDIO_MOVE (Linux 6.8). fork() is refused while region memory is in use\n"
-"(until the library has UZSWAP_REGION_INHERIT); mprotect and MAP_FIXED\n"
-"on region memory are refused, with a message on stderr; mlock pins.\n"
+"userfaultfd (root, CAP_SYS_PTRACE, vm.unprivileged_userfaultfd=1 or\n"
+"access to /dev/userfaultfd; without one it says why and exits 1) and\n"
+"UFFDIO_MOVE (Linux 6.8). fork() children see the parent's bytes with\n"
+"CAP_SYS_PTRACE; without it fork is refused while region memory is in use.\n"
+"mprotect and MAP_FIXED on region memory are refused, with a message on\n"
+"stderr; mlock pins.\n"
 "Exit status: CMD's; 1 when uzswap cannot run it, 2 bad usage.\n";
 
 struct run_args {
@@ -114,34 +128,116 @@ static char *status_field(const char *name, char *buf, size_t len)
 	return got;
 }
 
-/* Why the region could not be made: stderr, one line per reason. */
-static void explain(int err)
-{
-	char buf[256], *s;
-	FILE *f = fopen("/proc/sys/vm/unprivileged_userfaultfd", "r");
-	int unpriv = -1;
+/* What this process may do with userfaultfd, tried for real. Each *_err
+ * is 0 (it worked) or the errno it failed with. */
+struct uffd_facts {
+	int sys_err;	/* userfaultfd(2) taking kernel-mode faults */
+	int user_err;	/* userfaultfd(2) with UFFD_USER_MODE_ONLY */
+	int dev_err;	/* open("/dev/userfaultfd") */
+	int ioc_err;	/* its USERFAULTFD_IOC_NEW; -1: not tried */
+	int unpriv;	/* vm.unprivileged_userfaultfd; -1: unknown */
+	int seccomp;	/* "Seccomp:" of /proc/self/status: 0 none, 2 filter */
+	bool ptrace;	/* CAP_SYS_PTRACE in the effective set */
+};
 
-	fprintf(stderr, "uzswap run: no userfaultfd region: %s\n",
-		uzswap_strerror(err));
-	if (f) {
-		if (fscanf(f, "%d", &unpriv) != 1)
-			unpriv = -1;
-		fclose(f);
+static int try_uffd(int flags)
+{
+	int fd = (int)syscall(SYS_userfaultfd, O_CLOEXEC | flags);
+
+	if (fd < 0)
+		return errno;
+	close(fd);
+	return 0;
+}
+
+static void gather(struct uffd_facts *f)
+{
+	FILE *sys = fopen("/proc/sys/vm/unprivileged_userfaultfd", "r");
+	char buf[256], *s;
+	int dev, fd;
+
+	*f = (struct uffd_facts){ .ioc_err = -1, .unpriv = -1 };
+	f->sys_err = try_uffd(0);
+	f->user_err = try_uffd(UFFD_USER_MODE_ONLY);
+	if ((dev = open("/dev/userfaultfd", O_RDWR | O_CLOEXEC)) < 0) {
+		f->dev_err = errno;
+	} else {
+		fd = ioctl(dev, USERFAULTFD_IOC_NEW, O_CLOEXEC);
+		f->ioc_err = fd < 0 ? errno : 0;
+		if (fd >= 0)
+			close(fd);
+		close(dev);
 	}
+	if (sys && fscanf(sys, "%d", &f->unpriv) != 1)
+		f->unpriv = -1;
+	if (sys)
+		fclose(sys);
 	s = status_field("CapEff:", buf, sizeof(buf));
-	fprintf(stderr, "  uid %u, CAP_SYS_PTRACE %s, "
-		"vm.unprivileged_userfaultfd = %d, /dev/userfaultfd %s\n",
-		(unsigned)geteuid(),
-		s && (strtoull(s, NULL, 16) >> 19 & 1) ? "yes" : "no", unpriv,
-		access("/dev/userfaultfd", R_OK | W_OK) ? "not usable" :
-		"usable");
+	f->ptrace = s && (strtoull(s, NULL, 16) >> CAP_SYS_PTRACE_BIT & 1);
 	s = status_field("Seccomp:", buf, sizeof(buf));
-	if (s && atoi(s) != 0)
-		fprintf(stderr, "  a seccomp filter is on (Seccomp: %d): it "
-			"may forbid userfaultfd(2)\n", atoi(s));
-	if (err == -EOPNOTSUPP)
-		fprintf(stderr, "  the kernel lacks UFFDIO_MOVE (Linux "
-			"6.8+)\n");
+	f->seccomp = s ? atoi(s) : 0;
+}
+
+/* The one cause the facts point to (into buf) and what would remove it. */
+static const char *diagnose(const struct uffd_facts *f, int err, char *buf,
+			    size_t len)
+{
+	const char *e = strerrorname_np(f->user_err) ?: "?";
+
+	if (!f->sys_err || !f->ioc_err) {	/* a userfaultfd opens */
+		snprintf(buf, len, "%s", err == -EOPNOTSUPP ? "the kernel's "
+			 "userfaultfd lacks UFFDIO_MOVE" : "userfaultfd "
+			 "opens, but a region could not be set up on it");
+		return err == -EOPNOTSUPP ? "Linux 6.8 or newer" :
+		       uzswap_strerror(err);
+	}
+	if (f->user_err == ENOSYS && !f->seccomp) {
+		snprintf(buf, len, "this kernel has no userfaultfd(2) (ENOSYS: "
+			 "built without CONFIG_USERFAULTFD)");
+		return "a kernel with CONFIG_USERFAULTFD (Linux 6.8+)";
+	}
+	if (f->user_err) {
+		snprintf(buf, len, "%s: userfaultfd(2) fails with %s even "
+			 "with UFFD_USER_MODE_ONLY, which needs no privilege",
+			 f->seccomp ? "a seccomp filter forbids it" :
+			 "no seccomp filter is on, yet it is forbidden (an "
+			 "LSM policy?)", e);
+		return "allow userfaultfd(2) and ioctl(USERFAULTFD_IOC_NEW) "
+		       "in the sandbox's seccomp profile";
+	}
+	snprintf(buf, len, "vm.unprivileged_userfaultfd = %d and uid %u has no "
+		 "CAP_SYS_PTRACE: userfaultfd(2) gives it only user-mode "
+		 "descriptors, which cannot serve faults the kernel itself "
+		 "takes (read(2) into an evicted page)", f->unpriv,
+		 (unsigned)geteuid());
+	return "run as root or with CAP_SYS_PTRACE, or set sysctl "
+	       "vm.unprivileged_userfaultfd=1, or give this user read-write "
+	       "access to /dev/userfaultfd";
+}
+
+/* Why the region could not be made: stderr, the cause first. */
+static void explain(int err, bool fallback)
+{
+	struct uffd_facts f;
+	char cause[512];
+	const char *fix;
+
+	gather(&f);
+	fix = diagnose(&f, err, cause, sizeof(cause));
+	fprintf(stderr, "uzswap run: no userfaultfd region: %s\n", cause);
+	if (f.dev_err)
+		fprintf(stderr, "  /dev/userfaultfd: %s\n",
+			strerror(f.dev_err));
+	else
+		fprintf(stderr, "  /dev/userfaultfd: %s%s\n", f.ioc_err ?
+			"USERFAULTFD_IOC_NEW: " : "usable",
+			f.ioc_err ? strerror(f.ioc_err) : "");
+	fprintf(stderr, "  uid %u, CAP_SYS_PTRACE %s, "
+		"vm.unprivileged_userfaultfd = %d, Seccomp: %d\n",
+		(unsigned)geteuid(), f.ptrace ? "yes" : "no", f.unpriv,
+		f.seccomp);
+	fprintf(stderr, "  needs: %s%s\n", fix, fallback ? "" :
+		"; or --fallback-unlimited runs CMD without a limit");
 }
 
 /* Make one small region as the preload will: 0 or a negative errno. */
@@ -292,7 +388,7 @@ int cmd_run(int argc, char **argv)
 	if ((rc = check(&a, &ra, &c, dash + 1 < argc ? argc - dash - 1 : 0)))
 		return rc;
 	if ((err = probe_region()) < 0) {
-		explain(err);
+		explain(err, ra.fallback);
 		if (!ra.fallback)
 			return EXIT_FAIL;
 		fprintf(stderr, "uzswap run: --fallback-unlimited: running "

@@ -120,20 +120,28 @@ void *mmap64(void *addr, size_t len, int prot, int flags, int fd, off_t off)
 	return do_mmap(addr, len, prot, flags, fd, (long)off);
 }
 
-void uzr_release(uintptr_t a, size_t len)
+/* [a, a + len) reads zeros from here on: true, or false (said once). */
+static bool discard(uintptr_t a, size_t len)
 {
 	int err;
 
 	uzr_inside++;
 	err = uzswap_region_discard(uzr.uz, (void *)a, len);
 	uzr_inside--;
-	if (err) {	/* the range keeps its pages; never handed out again */
+	if (err) {
 		uzr_warn_once(W_DISCARD, "discard of %zu bytes at %#lx: %s",
 			      len, (unsigned long)a, uzswap_strerror(err));
-		return;
+		return false;
 	}
 	atomic_fetch_add(&uzr.discards, 1);
-	uzr_ranges_give(a, len);
+	return true;
+}
+
+void uzr_release(uintptr_t a, size_t len)
+{
+	/* Failed, the range keeps its pages: never handed out again. */
+	if (discard(a, len))
+		uzr_ranges_give(a, len);
 }
 
 __attribute__((visibility("default")))
@@ -182,8 +190,10 @@ int madvise(void *addr, size_t len, int advice)
 	}
 	switch (advice) {
 	case MADV_DONTNEED: case MADV_FREE: case MADV_REMOVE: case 24:
-		/* 24: MADV_DONTNEED_LOCKED. All read zeros after. */
-		uzr_release(a, page_up(len));
+		/* 24: MADV_DONTNEED_LOCKED. All read zeros after; the range
+		 * stays the program's (giving it back to the ranges let a
+		 * later mmap hand it out again: two owners, test_run_torture) */
+		(void)discard(a, page_up(len));
 		return 0;
 	case MADV_NORMAL: case MADV_RANDOM: case MADV_SEQUENTIAL:
 	case MADV_WILLNEED: case MADV_HUGEPAGE: case MADV_NOHUGEPAGE:

@@ -227,8 +227,17 @@ static int open_region(struct uzswap_options *o, uint64_t limit)
 #ifdef UZSWAP_REGION_INHERIT
 	ro.flags |= UZSWAP_REGION_INHERIT;	/* fork: the parent's bytes */
 	uzr.inherit = true;
+	/* EVENT_FORK needs CAP_SYS_PTRACE: a user given /dev/userfaultfd
+	 * without it still gets a region, and fork() is refused (alloc.c). */
+	if ((err = uzswap_region_create(uzr.uz, &ro, &base)) == -EPERM) {
+		ro.flags &= ~UZSWAP_REGION_INHERIT;
+		uzr.inherit = false;
+		err = uzswap_region_create(uzr.uz, &ro, &base);
+	}
+#else
+	err = uzswap_region_create(uzr.uz, &ro, &base);
 #endif
-	if ((err = uzswap_region_create(uzr.uz, &ro, &base)) < 0) {
+	if (err < 0) {
 		uzswap_close(uzr.uz);
 		uzr.uz = NULL;
 		return err;
