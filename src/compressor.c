@@ -26,18 +26,43 @@
 #include "lzo_rle/lzo_rle.h"
 #include "page.h"
 
-/* ---- lz4: level = acceleration (1 fastest-densest .. 64) ---- */
+/*
+ * ---- lz4: level = acceleration (1 fastest-densest .. 64) ----
+ *
+ * One LZ4_stream_t per slot, cleared once (LZ4_initStream) when the slot is
+ * prepared (I2) and never again on the hot path: each page is its own
+ * stream, started with LZ4_resetStream_fast() and compressed with
+ * LZ4_compress_fast_continue() without a dictionary. The reset moves the
+ * stream's offset 64 KiB past every index the table holds, so the
+ * compressor ignores them and the block depends on this page alone: what
+ * LZ4_decompress_safe() reads with no history. LZ4_compress_fast_extState()
+ * clears the 16 KiB table on every call instead (a third of a store's
+ * instructions); its _fastReset twin is not exported by liblz4 1.9.4 and
+ * clears anyway from 4 KiB up. Offsets grow ~68 KiB a page; lz4 clears the
+ * table itself once past 1 GiB (every ~15,000 pages), no renormalisation
+ * pass. The blocks use lz4's 4096-entry 32-bit table where extState used
+ * the 8192-entry 16-bit one for inputs under 64 KiB: not the same bytes,
+ * each an independent block (tests/test_codecs.c).
+ */
 
 static void *lz4_state_new(int level)
 {
+	void *mem = uz_malloc(sizeof(LZ4_stream_t));
 	(void)level;
-	return uz_malloc((size_t)LZ4_sizeofState());
+	/* NULL when misaligned for LZ4_stream_t (malloc's is enough). */
+	if (mem && !LZ4_initStream(mem, sizeof(LZ4_stream_t))) {
+		uz_free(mem);
+		return NULL;
+	}
+	return mem;
 }
 
 static int lz4_compress(void *state, const void *src, size_t len, void *dst,
 			size_t cap, int level)
 {
-	int n = LZ4_compress_fast_extState(state, src, dst, (int)len,
+	/* The page its own stream: no index of an earlier page matches. */
+	LZ4_resetStream_fast(state);
+	int n = LZ4_compress_fast_continue(state, src, dst, (int)len,
 					   (int)cap, level);
 	return n > 0 ? n : 0;
 }
@@ -50,19 +75,31 @@ static int lz4_decompress(void *state, const void *src, size_t slen,
 	return n == (int)dlen ? 0 : -EIO;
 }
 
-/* ---- lz4hc ---- */
+/*
+ * ---- lz4hc: the same scheme ----
+ *
+ * LZ4_compress_HC_extStateHC() clears its whole ~256 KiB state on every
+ * call; LZ4_resetStreamHC_fast() starts a new stream past the old indexes
+ * (a full clear only after a failed call, or past 1 GiB of offsets), and
+ * LZ4_compress_HC_continue() compresses the page as one block.
+ */
 
 static void *lz4hc_state_new(int level)
 {
+	void *mem = uz_malloc(sizeof(LZ4_streamHC_t));
 	(void)level;
-	return uz_malloc((size_t)LZ4_sizeofStateHC());
+	if (mem && !LZ4_initStreamHC(mem, sizeof(LZ4_streamHC_t))) {
+		uz_free(mem);
+		return NULL;
+	}
+	return mem;
 }
 
 static int lz4hc_compress(void *state, const void *src, size_t len,
 			  void *dst, size_t cap, int level)
 {
-	int n = LZ4_compress_HC_extStateHC(state, src, dst, (int)len, (int)cap,
-					   level);
+	LZ4_resetStreamHC_fast(state, level);
+	int n = LZ4_compress_HC_continue(state, src, dst, (int)len, (int)cap);
 	return n > 0 ? n : 0;
 }
 
