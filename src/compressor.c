@@ -29,40 +29,27 @@
 /*
  * ---- lz4: level = acceleration (1 fastest-densest .. 64) ----
  *
- * One LZ4_stream_t per slot, cleared once (LZ4_initStream) when the slot is
- * prepared (I2) and never again on the hot path: each page is its own
- * stream, started with LZ4_resetStream_fast() and compressed with
- * LZ4_compress_fast_continue() without a dictionary. The reset moves the
- * stream's offset 64 KiB past every index the table holds, so the
- * compressor ignores them and the block depends on this page alone: what
- * LZ4_decompress_safe() reads with no history. LZ4_compress_fast_extState()
- * clears the 16 KiB table on every call instead (a third of a store's
- * instructions); its _fastReset twin is not exported by liblz4 1.9.4 and
- * clears anyway from 4 KiB up. Offsets grow ~68 KiB a page; lz4 clears the
- * table itself once past 1 GiB (every ~15,000 pages), no renormalisation
- * pass. The blocks use lz4's 4096-entry 32-bit table where extState used
- * the 8192-entry 16-bit one for inputs under 64 KiB: not the same bytes,
- * each an independent block (tests/test_codecs.c).
+ * LZ4_compress_fast_extState() clears its 16 KiB table on every call.
+ * Under callgrind that looks like a third of a store (valgrind counts
+ * each byte of the rep stosb as one instruction); natively it is a few
+ * hundred cycles. The streaming way round it (LZ4_resetStream_fast() +
+ * LZ4_compress_fast_continue(), as lz4hc below) was measured and is not
+ * used: it must take lz4's 32-bit table, and the stale indexes it then
+ * skips cost branch mispredicts (cachegrind: 950 against 420 a page on
+ * sqlite.pages): 0.95x the time on gcc.pages, 1.4-1.6x on sqlite.pages
+ * (README, "Measured"). extState's 16-bit table, cleared, is the faster.
  */
 
 static void *lz4_state_new(int level)
 {
-	void *mem = uz_malloc(sizeof(LZ4_stream_t));
 	(void)level;
-	/* NULL when misaligned for LZ4_stream_t (malloc's is enough). */
-	if (mem && !LZ4_initStream(mem, sizeof(LZ4_stream_t))) {
-		uz_free(mem);
-		return NULL;
-	}
-	return mem;
+	return uz_malloc((size_t)LZ4_sizeofState());
 }
 
 static int lz4_compress(void *state, const void *src, size_t len, void *dst,
 			size_t cap, int level)
 {
-	/* The page its own stream: no index of an earlier page matches. */
-	LZ4_resetStream_fast(state);
-	int n = LZ4_compress_fast_continue(state, src, dst, (int)len,
+	int n = LZ4_compress_fast_extState(state, src, dst, (int)len,
 					   (int)cap, level);
 	return n > 0 ? n : 0;
 }
@@ -76,12 +63,18 @@ static int lz4_decompress(void *state, const void *src, size_t slen,
 }
 
 /*
- * ---- lz4hc: the same scheme ----
+ * ---- lz4hc: one state per slot, cleared once ----
  *
  * LZ4_compress_HC_extStateHC() clears its whole ~256 KiB state on every
- * call; LZ4_resetStreamHC_fast() starts a new stream past the old indexes
- * (a full clear only after a failed call, or past 1 GiB of offsets), and
- * LZ4_compress_HC_continue() compresses the page as one block.
+ * call. Here the state is cleared once, when the slot is prepared (I2),
+ * and each page is a stream of its own: LZ4_resetStreamHC_fast() starts it
+ * 64 KiB past every index the tables hold, which the match finder then
+ * never follows, and LZ4_compress_HC_continue() compresses the page as one
+ * block that LZ4_decompress_safe() reads alone: the same bytes as
+ * extStateHC (tests/test_codecs.c), 0.91-0.95x its time at level 9. The
+ * state clears itself in full after a block that did not fit (lz4 marks
+ * it dirty) and once its offsets pass 1 GiB (~68 KiB a page: every
+ * ~15,000 pages); no other renormalisation.
  */
 
 static void *lz4hc_state_new(int level)

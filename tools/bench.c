@@ -32,13 +32,14 @@
  *
  * The raw baseline is the public uzswap_codec_* API: the codec code the
  * cache calls, behind one argument check, as the cache's own call
- * (uz_ctx_compress()); for lz4 and lz4hc that is a state kept and
- * fast-reset per page (src/compressor.c). A second compress baseline, for
- * those two only, is liblz4 called the usual way, one shot per page with
- * no state of the caller's (LZ4_compress_default(), LZ4_compress_fast()
- * above level 1, LZ4_compress_HC()): each call clears a table of its own,
- * as uzswap did before. The one place here that calls a codec's library
- * and not the public API.
+ * (uz_ctx_compress()): for lz4 LZ4_compress_fast_extState() on a kept
+ * state, for lz4hc a kept state fast-reset per page (src/compressor.c). A
+ * second compress baseline, for those two only, is liblz4 called the
+ * usual way, one shot per page with no state of the caller's
+ * (LZ4_compress_default(), LZ4_compress_fast() above level 1,
+ * LZ4_compress_HC(): a fresh table on the stack, or for lz4hc a malloc'd
+ * and cleared ~256 KiB state, every call). The one place here that calls
+ * a codec's library and not the public API.
  */
 #define _GNU_SOURCE
 #include <errno.h>

@@ -50,7 +50,7 @@ void report_text_row(FILE *f, const struct bench_result *r, bool first)
 		r->store_p50, r->store_p99, r->load_p50, r->load_p99,
 		r->memcpy_mbps, (unsigned long long)r->mismatches);
 	if (!isnan(r->oneshot_c_mbps))
-		fprintf(f, "%-8s raw above: %s's state kept per page; called "
+		fprintf(f, "%-8s raw above: %s as uzswap calls it; called "
 			"one shot (%s): %.0f MB/s, store vs that %.2f\n", "",
 			r->cfg.codec.name, strcmp(r->cfg.codec.name, "lz4") ?
 			"LZ4_compress_HC" : r->cfg.codec.level > 1 ?
