@@ -36,7 +36,7 @@
  * LZ4_compress_fast_continue(), as lz4hc below) was measured and is not
  * used: it must take lz4's 32-bit table, and the stale indexes it then
  * skips cost branch mispredicts (cachegrind: 950 against 420 a page on
- * sqlite.pages): 0.95x the time on gcc.pages, 1.4-1.6x on sqlite.pages
+ * sqlite.pages): 0.95x the time on gcc.pages, 1.38-1.56x on sqlite.pages
  * (README, "Measured"). extState's 16-bit table, cleared, is the faster.
  */
 
@@ -71,10 +71,10 @@ static int lz4_decompress(void *state, const void *src, size_t slen,
  * 64 KiB past every index the tables hold, which the match finder then
  * never follows, and LZ4_compress_HC_continue() compresses the page as one
  * block that LZ4_decompress_safe() reads alone: the same bytes as
- * extStateHC (tests/test_codecs.c), 0.91-0.95x its time at level 9. The
- * state clears itself in full after a block that did not fit (lz4 marks
- * it dirty) and once its offsets pass 1 GiB (~68 KiB a page: every
- * ~15,000 pages); no other renormalisation.
+ * extStateHC (tests/test_codecs.c), in 0.91-0.95x its time (medians,
+ * level 9, gcc and sqlite pages). The state clears itself in full after
+ * a block that did not fit (lz4 marks it dirty) and once its offsets pass
+ * 1 GiB (~68 KiB a page: every ~15,000 pages); no other renormalisation.
  */
 
 static void *lz4hc_state_new(int level)
