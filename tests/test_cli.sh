@@ -193,6 +193,12 @@ for line in lines:
     assert run["ratio"] > 1 and run["store_mbps"] > 0, run
     assert run["stats"]["stored_pages"] == 2048, run["stats"]
     assert run["stats"]["decompress_fail"] == 0, run["stats"]
+    # lz4 also against liblz4 called one shot a page; the others not
+    one = run["raw_oneshot_compress_mbps"], run["store_vs_raw_oneshot"]
+    if run["compressor"] == "lz4":
+        assert one[0] > 0 and one[1] > 0, one
+    else:
+        assert one == (None, None), one
 assert {json.loads(l)["threads"] for l in lines} == {1, 2}
 EOF
 grep -q '<svg' "$TMP/plot.svg" || fail "--plot wrote no SVG"

@@ -22,7 +22,9 @@ static const char bench_head[] =
 "\n"
 "Store every page in uzswap, load it back and compare it byte for byte;\n"
 "on the same pages, in the same run, time the raw codec (no uzswap in\n"
-"between) and a 4 KiB memcpy, and report uzswap against them.\n"
+"between) and a 4 KiB memcpy, and report uzswap against them; lz4 and\n"
+"lz4hc also against liblz4 called one shot a page (LZ4_compress_default,\n"
+"LZ4_compress_HC).\n"
 "\n";
 
 static const char bench_tail[] =

@@ -174,6 +174,8 @@ struct bench_result {
 	double store_p50, store_p99, load_p50, load_p99;	/* ns/page */
 	double raw_c_p50, raw_c_p99, raw_d_p50, raw_d_p99;
 	double store_vs_raw, load_vs_raw;
+	/* lz4, lz4hc: the library called one shot a page (bench.c); NAN */
+	double oneshot_c_mbps, store_vs_oneshot;
 	double timer_ns;	/* cost of one clock_gettime, in latencies */
 	uint64_t mismatches;
 	struct uzswap_stats stats;	/* after the all-pages pass */
