@@ -296,43 +296,134 @@ static void live_text(const struct uzrun_shm *s, const struct live_proc *p)
 	report_stats_text(stdout, &s->cache);
 }
 
-static void live_json(const struct uzrun_shm *s, const struct live_proc *p)
+/*
+ * The live counters of --json and --prometheus, from one table: a row
+ * names a value in --json, in Prometheus (uzswap_NAME; Linux zswap's
+ * debugfs name where it has one), or both. The text form above is prose
+ * for people and keeps its own layout.
+ */
+struct live_vals {
+	double limit, reserve, mapped, resident, max_resident, anon, rss;
+	double faults, rate, loaded, zero, p50, p99, evicted, evict_failed;
+	double ratio, mappings, refused;
+};
+
+static void live_vals(const struct uzrun_shm *s, const struct live_proc *p,
+		      struct live_vals *v)
 {
 	const struct uzswap_region_stats *r = &s->region;
+
+	*v = (struct live_vals){
+		.limit = (double)s->limit_bytes,
+		.reserve = (double)s->reserve_bytes,
+		.mapped = (double)s->mapped_bytes,
+		.resident = (double)(r->resident_pages * PAGE),
+		.max_resident = (double)(r->max_resident_pages * PAGE),
+		.anon = (double)(p->anon_kb << 10),
+		.rss = (double)(p->region_kb << 10),
+		.faults = (double)faults(s),
+		.rate = p->fault_rate,
+		.loaded = (double)r->faults_loaded,
+		.zero = (double)r->faults_zero,
+		.p50 = (double)r->fault_p50_ns,
+		.p99 = (double)r->fault_p99_ns,
+		.evicted = (double)r->evicted_pages,
+		.evict_failed = (double)r->evict_failed,
+		.ratio = ratio(&s->cache),
+		.mappings = (double)s->mappings,
+		.refused = (double)s->refused,
+	};
+}
+
+enum live_src { LV, LC };	/* struct live_vals; the cache's uzswap_stats */
+
+static const struct live_field {
+	const char *json, *prom;	/* NULL: not in that form */
+	const char *type, *help;	/* Prometheus' TYPE and HELP */
+	enum live_src src;
+	size_t off;
+	int decimals;			/* in --json */
+} live_fields[] = {
+#define V(f) LV, offsetof(struct live_vals, f)
+#define C(f) LC, offsetof(struct uzswap_stats, f), 0
+	{ NULL, "pool_total_size", "gauge", "bytes the compressed pool holds",
+	  C(pool_total_size) },
+	{ NULL, "stored_pages", "gauge", "pages held compressed",
+	  C(stored_pages) },
+	{ NULL, "same_filled_pages", "gauge", "of those, same-filled",
+	  C(same_filled_pages) },
+	{ NULL, "written_back_pages", "counter", "pages written to the "
+	  "backing file", C(written_back_pages) },
+	{ NULL, "reject_compress_poor", "counter", "stores refused: poor "
+	  "compression", C(reject_compress_poor) },
+	{ NULL, "reject_compress_fail", "counter", "stores refused: codec "
+	  "error", C(reject_compress_fail) },
+	{ NULL, "reject_alloc_fail", "counter", "stores refused: no memory",
+	  C(reject_alloc_fail) },
+	{ NULL, "reject_reclaim_fail", "counter", "stores refused: writeback "
+	  "could not make room", C(reject_reclaim_fail) },
+	{ NULL, "pool_limit_hit", "counter", "stores refused by the pool "
+	  "limit", C(pool_limit_hit) },
+	{ "limit_bytes", "limit_bytes", "gauge", "resident limit of the "
+	  "region", V(limit), 0 },
+	{ "reserve_bytes", NULL, NULL, NULL, V(reserve), 0 },
+	{ "mapped_bytes", "mapped_bytes", "gauge", "region bytes the program "
+	  "has mapped", V(mapped), 0 },
+	{ "resident_bytes", "resident_bytes", "gauge", "region bytes "
+	  "resident now", V(resident), 0 },
+	{ "max_resident_bytes", NULL, NULL, NULL, V(max_resident), 0 },
+	{ "process_anon_bytes", "process_anon_bytes", "gauge", "the "
+	  "process's anonymous memory (smaps)", V(anon), 0 },
+	{ "region_rss_bytes", NULL, NULL, NULL, V(rss), 0 },
+	{ "faults", "faults", "counter", "faults served (from uzswap or as "
+	  "zeros)", V(faults), 0 },
+	{ "faults_per_s", NULL, NULL, NULL, V(rate), 1 },
+	{ "faults_loaded", NULL, NULL, NULL, V(loaded), 0 },
+	{ "faults_zero", NULL, NULL, NULL, V(zero), 0 },
+	{ "fault_p50_ns", NULL, NULL, NULL, V(p50), 0 },
+	{ "fault_p99_ns", NULL, NULL, NULL, V(p99), 0 },
+	{ "evicted_pages", "evicted_pages", "counter", "pages moved out of "
+	  "the region", V(evicted), 0 },
+	{ "evict_failed", "evict_failed", "counter", "victims the cache "
+	  "refused", V(evict_failed), 0 },
+	{ "ratio", NULL, NULL, NULL, V(ratio), 3 },
+	{ "mappings", NULL, NULL, NULL, V(mappings), 0 },
+	{ "refused", NULL, NULL, NULL, V(refused), 0 },
+#undef V
+#undef C
+};
+#define NFIELDS (sizeof(live_fields) / sizeof(live_fields[0]))
+
+static double live_get(const struct live_field *f, const struct live_vals *v,
+		       const struct uzswap_stats *c)
+{
+	if (f->src == LC)
+		return (double)*(const uint64_t *)((const char *)c + f->off);
+	return *(const double *)((const char *)v + f->off);
+}
+
+static void live_json(const struct uzrun_shm *s, const struct live_proc *p)
+{
+	struct live_vals v;
 	char buf[4096];
 
+	live_vals(s, p, &v);
 	if (uzswap_stats_json(&s->cache, buf, sizeof(buf)) >= (int)sizeof(buf))
 		strcpy(buf, "null");
 	printf("{\"pid\":%llu,\"comm\":", (unsigned long long)s->pid);
 	json_str(stdout, p->comm);
 	printf(",\"compressor\":");
 	json_str(stdout, s->compressor);
-	printf(",\"level\":%d,\"limit_bytes\":%llu,\"reserve_bytes\":%llu,"
-	       "\"mapped_bytes\":%llu,\"resident_bytes\":%llu,"
-	       "\"max_resident_bytes\":%llu,\"process_anon_bytes\":%llu,"
-	       "\"region_rss_bytes\":%llu,\"faults\":%llu,\"faults_per_s\":",
-	       s->level, (unsigned long long)s->limit_bytes,
-	       (unsigned long long)s->reserve_bytes,
-	       (unsigned long long)s->mapped_bytes,
-	       (unsigned long long)(r->resident_pages * PAGE),
-	       (unsigned long long)(r->max_resident_pages * PAGE),
-	       (unsigned long long)p->anon_kb << 10,
-	       (unsigned long long)p->region_kb << 10,
-	       (unsigned long long)faults(s));
-	json_num(stdout, p->fault_rate, 1);
-	printf(",\"faults_loaded\":%llu,\"faults_zero\":%llu,"
-	       "\"fault_p50_ns\":%llu,\"fault_p99_ns\":%llu,"
-	       "\"evicted_pages\":%llu,\"evict_failed\":%llu,\"ratio\":",
-	       (unsigned long long)r->faults_loaded,
-	       (unsigned long long)r->faults_zero,
-	       (unsigned long long)r->fault_p50_ns,
-	       (unsigned long long)r->fault_p99_ns,
-	       (unsigned long long)r->evicted_pages,
-	       (unsigned long long)r->evict_failed);
-	json_num(stdout, ratio(&s->cache), 3);
-	printf(",\"mappings\":%llu,\"refused\":%llu,\"cache\":%s}\n",
-	       (unsigned long long)s->mappings,
-	       (unsigned long long)s->refused, buf);
+	printf(",\"level\":%d", s->level);
+	for (size_t i = 0; i < NFIELDS; i++) {
+		const struct live_field *f = &live_fields[i];
+
+		if (!f->json)
+			continue;
+		printf(",\"%s\":", f->json);
+		json_num(stdout, live_get(f, &v, &s->cache), f->decimals);
+	}
+	printf(",\"cache\":%s}\n", buf);
 }
 
 /* One Prometheus sample with its HELP and TYPE lines. */
@@ -344,59 +435,33 @@ static void prom(const char *name, const char *type, const char *help,
 	printf("uzswap_%s{%s} %.17g\n", name, labels, v);
 }
 
-/* Prometheus' text exposition format; the names of Linux's zswap debugfs
- * files where one exists (pool_total_size, stored_pages, ...). */
+/* Prometheus' text exposition format: the table's rows that have a
+ * Prometheus name, then the fault latency as two quantiles. */
 static void live_prometheus(const struct uzrun_shm *s,
 			    const struct live_proc *p)
 {
-	const struct uzswap_region_stats *r = &s->region;
-	const struct uzswap_stats *c = &s->cache;
 	char l[128], q[192], comm[33];
+	struct live_vals v;
 
+	live_vals(s, p, &v);
 	snprintf(comm, sizeof(comm), "%s", p->comm);
 	for (char *ch = comm; *ch; ch++)
 		if (*ch == '"' || *ch == '\\' || *ch == '\n')
 			*ch = '_';	/* a label value stays one string */
 	snprintf(l, sizeof(l), "pid=\"%llu\",comm=\"%s\"",
 		 (unsigned long long)s->pid, comm);
-	prom("pool_total_size", "gauge", "bytes the compressed pool holds",
-	     l, (double)c->pool_total_size);
-	prom("stored_pages", "gauge", "pages held compressed", l,
-	     (double)c->stored_pages);
-	prom("same_filled_pages", "gauge", "of those, same-filled", l,
-	     (double)c->same_filled_pages);
-	prom("written_back_pages", "counter", "pages written to the backing "
-	     "file", l, (double)c->written_back_pages);
-	prom("reject_compress_poor", "counter", "stores refused: poor "
-	     "compression", l, (double)c->reject_compress_poor);
-	prom("reject_compress_fail", "counter", "stores refused: codec "
-	     "error", l, (double)c->reject_compress_fail);
-	prom("reject_alloc_fail", "counter", "stores refused: no memory", l,
-	     (double)c->reject_alloc_fail);
-	prom("reject_reclaim_fail", "counter", "stores refused: writeback "
-	     "could not make room", l, (double)c->reject_reclaim_fail);
-	prom("pool_limit_hit", "counter", "stores refused by the pool limit",
-	     l, (double)c->pool_limit_hit);
-	prom("limit_bytes", "gauge", "resident limit of the region", l,
-	     (double)s->limit_bytes);
-	prom("resident_bytes", "gauge", "region bytes resident now", l,
-	     (double)(r->resident_pages * PAGE));
-	prom("mapped_bytes", "gauge", "region bytes the program has mapped",
-	     l, (double)s->mapped_bytes);
-	prom("process_anon_bytes", "gauge", "the process's anonymous memory "
-	     "(smaps)", l, (double)(p->anon_kb << 10));
-	prom("evicted_pages", "counter", "pages moved out of the region", l,
-	     (double)r->evicted_pages);
-	prom("evict_failed", "counter", "victims the cache refused", l,
-	     (double)r->evict_failed);
-	prom("faults", "counter", "faults served (from uzswap or as zeros)",
-	     l, (double)faults(s));
+	for (size_t i = 0; i < NFIELDS; i++) {
+		const struct live_field *f = &live_fields[i];
+
+		if (f->prom)
+			prom(f->prom, f->type, f->help, l,
+			     live_get(f, &v, &s->cache));
+	}
 	snprintf(q, sizeof(q), "%s,quantile=\"0.5\"", l);
 	prom("fault_latency_seconds", "gauge", "the handler's service time "
-	     "per fault", q, (double)r->fault_p50_ns / 1e9);
+	     "per fault", q, v.p50 / 1e9);
 	snprintf(q, sizeof(q), "%s,quantile=\"0.99\"", l);
-	printf("uzswap_fault_latency_seconds{%s} %.17g\n", q,
-	       (double)r->fault_p99_ns / 1e9);
+	printf("uzswap_fault_latency_seconds{%s} %.17g\n", q, v.p99 / 1e9);
 }
 
 /* --pid PID of a program under uzswap run: EXIT_OK/EXIT_FAIL, or ARGS_GO
