@@ -602,7 +602,10 @@ void uz_offsets_drop(struct uzswap *uz, const uint64_t *offs, size_t n)
 		}
 		/* Outside the stripe locks, one call: the caller stores
 		 * nothing at these offsets meanwhile, so no new copy can be
-		 * punched; a stale one left is never read (best effort). */
+		 * punched (with a store and a writeback in between, the DEL
+		 * would take the new page's key: verify/writeback_remote.pml
+		 * -DMUT_DISCARD_UNLOCKED); a stale one left is never read
+		 * (best effort). */
 		if (nd)
 			uz_backend_discard(uz->backend, r, nd);
 		for (size_t j = 0; j < m; j++)
