@@ -1113,20 +1113,56 @@ static int leased(struct redis_backend *r, struct link *route, const char *ns)
 	return rc;
 }
 
+/* UNLINK keys[0..n) on c, pipelined: one round trip. Keys removed (a
+ * connection that failed leaves c->err set: the caller's next command
+ * fails). */
+static long unlink_batch(struct redis_backend *r, redisContext *c,
+			 redisReply **keys, size_t n)
+{
+	char buf[RESP_MAX];
+	long removed = 0;
+	sigset_t old;
+
+	sigpipe_block(&old);
+	for (size_t i = 0; i < n; i++) {
+		struct cmd m = { 2, { "UNLINK", keys[i]->str },
+				 { 6, keys[i]->len } };
+
+		redisAppendFormattedCommand(c, buf, resp_format(buf, &m));
+	}
+	if (n)
+		uz_ctr_add(&r->b.ctr.round_trips, 1);
+	for (size_t i = 0; i < n; i++) {
+		void *y = NULL;
+
+		if (redisGetReply(c, &y) != REDIS_OK)
+			break;
+		removed += ((redisReply *)y)->type == REDIS_REPLY_INTEGER &&
+			   ((redisReply *)y)->integer > 0;
+		freeReplyObject(y);
+	}
+	sigpipe_restore(&old);
+	return removed;
+}
+
 /* UNLINK on c (the node that listed them) the keys of one SCAN reply
- * (the orphans only, if asked: their leases looked up through route). */
+ * (the orphans only, if asked: their leases looked up through route), in
+ * one pipelined batch. Keys of ours are shorter than KEY_MAX: a longer
+ * one matching the pattern is not a page key, and stays. */
 static long unlink_some(struct redis_backend *r, redisContext *c,
 			struct link *route, redisReply *keys,
 			bool only_orphans)
 {
 	char ns[UZ_URI_NS_MAX + 1] = "", last[UZ_URI_NS_MAX + 1] = "";
+	redisReply *del[keys->elements + 1];
+	size_t n = 0;
 	int orphan = 0;
-	long n = 0;
 
 	for (size_t i = 0; i < keys->elements; i++) {
 		redisReply *k = keys->element[i];
-		const char *av[2] = { "UNLINK", k->str };
 
+		if (k->type != REDIS_REPLY_STRING || k->len >= KEY_MAX)
+			continue;
 		if (only_orphans) {
 			if (!key_ns(k->str, k->len, ns))
 				continue;
@@ -1137,10 +1173,9 @@ static long unlink_some(struct redis_backend *r, redisContext *c,
 			if (!orphan)
 				continue;
 		}
-		if (!command(r, c, 2, av, (size_t[]){ 6, k->len }, NULL))
-			n++;
+		del[n++] = k;
 	}
-	return n;
+	return unlink_batch(r, c, del, n);
 }
 
 /* SCAN one node, c, for pattern; UNLINK what it lists (unlink_some). */

@@ -203,4 +203,42 @@ static inline long long t_redis_int(const struct t_redis *r, const char *fmt,
 	return v;
 }
 
+/* The integer field of INFO's text on c ("total_reads_processed"), or -1. */
+static inline long long t_info_int(redisContext *c, const char *field)
+{
+	redisReply *y = redisCommand(c, "INFO");
+	long long v = -1;
+	const char *p;
+
+	if (y && y->type == REDIS_REPLY_STRING &&
+	    (p = strstr(y->str, field)) && p[strlen(field)] == ':')
+		v = atoll(p + strlen(field) + 1);
+	if (y)
+		freeReplyObject(y);
+	return v;
+}
+
+/* The keys on c matching pattern, counted by SCAN (as a client sees the
+ * namespace: KEYS would block the server), or -1 on an error. */
+static inline long long t_scan_count(redisContext *c, const char *pattern)
+{
+	char cursor[32] = "0";
+	long long n = 0;
+
+	do {
+		redisReply *y = redisCommand(c, "SCAN %s MATCH %s COUNT 1000",
+					     cursor, pattern);
+
+		if (!y || y->type != REDIS_REPLY_ARRAY || y->elements != 2) {
+			if (y)
+				freeReplyObject(y);
+			return -1;
+		}
+		snprintf(cursor, sizeof(cursor), "%s", y->element[0]->str);
+		n += (long long)y->element[1]->elements;
+		freeReplyObject(y);
+	} while (strcmp(cursor, "0"));
+	return n;
+}
+
 #endif

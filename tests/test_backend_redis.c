@@ -567,6 +567,48 @@ static void test_generations(void)
 	T_EQ(t_redis_int(&srv, "DBSIZE"), 0);
 }
 
+/* Close deletes every key of the namespace in pipelined batches: a
+ * round trip per SCAN reply's worth of UNLINKs, not one per key (the
+ * server's reads counted, total_reads_processed). T_CLOSE_PAGES sets the
+ * page count (default 8192; the close time is printed). */
+static void test_close(void)
+{
+	const char *env = getenv("T_CLOSE_PAGES");
+	uint64_t nr = env ? strtoull(env, NULL, 0) : 8192, remote;
+	struct uzswap *uz = open_redis(nr, 1 << 20, "?ns=close&timeout_ms=5000");
+	redisContext *c = t_redis_conn(&srv);
+	uint8_t page[T_PAGE];
+	long long keys, reads;
+	double t0, dt;
+
+	for (uint64_t o = 0; o < nr; o++) {
+		make_page(page, o, 1 + (o < 256));
+		T_EQ(uzswap_write(uz, o, page), 0);
+		if (o == 255)		/* 256 rewritten below: older keys */
+			(void)uzswap_writeback(uz, nr);
+	}
+	for (uint64_t o = 0; o < 256; o++) {
+		make_page(page, o, 3);
+		T_EQ(uzswap_write(uz, o, page), 0);
+	}
+	(void)uzswap_writeback(uz, nr);
+	remote = t_stats(uz).backing_pages;
+	keys = t_scan_count(c, "uz:{close:*");
+	T_ASSERT(keys >= (long long)remote && remote > nr / 2);
+	reads = t_info_int(c, "total_reads_processed");
+	t0 = now_s();
+	uzswap_close(uz);
+	dt = now_s() - t0;
+	reads = t_info_int(c, "total_reads_processed") - reads - 1;
+	printf("close: %lld keys (%llu remote pages) deleted in %.1f ms, "
+	       "%lld reads by the server\n", keys, (unsigned long long)remote,
+	       dt * 1e3, reads);
+	T_EQ(t_scan_count(c, "uz:{close:*"), 0);
+	T_EQ(t_redis_int(&srv, "EXISTS uz:lease:close"), 0);
+	T_ASSERT(reads * 10 < keys);	/* batched, not a trip a key */
+	redisFree(c);
+}
+
 /* Run first: a fork with no thread in the parent yet (TSan cannot
  * start threads in the child of a multi-threaded fork). */
 static void test_gc(void)
@@ -641,6 +683,7 @@ int main(void)
 	test_stale();
 	test_folio_miss();
 	test_generations();
+	test_close();
 	test_oom();
 	test_wait_no_replica();
 	test_stall();
