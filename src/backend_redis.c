@@ -459,24 +459,6 @@ static size_t page_key(const struct redis_backend *r, uint64_t offset,
 				(unsigned long long)offset, gen);
 }
 
-/* "*N\r\n" or "$N\r\n" at p (the digits of n by hand, no printf: the
- * writeback path's hot spot was hiredis's formatting). Its length. */
-static size_t resp_len_line(char *p, char mark, size_t n)
-{
-	char d[24];
-	size_t nd = 0, k = 0;
-
-	do
-		d[nd++] = (char)('0' + n % 10);
-	while ((n /= 10));
-	p[k++] = mark;
-	while (nd)
-		p[k++] = d[--nd];
-	p[k++] = '\r';
-	p[k++] = '\n';
-	return k;
-}
-
 /* ---- the send seam: one pipelined batch on one connection ---- */
 
 struct cmd {
@@ -489,22 +471,10 @@ struct cmd {
 #define RESP_MAX (UZ_REC_MAX + KEY_MAX + 128)
 
 /* The RESP bytes of a command (what goes on the wire), into buf when it
- * is not NULL. */
+ * is not NULL: rcluster.c's formatter, the one both paths use. */
 static size_t resp_format(char *buf, const struct cmd *c)
 {
-	char line[32];
-	size_t n = resp_len_line(buf ? buf : line, '*', (size_t)c->argc);
-
-	for (int i = 0; i < c->argc; i++) {
-		size_t h = resp_len_line(buf ? buf + n : line, '$', c->lens[i]);
-
-		if (buf) {
-			memcpy(buf + n + h, c->argv[i], c->lens[i]);
-			memcpy(buf + n + h + c->lens[i], "\r\n", 2);
-		}
-		n += h + c->lens[i] + 2;
-	}
-	return n;
+	return uz_resp_format(buf, c->argc, c->argv, c->lens);
 }
 
 /*
@@ -627,12 +597,10 @@ static int send_cluster(struct redis_backend *r, struct conn *k,
 	struct uz_rcluster_stats s0, s1;
 	int err = 0, rc;
 
-	for (unsigned i = 0; i < nr; i++) {
+	for (unsigned i = 0; i < nr; i++)
 		m[i] = (struct uz_rcmd){ cmds[i].argc,
 					 (const char **)cmds[i].argv,
 					 cmds[i].lens, 1 };
-		uz_ctr_add(&r->b.ctr.bytes_out, resp_format(NULL, &cmds[i]));
-	}
 	uz_rcluster_get_stats(k->l.rc, &s0);
 	rc = uz_rcluster_exec(k->l.rc, (int)nr, m, (void **)replies, status);
 	for (unsigned i = 0; i < nr; i++) {
@@ -649,6 +617,7 @@ static int send_cluster(struct redis_backend *r, struct conn *k,
 		wait_cluster(r, k->l.rc, nr, cmds, replies, status, wait);
 	uz_rcluster_get_stats(k->l.rc, &s1);
 	uz_ctr_add(&r->b.ctr.round_trips, s1.round_trips - s0.round_trips);
+	uz_ctr_add(&r->b.ctr.bytes_out, s1.bytes_out - s0.bytes_out);
 	conn_put(r, k, false);
 	return err;
 }
