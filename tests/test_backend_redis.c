@@ -17,7 +17,7 @@
  *  - a stale value (an older record of the key put back by hand) and a
  *    foreign one: -EIO, backing_corrupt counted
  *  - wait=1 without a replica: nothing becomes remote, writes fail fast
- *  - a key per generation: rewrites of remote pages leave no trail of
+ *  - a key per write: rewrites of remote pages leave no trail of
  *    older keys (each goes in a later write batch), newest versions read
  *  - a folio miss: 16 and 64 remote pages by uzswap_load_folio in one
  *    round trip (backend_round_trips), every byte right; a cached page
@@ -26,9 +26,15 @@
  *    reads against one folio load
  *  - uzswap_gc() removes the keys of a namespace whose lease is gone and
  *    keeps a live instance's
+ *  - close deletes every key of its namespace (SCAN finds none) in
+ *    pipelined batches (the server's reads counted)
+ *  - the generation counter set near its 29-bit limit (the hook: the
+ *    instance's counter) and round to a page's obsolete generation:
+ *    every page right
  */
 #include <pthread.h>
 
+#include "instance.h"	/* the generation counter: test_gen_wrap */
 #include "redis_test.h"
 #include "uzswap.h"
 
@@ -344,8 +350,8 @@ static void test_oom(void)
 	uzswap_close(uz);
 }
 
-/* The key of offset's newest record: prefix "uz:{NS:F}:O", then ":G",
- * the highest generation G the server has (an older one may wait for
+/* The key of offset's newest record: prefix "uz:{NS:F}:O", then ":S",
+ * the highest write S the server has (an older one may wait for
  * its UNLINK). */
 static const char *cur_key(redisContext *c, const char *prefix)
 {
@@ -545,7 +551,7 @@ static void test_folio_miss(void)
 	uzswap_close(uz);
 }
 
-/* A key per generation: 10 rewrites of 64 remote pages leave no more
+/* A key per write: 10 rewrites of 64 remote pages leave no more
  * than one older key per page waiting for its UNLINK (the next write
  * batch carries them), not 10; every page reads its newest version. */
 static void test_generations(void)
@@ -565,6 +571,51 @@ static void test_generations(void)
 	T_EQ(check_all(uz, 64, want), 0);
 	uzswap_close(uz);
 	T_EQ(t_redis_int(&srv, "DBSIZE"), 0);
+}
+
+/*
+ * The generation counter wraps (29 bits, UZ_DISK_GEN_MASK; after 2^29
+ * writes, any offsets): the hook is the instance's counter itself, set
+ * near the limit and, to stand for 2^29 writes of other pages, back to a
+ * value one page's older record had. Pages written across the wrap read
+ * back right, and a page whose new write comes round to the generation
+ * of its own obsolete record (its UNLINK still waiting for a batch) is
+ * not deleted by that UNLINK: keys are named by the backend's write
+ * sequence, which never repeats.
+ */
+static void test_gen_wrap(void)
+{
+	struct uzswap *uz = open_redis(64, 16 << 20, "?ns=wrap&timeout_ms=5000");
+	_Atomic uint32_t *ctr = &uz->backend_gen;	/* the hook */
+	uint8_t page[T_PAGE];
+	uint32_t g;
+
+	memset(want, 0, sizeof(want));
+	atomic_store(ctr, UZ_DISK_GEN_MASK - 40);
+	for (uint32_t v = 1; v <= 3; v++) {	/* 192 writes: past the wrap */
+		T_EQ(write_range(uz, 64, 1, v), 0);
+		T_EQ(uzswap_writeback(uz, 64), 64);
+	}
+	T_ASSERT((atomic_load(ctr) & UZ_DISK_GEN_MASK) < 192);	/* wrapped */
+	T_EQ(check_all(uz, 64, want), 0);
+
+	/* Offset 5: v4 at generation g, v5 after it (g's key now obsolete,
+	 * its UNLINK waiting for the next write batch), then 2^29 writes
+	 * later v6 at generation g again. */
+	g = atomic_load(ctr) & UZ_DISK_GEN_MASK;
+	for (uint32_t v = 4; v <= 6; v++) {
+		if (v == 6)
+			atomic_store(ctr, g + UZ_DISK_GEN_MASK + 1);
+		make_page(page, 5, v);
+		T_EQ(uzswap_write(uz, 5, page), 0);
+		T_EQ(uzswap_writeback(uz, 64), 1);
+		want[5] = v;
+	}
+	T_EQ(check_all(uz, 64, want), 0);
+	printf("generation wrap: 64 pages written 3 times across 2^29, and a "
+	       "page's generation come round to its obsolete record's: all "
+	       "right\n");
+	uzswap_close(uz);
 }
 
 /* Close deletes every key of the namespace in pipelined batches: a
@@ -684,6 +735,7 @@ int main(void)
 	test_folio_miss();
 	test_generations();
 	test_close();
+	test_gen_wrap();
 	test_oom();
 	test_wait_no_replica();
 	test_stall();
