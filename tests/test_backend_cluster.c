@@ -28,8 +28,6 @@
 #include "redis_test.h"
 #include "uzswap.h"
 
-static uint8_t *corpus;
-static size_t ncorpus;
 static char seeds[1024];	/* "h:p,h:p,h:p" */
 static struct uz_rcluster *adm;	/* the test's own view of the cluster */
 
@@ -39,14 +37,6 @@ static double now_s(void)
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-/* The page of (offset, version): a corpus page, stamped. */
-static void make_page(uint8_t *p, uint64_t off, uint32_t ver)
-{
-	memcpy(p, corpus + (off * 7 % ncorpus) * T_PAGE, T_PAGE);
-	memcpy(p, &off, 8);
-	memcpy(p + 8, &ver, 4);
 }
 
 static struct uzswap *open_cluster(uint64_t nr, uint64_t pool, const char *q,
@@ -131,7 +121,7 @@ static long read_check(struct uzswap *uz, uint64_t first, uint64_t nr,
 		       uint64_t step, uint8_t *done, bool allow_eio,
 		       double *longest)
 {
-	static __thread uint8_t got[T_PAGE], exp[T_PAGE];
+	static __thread uint8_t got[T_PAGE];
 	long eio = 0;
 
 	for (uint64_t o = first; o < nr; o += step) {
@@ -150,11 +140,7 @@ static long read_check(struct uzswap *uz, uint64_t first, uint64_t nr,
 			continue;
 		}
 		T_EQ(err, 0);
-		if (want[o])
-			make_page(exp, o, want[o]);
-		else
-			memset(exp, 0, T_PAGE);
-		if (memcmp(got, exp, T_PAGE)) {
+		if (!t_expect_page(got, o, want[o])) {
 			fprintf(stderr, "offset %llu: wrong bytes (want v%u)\n",
 				(unsigned long long)o, want[o]);
 			exit(T_FAIL);
@@ -205,7 +191,7 @@ static void *writer_main(void *arg)
 			double t0 = now_s();
 			int err;
 
-			make_page(page, o, w->ver);
+			t_make_page(page, o, w->ver);
 			err = uzswap_write(w->uz, o, page);
 			if (now_s() - t0 > w->longest)
 				w->longest = now_s() - t0;
@@ -246,7 +232,7 @@ static void test_gc(void)
 						   false);
 
 		for (uint64_t o = 0; o < GC_PAGES; o++) {
-			make_page(page, o, 9);
+			t_make_page(page, o, 9);
 			if (uzswap_write(dead, o, page))
 				_exit(2);
 		}
@@ -377,12 +363,12 @@ static void test_folio(void)
 {
 	struct uzswap *uz = open_cluster(FM_NR, 16 << 20,
 					 "?ns=fol&timeout_ms=5000", false);
-	static uint8_t buf[64 * T_PAGE], exp[T_PAGE];
+	static uint8_t buf[64 * T_PAGE];
 	char keys[4][48];
 	int max_masters = 0;
 
 	for (uint64_t o = 0; o < FM_NR; o++) {
-		make_page(buf, o, 1);
+		t_make_page(buf, o, 1);
 		T_EQ(uzswap_write(uz, o, buf), 0);
 	}
 	T_EQ(uzswap_writeback(uz, FM_NR), FM_NR);
@@ -399,10 +385,8 @@ static void test_folio(void)
 		trips = t_stats(uz).backend_round_trips - t0;
 		T_EQ(trips, (uint64_t)h.masters);
 		max_masters = h.masters > max_masters ? h.masters : max_masters;
-		for (unsigned i = 0; i < 64; i++) {
-			make_page(exp, off + i, 1);
-			T_ASSERT(!memcmp(buf + i * T_PAGE, exp, T_PAGE));
-		}
+		for (unsigned i = 0; i < 64; i++)
+			T_ASSERT(t_expect_page(buf + i * T_PAGE, off + i, 1));
 		t0 = t_stats(uz).backend_round_trips;
 		T_EQ(uzswap_load_folio(uz, off + 16, buf, 16), 0);
 		T_EQ(t_stats(uz).backend_round_trips - t0, 1);
@@ -608,14 +592,14 @@ int main(int argc, char **argv)
 	}
 	(void)argv;
 	snprintf(seeds, sizeof(seeds), "%s", env);
-	ncorpus = t_corpus_or_skip("gcc.pages", &corpus);
+	t_page_corpus("gcc.pages");
 	open_adm();
 	test_gc();
 	test_stress();
 	test_folio();
 	test_failover();
 	uz_rcluster_close(adm);
-	free(corpus);
+	free(t_corpus);
 	printf("test_backend_cluster: ok\n");
 	return T_PASS;
 }

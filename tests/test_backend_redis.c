@@ -38,17 +38,7 @@
 #include "redis_test.h"
 #include "uzswap.h"
 
-static uint8_t *corpus;
-static size_t ncorpus;
 static struct t_redis srv;
-
-/* The page of (offset, version): a corpus page, stamped. */
-static void make_page(uint8_t *p, uint64_t off, uint32_t ver)
-{
-	memcpy(p, corpus + (off * 7 % ncorpus) * T_PAGE, T_PAGE);
-	memcpy(p, &off, 8);
-	memcpy(p + 8, &ver, 4);
-}
 
 static bool no_shrinker;	/* direct reclaim only: a still pool */
 
@@ -63,17 +53,13 @@ static struct uzswap *open_redis(uint64_t nr, uint64_t pool, const char *q)
 /* Read every offset 0..nr-1: want[o] its version (0: zeros expected). */
 static long check_all(struct uzswap *uz, uint64_t nr, const uint32_t *want)
 {
-	static uint8_t got[T_PAGE], exp[T_PAGE];
+	static uint8_t got[T_PAGE];
 	long bad = 0;
 
 	for (uint64_t o = 0; o < nr; o++) {
 		int err = uzswap_read(uz, o, got);
 
-		if (want[o])
-			make_page(exp, o, want[o]);
-		else
-			memset(exp, 0, T_PAGE);
-		if (err || memcmp(got, exp, T_PAGE)) {
+		if (err || !t_expect_page(got, o, want[o])) {
 			if (bad++ < 5)
 				fprintf(stderr, "offset %llu: err %d, %s\n",
 					(unsigned long long)o, err,
@@ -100,7 +86,7 @@ static void *writer_main(void *arg)
 	uint8_t page[T_PAGE];
 
 	for (uint64_t o = w->first; o < w->first + w->n; o++) {
-		make_page(page, o, 1);
+		t_make_page(page, o, 1);
 		if (uzswap_write(w->uz, o, page) == 0)
 			want[o] = 1;
 		else
@@ -178,7 +164,7 @@ static long write_range(struct uzswap *uz, uint64_t nr, uint64_t step,
 	for (uint64_t o = 0; o < nr; o += step) {
 		int err;
 
-		make_page(page, o, ver);
+		t_make_page(page, o, ver);
 		err = uzswap_write(uz, o, page);
 		if (err == 0)
 			want[o] = ver;
@@ -209,7 +195,7 @@ static void fill_range(struct uzswap *uz, uint64_t nr, uint32_t ver)
  * there when skip is given. Returns the -EIO count. */
 static long read_degraded_from(struct uzswap *uz, uint64_t nr, uint8_t *skip)
 {
-	static uint8_t got[T_PAGE], exp[T_PAGE];
+	static uint8_t got[T_PAGE];
 	long eio = 0;
 
 	for (uint64_t o = 0; o < nr; o++) {
@@ -222,11 +208,7 @@ static long read_degraded_from(struct uzswap *uz, uint64_t nr, uint8_t *skip)
 			continue;
 		}
 		T_EQ(err, 0);
-		if (want[o])
-			make_page(exp, o, want[o]);
-		else
-			memset(exp, 0, T_PAGE);
-		T_ASSERT(memcmp(got, exp, T_PAGE) == 0);
+		T_ASSERT(t_expect_page(got, o, want[o]));
 		if (skip)
 			skip[o] = 1;
 	}
@@ -402,14 +384,14 @@ static void test_stale(void)
 	size_t n_old, n_other;
 	uint64_t corrupt;
 
-	make_page(page, 5, 1);
+	t_make_page(page, 5, 1);
 	T_EQ(uzswap_write(uz, 5, page), 0);
-	make_page(page, 6, 1);
+	t_make_page(page, 6, 1);
 	T_EQ(uzswap_write(uz, 6, page), 0);
 	T_EQ(uzswap_writeback(uz, 10), 2);
 	n_old = get_raw(c, cur_key(c, "uz:{stale:0}:5"), old);
 	n_other = get_raw(c, cur_key(c, "uz:{stale:0}:6"), other);
-	make_page(page, 5, 2);
+	t_make_page(page, 5, 2);
 	T_EQ(uzswap_write(uz, 5, page), 0);
 	T_EQ(uzswap_writeback(uz, 10), 1);
 	corrupt = t_stats(uz).backing_corrupt;
@@ -421,7 +403,7 @@ static void test_stale(void)
 	set_raw(c, cur_key(c, "uz:{stale:0}:5"), "not a record", 12);
 	T_EQ(uzswap_read(uz, 5, page), -EIO);
 	T_EQ(t_stats(uz).backing_corrupt, corrupt + 3);
-	make_page(page, 6, 1);
+	t_make_page(page, 6, 1);
 	T_EQ(check_all(uz, 1, (uint32_t[]){ 0 }), 0);
 	{
 		uint8_t got[T_PAGE];
@@ -450,16 +432,14 @@ static int folio_load(struct uzswap *uz, uint64_t off, unsigned nr,
 		      uint8_t *buf, uint64_t *trips, unsigned *right)
 {
 	uint64_t t0 = t_stats(uz).backend_round_trips;
-	uint8_t exp[T_PAGE];
 	int err = uzswap_load_folio(uz, off, buf, nr);
 
 	*trips = t_stats(uz).backend_round_trips - t0;
 	*right = 0;
-	for (unsigned i = 0; i < nr; i++) {
-		make_page(exp, off + i, want[off + i]);
+	for (unsigned i = 0; i < nr; i++)
 		*right += want[off + i] &&
-			  !memcmp(buf + (size_t)i * T_PAGE, exp, T_PAGE);
-	}
+			  t_expect_page(buf + (size_t)i * T_PAGE, off + i,
+					want[off + i]);
 	return err;
 }
 
@@ -516,7 +496,7 @@ static void test_folio_miss(void)
 	T_EQ(right, 64);
 
 	/* 96 cached again, 97 discarded: loaded / -ENOENT untouched */
-	make_page(buf, 96, 2);
+	t_make_page(buf, 96, 2);
 	T_EQ(uzswap_write(uz, 96, buf), 0);
 	want[96] = 2;
 	T_EQ(uzswap_discard(uz, 97), 0);
@@ -606,7 +586,7 @@ static void test_gen_wrap(void)
 	for (uint32_t v = 4; v <= 6; v++) {
 		if (v == 6)
 			atomic_store(ctr, g + UZ_DISK_GEN_MASK + 1);
-		make_page(page, 5, v);
+		t_make_page(page, 5, v);
 		T_EQ(uzswap_write(uz, 5, page), 0);
 		T_EQ(uzswap_writeback(uz, 64), 1);
 		want[5] = v;
@@ -633,13 +613,13 @@ static void test_close(void)
 	double t0, dt;
 
 	for (uint64_t o = 0; o < nr; o++) {
-		make_page(page, o, 1 + (o < 256));
+		t_make_page(page, o, 1 + (o < 256));
 		T_EQ(uzswap_write(uz, o, page), 0);
 		if (o == 255)		/* 256 rewritten below: older keys */
 			(void)uzswap_writeback(uz, nr);
 	}
 	for (uint64_t o = 0; o < 256; o++) {
-		make_page(page, o, 3);
+		t_make_page(page, o, 3);
 		T_EQ(uzswap_write(uz, o, page), 0);
 	}
 	(void)uzswap_writeback(uz, nr);
@@ -678,7 +658,7 @@ static void test_gc(void)
 						 "?ns=dead&timeout_ms=5000");
 
 		for (uint64_t o = 0; o < 64; o++) {
-			make_page(page, o, 9);
+			t_make_page(page, o, 9);
 			if (uzswap_write(dead, o, page))
 				_exit(2);
 		}
@@ -727,7 +707,7 @@ static void test_wait_no_replica(void)
 
 int main(void)
 {
-	ncorpus = t_corpus_or_skip("gcc.pages", &corpus);
+	t_page_corpus("gcc.pages");
 	t_redis_start(&srv, NULL);
 	test_gc();
 	test_stress();
