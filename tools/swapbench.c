@@ -12,7 +12,9 @@
  * writes rewrite_pct of them back out. It reports hit rate, written-back
  * pages, pages written back per second and bytes sent per page (the
  * backend's counters), write and read MB/s, and p50/p99 of uzswap_read
- * for cache hits and for misses (pages read from the backend).
+ * for cache hits and for misses (pages read from the backend); last the
+ * pool drained by uzswap_writeback from one thread, its pages/s (what
+ * writeback moves without the writers' compression in the way).
  *
  * A page of the working set is a page of the input chosen by its offset
  * (each input page once for the first n offsets), stamped with the offset
@@ -148,6 +150,27 @@ static void read_phase(struct swap_run *s, struct swap_result *r,
 		(double)r->rewrites * PAGE / t_rewrite / 1e6 : 0;
 }
 
+/* Write back every page left on the LRU from this thread: fills r's
+ * drain figures (pages/s of uzswap_writeback alone). */
+static void drain_phase(struct swap_run *s, struct swap_result *r)
+{
+	struct uzswap_stats st;
+	uint64_t before;
+	double t0;
+	long n;
+
+	uzswap_get_stats(s->uz, &st);
+	before = st.written_back_pages;
+	t0 = now_s();
+	do	/* -EBUSY: a shrinker's write of that stripe in flight */
+		n = uzswap_writeback(s->uz, 4096);
+	while (n > 0 || n == -EBUSY);
+	t0 = now_s() - t0;
+	uzswap_get_stats(s->uz, &st);
+	r->drain_pages = st.written_back_pages - before;
+	r->drain_pps = t0 > 0 ? (double)r->drain_pages / t0 : 0;
+}
+
 int swap_bench_run(const struct pageset *ps, const struct swap_cfg *cfg,
 		   struct swap_result *r)
 {
@@ -207,6 +230,7 @@ int swap_bench_run(const struct pageset *ps, const struct swap_cfg *cfg,
 	r->hit_p99 = pct_us(hit, r->hits, 0.99);
 	r->miss_p50 = pct_us(miss, r->misses, 0.50);
 	r->miss_p99 = pct_us(miss, r->misses, 0.99);
+	drain_phase(&s, r);
 	uzswap_get_stats(s.uz, &r->stats);
 	uzswap_close(s.uz);
 	free(hit);
@@ -241,6 +265,9 @@ void swap_report(FILE *f, const struct swap_cfg *c, const struct swap_result *r,
 		json_num(f, r->wb_pps, 0);
 		fprintf(f, ",\"bytes_out_per_page\":");
 		json_num(f, r->wire_per_page, 0);
+		fprintf(f, ",\"drain_pages\":%llu,\"drain_pages_per_s\":",
+			(unsigned long long)r->drain_pages);
+		json_num(f, r->drain_pps, 0);
 		fprintf(f, ",\"read_mbps\":");
 		json_num(f, r->read_mbps, 1);
 		fprintf(f, ",\"read_hit_p50_us\":");
@@ -276,6 +303,9 @@ void swap_report(FILE *f, const struct swap_cfg *c, const struct swap_result *r,
 	fprintf(f, "  uzswap_read: hits p50 %.1f us p99 %.1f us; misses p50 "
 		"%.1f us p99 %.1f us\n", r->hit_p50, r->hit_p99, r->miss_p50,
 		r->miss_p99);
+	fprintf(f, "  drain: %llu pages written back by uzswap_writeback "
+		"alone: %.0f pages/s\n", (unsigned long long)r->drain_pages,
+		r->drain_pps);
 	fprintf(f, "  written back in all: %llu pages; mismatches %llu\n",
 		(unsigned long long)r->stats.written_back_pages,
 		(unsigned long long)r->mismatches);
