@@ -227,7 +227,7 @@ python3 - "$TMP/out" <<'EOF' || fail "bench --backing: $(cat "$TMP/out")"
 import json, sys
 r = json.load(open(sys.argv[1]))
 assert r["mode"] == "swap" and r["compressor"] == "lz4", r
-assert r["mismatches"] == 0, r
+assert r["mismatches"] == 0 and r["errors"] == 0, r
 assert r["working_set_pages"] == 2048 and r["reads"] == 3000, r
 assert r["written_back_pages"] > 0, r          # the pool was too small
 assert 0 < r["hit_rate"] < 1, r

@@ -129,8 +129,10 @@ static void read_phase(struct swap_run *s, struct swap_result *r,
 		dt = now_s() - t0;
 		t_read += dt;
 		make_page(s, page, off);
-		if (err || memcmp(got, page, PAGE))
-			r->mismatches++;
+		if (err)
+			r->errors++;	/* -EIO: the backend failed or timed out */
+		else if (memcmp(got, page, PAGE))
+			r->mismatches++;	/* wrong bytes with 0: never */
 		uzswap_get_stats(s->uz, &st);	/* untimed: hit or miss? */
 		if (st.backing_reads != before)
 			miss[r->misses++] = (uint64_t)(dt * 1e9);
@@ -140,7 +142,7 @@ static void read_phase(struct swap_run *s, struct swap_result *r,
 		if ((x >> 40) % 100 < c->rewrite_pct) {
 			t0 = now_s();
 			if (uzswap_write(s->uz, off, page) != 0)
-				r->mismatches++;
+				r->errors++;
 			t_rewrite += now_s() - t0;
 			r->rewrites++;
 		}
@@ -224,7 +226,7 @@ int swap_bench_run(const struct pageset *ps, const struct swap_cfg *cfg,
 			(double)(r->after_write.written_back_pages +
 				 r->after_write.backing_writes);
 	read_phase(&s, r, hit, miss);
-	r->mismatches += atomic_load(&s.failures);
+	r->errors += atomic_load(&s.failures);
 	r->hit_rate = cfg->reads ? (double)r->hits / (double)cfg->reads : 0;
 	r->hit_p50 = pct_us(hit, r->hits, 0.50);
 	r->hit_p99 = pct_us(hit, r->hits, 0.99);
@@ -279,8 +281,9 @@ void swap_report(FILE *f, const struct swap_cfg *c, const struct swap_result *r,
 		fprintf(f, ",\"read_miss_p99_us\":");
 		json_num(f, r->miss_p99, 2);
 		uzswap_stats_json(&r->stats, buf, sizeof(buf));
-		fprintf(f, ",\"mismatches\":%llu,\"stats\":%s}\n",
-			(unsigned long long)r->mismatches, buf);
+		fprintf(f, ",\"mismatches\":%llu,\"errors\":%llu,\"stats\":%s}\n",
+			(unsigned long long)r->mismatches,
+			(unsigned long long)r->errors, buf);
 		return;
 	}
 	fprintf(f, "uzswap bench, swap path: %s, pool limit %.1f MiB, working "
@@ -306,7 +309,8 @@ void swap_report(FILE *f, const struct swap_cfg *c, const struct swap_result *r,
 	fprintf(f, "  drain: %llu pages written back by uzswap_writeback "
 		"alone: %.0f pages/s\n", (unsigned long long)r->drain_pages,
 		r->drain_pps);
-	fprintf(f, "  written back in all: %llu pages; mismatches %llu\n",
-		(unsigned long long)r->stats.written_back_pages,
-		(unsigned long long)r->mismatches);
+	fprintf(f, "  written back in all: %llu pages; mismatches %llu, "
+		"errors %llu\n", (unsigned long long)r->stats.written_back_pages,
+		(unsigned long long)r->mismatches,
+		(unsigned long long)r->errors);
 }

@@ -212,7 +212,9 @@ struct swap_result {
 	 * writeback itself moves, no compression in between. */
 	double drain_pps;
 	uint64_t drain_pages;
-	uint64_t hits, misses, rewrites, mismatches;
+	uint64_t hits, misses, rewrites;
+	uint64_t mismatches;	/* a read that returned 0 with wrong bytes */
+	uint64_t errors;	/* a read or write that returned an error */
 	struct uzswap_stats after_write, stats;
 };
 
