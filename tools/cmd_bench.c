@@ -291,7 +291,7 @@ static int run_swap(const struct bench_args *ba, const struct codec_sel *sel,
 		rc = swap_bench_run(ps, &c, &r);
 		if (rc == EXIT_OK) {
 			swap_report(stdout, &c, &r, ba->json);
-			if (r.mismatches)
+			if (r.mismatches || r.errors)
 				rc = EXIT_FAIL;
 		}
 	}
