@@ -49,6 +49,7 @@ PID=		# what we started: the server, or run_kernel.sh around it
 RPID=		# the redis-server process itself
 SAMPLER=
 cleanup() {
+	set +e	# a failed kill or wait must not end the cleanup early
 	[ -n "$PID" ] && kill "$PID" 2>/dev/null && wait "$PID" 2>/dev/null
 	[ -n "$SAMPLER" ] && wait "$SAMPLER" 2>/dev/null
 	rm -rf "$TMP"
