@@ -14,7 +14,8 @@
 # usage: bench/run_python.sh [BUILD_DIR] [MIB] [LOOKUPS] [REPEAT] [LIMIT]
 #   defaults: build/rel 64 300000 3, a third of the peak. The 10x case of
 #   issue 12: `bench/run_python.sh build/rel 320 1000000 1 256M`.
-#   env: CONFIGS ("plain uzswap kernel cover"; plain is always run),
+#   env: CONFIGS ("plain uzswap kernel cover"; plain is always run;
+#   uzswap2: uzswap run of the command in U2, another branch's build),
 #   PY_MAX (seconds a run may take before it is stopped: 600), KZ_*.
 # Needs /usr/bin/python3 and /usr/bin/time (skips politely without them
 # or without a userfaultfd region). Timings are noisy on a shared 2-vCPU
@@ -42,6 +43,10 @@ UZ_SANITIZE_BUILD=${UZ_SANITIZE_BUILD:-}
 . "$SRC/tests/test_run_lib.sh"
 run_skip_checks "$PY"
 ARGS="$SRC/bench/run_dict.py $MIB $LOOKUPS"
+U2=${U2:-}
+# ubin CONFIG: the uzswap command of configuration uzswap or uzswap2.
+ubin() { [ $1 = uzswap2 ] && echo "$U2" || echo "$U"; }
+case " $CONFIGS " in *" uzswap2 "*) [ -x "$U2" ] || skip "uzswap2: no U2 binary ('$U2')" ;; esac
 TIME="/usr/bin/time -f %e:%U:%S -o $TMP/time timeout $PY_MAX"
 
 # The python3 started under PID (a descendant: time, timeout and
@@ -69,8 +74,8 @@ one() {
 	label=$1 st=0
 	case $label in
 	plain) $TIME $PY $ARGS ;;
-	uzswap) $TIME "$U" run --limit $lim --reserve $RESERVE --jemalloc \
-		--stats "$TMP/stats.json" -- $PY $ARGS ;;
+	uzswap*) $TIME "$(ubin $label)" run --limit $lim --reserve $RESERVE --jemalloc \
+		--stats "$TMP/stats.$label.json" -- $PY $ARGS ;;
 	kernel) KZ_REPORT=$TMP/kreport KZ_SWAP_MIB=$((MIB * 8 + 512)) \
 		sh "$SRC/bench/run_kernel.sh" $lim -- $TIME $PY $ARGS ;;
 	cover) $TIME "$U" run --limit $((RESERVE / 2)) --reserve $RESERVE -- $PY $ARGS ;;
@@ -112,7 +117,7 @@ else
 fi
 for c in $CONFIGS; do
 	case $c in
-	uzswap) for i in $(seq "$REPEAT"); do one uzswap; done ;;
+	uzswap*) for i in $(seq "$REPEAT"); do one $c; done ;;
 	kernel) st=0
 		KZ_SWAP_MIB=16 sh "$SRC/bench/run_kernel.sh" 1M -- true 2>"$TMP/kprobe" || st=$?
 		if [ $st -ne 0 ]; then
@@ -127,19 +132,21 @@ done
 tp=$(median "$TMP/plain" 1)
 cp=$(median "$TMP/plain" 4)
 echo "  unlimited: $tp s (cpu $cp s), peak anonymous $((peak / 1024)) MiB"
-for c in uzswap kernel; do
+for c in uzswap uzswap2 kernel; do
 	[ -s "$TMP/$c" ] || continue
 	t=$(median "$TMP/$c" 1)
 	cpu=$(median "$TMP/$c" 4)
 	a=$(median "$TMP/$c" 3)
 	line="  $c --limit $lim: $t s ($(ratio "$t" "$tp"); cpu $cpu s, $(ratio "$cpu" "$cp")), peak anonymous $([ "$a" = - ] && echo - || echo $((a / 1024))) MiB"
-	[ $c = uzswap ] && line="$line, region peak $(($(median "$TMP/$c" 2) / 1024)) MiB"
+	[ $c != kernel ] && line="$line, region peak $(($(median "$TMP/$c" 2) / 1024)) MiB"
 	bad=$(awk '$5 != 0 { printf " %s", $5 }' "$TMP/$c")
 	[ -n "$bad" ] && line="$line; runs that did not finish (137 OOM-killed, 124 out of ${PY_MAX} s):$bad"
 	echo "$line"
 done
-[ -s "$TMP/stats.json" ] &&
-	echo "  uzswap counters of the last limited run: $(sed 's/,"cache".*//' "$TMP/stats.json")"
+for c in uzswap uzswap2; do
+	[ -s "$TMP/stats.$c.json" ] &&
+		echo "  $c counters of the last limited run: $(sed 's/,"cache".*//' "$TMP/stats.$c.json")"
+done
 [ -s "$TMP/kreport" ] && echo "  last kernel run: $(cat "$TMP/kreport")"
 for je in "" je; do
 	[ -s "$TMP/cover$je" ] || continue

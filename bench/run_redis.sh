@@ -5,6 +5,8 @@
 # configuration in CONFIGS (default "unlimited uzswap kernel"):
 #   unlimited  no limit;
 #   uzswap     `uzswap run --limit LIMIT` (lz4, no backing file);
+#   uzswap2    the same with the uzswap command in U2 (another branch's
+#              build, side by side in the same run);
 #   kernel     the kernel's zswap (lzo) with a memory cgroup limit of
 #              LIMIT, set up and undone by bench/run_kernel.sh (skipped,
 #              with its reason, where it cannot run: not root, no zswap).
@@ -28,7 +30,7 @@
 #
 # usage: bench/run_redis.sh [BUILD_DIR] [N] [SIZE] [LIMIT] [SECONDS]
 #   defaults: build/rel 500000 2000 256M 10 (about 1 GiB of values).
-#   env: CONFIGS, BGSAVE_MAX (300), KZ_* (bench/run_kernel.sh).
+#   env: CONFIGS, U2, BGSAVE_MAX (300), KZ_* (bench/run_kernel.sh).
 # Needs redis-server, redis-benchmark, redis-check-rdb, libhiredis-dev and
 # a cc; installs them with apt-get when missing and it can, else skips
 # (exit 77). Timings are noisy on a shared 2-vCPU VM: one run each, read
@@ -67,7 +69,11 @@ fi
 command -v redis-benchmark >/dev/null || skip "redis-benchmark is not installed"
 command -v redis-check-rdb >/dev/null || skip "redis-check-rdb is not installed"
 REDIS=$(command -v redis-server) || skip "redis-server is not installed"
-case " $CONFIGS " in *" uzswap "*) run_skip_checks "$REDIS" ;; esac
+U2=${U2:-}
+# ubin CONFIG: the uzswap command of configuration uzswap or uzswap2.
+ubin() { [ $1 = uzswap2 ] && echo "$U2" || echo "$U"; }
+case " $CONFIGS " in *" uzswap"*) run_skip_checks "$REDIS" ;; esac
+case " $CONFIGS " in *" uzswap2 "*) [ -x "$U2" ] || skip "uzswap2: no U2 binary ('$U2')" ;; esac
 cc -O2 -o "$TMP/run_zipf" "$SRC/bench/run_zipf.c" -lhiredis -lpthread -lm ||
 	skip "cannot build bench/run_zipf.c (libhiredis-dev)"
 SOCK=$TMP/r.sock
@@ -167,7 +173,7 @@ one() {
 	mkdir "$d"
 	case $c in
 	unlimited) start "$d" 10 ;;
-	uzswap) start "$d" 10 "$U" run --limit "$LIMIT" --reserve $RESERVE \
+	uzswap*) start "$d" 10 "$(ubin $c)" run --limit "$LIMIT" --reserve $RESERVE \
 		--stats "$d/stats.json" -- ;;
 	kernel) start "$d" 30 sh "$SRC/bench/run_kernel.sh" "$LIMIT" -- ;;
 	esac
@@ -189,7 +195,7 @@ one() {
 	step digest_time elapsed $t0
 	step setp1 rb set 200000 1
 	step setp16 rb set 1000000 16
-	[ $c = uzswap ] && alive && "$U" stats --pid $RPID --json >"$d/live" || :
+	case $c in uzswap*) alive && "$(ubin $c)" stats --pid $RPID --json >"$d/live" || : ;; esac
 	if ! alive; then
 		why=$(dmesg 2>/dev/null | grep "Killed process $RPID " | tail -1 | sed 's/^\[[^]]*\] //')
 		put $c "the server died: ${why:-$(tail -1 "$d/log")}" died
@@ -259,7 +265,7 @@ table() {
 	echo "$line"
 	line="| resident max (uzswap: region = what --limit counts; else process anonymous) |"
 	for c in $CONFS; do
-		if [ $c = uzswap ]; then
+		if [ $c != ${c#uzswap} ]; then
 			line="$line $(mib $(get $c region)) sampled, $(($(get $c max_resident_pages) / 256)) MiB by the region's count |"
 		else
 			line="$line $(mib $(get $c anon)) |"
@@ -270,7 +276,7 @@ table() {
 	for c in $CONFS; do
 		case $c in
 		unlimited) line="$line $(mib $(get $c anon)) |" ;;
-		uzswap) line="$line $(mib $(get $c anon)) (process anonymous: the pool is in it; pool at exit $(($(get $c pool_total_size) >> 20)) MiB) |" ;;
+		uzswap*) line="$line $(mib $(get $c anon)) (process anonymous: the pool is in it; pool at exit $(($(get $c pool_total_size) >> 20)) MiB) |" ;;
 		kernel) pool=$(get $c kernel | sed -n 's/.*zswap pool max \([0-9]*\) MiB.*/\1/p')
 			line="$line $(mib $(get $c anon)) + pool max ${pool:-?} MiB |" ;;
 		esac
@@ -280,7 +286,7 @@ table() {
 	for c in $CONFS; do
 		case $c in
 		unlimited) line="$line - |" ;;
-		uzswap) line="$line evicted $(get $c evicted_pages), faults from uzswap $(get $c faults_loaded), evict_shared $(get $c evict_shared) |" ;;
+		uzswap*) line="$line evicted $(get $c evicted_pages), faults from uzswap $(get $c faults_loaded), evict_shared $(get $c evict_shared) |" ;;
 		kernel) line="$line $(get $c kernel | sed 's/; cgroup.*//; s/^kernel zswap [a-z0-9-]*: //') |" ;;
 		esac
 	done
