@@ -9,8 +9,10 @@
  * are retried a bounded number of times with backoff.
  *
  * Owns: one hiredis connection per node it has talked to (masters; a
- * replica only when asked for the map), the slot map, and the counters of
- * what redirection it followed.
+ * replica only when asked for the map), the slot map, the counters of
+ * what redirection it followed, and the one RESP formatter of uzswap's
+ * Redis commands (uz_resp_format: the single-server path of
+ * backend_redis.c uses it too).
  *
  * Must never: shard, replicate or fail over anything itself (that is
  * Redis's), retry a command whose connection broke after it was sent (a
