@@ -7,8 +7,8 @@
  * real text (this file's own source when it is at hand, else
  * /etc/services), registered with a userfaultfd (MISSING, MOVE); page 0
  * moved before any fork; then a fork whose child exits at once, and pages
- * 1 (untouched since), 2 (read again) and 3 (after an atomic add of 0 to
- * one byte: a write that changes nothing) moved after it. Prints each
+ * 1 (untouched since), 2 (read again) and 3 (after a compare-and-swap of
+ * one byte with itself: a write that changes nothing) moved after it. Prints each
  * result: 0 or -errno.
  * Must never: touch a moved-from page (it is missing and registered: the
  * access would wait for a handler there is none of).
@@ -54,6 +54,18 @@ static int reg(int fd, char *p, size_t len)
 				     UFFDIO_REGISTER_MODE_MISSING, 0 };
 
 	return ioctl(fd, UFFDIO_REGISTER, &r);
+}
+
+/* A write that changes nothing, safe against other writers: a compare-
+ * and-swap of the byte with itself (an atomic add of 0 is not: clang
+ * turns an idempotent read-modify-write into a plain load). */
+static void touch_write(char *p)
+{
+	char v = __atomic_load_n(p, __ATOMIC_RELAXED);
+
+	while (!__atomic_compare_exchange_n(p, &v, v, 0, __ATOMIC_SEQ_CST,
+					    __ATOMIC_RELAXED))
+		;
 }
 
 /* Four pages of text into a; 0 or -1. */
@@ -108,9 +120,9 @@ int main(void)
 	(void)*(volatile char *)(a + 2 * PG);
 	printf("page 2, child gone, read again: %d\n",
 	       move(fd, b + 2 * PG, a + 2 * PG));
-	__atomic_fetch_add(a + 3 * PG, 0, __ATOMIC_SEQ_CST);
+	touch_write(a + 3 * PG);
 	e = move(fd, b + 3 * PG, a + 3 * PG);
-	printf("page 3, child gone, after an atomic add of 0: %d%s\n", e,
+	printf("page 3, child gone, after a no-op compare-and-swap: %d%s\n", e,
 	       e ? "" : memcmp(b + 3 * PG, want, PG) ? ", BYTES DIFFER" :
 	       ", same bytes");
 	return 0;
