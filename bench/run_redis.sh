@@ -247,6 +247,34 @@ row() {
 
 mib() { [ "$1" = - ] && echo - || echo "$(($1 / 1024)) MiB"; }
 
+# cells TITLE FUNCTION: a table row whose cells FUNCTION CONFIG prints.
+cells() {
+	line="| $1 |"
+	for c in $CONFS; do line="$line $($2 $c) |"; done
+	echo "$line"
+}
+cell_rdb() { get $1 digest; }
+cell_resident() {
+	case $1 in
+	uzswap*) echo "$(mib $(get $1 region)) sampled, $(($(get $1 max_resident_pages) / 256)) MiB by the region's count" ;;
+	*) mib $(get $1 anon) ;;
+	esac
+}
+cell_pool() {
+	case $1 in
+	unlimited) mib $(get $1 anon) ;;
+	uzswap*) echo "$(mib $(get $1 anon)) (process anonymous: the pool is in it; pool at exit $(($(get $1 pool_total_size) >> 20)) MiB)" ;;
+	kernel) echo "$(mib $(get $1 anon)) + pool max $(get $1 kernel | sed -n 's/.*zswap pool max \([0-9]*\) MiB.*/\1/p') MiB" ;;
+	esac
+}
+cell_pages() {
+	case $1 in
+	unlimited) echo - ;;
+	uzswap*) echo "evicted $(get $1 evicted_pages), faults from uzswap $(get $1 faults_loaded), evict_shared $(get $1 evict_shared)" ;;
+	kernel) get $1 kernel | sed 's/; cgroup.*//; s/^kernel zswap [a-z0-9-]*: //' ;;
+	esac
+}
+
 table() {
 	CONFS="$*"
 	echo
@@ -260,37 +288,10 @@ table() {
 	row "DEBUG DIGEST (reads every value), s" digest_time
 	row "SET P1 ops/s (p50 / p99 ms)" setp1
 	row "SET P16 ops/s (p50 / p99 ms)" setp16
-	line="| RDB: redis-check-rdb, fresh server's digest |"
-	for c in $CONFS; do line="$line $(get $c digest) |"; done
-	echo "$line"
-	line="| resident max (uzswap: region = what --limit counts; else process anonymous) |"
-	for c in $CONFS; do
-		if [ $c != ${c#uzswap} ]; then
-			line="$line $(mib $(get $c region)) sampled, $(($(get $c max_resident_pages) / 256)) MiB by the region's count |"
-		else
-			line="$line $(mib $(get $c anon)) |"
-		fi
-	done
-	echo "$line"
-	line="| resident + pool max |"
-	for c in $CONFS; do
-		case $c in
-		unlimited) line="$line $(mib $(get $c anon)) |" ;;
-		uzswap*) line="$line $(mib $(get $c anon)) (process anonymous: the pool is in it; pool at exit $(($(get $c pool_total_size) >> 20)) MiB) |" ;;
-		kernel) pool=$(get $c kernel | sed -n 's/.*zswap pool max \([0-9]*\) MiB.*/\1/p')
-			line="$line $(mib $(get $c anon)) + pool max ${pool:-?} MiB |" ;;
-		esac
-	done
-	echo "$line"
-	line="| pages out / in |"
-	for c in $CONFS; do
-		case $c in
-		unlimited) line="$line - |" ;;
-		uzswap*) line="$line evicted $(get $c evicted_pages), faults from uzswap $(get $c faults_loaded), evict_shared $(get $c evict_shared) |" ;;
-		kernel) line="$line $(get $c kernel | sed 's/; cgroup.*//; s/^kernel zswap [a-z0-9-]*: //') |" ;;
-		esac
-	done
-	echo "$line"
+	cells "RDB: redis-check-rdb, fresh server's digest" cell_rdb
+	cells "resident max (uzswap: region = what --limit counts; else process anonymous)" cell_resident
+	cells "resident + pool max" cell_pool
+	cells "pages out / in" cell_pages
 	for c in $CONFS; do
 		[ "$(get $c died)" = - ] || echo "$c: $(get $c died)"
 	done
