@@ -4,11 +4,13 @@
  * rcluster.c), through hiredis, behind backend.h. Nothing above knows
  * which of the two it talks to.
  *
- *   uz:{NS:F}:O:G    the record of offset O, generation G (hex), F = O /
- *                    16: the hash tag keeps a 16-page folio in one
- *                    cluster slot; a key per generation (obsolete keys,
- *                    below: an unacknowledged write never replaces the
- *                    acknowledged record)
+ *   uz:{NS:F}:O:S    a record of offset O, written as this backend's
+ *                    write S (hex; a 64-bit sequence, never reused), F =
+ *                    O / 16: the hash tag keeps a 16-page folio in one
+ *                    cluster slot; a key per write (obsolete keys, below:
+ *                    an unacknowledged write never replaces the
+ *                    acknowledged record, and an UNLINK of an obsolete
+ *                    key can never hit a newer one)
  *   uz:lease:NS      this instance's lease: SET NX at open (a live
  *                    instance's namespace is refused), its TTL refreshed
  *                    by a thread every LEASE_TTL_MS / 4; `uzswap gc URI`
@@ -89,10 +91,10 @@ long uz_backend_redis_gc(const struct uz_uri *u, char *err, unsigned errlen)
 #define OBS_MAX 1024		/* obsolete keys waiting for a write batch */
 #define OBS_PER_BATCH 16	/* ... of which one batch carries */
 
-/* An obsolete page key: offset's record of generation gen. */
+/* An obsolete page key: offset's record of write seq. */
 struct obs {
 	uint64_t offset;
-	uint32_t gen;
+	uint64_t seq;
 };
 
 /* A way to the server: one connection (redis://, redis+unix://) or a
@@ -129,9 +131,10 @@ struct redis_backend {
 	pthread_t lease_thread;
 	bool lease_started;
 	atomic_bool stop;
-	/* Per offset: 1 + the generation of the record its key holds now
-	 * (the last acknowledged write), 0: none; NULL without pages. */
-	_Atomic uint32_t *last_gen;
+	/* Per offset: the write sequence of its last acknowledged record
+	 * (the key a read asks for), 0: none; NULL without pages. */
+	_Atomic uint64_t *last_seq;
+	_Atomic uint64_t seq;		/* the last write sequence handed out */
 	atomic_flag obs_busy;		/* guards obs[], nobs (a leaf) */
 	unsigned nobs;
 	struct obs obs[OBS_MAX];
@@ -450,30 +453,41 @@ static void conn_put(struct redis_backend *r, struct conn *k, bool broken)
 
 /* ---- keys ---- */
 
-/* "uz:{NS:F}:O:G": offset O's record of generation G (hex). */
-static size_t page_key(const struct redis_backend *r, uint64_t offset,
-		       uint32_t gen, char *key)
+/* v in lower-case hex at p, no leading zeros: its length. */
+static size_t put_hex(char *p, uint64_t v)
 {
-	return (size_t)snprintf(key, KEY_MAX, "uz:{%s:%llx}:%llx:%x", r->u.ns,
-				(unsigned long long)(offset >> 4),
-				(unsigned long long)offset, gen);
-}
-
-/* "*N\r\n" or "$N\r\n" at p (the digits of n by hand, no printf: the
- * writeback path's hot spot was hiredis's formatting). Its length. */
-static size_t resp_len_line(char *p, char mark, size_t n)
-{
-	char d[24];
+	char d[16];
 	size_t nd = 0, k = 0;
 
 	do
-		d[nd++] = (char)('0' + n % 10);
-	while ((n /= 10));
-	p[k++] = mark;
+		d[nd++] = "0123456789abcdef"[v & 15];
+	while ((v >>= 4));
 	while (nd)
 		p[k++] = d[--nd];
-	p[k++] = '\r';
-	p[k++] = '\n';
+	return k;
+}
+
+/* "uz:{NS:F}:O:S": offset O's record of write S (hex), NUL-terminated
+ * (at most KEY_MAX bytes: an ns of UZ_URI_NS_MAX and three 64-bit
+ * numbers). By hand, as the RESP: snprintf was a tenth of a write. */
+static size_t page_key(const struct redis_backend *r, uint64_t offset,
+		       uint64_t seq, char *key)
+{
+	size_t n = strlen(r->u.ns), k = 4;
+
+	_Static_assert(4 + UZ_URI_NS_MAX + 1 + 15 + 2 + 16 + 1 + 16 + 1 <=
+		       KEY_MAX, "the longest key fits");
+	memcpy(key, "uz:{", 4);
+	memcpy(key + k, r->u.ns, n);
+	k += n;
+	key[k++] = ':';
+	k += put_hex(key + k, offset >> 4);
+	key[k++] = '}';
+	key[k++] = ':';
+	k += put_hex(key + k, offset);
+	key[k++] = ':';
+	k += put_hex(key + k, seq);
+	key[k] = 0;
 	return k;
 }
 
@@ -489,22 +503,10 @@ struct cmd {
 #define RESP_MAX (UZ_REC_MAX + KEY_MAX + 128)
 
 /* The RESP bytes of a command (what goes on the wire), into buf when it
- * is not NULL. */
+ * is not NULL: rcluster.c's formatter, the one both paths use. */
 static size_t resp_format(char *buf, const struct cmd *c)
 {
-	char line[32];
-	size_t n = resp_len_line(buf ? buf : line, '*', (size_t)c->argc);
-
-	for (int i = 0; i < c->argc; i++) {
-		size_t h = resp_len_line(buf ? buf + n : line, '$', c->lens[i]);
-
-		if (buf) {
-			memcpy(buf + n + h, c->argv[i], c->lens[i]);
-			memcpy(buf + n + h + c->lens[i], "\r\n", 2);
-		}
-		n += h + c->lens[i] + 2;
-	}
-	return n;
+	return uz_resp_format(buf, c->argc, c->argv, c->lens);
 }
 
 /*
@@ -627,12 +629,10 @@ static int send_cluster(struct redis_backend *r, struct conn *k,
 	struct uz_rcluster_stats s0, s1;
 	int err = 0, rc;
 
-	for (unsigned i = 0; i < nr; i++) {
+	for (unsigned i = 0; i < nr; i++)
 		m[i] = (struct uz_rcmd){ cmds[i].argc,
 					 (const char **)cmds[i].argv,
 					 cmds[i].lens, 1 };
-		uz_ctr_add(&r->b.ctr.bytes_out, resp_format(NULL, &cmds[i]));
-	}
 	uz_rcluster_get_stats(k->l.rc, &s0);
 	rc = uz_rcluster_exec(k->l.rc, (int)nr, m, (void **)replies, status);
 	for (unsigned i = 0; i < nr; i++) {
@@ -649,6 +649,7 @@ static int send_cluster(struct redis_backend *r, struct conn *k,
 		wait_cluster(r, k->l.rc, nr, cmds, replies, status, wait);
 	uz_rcluster_get_stats(k->l.rc, &s1);
 	uz_ctr_add(&r->b.ctr.round_trips, s1.round_trips - s0.round_trips);
+	uz_ctr_add(&r->b.ctr.bytes_out, s1.bytes_out - s0.bytes_out);
 	conn_put(r, k, false);
 	return err;
 }
@@ -711,15 +712,21 @@ static int run_batch(struct redis_backend *r, unsigned nr,
 /* ---- obsolete keys ---- */
 
 /*
- * A key per generation: a write never touches the key of the record the
+ * A key per write: a write never touches the key of the record the
  * index points at now, so a write that the replicas did not acknowledge
  * (or that died with its master in a failover) cannot replace the last
  * acknowledged page. The key a page leaves behind - the older generation
  * once a newer one is acknowledged, or a new one whose write failed - is
  * obsolete: it goes in the next write batch's pipeline (UNLINK, no round
  * trip of its own); with the list full, or the server down, at close or
- * by gc. A generation is never written twice (a counter, 29 bits: until
- * it wraps), so an obsolete key never becomes current again.
+ * by gc. A key names its write's sequence number, not the record's
+ * generation: the generation (29 bits, UZ_DISK_GEN_MASK) wraps after
+ * 2^29 writes, and a key named by it could come round while its older
+ * record's UNLINK still waited (that UNLINK would then delete the new
+ * record: a lost page) or be the acknowledged record's own key when a
+ * write fails (test_backend_redis test_gen_wrap). The sequence is 64
+ * bits and only grows (2^64 writes: never), so an obsolete key never
+ * becomes current again and a write never touches another's key.
  */
 static void obs_lock(struct redis_backend *r)
 {
@@ -728,11 +735,11 @@ static void obs_lock(struct redis_backend *r)
 		sched_yield();	/* a few copies long: a leaf, no nesting */
 }
 
-static void obs_add(struct redis_backend *r, uint64_t offset, uint32_t gen)
+static void obs_add(struct redis_backend *r, uint64_t offset, uint64_t seq)
 {
 	obs_lock(r);
 	if (r->nobs < OBS_MAX)
-		r->obs[r->nobs++] = (struct obs){ offset, gen };
+		r->obs[r->nobs++] = (struct obs){ offset, seq };
 	atomic_flag_clear_explicit(&r->obs_busy, memory_order_release);
 }
 
@@ -748,31 +755,24 @@ static unsigned obs_take(struct redis_backend *r, struct obs *out,
 	return n;
 }
 
-/* The generation a request's record has (write: its header). */
-static uint32_t rec_gen(const struct uz_breq *q)
+/* Write q's outcome (it went as write seq): acknowledged, the key it
+ * replaces is obsolete; failed, its own (if the server applied it) is.
+ * Callers serialise the writes of one offset, so last_seq needs no more
+ * than atomics. */
+static void write_done(struct redis_backend *r, const struct uz_breq *q,
+		       uint64_t seq)
 {
-	struct uz_rec_hdr h;
-
-	memcpy(&h, q->rec, sizeof(h));
-	return h.gen;
-}
-
-/* Write i's outcome: acknowledged, the key it replaces is obsolete;
- * failed, its own (if the server applied it) is. Callers serialise the
- * writes of one offset, so last_gen needs no more than atomics. */
-static void write_done(struct redis_backend *r, const struct uz_breq *q)
-{
-	uint32_t gen = rec_gen(q), old;
+	uint64_t old;
 
 	if (q->status) {
-		obs_add(r, q->offset, gen);
+		obs_add(r, q->offset, seq);
 		return;
 	}
-	if (!r->last_gen)
+	if (!r->last_seq)
 		return;
-	old = atomic_exchange(&r->last_gen[q->offset], gen + 1);
-	if (old && old != gen + 1)
-		obs_add(r, q->offset, old - 1);
+	old = atomic_exchange(&r->last_seq[q->offset], seq);
+	if (old)
+		obs_add(r, q->offset, old);
 }
 
 /* A SET reply's status: 0 only for +OK. */
@@ -798,26 +798,28 @@ static void redis_write(struct uz_backend *b, struct uz_breq *q, unsigned n)
 	struct cmd cmds[n + d];
 	redisReply *y[n + d];
 	int st[n + d];
+	/* n sequence numbers of this backend's own, never handed out again */
+	uint64_t seq = atomic_fetch_add(&r->seq, n) + 1;
 	bool oom = false;
 
 	for (unsigned i = 0; i < n; i++)
 		cmds[i] = (struct cmd){ 3, { "SET", keys[i], q[i].rec },
-			{ 3, page_key(r, q[i].offset, rec_gen(&q[i]), keys[i]),
+			{ 3, page_key(r, q[i].offset, seq + i, keys[i]),
 			  q[i].len } };
 	for (unsigned j = 0; j < d; j++)	/* obsolete keys, same trip */
 		cmds[n + j] = (struct cmd){ 2, { "UNLINK", keys[n + j] },
-			{ 6, page_key(r, del[j].offset, del[j].gen,
+			{ 6, page_key(r, del[j].offset, del[j].seq,
 				      keys[n + j]) } };
 	run_batch(r, n + d, cmds, y, st, true);
 	for (unsigned j = 0; j < d; j++) {
 		if (!y[n + j])
-			obs_add(r, del[j].offset, del[j].gen);	/* later */
+			obs_add(r, del[j].offset, del[j].seq);	/* later */
 		else
 			freeReplyObject(y[n + j]);
 	}
 	for (unsigned i = 0; i < n; i++) {
 		q[i].status = set_status(r, st[i], y[i]);
-		write_done(r, &q[i]);
+		write_done(r, &q[i], seq + i);
 		/* Out of memory, or fewer replicas than wait=R: writes
 		 * fail fast for a while (reads go on). */
 		oom |= q[i].status == -ENOSPC ||
@@ -848,29 +850,37 @@ static int read_reply(struct redis_backend *r, struct uz_breq *q,
 	return 0;
 }
 
-/* The generation whose key a discard of offset drops: the last one
- * acknowledged (the caller's slot holds it: writes of an offset are
- * serialised), forgotten; NO_GEN (a key that never exists) if none. */
-#define NO_GEN UINT32_MAX
-static uint32_t discard_gen(struct redis_backend *r, uint64_t offset)
+/*
+ * The write whose key a request names: its offset's last acknowledged
+ * record (a discard forgets it). That is the record the caller's slot
+ * names (the slot becomes "remote" only after the write was acknowledged,
+ * and writes of an offset are serialised); a read that noted its slot
+ * without the lock (a folio) and raced a newer write gets the newer
+ * record, which the record check refuses against what it noted. NO_SEQ
+ * (a key that never exists: -EIO) if none.
+ */
+#define NO_SEQ UINT64_MAX
+static uint64_t key_seq(struct redis_backend *r, uint64_t offset,
+			bool forget)
 {
-	uint32_t g = r->last_gen ? atomic_exchange(&r->last_gen[offset], 0) : 0;
+	uint64_t s = !r->last_seq ? 0 :
+		     forget ? atomic_exchange(&r->last_seq[offset], 0) :
+			      atomic_load(&r->last_seq[offset]);
 
-	return g ? g - 1 : NO_GEN;
+	return s ? s : NO_SEQ;
 }
 
 /* The commands "VERB key" of a batch of requests, in cmds, keys: GET of
- * the generation each expects, or DEL of the last one written. */
+ * each offset's record, or DEL of it (forgotten). */
 static void key_cmds(struct redis_backend *r, const char *verb,
 		     const struct uz_breq *q, unsigned n, struct cmd *cmds,
 		     char (*keys)[KEY_MAX], bool get)
 {
 	for (unsigned i = 0; i < n; i++) {
-		uint32_t gen = get ? q[i].want->gen :
-				     discard_gen(r, q[i].offset);
+		uint64_t seq = key_seq(r, q[i].offset, !get);
 
 		cmds[i] = (struct cmd){ 2, { verb, keys[i] },
-			{ 3, page_key(r, q[i].offset, gen, keys[i]) } };
+			{ 3, page_key(r, q[i].offset, seq, keys[i]) } };
 	}
 }
 
@@ -993,7 +1003,7 @@ static void redis_close(struct uz_backend *b)
 		delete_keys(r);
 	for (unsigned i = 0; i < NR_CONNS; i++)
 		link_close(&r->conns[i].l);
-	uz_free(r->last_gen);
+	uz_free(r->last_seq);
 	uz_free(r);
 }
 
@@ -1058,9 +1068,9 @@ int uz_backend_redis_open(const struct uz_uri *u, uint64_t nr_pages,
 	r->b.nr_pages = nr_pages;
 	r->u = *u;
 	atomic_flag_clear(&r->obs_busy);
-	r->last_gen = nr_pages ? uz_calloc(nr_pages, sizeof(*r->last_gen)) :
+	r->last_seq = nr_pages ? uz_calloc(nr_pages, sizeof(*r->last_seq)) :
 				 NULL;
-	if (nr_pages && !r->last_gen) {
+	if (nr_pages && !r->last_seq) {
 		uz_free(r);
 		return -ENOMEM;
 	}
@@ -1113,20 +1123,56 @@ static int leased(struct redis_backend *r, struct link *route, const char *ns)
 	return rc;
 }
 
+/* UNLINK keys[0..n) on c, pipelined: one round trip. Keys removed (a
+ * connection that failed leaves c->err set: the caller's next command
+ * fails). */
+static long unlink_batch(struct redis_backend *r, redisContext *c,
+			 redisReply **keys, size_t n)
+{
+	char buf[RESP_MAX];
+	long removed = 0;
+	sigset_t old;
+
+	sigpipe_block(&old);
+	for (size_t i = 0; i < n; i++) {
+		struct cmd m = { 2, { "UNLINK", keys[i]->str },
+				 { 6, keys[i]->len } };
+
+		redisAppendFormattedCommand(c, buf, resp_format(buf, &m));
+	}
+	if (n)
+		uz_ctr_add(&r->b.ctr.round_trips, 1);
+	for (size_t i = 0; i < n; i++) {
+		void *y = NULL;
+
+		if (redisGetReply(c, &y) != REDIS_OK)
+			break;
+		removed += ((redisReply *)y)->type == REDIS_REPLY_INTEGER &&
+			   ((redisReply *)y)->integer > 0;
+		freeReplyObject(y);
+	}
+	sigpipe_restore(&old);
+	return removed;
+}
+
 /* UNLINK on c (the node that listed them) the keys of one SCAN reply
- * (the orphans only, if asked: their leases looked up through route). */
+ * (the orphans only, if asked: their leases looked up through route), in
+ * one pipelined batch. Keys of ours are shorter than KEY_MAX: a longer
+ * one matching the pattern is not a page key, and stays. */
 static long unlink_some(struct redis_backend *r, redisContext *c,
 			struct link *route, redisReply *keys,
 			bool only_orphans)
 {
 	char ns[UZ_URI_NS_MAX + 1] = "", last[UZ_URI_NS_MAX + 1] = "";
+	redisReply *del[keys->elements + 1];
+	size_t n = 0;
 	int orphan = 0;
-	long n = 0;
 
 	for (size_t i = 0; i < keys->elements; i++) {
 		redisReply *k = keys->element[i];
-		const char *av[2] = { "UNLINK", k->str };
 
+		if (k->type != REDIS_REPLY_STRING || k->len >= KEY_MAX)
+			continue;
 		if (only_orphans) {
 			if (!key_ns(k->str, k->len, ns))
 				continue;
@@ -1137,10 +1183,9 @@ static long unlink_some(struct redis_backend *r, redisContext *c,
 			if (!orphan)
 				continue;
 		}
-		if (!command(r, c, 2, av, (size_t[]){ 6, k->len }, NULL))
-			n++;
+		del[n++] = k;
 	}
-	return n;
+	return unlink_batch(r, c, del, n);
 }
 
 /* SCAN one node, c, for pattern; UNLINK what it lists (unlink_some). */

@@ -51,6 +51,8 @@ struct uz_rcluster {
 	struct rc_node nodes[RC_MAX_NODES];
 	uint16_t owner[UZ_RCLUSTER_SLOTS];	/* slot -> node index */
 	uint16_t scratch[UZ_RCLUSTER_SLOTS];	/* a map being parsed */
+	char *fmt;		/* one node's pipeline as RESP (rc_send) */
+	size_t fmt_cap;
 	struct uz_rcluster_stats st;
 };
 
@@ -134,6 +136,45 @@ uint16_t uz_rcluster_slot(const char *key, size_t len)
 	}
 	return rc_crc16((const unsigned char *)key, len) &
 	       (UZ_RCLUSTER_SLOTS - 1);
+}
+
+/* ---- RESP ---- */
+
+/* "*N\r\n" or "$N\r\n" at p (the digits of n by hand, no printf: the
+ * writeback path's hot spot was hiredis's formatting). Its length. */
+static size_t rc_len_line(char *p, char mark, size_t n)
+{
+	char d[24];
+	size_t nd = 0, k = 0;
+
+	do
+		d[nd++] = (char)('0' + n % 10);
+	while ((n /= 10));
+	p[k++] = mark;
+	while (nd)
+		p[k++] = d[--nd];
+	p[k++] = '\r';
+	p[k++] = '\n';
+	return k;
+}
+
+size_t uz_resp_format(char *buf, int argc, const char *const *argv,
+		      const size_t *lens)
+{
+	char line[32];
+	size_t n = rc_len_line(buf ? buf : line, '*', (size_t)argc);
+
+	for (int i = 0; i < argc; i++) {
+		size_t len = lens ? lens[i] : strlen(argv[i]);
+		size_t h = rc_len_line(buf ? buf + n : line, '$', len);
+
+		if (buf) {
+			memcpy(buf + n + h, argv[i], len);
+			memcpy(buf + n + h + len, "\r\n", 2);
+		}
+		n += h + len + 2;
+	}
+	return n;
 }
 
 /* ---- nodes and connections ---- */
@@ -404,12 +445,48 @@ static void rc_fail_sent(struct uz_rcluster *c, int n, int nr,
 			rc_fail(c, &rq[i], &status[i], err);
 }
 
+#define RC_ASKING "*1\r\n$6\r\nASKING\r\n"
+
+/* Node n's commands of this round (and their ASKINGs) as one RESP
+ * buffer, c->fmt (grown to fit): its length, 0 when out of memory. */
+static size_t rc_format(struct uz_rcluster *c, int n, int nr,
+			const struct uz_rcmd *cmds, const struct rc_req *rq)
+{
+	size_t len = 0, at = 0;
+
+	for (int i = 0; i < nr; i++)
+		if (rq[i].sent == n)
+			len += (rq[i].asking ? sizeof(RC_ASKING) - 1 : 0) +
+			       uz_resp_format(NULL, cmds[i].argc, cmds[i].argv,
+					      cmds[i].argvlen);
+	if (len > c->fmt_cap) {
+		char *p = realloc(c->fmt, len);
+
+		if (!p)
+			return 0;
+		c->fmt = p;
+		c->fmt_cap = len;
+	}
+	for (int i = 0; i < nr; i++) {
+		if (rq[i].sent != n)
+			continue;
+		if (rq[i].asking) {
+			memcpy(c->fmt + at, RC_ASKING, sizeof(RC_ASKING) - 1);
+			at += sizeof(RC_ASKING) - 1;
+		}
+		at += uz_resp_format(c->fmt + at, cmds[i].argc, cmds[i].argv,
+				     cmds[i].argvlen);
+	}
+	return at;
+}
+
 /* Append node n's commands of this round and write them out. */
 static void rc_send(struct uz_rcluster *c, int n, int nr,
 		    const struct uz_rcmd *cmds, struct rc_req *rq, int *status)
 {
 	redisContext *ctx;
 	int err = rc_connect(c, n), done = 0;
+	size_t len;
 
 	for (int i = 0; i < nr; i++)
 		if (!rq[i].done && rq[i].node == n) {
@@ -419,15 +496,12 @@ static void rc_send(struct uz_rcluster *c, int n, int nr,
 	if (err)
 		goto fail;
 	ctx = c->nodes[n].ctx;
-	for (int i = 0; i < nr; i++) {
-		if (rq[i].sent != n)
-			continue;
-		if ((rq[i].asking &&
-		     redisAppendCommand(ctx, "ASKING") != REDIS_OK) ||
-		    redisAppendCommandArgv(ctx, cmds[i].argc, cmds[i].argv,
-					   cmds[i].argvlen) != REDIS_OK)
-			goto drop;	/* out of memory: the pipeline is torn */
-	}
+	len = rc_format(c, n, nr, cmds, rq);
+	/* hiredis keeps no count of commands in a pipeline: the whole
+	 * round's RESP goes in as one, its replies are read one by one */
+	if (!len || redisAppendFormattedCommand(ctx, c->fmt, len) != REDIS_OK)
+		goto drop;	/* out of memory: the pipeline is torn */
+	c->st.bytes_out += len;
 	while (!done)
 		if (redisBufferWrite(ctx, &done) != REDIS_OK)
 			goto drop;
@@ -773,6 +847,7 @@ void uz_rcluster_close(struct uz_rcluster *c)
 			redisFree(c->nodes[i].ctx);
 	free(c->user);
 	free(c->pass);
+	free(c->fmt);
 	free(c);
 }
 

@@ -9,8 +9,10 @@
  * are retried a bounded number of times with backoff.
  *
  * Owns: one hiredis connection per node it has talked to (masters; a
- * replica only when asked for the map), the slot map, and the counters of
- * what redirection it followed.
+ * replica only when asked for the map), the slot map, the counters of
+ * what redirection it followed, and the one RESP formatter of uzswap's
+ * Redis commands (uz_resp_format: the single-server path of
+ * backend_redis.c uses it too).
  *
  * Must never: shard, replicate or fail over anything itself (that is
  * Redis's), retry a command whose connection broke after it was sent (a
@@ -105,6 +107,18 @@ int uz_rcluster_each_master(struct uz_rcluster *c,
 			    int (*fn)(struct redisContext *ctx, void *arg),
 			    void *arg);
 
+/*
+ * The RESP bytes of the command argv[0..argc) (lens NULL: NUL-terminated
+ * strings), as Redis reads it: "*argc\r\n", then "$len\r\n" arg "\r\n"
+ * for each argument; written to buf when it is not NULL (the caller
+ * sized it: a call with NULL first gives the length). Returns the
+ * length. The one formatter of uzswap's Redis commands: the cluster's
+ * pipelines and a single server's (backend_redis.c) both use it instead
+ * of hiredis's printf-style formatting, the writeback path's hot spot.
+ */
+size_t uz_resp_format(char *buf, int argc, const char *const *argv,
+		      const size_t *lens);
+
 /* The cluster slot of a key: CRC16-XMODEM of it or of its {hash tag}. */
 uint16_t uz_rcluster_slot(const char *key, size_t len);
 
@@ -120,6 +134,8 @@ struct uz_rcluster_stats {
 	uint64_t conn_errors;	/* connections that failed or broke */
 	uint64_t round_trips;	/* pipelines written to a node and read
 				   back (one per node per round), WAITs */
+	uint64_t bytes_out;	/* RESP bytes of the pipelines written
+				   (redirected commands again, ASKING) */
 };
 void uz_rcluster_get_stats(const struct uz_rcluster *c,
 			   struct uz_rcluster_stats *st);

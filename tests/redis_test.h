@@ -26,6 +26,39 @@ struct t_redis {
 	char uri[256];		/* redis+unix://SOCK */
 };
 
+/* The corpus pages a test's pages are made of (t_page_corpus). */
+static uint8_t *t_corpus;
+static size_t t_ncorpus;
+
+/* Load the corpus file name for t_make_page, or skip the test (77). */
+static inline void t_page_corpus(const char *name)
+{
+	t_ncorpus = t_corpus_or_skip(name, &t_corpus);
+}
+
+/* The page of (offset, version): a corpus page, stamped with both, so
+ * that a page of another offset or an older version never passes. */
+static inline void t_make_page(uint8_t *p, uint64_t off, uint32_t ver)
+{
+	memcpy(p, t_corpus + (off * 7 % t_ncorpus) * T_PAGE, T_PAGE);
+	memcpy(p, &off, 8);
+	memcpy(p + 8, &ver, 4);
+}
+
+/* Is got the page of (off, ver) (ver 0: zeros, never written)? The one
+ * check of a page read back that every Redis test makes. */
+static inline bool t_expect_page(const uint8_t *got, uint64_t off,
+				 uint32_t ver)
+{
+	static __thread uint8_t exp[T_PAGE];
+
+	if (ver)
+		t_make_page(exp, off, ver);
+	else
+		memset(exp, 0, T_PAGE);
+	return !memcmp(got, exp, T_PAGE);
+}
+
 /* The servers a test started (a master and its replica: two), for
  * the exit handler. */
 #define T_REDIS_MAX 4
@@ -201,6 +234,44 @@ static inline long long t_redis_int(const struct t_redis *r, const char *fmt,
 		freeReplyObject(y);
 	redisFree(c);
 	return v;
+}
+
+/* The integer field of INFO's text on c ("total_reads_processed"), or -1. */
+static inline long long t_info_int(redisContext *c, const char *field)
+{
+	redisReply *y = redisCommand(c, "INFO");
+	long long v = -1;
+	const char *p;
+
+	if (y && y->type == REDIS_REPLY_STRING &&
+	    (p = strstr(y->str, field)) && p[strlen(field)] == ':')
+		v = atoll(p + strlen(field) + 1);
+	if (y)
+		freeReplyObject(y);
+	return v;
+}
+
+/* The keys on c matching pattern, counted by SCAN (as a client sees the
+ * namespace: KEYS would block the server), or -1 on an error. */
+static inline long long t_scan_count(redisContext *c, const char *pattern)
+{
+	char cursor[32] = "0";
+	long long n = 0;
+
+	do {
+		redisReply *y = redisCommand(c, "SCAN %s MATCH %s COUNT 1000",
+					     cursor, pattern);
+
+		if (!y || y->type != REDIS_REPLY_ARRAY || y->elements != 2) {
+			if (y)
+				freeReplyObject(y);
+			return -1;
+		}
+		snprintf(cursor, sizeof(cursor), "%s", y->element[0]->str);
+		n += (long long)y->element[1]->elements;
+		freeReplyObject(y);
+	} while (strcmp(cursor, "0"));
+	return n;
 }
 
 #endif

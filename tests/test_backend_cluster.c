@@ -28,8 +28,6 @@
 #include "redis_test.h"
 #include "uzswap.h"
 
-static uint8_t *corpus;
-static size_t ncorpus;
 static char seeds[1024];	/* "h:p,h:p,h:p" */
 static struct uz_rcluster *adm;	/* the test's own view of the cluster */
 
@@ -39,14 +37,6 @@ static double now_s(void)
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-/* The page of (offset, version): a corpus page, stamped. */
-static void make_page(uint8_t *p, uint64_t off, uint32_t ver)
-{
-	memcpy(p, corpus + (off * 7 % ncorpus) * T_PAGE, T_PAGE);
-	memcpy(p, &off, 8);
-	memcpy(p + 8, &ver, 4);
 }
 
 static struct uzswap *open_cluster(uint64_t nr, uint64_t pool, const char *q,
@@ -63,7 +53,10 @@ static struct uzswap *open_cluster(uint64_t nr, uint64_t pool, const char *q,
 struct census {
 	int masters, nonempty;
 	long long keys;
+	long long reads;	/* the masters' total_reads_processed */
+	long long ns_keys;	/* keys of census_ns, counted by SCAN */
 };
+static const char *census_ns = "uz:{-:*";	/* a SCAN pattern */
 
 static int count_master(struct redisContext *c, void *arg)
 {
@@ -77,6 +70,8 @@ static int count_master(struct redisContext *c, void *arg)
 	k->nonempty += y->integer > 0;
 	k->keys += y->integer;
 	freeReplyObject(y);
+	k->reads += t_info_int(c, "total_reads_processed");
+	k->ns_keys += t_scan_count(c, census_ns);
 	return 0;
 }
 
@@ -87,7 +82,7 @@ static struct census census(void)
 	int err = -EAGAIN;
 
 	for (int i = 0; i < 100 && err; i++) {	/* a map being refreshed */
-		k = (struct census){ 0, 0, 0 };
+		k = (struct census){ 0, 0, 0, 0, 0 };
 		err = uz_rcluster_each_master(adm, count_master, &k);
 		if (err)
 			usleep(50 * 1000);
@@ -126,7 +121,7 @@ static long read_check(struct uzswap *uz, uint64_t first, uint64_t nr,
 		       uint64_t step, uint8_t *done, bool allow_eio,
 		       double *longest)
 {
-	static __thread uint8_t got[T_PAGE], exp[T_PAGE];
+	static __thread uint8_t got[T_PAGE];
 	long eio = 0;
 
 	for (uint64_t o = first; o < nr; o += step) {
@@ -145,11 +140,7 @@ static long read_check(struct uzswap *uz, uint64_t first, uint64_t nr,
 			continue;
 		}
 		T_EQ(err, 0);
-		if (want[o])
-			make_page(exp, o, want[o]);
-		else
-			memset(exp, 0, T_PAGE);
-		if (memcmp(got, exp, T_PAGE)) {
+		if (!t_expect_page(got, o, want[o])) {
 			fprintf(stderr, "offset %llu: wrong bytes (want v%u)\n",
 				(unsigned long long)o, want[o]);
 			exit(T_FAIL);
@@ -200,7 +191,7 @@ static void *writer_main(void *arg)
 			double t0 = now_s();
 			int err;
 
-			make_page(page, o, w->ver);
+			t_make_page(page, o, w->ver);
 			err = uzswap_write(w->uz, o, page);
 			if (now_s() - t0 > w->longest)
 				w->longest = now_s() - t0;
@@ -241,7 +232,7 @@ static void test_gc(void)
 						   false);
 
 		for (uint64_t o = 0; o < GC_PAGES; o++) {
-			make_page(page, o, 9);
+			t_make_page(page, o, 9);
 			if (uzswap_write(dead, o, page))
 				_exit(2);
 		}
@@ -316,8 +307,27 @@ static void test_stress(void)
 	T_ASSERT(st.backing_reads > 0);
 	T_EQ(k.nonempty, k.masters);		/* spread by slot */
 	T_ASSERT(k.keys >= (long long)st.backing_pages);
+	/* Close: every key of the namespace gone from every master, in
+	 * pipelined batches (a round trip per SCAN reply's worth of UNLINKs
+	 * per master, not one per key: the masters' reads counted, less
+	 * about 4 a master of census's own DBSIZE, INFO and SCANs) */
+	census_ns = "uz:{stress:*";
+	k = census();
+	t0 = now_s();
 	uzswap_close(uz);
-	T_EQ(census().keys, 0);			/* keys and lease, everywhere */
+	dt = now_s() - t0;
+	{
+		struct census after = census();
+		long long reads = after.reads - k.reads - 4 * k.masters;
+
+		printf("close: %lld keys on %d masters deleted in %.1f ms, %lld "
+		       "reads by the masters\n", k.ns_keys, k.masters, dt * 1e3,
+		       reads);
+		T_ASSERT(k.ns_keys >= (long long)st.backing_pages);
+		T_EQ(after.ns_keys, 0);
+		T_EQ(after.keys, 0);		/* keys and lease, everywhere */
+		T_ASSERT(reads * 10 < k.ns_keys);
+	}
 }
 
 /* ---- a folio miss: one round trip per master ---- */
@@ -353,12 +363,12 @@ static void test_folio(void)
 {
 	struct uzswap *uz = open_cluster(FM_NR, 16 << 20,
 					 "?ns=fol&timeout_ms=5000", false);
-	static uint8_t buf[64 * T_PAGE], exp[T_PAGE];
+	static uint8_t buf[64 * T_PAGE];
 	char keys[4][48];
 	int max_masters = 0;
 
 	for (uint64_t o = 0; o < FM_NR; o++) {
-		make_page(buf, o, 1);
+		t_make_page(buf, o, 1);
 		T_EQ(uzswap_write(uz, o, buf), 0);
 	}
 	T_EQ(uzswap_writeback(uz, FM_NR), FM_NR);
@@ -375,10 +385,8 @@ static void test_folio(void)
 		trips = t_stats(uz).backend_round_trips - t0;
 		T_EQ(trips, (uint64_t)h.masters);
 		max_masters = h.masters > max_masters ? h.masters : max_masters;
-		for (unsigned i = 0; i < 64; i++) {
-			make_page(exp, off + i, 1);
-			T_ASSERT(!memcmp(buf + i * T_PAGE, exp, T_PAGE));
-		}
+		for (unsigned i = 0; i < 64; i++)
+			T_ASSERT(t_expect_page(buf + i * T_PAGE, off + i, 1));
 		t0 = t_stats(uz).backend_round_trips;
 		T_EQ(uzswap_load_folio(uz, off + 16, buf, 16), 0);
 		T_EQ(t_stats(uz).backend_round_trips - t0, 1);
@@ -584,14 +592,14 @@ int main(int argc, char **argv)
 	}
 	(void)argv;
 	snprintf(seeds, sizeof(seeds), "%s", env);
-	ncorpus = t_corpus_or_skip("gcc.pages", &corpus);
+	t_page_corpus("gcc.pages");
 	open_adm();
 	test_gc();
 	test_stress();
 	test_folio();
 	test_failover();
 	uz_rcluster_close(adm);
-	free(corpus);
+	free(t_corpus);
 	printf("test_backend_cluster: ok\n");
 	return T_PASS;
 }

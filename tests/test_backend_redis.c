@@ -17,7 +17,7 @@
  *  - a stale value (an older record of the key put back by hand) and a
  *    foreign one: -EIO, backing_corrupt counted
  *  - wait=1 without a replica: nothing becomes remote, writes fail fast
- *  - a key per generation: rewrites of remote pages leave no trail of
+ *  - a key per write: rewrites of remote pages leave no trail of
  *    older keys (each goes in a later write batch), newest versions read
  *  - a folio miss: 16 and 64 remote pages by uzswap_load_folio in one
  *    round trip (backend_round_trips), every byte right; a cached page
@@ -26,23 +26,19 @@
  *    reads against one folio load
  *  - uzswap_gc() removes the keys of a namespace whose lease is gone and
  *    keeps a live instance's
+ *  - close deletes every key of its namespace (SCAN finds none) in
+ *    pipelined batches (the server's reads counted)
+ *  - the generation counter set near its 29-bit limit (the hook: the
+ *    instance's counter) and round to a page's obsolete generation:
+ *    every page right
  */
 #include <pthread.h>
 
+#include "instance.h"	/* the generation counter: test_gen_wrap */
 #include "redis_test.h"
 #include "uzswap.h"
 
-static uint8_t *corpus;
-static size_t ncorpus;
 static struct t_redis srv;
-
-/* The page of (offset, version): a corpus page, stamped. */
-static void make_page(uint8_t *p, uint64_t off, uint32_t ver)
-{
-	memcpy(p, corpus + (off * 7 % ncorpus) * T_PAGE, T_PAGE);
-	memcpy(p, &off, 8);
-	memcpy(p + 8, &ver, 4);
-}
 
 static bool no_shrinker;	/* direct reclaim only: a still pool */
 
@@ -57,17 +53,13 @@ static struct uzswap *open_redis(uint64_t nr, uint64_t pool, const char *q)
 /* Read every offset 0..nr-1: want[o] its version (0: zeros expected). */
 static long check_all(struct uzswap *uz, uint64_t nr, const uint32_t *want)
 {
-	static uint8_t got[T_PAGE], exp[T_PAGE];
+	static uint8_t got[T_PAGE];
 	long bad = 0;
 
 	for (uint64_t o = 0; o < nr; o++) {
 		int err = uzswap_read(uz, o, got);
 
-		if (want[o])
-			make_page(exp, o, want[o]);
-		else
-			memset(exp, 0, T_PAGE);
-		if (err || memcmp(got, exp, T_PAGE)) {
+		if (err || !t_expect_page(got, o, want[o])) {
 			if (bad++ < 5)
 				fprintf(stderr, "offset %llu: err %d, %s\n",
 					(unsigned long long)o, err,
@@ -94,7 +86,7 @@ static void *writer_main(void *arg)
 	uint8_t page[T_PAGE];
 
 	for (uint64_t o = w->first; o < w->first + w->n; o++) {
-		make_page(page, o, 1);
+		t_make_page(page, o, 1);
 		if (uzswap_write(w->uz, o, page) == 0)
 			want[o] = 1;
 		else
@@ -172,7 +164,7 @@ static long write_range(struct uzswap *uz, uint64_t nr, uint64_t step,
 	for (uint64_t o = 0; o < nr; o += step) {
 		int err;
 
-		make_page(page, o, ver);
+		t_make_page(page, o, ver);
 		err = uzswap_write(uz, o, page);
 		if (err == 0)
 			want[o] = ver;
@@ -203,7 +195,7 @@ static void fill_range(struct uzswap *uz, uint64_t nr, uint32_t ver)
  * there when skip is given. Returns the -EIO count. */
 static long read_degraded_from(struct uzswap *uz, uint64_t nr, uint8_t *skip)
 {
-	static uint8_t got[T_PAGE], exp[T_PAGE];
+	static uint8_t got[T_PAGE];
 	long eio = 0;
 
 	for (uint64_t o = 0; o < nr; o++) {
@@ -216,11 +208,7 @@ static long read_degraded_from(struct uzswap *uz, uint64_t nr, uint8_t *skip)
 			continue;
 		}
 		T_EQ(err, 0);
-		if (want[o])
-			make_page(exp, o, want[o]);
-		else
-			memset(exp, 0, T_PAGE);
-		T_ASSERT(memcmp(got, exp, T_PAGE) == 0);
+		T_ASSERT(t_expect_page(got, o, want[o]));
 		if (skip)
 			skip[o] = 1;
 	}
@@ -344,8 +332,8 @@ static void test_oom(void)
 	uzswap_close(uz);
 }
 
-/* The key of offset's newest record: prefix "uz:{NS:F}:O", then ":G",
- * the highest generation G the server has (an older one may wait for
+/* The key of offset's newest record: prefix "uz:{NS:F}:O", then ":S",
+ * the highest write S the server has (an older one may wait for
  * its UNLINK). */
 static const char *cur_key(redisContext *c, const char *prefix)
 {
@@ -396,14 +384,14 @@ static void test_stale(void)
 	size_t n_old, n_other;
 	uint64_t corrupt;
 
-	make_page(page, 5, 1);
+	t_make_page(page, 5, 1);
 	T_EQ(uzswap_write(uz, 5, page), 0);
-	make_page(page, 6, 1);
+	t_make_page(page, 6, 1);
 	T_EQ(uzswap_write(uz, 6, page), 0);
 	T_EQ(uzswap_writeback(uz, 10), 2);
 	n_old = get_raw(c, cur_key(c, "uz:{stale:0}:5"), old);
 	n_other = get_raw(c, cur_key(c, "uz:{stale:0}:6"), other);
-	make_page(page, 5, 2);
+	t_make_page(page, 5, 2);
 	T_EQ(uzswap_write(uz, 5, page), 0);
 	T_EQ(uzswap_writeback(uz, 10), 1);
 	corrupt = t_stats(uz).backing_corrupt;
@@ -415,7 +403,7 @@ static void test_stale(void)
 	set_raw(c, cur_key(c, "uz:{stale:0}:5"), "not a record", 12);
 	T_EQ(uzswap_read(uz, 5, page), -EIO);
 	T_EQ(t_stats(uz).backing_corrupt, corrupt + 3);
-	make_page(page, 6, 1);
+	t_make_page(page, 6, 1);
 	T_EQ(check_all(uz, 1, (uint32_t[]){ 0 }), 0);
 	{
 		uint8_t got[T_PAGE];
@@ -444,16 +432,14 @@ static int folio_load(struct uzswap *uz, uint64_t off, unsigned nr,
 		      uint8_t *buf, uint64_t *trips, unsigned *right)
 {
 	uint64_t t0 = t_stats(uz).backend_round_trips;
-	uint8_t exp[T_PAGE];
 	int err = uzswap_load_folio(uz, off, buf, nr);
 
 	*trips = t_stats(uz).backend_round_trips - t0;
 	*right = 0;
-	for (unsigned i = 0; i < nr; i++) {
-		make_page(exp, off + i, want[off + i]);
+	for (unsigned i = 0; i < nr; i++)
 		*right += want[off + i] &&
-			  !memcmp(buf + (size_t)i * T_PAGE, exp, T_PAGE);
-	}
+			  t_expect_page(buf + (size_t)i * T_PAGE, off + i,
+					want[off + i]);
 	return err;
 }
 
@@ -481,8 +467,10 @@ static void folio_latency(struct uzswap *uz, uint8_t *buf)
 	qsort(one, 101, sizeof(one[0]), cmp_u64);
 	qsort(fol, 101, sizeof(fol[0]), cmp_u64);
 	printf("folio miss: per page, median of 101 x 16 remote pages: "
-	       "uzswap_read %.1f us, uzswap_load_folio %.1f us (%.1fx)\n",
-	       one[50] / 1e3, fol[50] / 1e3, (double)one[50] / fol[50]);
+	       "uzswap_read %.1f us, uzswap_load_folio %.1f us (%.1fx); the "
+	       "16-page folio p50 %.1f us, p99 %.1f us\n",
+	       one[50] / 1e3, fol[50] / 1e3, (double)one[50] / fol[50],
+	       fol[50] * 16 / 1e3, fol[99] * 16 / 1e3);
 }
 
 /* 128 remote pages; folios of 16 and 64 each one round trip, every byte
@@ -510,7 +498,7 @@ static void test_folio_miss(void)
 	T_EQ(right, 64);
 
 	/* 96 cached again, 97 discarded: loaded / -ENOENT untouched */
-	make_page(buf, 96, 2);
+	t_make_page(buf, 96, 2);
 	T_EQ(uzswap_write(uz, 96, buf), 0);
 	want[96] = 2;
 	T_EQ(uzswap_discard(uz, 97), 0);
@@ -545,7 +533,7 @@ static void test_folio_miss(void)
 	uzswap_close(uz);
 }
 
-/* A key per generation: 10 rewrites of 64 remote pages leave no more
+/* A key per write: 10 rewrites of 64 remote pages leave no more
  * than one older key per page waiting for its UNLINK (the next write
  * batch carries them), not 10; every page reads its newest version. */
 static void test_generations(void)
@@ -567,6 +555,93 @@ static void test_generations(void)
 	T_EQ(t_redis_int(&srv, "DBSIZE"), 0);
 }
 
+/*
+ * The generation counter wraps (29 bits, UZ_DISK_GEN_MASK; after 2^29
+ * writes, any offsets): the hook is the instance's counter itself, set
+ * near the limit and, to stand for 2^29 writes of other pages, back to a
+ * value one page's older record had. Pages written across the wrap read
+ * back right, and a page whose new write comes round to the generation
+ * of its own obsolete record (its UNLINK still waiting for a batch) is
+ * not deleted by that UNLINK: keys are named by the backend's write
+ * sequence, which never repeats.
+ */
+static void test_gen_wrap(void)
+{
+	struct uzswap *uz = open_redis(64, 16 << 20, "?ns=wrap&timeout_ms=5000");
+	_Atomic uint32_t *ctr = &uz->backend_gen;	/* the hook */
+	uint8_t page[T_PAGE];
+	uint32_t g;
+
+	memset(want, 0, sizeof(want));
+	atomic_store(ctr, UZ_DISK_GEN_MASK - 40);
+	for (uint32_t v = 1; v <= 3; v++) {	/* 192 writes: past the wrap */
+		T_EQ(write_range(uz, 64, 1, v), 0);
+		T_EQ(uzswap_writeback(uz, 64), 64);
+	}
+	T_ASSERT((atomic_load(ctr) & UZ_DISK_GEN_MASK) < 192);	/* wrapped */
+	T_EQ(check_all(uz, 64, want), 0);
+
+	/* Offset 5: v4 at generation g, v5 after it (g's key now obsolete,
+	 * its UNLINK waiting for the next write batch), then 2^29 writes
+	 * later v6 at generation g again. */
+	g = atomic_load(ctr) & UZ_DISK_GEN_MASK;
+	for (uint32_t v = 4; v <= 6; v++) {
+		if (v == 6)
+			atomic_store(ctr, g + UZ_DISK_GEN_MASK + 1);
+		t_make_page(page, 5, v);
+		T_EQ(uzswap_write(uz, 5, page), 0);
+		T_EQ(uzswap_writeback(uz, 64), 1);
+		want[5] = v;
+	}
+	T_EQ(check_all(uz, 64, want), 0);
+	printf("generation wrap: 64 pages written 3 times across 2^29, and a "
+	       "page's generation come round to its obsolete record's: all "
+	       "right\n");
+	uzswap_close(uz);
+}
+
+/* Close deletes every key of the namespace in pipelined batches: a
+ * round trip per SCAN reply's worth of UNLINKs, not one per key (the
+ * server's reads counted, total_reads_processed). T_CLOSE_PAGES sets the
+ * page count (default 8192; the close time is printed). */
+static void test_close(void)
+{
+	const char *env = getenv("T_CLOSE_PAGES");
+	uint64_t nr = env ? strtoull(env, NULL, 0) : 8192, remote;
+	struct uzswap *uz = open_redis(nr, 1 << 20, "?ns=close&timeout_ms=5000");
+	redisContext *c = t_redis_conn(&srv);
+	uint8_t page[T_PAGE];
+	long long keys, reads;
+	double t0, dt;
+
+	for (uint64_t o = 0; o < nr; o++) {
+		t_make_page(page, o, 1 + (o < 256));
+		T_EQ(uzswap_write(uz, o, page), 0);
+		if (o == 255)		/* 256 rewritten below: older keys */
+			(void)uzswap_writeback(uz, nr);
+	}
+	for (uint64_t o = 0; o < 256; o++) {
+		t_make_page(page, o, 3);
+		T_EQ(uzswap_write(uz, o, page), 0);
+	}
+	(void)uzswap_writeback(uz, nr);
+	remote = t_stats(uz).backing_pages;
+	keys = t_scan_count(c, "uz:{close:*");
+	T_ASSERT(keys >= (long long)remote && remote > nr / 2);
+	reads = t_info_int(c, "total_reads_processed");
+	t0 = now_s();
+	uzswap_close(uz);
+	dt = now_s() - t0;
+	reads = t_info_int(c, "total_reads_processed") - reads - 1;
+	printf("close: %lld keys (%llu remote pages) deleted in %.1f ms, "
+	       "%lld reads by the server\n", keys, (unsigned long long)remote,
+	       dt * 1e3, reads);
+	T_EQ(t_scan_count(c, "uz:{close:*"), 0);
+	T_EQ(t_redis_int(&srv, "EXISTS uz:lease:close"), 0);
+	T_ASSERT(reads * 10 < keys);	/* batched, not a trip a key */
+	redisFree(c);
+}
+
 /* Run first: a fork with no thread in the parent yet (TSan cannot
  * start threads in the child of a multi-threaded fork). */
 static void test_gc(void)
@@ -585,7 +660,7 @@ static void test_gc(void)
 						 "?ns=dead&timeout_ms=5000");
 
 		for (uint64_t o = 0; o < 64; o++) {
-			make_page(page, o, 9);
+			t_make_page(page, o, 9);
 			if (uzswap_write(dead, o, page))
 				_exit(2);
 		}
@@ -634,13 +709,15 @@ static void test_wait_no_replica(void)
 
 int main(void)
 {
-	ncorpus = t_corpus_or_skip("gcc.pages", &corpus);
+	t_page_corpus("gcc.pages");
 	t_redis_start(&srv, NULL);
 	test_gc();
 	test_stress();
 	test_stale();
 	test_folio_miss();
 	test_generations();
+	test_close();
+	test_gen_wrap();
 	test_oom();
 	test_wait_no_replica();
 	test_stall();

@@ -24,16 +24,7 @@
 #define NR 8192
 #define RUNS 5
 
-static uint8_t *corpus;
-static size_t ncorpus;
 static struct t_redis master, replica;
-
-static void make_page(uint8_t *p, uint64_t off, uint32_t ver)
-{
-	memcpy(p, corpus + (off * 7 % ncorpus) * T_PAGE, T_PAGE);
-	memcpy(p, &off, 8);
-	memcpy(p + 8, &ver, 4);
-}
 
 static double now_s(void)
 {
@@ -82,20 +73,18 @@ static void write_all(struct uzswap *uz, uint32_t ver)
 	uint8_t page[T_PAGE];
 
 	for (uint64_t o = 0; o < NR; o++) {
-		make_page(page, o, ver);
+		t_make_page(page, o, ver);
 		T_EQ(uzswap_write(uz, o, page), 0);
 	}
 }
 
 static long check_all(struct uzswap *uz, uint32_t ver)
 {
-	uint8_t got[T_PAGE], exp[T_PAGE];
+	uint8_t got[T_PAGE];
 	long bad = 0;
 
-	for (uint64_t o = 0; o < NR; o++) {
-		make_page(exp, o, ver);
-		bad += uzswap_read(uz, o, got) || memcmp(got, exp, T_PAGE);
-	}
+	for (uint64_t o = 0; o < NR; o++)
+		bad += uzswap_read(uz, o, got) || !t_expect_page(got, o, ver);
 	return bad;
 }
 
@@ -211,7 +200,7 @@ int main(void)
 {
 	char port[16];
 
-	ncorpus = t_corpus_or_skip("gcc.pages", &corpus);
+	t_page_corpus("gcc.pages");
 	snprintf(port, sizeof(port), "%d", free_port());
 	t_redis_start(&master, (const char *[]){ "--port", port, "--bind",
 		"127.0.0.1", "--repl-diskless-sync-delay", "0", NULL });

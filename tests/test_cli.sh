@@ -227,13 +227,15 @@ python3 - "$TMP/out" <<'EOF' || fail "bench --backing: $(cat "$TMP/out")"
 import json, sys
 r = json.load(open(sys.argv[1]))
 assert r["mode"] == "swap" and r["compressor"] == "lz4", r
-assert r["mismatches"] == 0, r
+assert r["mismatches"] == 0 and r["errors"] == 0, r
 assert r["working_set_pages"] == 2048 and r["reads"] == 3000, r
 assert r["written_back_pages"] > 0, r          # the pool was too small
 assert 0 < r["hit_rate"] < 1, r
 assert r["read_miss_p50_us"] > 0 and r["read_hit_p50_us"] > 0, r
+assert r["drain_pages"] > 0 and r["drain_pages_per_s"] > 0, r
 s = r["stats"]
 assert s["stored_pages"] + s["backing_pages"] <= 2048, s
+assert s["lru_pages"] == 0, s                  # drained
 EOF
 run 2 bench --backing "$TMP/swap" --pool-limit 0
 grep -q -- "--pool-limit" "$TMP/err" || fail "bad --pool-limit: $(cat "$TMP/err")"

@@ -2,7 +2,8 @@
  * test_rcluster.c - Redis Cluster routing (src/rcluster.c).
  *
  * Without arguments: the slot function against the specification's
- * vectors (CRC16 "123456789" = 0x31C3, hash tags) and bad input refused.
+ * vectors (CRC16 "123456789" = 0x31C3, hash tags), bad input refused, and
+ * the RESP formatter against hiredis's bytes.
  * With "bench": only the pipelined SET rates. With "live" (run by
  * redis_cluster.sh, which starts a 3-master +
  * 3-replica cluster and sets UZ_RCLUSTER_SEEDS): slots against the
@@ -843,12 +844,61 @@ static void parse_seeds(void)
 		seeds[nseeds++] = s;
 }
 
+/*
+ * uz_resp_format (the one RESP formatter of both Redis paths) against
+ * hiredis's own redisFormatCommandArgv, byte for byte: a SET of a real
+ * record (a corpus page, NUL and CR LF bytes in it), a GET, an UNLINK,
+ * an empty argument, NUL-terminated strings (lens NULL); the length a
+ * call with buf NULL gives is the bytes it writes, and not one past.
+ */
+static void test_resp_format(void)
+{
+	char path[4200], *ref, *buf;
+	uint8_t *pages = NULL;
+	size_t np;
+
+	snprintf(path, sizeof(path), "%s/gcc.pages", t_corpus_dir());
+	np = t_read_pages(path, &pages);
+	const char *val = np ? (const char *)pages + 3 * T_PAGE : "no corpus";
+	size_t vlen = np ? T_PAGE : 9;
+	const char *cmds[5][3] = {
+		{ "SET", "uz:{ns:1f}:1f3:2a", val }, { "GET", "uz:{ns:0}:7:0" },
+		{ "UNLINK", "uz:{ns:0}:7:1" }, { "SET", "", "" },
+		{ "PING" },
+	};
+	const size_t lens[5][3] = { { 3, 17, vlen }, { 3, 13 }, { 6, 13 },
+				    { 3, 0, 0 }, { 4 } };
+	const int argc[5] = { 3, 2, 2, 3, 1 };
+
+	for (int i = 0; i < 10; i++) {
+		const size_t *l = i < 5 ? lens[i % 5] : NULL;	/* strlen */
+		int want = redisFormatCommandArgv(&ref, argc[i % 5],
+						  cmds[i % 5], l);
+		size_t n = uz_resp_format(NULL, argc[i % 5], cmds[i % 5], l);
+
+		T_ASSERT(want > 0);
+		T_EQ(n, (size_t)want);
+		buf = malloc(n + 1);
+		T_ASSERT(buf);
+		buf[n] = 0x5a;
+		T_EQ(uz_resp_format(buf, argc[i % 5], cmds[i % 5], l), n);
+		T_ASSERT(!memcmp(buf, ref, n) && buf[n] == 0x5a);
+		free(buf);
+		redisFreeCommand(ref);
+	}
+	printf("resp: uz_resp_format gives hiredis's bytes for SET of a %s, "
+	       "GET, UNLINK, empty arguments, PING\n",
+	       np ? "corpus page" : "string (no corpus)");
+	free(pages);
+}
+
 int main(int argc, char **argv)
 {
 	struct uz_rcluster *c;
 
 	test_slot_vectors();
 	test_bad_input();
+	test_resp_format();
 	/* "bench": only the pipelined rates (e.g. under callgrind). */
 	if (argc < 2 || (strcmp(argv[1], "live") && strcmp(argv[1], "bench")))
 		return T_PASS;

@@ -135,12 +135,13 @@ static const struct opt bench_opts[] = {
 	OPT_STR("--backing", 0, "FILE|URI", F(backing),
 		"run the swap workload with FILE (created if\n"
 		"missing) or a backing_uri (file:/path,\n"
-		"redis://host:port/?..., redis+unix:///sock) as\n"
-		"the backing store: write the working\n"
-		"set, then swap pages in and out; report hit rate,\n"
-		"written-back pages, MB/s, read p50/p99 for hits\n"
-		"and misses (one run per codec of --compressor;\n"
-		"lz4 by default)"),
+		"redis://host:port/?..., redis+unix:///sock,\n"
+		"redis-cluster://h:p,h:p/) as the backing store:\n"
+		"write the working set, then swap pages in and\n"
+		"out, then drain the pool by writeback; report hit\n"
+		"rate, written-back pages, MB/s, read p50/p99 for\n"
+		"hits and misses, the drain's pages/s (one run per\n"
+		"codec of --compressor; lz4 by default)"),
 	OPT_LONG("--pool-limit", 0, "MIB", F(pool_mib), 1, 1L << 30,
 		 "pool limit (default 64)"),
 	OPT_LONG("--working-set", 0, "PAGES", F(working_set), 16, 1L << 40,
@@ -291,7 +292,7 @@ static int run_swap(const struct bench_args *ba, const struct codec_sel *sel,
 		rc = swap_bench_run(ps, &c, &r);
 		if (rc == EXIT_OK) {
 			swap_report(stdout, &c, &r, ba->json);
-			if (r.mismatches)
+			if (r.mismatches || r.errors)
 				rc = EXIT_FAIL;
 		}
 	}

@@ -12,7 +12,9 @@
  * writes rewrite_pct of them back out. It reports hit rate, written-back
  * pages, pages written back per second and bytes sent per page (the
  * backend's counters), write and read MB/s, and p50/p99 of uzswap_read
- * for cache hits and for misses (pages read from the backend).
+ * for cache hits and for misses (pages read from the backend); last the
+ * pool drained by uzswap_writeback from one thread, its pages/s (what
+ * writeback moves without the writers' compression in the way).
  *
  * A page of the working set is a page of the input chosen by its offset
  * (each input page once for the first n offsets), stamped with the offset
@@ -127,8 +129,10 @@ static void read_phase(struct swap_run *s, struct swap_result *r,
 		dt = now_s() - t0;
 		t_read += dt;
 		make_page(s, page, off);
-		if (err || memcmp(got, page, PAGE))
-			r->mismatches++;
+		if (err)
+			r->errors++;	/* -EIO: the backend failed or timed out */
+		else if (memcmp(got, page, PAGE))
+			r->mismatches++;	/* wrong bytes with 0: never */
 		uzswap_get_stats(s->uz, &st);	/* untimed: hit or miss? */
 		if (st.backing_reads != before)
 			miss[r->misses++] = (uint64_t)(dt * 1e9);
@@ -138,7 +142,7 @@ static void read_phase(struct swap_run *s, struct swap_result *r,
 		if ((x >> 40) % 100 < c->rewrite_pct) {
 			t0 = now_s();
 			if (uzswap_write(s->uz, off, page) != 0)
-				r->mismatches++;
+				r->errors++;
 			t_rewrite += now_s() - t0;
 			r->rewrites++;
 		}
@@ -146,6 +150,27 @@ static void read_phase(struct swap_run *s, struct swap_result *r,
 	r->read_mbps = t_read > 0 ? (double)c->reads * PAGE / t_read / 1e6 : 0;
 	r->rewrite_mbps = t_rewrite > 0 ?
 		(double)r->rewrites * PAGE / t_rewrite / 1e6 : 0;
+}
+
+/* Write back every page left on the LRU from this thread: fills r's
+ * drain figures (pages/s of uzswap_writeback alone). */
+static void drain_phase(struct swap_run *s, struct swap_result *r)
+{
+	struct uzswap_stats st;
+	uint64_t before;
+	double t0;
+	long n;
+
+	uzswap_get_stats(s->uz, &st);
+	before = st.written_back_pages;
+	t0 = now_s();
+	do	/* -EBUSY: a shrinker's write of that stripe in flight */
+		n = uzswap_writeback(s->uz, 4096);
+	while (n > 0 || n == -EBUSY);
+	t0 = now_s() - t0;
+	uzswap_get_stats(s->uz, &st);
+	r->drain_pages = st.written_back_pages - before;
+	r->drain_pps = t0 > 0 ? (double)r->drain_pages / t0 : 0;
 }
 
 int swap_bench_run(const struct pageset *ps, const struct swap_cfg *cfg,
@@ -201,12 +226,13 @@ int swap_bench_run(const struct pageset *ps, const struct swap_cfg *cfg,
 			(double)(r->after_write.written_back_pages +
 				 r->after_write.backing_writes);
 	read_phase(&s, r, hit, miss);
-	r->mismatches += atomic_load(&s.failures);
+	r->errors += atomic_load(&s.failures);
 	r->hit_rate = cfg->reads ? (double)r->hits / (double)cfg->reads : 0;
 	r->hit_p50 = pct_us(hit, r->hits, 0.50);
 	r->hit_p99 = pct_us(hit, r->hits, 0.99);
 	r->miss_p50 = pct_us(miss, r->misses, 0.50);
 	r->miss_p99 = pct_us(miss, r->misses, 0.99);
+	drain_phase(&s, r);
 	uzswap_get_stats(s.uz, &r->stats);
 	uzswap_close(s.uz);
 	free(hit);
@@ -241,6 +267,9 @@ void swap_report(FILE *f, const struct swap_cfg *c, const struct swap_result *r,
 		json_num(f, r->wb_pps, 0);
 		fprintf(f, ",\"bytes_out_per_page\":");
 		json_num(f, r->wire_per_page, 0);
+		fprintf(f, ",\"drain_pages\":%llu,\"drain_pages_per_s\":",
+			(unsigned long long)r->drain_pages);
+		json_num(f, r->drain_pps, 0);
 		fprintf(f, ",\"read_mbps\":");
 		json_num(f, r->read_mbps, 1);
 		fprintf(f, ",\"read_hit_p50_us\":");
@@ -252,8 +281,9 @@ void swap_report(FILE *f, const struct swap_cfg *c, const struct swap_result *r,
 		fprintf(f, ",\"read_miss_p99_us\":");
 		json_num(f, r->miss_p99, 2);
 		uzswap_stats_json(&r->stats, buf, sizeof(buf));
-		fprintf(f, ",\"mismatches\":%llu,\"stats\":%s}\n",
-			(unsigned long long)r->mismatches, buf);
+		fprintf(f, ",\"mismatches\":%llu,\"errors\":%llu,\"stats\":%s}\n",
+			(unsigned long long)r->mismatches,
+			(unsigned long long)r->errors, buf);
 		return;
 	}
 	fprintf(f, "uzswap bench, swap path: %s, pool limit %.1f MiB, working "
@@ -276,7 +306,11 @@ void swap_report(FILE *f, const struct swap_cfg *c, const struct swap_result *r,
 	fprintf(f, "  uzswap_read: hits p50 %.1f us p99 %.1f us; misses p50 "
 		"%.1f us p99 %.1f us\n", r->hit_p50, r->hit_p99, r->miss_p50,
 		r->miss_p99);
-	fprintf(f, "  written back in all: %llu pages; mismatches %llu\n",
-		(unsigned long long)r->stats.written_back_pages,
-		(unsigned long long)r->mismatches);
+	fprintf(f, "  drain: %llu pages written back by uzswap_writeback "
+		"alone: %.0f pages/s\n", (unsigned long long)r->drain_pages,
+		r->drain_pps);
+	fprintf(f, "  written back in all: %llu pages; mismatches %llu, "
+		"errors %llu\n", (unsigned long long)r->stats.written_back_pages,
+		(unsigned long long)r->mismatches,
+		(unsigned long long)r->errors);
 }

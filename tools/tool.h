@@ -207,7 +207,14 @@ struct swap_result {
 	double hit_p50, hit_p99, miss_p50, miss_p99;	/* µs per read */
 	double wb_pps;		/* pages written back per second of writes */
 	double wire_per_page;	/* backend bytes sent per page it took */
-	uint64_t hits, misses, rewrites, mismatches;
+	/* After the reads: the pool drained by uzswap_writeback from one
+	 * thread (batches of 16, one round trip each), its pages/s: what
+	 * writeback itself moves, no compression in between. */
+	double drain_pps;
+	uint64_t drain_pages;
+	uint64_t hits, misses, rewrites;
+	uint64_t mismatches;	/* a read that returned 0 with wrong bytes */
+	uint64_t errors;	/* a read or write that returned an error */
 	struct uzswap_stats after_write, stats;
 };
 
