@@ -9,8 +9,12 @@
  *
  * The slot is EMPTY (reads zeros), ENTRY (a pool entry; each entry has an
  * id: a replaced entry is another entry even with the same bytes) or
- * REMOTE g (the record of generation g, under the server key (O, g)).
- * Values are small numbers, 0 = zeros; every write writes a new one.
+ * REMOTE g (a record of generation g on the server). A write's key is
+ * (O, s), s the backend's own write sequence (64 bits: never reused); the
+ * backend keeps per offset the key of its last acknowledged write
+ * (last_seq); a read GETs that key and checks that the record's header
+ * names the slot's generation (else -EIO). Values are small numbers,
+ * 0 = zeros; every write writes a new one.
  *
  * Processes:
  *   writer(s)  the program: uzswap_store (into the pool), uzswap_write of a
@@ -21,22 +25,25 @@
  *              generation, mark the write in flight (wb_busy); SET with no
  *              lock held; back under the lock: acknowledged and still the
  *              same entry -> REMOTE g, else the write is forgotten
- *   reader     uzswap_read under the stripe lock (GET of the slot's key
- *              then), or a folio read: the generation noted under the lock,
- *              the GET without it, a missing key re-read under the lock
+ *   reader     uzswap_read under the stripe lock (GET of last_seq's key),
+ *              or a folio read: the generation noted under the lock, the
+ *              GET without it, a missing key or another generation re-read
+ *              under the lock
  *   unlinker   the obsolete keys' UNLINKs, sent with some later batch
  *
  * A SET has three outcomes: applied and acknowledged; not applied (refused,
  * connection down); applied but not acknowledged (the reply lost, a
  * timeout, WAIT short of replicas) - the case that makes one key per
- * offset unsafe. The backend's write_done: acknowledged -> last_gen := g
- * and the generation it replaces is obsolete; failed -> g itself is.
+ * offset unsafe. The backend's write_done: acknowledged -> last_seq := s
+ * and the key it replaces is obsolete; failed -> s itself is.
  *
- * Checked (safety, exhaustive): every read returns the offset's value at
- * its linearisation point (ghost `cur`, set under the stripe lock where
- * the slot changes) - never older bytes, never zeros for a written page -
- * and the key of a REMOTE slot is always on the server (a read never
- * fails on a server that lost nothing).
+ * Checked (safety, exhaustive): every read returns a value the offset
+ * held while the read ran (ghost `cur`, set where a write takes effect:
+ * under the stripe lock, or a direct write's acknowledgement) - never
+ * older bytes, never zeros for a written page - and the record a REMOTE
+ * slot expects is on the server (a read never fails on a server that lost
+ * nothing). -DWRAP=n wraps the record generation after n (29 bits in the
+ * code): still clean, the keys do not depend on it.
  *
  * Variants (must fail):
  *   -DONEKEY              one key per offset, the generation only in the
@@ -54,6 +61,10 @@
  *   -DMUT_DISCARD_UNLOCKED  the discard's DEL after the stripe lock is
  *                         dropped (with -DNWRITER=2: a store and a
  *                         writeback get in between)
+ *   -DKEYGEN -DWRAP=2     the key named by the record's generation (the code
+ *                         before e5da1ac) and a wrap: a new write comes
+ *                         round to an obsolete key whose UNLINK is still
+ *                         queued, and the UNLINK deletes the new record
  *   -DPROBE=n             reachability of the interesting situations
  */
 
@@ -69,7 +80,7 @@
 #ifndef NRD
 #define NRD 2		/* reads */
 #endif
-#define NG 12		/* generations 1..NG-1 */
+#define NK 12		/* keys 1..NK-1 */
 
 #define EMPTY	0
 #define ENTRY	1
@@ -78,64 +89,112 @@
 byte kind = EMPTY;	/* the slot */
 byte sval;		/* ENTRY: its value */
 byte seid;		/* ENTRY: its id */
-byte sgen;		/* REMOTE: its generation */
+byte sgen;		/* REMOTE: its record's generation */
 byte nexteid = 1;
 byte nextval = 1;	/* every write a new value */
 bit lk;			/* the offset's stripe lock */
 bit busy;		/* wb_busy: a writeback of the offset in flight */
-byte genctr = 1;	/* uz->backend_gen */
-byte last_gen;		/* backend: the last acknowledged generation */
+byte genctr;		/* uz->backend_gen: the record's generation */
+byte seqctr = 1;	/* the backend's write sequence: a write's key */
+byte last_seq;		/* backend: the key of the last acknowledged write */
 byte cur;		/* ghost: what the offset reads now */
+int rdmask;		/* ghost: the values it held since a read began */
 #ifdef ONEKEY
 byte kgen, kval;	/* the one key (O): its record's generation, value */
 #else
-byte srv[NG];		/* key (O, g): its record's value, 0 = no key */
+byte kval[NK];		/* key (O, k): its record's value, 0 = no key */
+byte kgen[NK];		/* and its record's generation */
 #endif
-chan obs = [8] of { byte };	/* obsolete generations, to UNLINK */
+chan obs = [8] of { byte };	/* obsolete keys, to UNLINK */
 bit seen_applied_unacked, seen_stale, seen_unlink, seen_folio_retry;
-bit seen_direct_fail;
+bit seen_direct_fail, seen_wrap;
 
 inline lock()   { atomic { lk == 0 -> lk = 1 } }
 inline unlock() { lk = 0 }
 
-#ifdef ONEKEY
-#define SRV_PUT(g, v)	kgen = g; kval = v
-#define SRV_HAS(g)	(kgen == g)
-#define SRV_GET(g)	kval
-#define SRV_DEL(g)	kgen = 0; kval = 0
+inline set_cur(v) { cur = v; rdmask = rdmask | (1 << v) }
+
+/* A new record generation in g (29 bits in the code: -DWRAP=n makes it
+ * wrap after n, to show what a wrap does). */
+inline new_gen(g) {
+#ifdef WRAP
+	g = genctr % WRAP + 1; seen_wrap = seen_wrap || genctr >= WRAP;
 #else
-#define SRV_PUT(g, v)	srv[g] = v
-#define SRV_HAS(g)	(srv[g] != 0)
-#define SRV_GET(g)	srv[g]
-#define SRV_DEL(g)	srv[g] = 0
+	g = genctr + 1;
+#endif
+	genctr++
+}
+
+/* The key of a write of generation g in k: the backend's own sequence
+ * (never reused), or with -DKEYGEN the generation itself (the code before
+ * e5da1ac). */
+inline new_key(k, g) {
+#ifdef KEYGEN
+	k = g
+#else
+	k = seqctr; seqctr++;
+	assert(seqctr < NK)	/* the model's bound, not a property */
+#endif
+}
+
+#ifdef ONEKEY
+#define SRV_PUT(k, g, v)	kgen = g; kval = v
+#define SRV_OK(k, g)		(kval != 0 && kgen == g)
+#define SRV_GET(k)		kval
+#define SRV_DEL(k)		kgen = 0; kval = 0
+#else
+#define SRV_PUT(k, g, v)	kgen[k] = g; kval[k] = v
+/* The key is there and its record's header names the generation the
+ * slot expects (a mismatch is -EIO, counted, never the bytes). */
+#define SRV_OK(k, g)		(kval[k] != 0 && kgen[k] == g)
+#define SRV_GET(k)		kval[k]
+#define SRV_DEL(k)		kgen[k] = 0; kval[k] = 0
 #endif
 
-/* One SET of key (O, g) = v, and its reply in ok. */
-inline set(g, v, ok) {
+/* The key a read GETs: the backend's last acknowledged one (key_seq()), or
+ * with -DKEYGEN the slot's generation. */
+#ifdef KEYGEN
+#define READ_KEY	sgen
+#else
+#define READ_KEY	last_seq
+#endif
+
+/* One SET of key k = (g, v), and its reply in ok. lin: the write's
+ * linearisation point is its acknowledgement (a direct write: a folio
+ * read may GET the new key then, before the slot names it, and the
+ * writer, holding the stripe lock, publishes it next); 0 for writeback
+ * (the value is the offset's already). */
+inline set(k, g, v, ok, lin) {
 	if
-	:: atomic { SRV_PUT(g, v); ok = 1 }
+	:: atomic {
+		SRV_PUT(k, g, v); ok = 1;
+		if
+		:: lin -> set_cur(v)
+		:: else -> skip
+		fi
+	   }
 	:: ok = 0
-	:: atomic { SRV_PUT(g, v); ok = 0; seen_applied_unacked = 1 }
+	:: atomic { SRV_PUT(k, g, v); ok = 0; seen_applied_unacked = 1 }
 	fi
 }
 
-inline obsolete(g) {
+inline obsolete(k) {
 	if
-	:: nfull(obs) -> obs!g
+	:: nfull(obs) -> obs!k
 	:: full(obs) -> skip	/* a leak (gc finds it), never a loss */
 	fi
 }
 
 /* backend_redis.c write_done(): after the reply, no stripe lock needed
  * (the writes of one offset are serialised by wb_busy). */
-inline write_done(g, ok, old) {
+inline write_done(k, ok, old) {
 #ifndef ONEKEY
 	if
-	:: !ok -> obsolete(g)
+	:: !ok -> obsolete(k)
 	:: else ->
-		atomic { old = last_gen; last_gen = g };
+		atomic { old = last_seq; last_seq = k };
 		if
-		:: old != 0 && old != g -> obsolete(old)
+		:: old != 0 && old != k -> obsolete(old)
 		:: else -> skip
 		fi
 	fi
@@ -144,9 +203,9 @@ inline write_done(g, ok, old) {
 #endif
 }
 
-/* discard_gen() + DEL: the last acknowledged generation's key. */
+/* key_seq(forget) + DEL: the last acknowledged write's key. */
 inline del_last(old) {
-	atomic { old = last_gen; last_gen = 0 };
+	atomic { old = last_seq; last_seq = 0 };
 	if
 	:: old != 0 -> SRV_DEL(old)
 	:: else -> skip
@@ -158,22 +217,22 @@ inline del_last(old) {
 inline store() {
 	atomic {	/* all under the lock, nothing else touched: one step */
 		lk == 0 -> kind = ENTRY; sval = nextval; seid = nexteid;
-		cur = nextval; nextval++; nexteid++
+		set_cur(nextval); nextval++; nexteid++
 	}
 }
 
 /* device.c file_write: the cache refused the page. */
-inline direct(g, ok, old) {
+inline direct(g, k, ok, old) {
 #ifdef MUT_NO_BUSY
 	lock();
 #else
 	atomic { lk == 0 && busy == 0 -> lk = 1 }	/* wait_idle */
 #endif
-	g = genctr; genctr++;
-	set(g, nextval, ok);
-	write_done(g, ok, old);
+	new_gen(g); new_key(k, g);
+	set(k, g, nextval, ok, 1);
+	write_done(k, ok, old);
 	if
-	:: ok -> kind = REMOTE; sgen = g; cur = nextval
+	:: ok -> kind = REMOTE; sgen = g
 	:: else -> seen_direct_fail = 1	/* -EIO, the old page stays */
 	fi;
 	nextval++;
@@ -185,7 +244,7 @@ inline discard(old) {
 	lock();
 	if
 	:: kind == REMOTE ->
-		kind = EMPTY; cur = 0;
+		kind = EMPTY; set_cur(0);
 #ifdef MUT_DISCARD_UNLOCKED
 		unlock();
 		del_last(old)
@@ -194,13 +253,13 @@ inline discard(old) {
 		unlock()
 #endif
 	:: else ->
-		kind = EMPTY; cur = 0;
+		kind = EMPTY; set_cur(0);
 		unlock()
 	fi
 }
 
 proctype writer() {
-	byte i, g, old;
+	byte i, g, k, old;
 	bit ok;
 
 	do
@@ -208,7 +267,7 @@ proctype writer() {
 		i++;
 		if
 		:: store()
-		:: direct(g, ok, old)
+		:: direct(g, k, ok, old)
 		:: discard(old)
 		fi
 	:: else -> break
@@ -216,7 +275,7 @@ proctype writer() {
 }
 
 active proctype shrinker() {
-	byte n, v, e, g, old;
+	byte n, v, e, g, k, old;
 	bit ok;
 
 	do
@@ -229,14 +288,16 @@ active proctype shrinker() {
 #else
 		:: kind == ENTRY && busy == 0 ->
 #endif
-			v = sval; e = seid; g = genctr; genctr++;
+			v = sval; e = seid;
+			new_gen(g);
 			busy = 1;
 #ifdef NAIVE_EARLY
 			kind = REMOTE; sgen = g;	/* before the ack */
 #endif
 			unlock();
-			set(g, v, ok);		/* no lock held */
-			write_done(g, ok, old);
+			new_key(k, g);		/* redis_write: no lock held */
+			set(k, g, v, ok, 0);
+			write_done(k, ok, old);
 			lock();
 			busy = 0;
 			if
@@ -256,8 +317,21 @@ active proctype shrinker() {
 	od
 }
 
+/* The slot's value, under the stripe lock: a REMOTE slot's record must be
+ * there (else -EIO: the page lost). */
+inline read_locked(val) {
+	if
+	:: kind == EMPTY -> val = 0
+	:: kind == ENTRY -> val = sval
+	:: kind == REMOTE ->
+		assert(SRV_OK(READ_KEY, sgen));
+		val = SRV_GET(READ_KEY)
+	fi;
+	assert(val == cur)
+}
+
 active proctype reader() {
-	byte n, g, val, want;
+	byte n, g, k, val;
 
 	do
 	:: n < NRD ->
@@ -267,33 +341,19 @@ active proctype reader() {
 		:: atomic {	/* uzswap_read: the GET under the lock (one
 				 * step: the slot cannot change meanwhile, and
 				 * the one GET is the only other read) */
-			if
-			:: kind == EMPTY -> val = 0
-			:: kind == ENTRY -> val = sval
-			:: kind == REMOTE ->
-				assert(SRV_HAS(sgen));	/* else -EIO: lost */
-				val = SRV_GET(sgen)
-			fi;
-			assert(val == cur);
+			read_locked(val);
 			unlock()
 		   }
 		:: kind == REMOTE ->	/* a folio read: GET unlocked */
-			g = sgen; want = cur;
-			unlock();
+			atomic { g = sgen; rdmask = 1 << cur; unlock() };
+			k = READ_KEY;	/* key_seq() when the batch is sent */
 			if
-			:: atomic { SRV_HAS(g) -> val = SRV_GET(g) };
-				assert(val == want)
-			:: atomic { !SRV_HAS(g) -> seen_folio_retry = 1 };
+			:: atomic { SRV_OK(k, g) -> val = SRV_GET(k) };
+				/* a value the offset held during the read */
+				assert(rdmask & (1 << val))
+			:: atomic { !SRV_OK(k, g) -> seen_folio_retry = 1 };
 				lock();		/* re-read alone, locked */
-				if
-				:: kind == EMPTY -> val = 0
-				:: kind == ENTRY -> val = sval
-				:: kind == REMOTE ->
-					assert(SRV_HAS(sgen));
-					val = SRV_GET(sgen)
-				fi;
-				assert(val == cur);
-				unlock()
+				atomic { read_locked(val); unlock() }
 			fi
 		fi
 	:: else -> break
@@ -305,9 +365,9 @@ active proctype unlinker() {
 
 end:	do
 	:: obs?g ->
-		/* It may drop the key a REMOTE slot still names while a
-		 * writer holds the stripe lock and is about to name the newer
-		 * one: no reader sees the slot in between. */
+		/* It may drop the key the backend's last_seq still names
+		 * while a writer holds the stripe lock and is about to make
+		 * the slot name the newer one: no reader sees it between. */
 		atomic { SRV_DEL(g); seen_unlink = 1 }
 	od
 }
@@ -335,6 +395,8 @@ end:
 	seen_unlink && kind == REMOTE -> assert(false)
 #elif PROBE == 4
 	seen_folio_retry -> assert(false)
+#elif PROBE == 5
+	seen_wrap && kind == REMOTE -> assert(false)
 #endif
 }
 #endif
