@@ -5,12 +5,15 @@
  * every page against the versions of the moment they were forked while
  * the parent rewrites, re-evicts and discards pages under them; several
  * children at once; fork in a loop; a child that execs (its userfaultfd
- * must be let go); destroy while a child still lacks pages; -EPERM as
- * nobody. Skips (77) where EVENT_FORK is not available (not root).
+ * must be let go); a discard of evicted pages in the window between the
+ * parent's fork() returning and the handler counting the child; destroy
+ * while a child still lacks pages; -EPERM as nobody. Skips (77) where
+ * EVENT_FORK is not available (not root).
  */
 #define _GNU_SOURCE
 #include <signal.h>
 #include <inttypes.h>
+#include <sys/mman.h>
 #include <sys/wait.h>
 #include <time.h>
 
@@ -206,6 +209,48 @@ static void test_exec(struct uzswap *uz, uint8_t *a)
 	expect_no_children(uz, a);
 }
 
+extern _Atomic unsigned uz_region_fork_delay_us;
+
+/* The first page from "from" on that is evicted (not mapped, not zeros). */
+static size_t evicted_from(const uint8_t *a, size_t from)
+{
+	unsigned char v;
+
+	for (size_t i = from; i < NPAGES; i++)
+		if (ver[i] && mincore((void *)(a + i * PG), PG, &v) == 0 &&
+		    !(v & 1))
+			return i;
+	T_ASSERT(!"no evicted page");
+	return 0;
+}
+
+/* The parent's fork returns once the handler has read the fork event,
+ * before the handler has noted what the child lacks (the hook holds it
+ * there 200 ms): a discard of evicted pages made right then must not take
+ * their bytes from the child (it read zeros: test_run_torture's child). */
+static void test_discard_after_fork(struct uzswap *uz, uint8_t *a)
+{
+	size_t i = evicted_from(a, 0), n = 32;
+	int fds[2];
+	pid_t pid;
+
+	T_ASSERT(i + n <= NPAGES);
+	T_EQ(pipe(fds), 0);
+	uz_region_fork_delay_us = 200000;
+	pid = fork_checker(a, i, fds[0]);
+	usleep(50000);	/* the handler is back from read(), in the delay */
+	T_EQ(uzswap_region_discard(uz, a + i * PG, n * PG), 0);
+	uz_region_fork_delay_us = 0;
+	for (size_t k = i; k < i + n; k++)
+		ver[k] = 0;
+	T_EQ(write(fds[1], "x", 1), 1);
+	expect_exit0(pid);
+	close(fds[0]);
+	close(fds[1]);
+	T_EQ(check_all(a, 0), -1);
+	expect_no_children(uz, a);
+}
+
 /* Destroy while a child has not read its pages yet: destroy hands it
  * every page it lacks, then the child checks them all. */
 static void test_destroy(void)
@@ -283,6 +328,7 @@ int main(void)
 	test_children(uz, a);
 	test_loop(uz, a);
 	test_exec(uz, a);
+	test_discard_after_fork(uz, a);
 	T_EQ(uzswap_region_destroy(uz, a), 0);
 	uzswap_close(uz);
 	memset(ver, 0, sizeof(ver));
