@@ -736,7 +736,8 @@ UZSWAP_API int uzswap_region_options_init_sized(
  * multiple of the page size, resident_limit below one page, offsets past
  * nr_pages, a flag set), -E2BIG (ro->size above 4096, or nonzero bytes
  * past the fields this library knows), -EBUSY (another region of this
- * cache uses one of the offsets), -ENOSPC (64 regions live already),
+ * cache uses one of the offsets, or one being destroyed still does: until
+ * its uzswap_region_destroy() returns), -ENOSPC (64 regions live already),
  * -ENOMEM, -EOPNOTSUPP (the kernel's userfaultfd lacks UFFDIO_MOVE: Linux
  * 6.8 or newer is needed), -EPERM (userfaultfd unavailable to this
  * process, or user-mode-only: see uzswap_strerror(-EPERM) for what to

@@ -1457,15 +1457,27 @@ static int region_destroy_cb(void *owner, void *start)
 	return uzswap_region_destroy(owner, start);
 }
 
+/* Test hook (tests/test_region_destroy.c, static library only):
+ * microseconds destroy sleeps after unlisting the region, before it drops
+ * its pages - the window in which a new region could take its offsets. */
+_Atomic unsigned uz_region_destroy_delay_us;
+
 int uzswap_region_destroy(struct uzswap *uz, void *addr)
 {
 	struct uz_region *r;
+	unsigned delay;
 
 	if (!uz || !addr)
 		return -EINVAL;
-	r = uz_regmap_remove((uintptr_t)addr, uz);
+	/* Unlisted, not removed: its offsets stay taken (a region made now
+	 * on them gets -EBUSY) until its pages are dropped, below. */
+	r = uz_regmap_unlist((uintptr_t)addr, uz);
 	if (!r)
 		return -EINVAL;
+	delay = atomic_load_explicit(&uz_region_destroy_delay_us,
+				     memory_order_relaxed);
+	if (delay)
+		usleep(delay);
 	/* Unmap before the handler stops: no fault can read zeros. */
 	unmap_ours(r);
 	uz_mutex_lock(&r->lock, UZ_LR_REGION);
@@ -1477,6 +1489,7 @@ int uzswap_region_destroy(struct uzswap *uz, void *addr)
 		if (r->state[i] == PG_EVICTED || r->state[i] == PG_BROKEN ||
 		    (r->state[i] == PG_RESIDENT && r->clean[i]))
 			(void)uzswap_discard(uz, r->first_off + i);
+	uz_regmap_release(r);	/* the offsets are free from here on */
 	r->base = NULL;
 	region_free(r);
 	return 0;
