@@ -1220,23 +1220,42 @@ static void *handler_main(void *arg)
 
 /* ---- setup ---- */
 
-/* A userfaultfd that takes kernel-mode faults too, or -EPERM. */
+/*
+ * A userfaultfd that takes kernel-mode faults too, or why not: -ENOSYS
+ * (none in this kernel, or a seccomp filter answers ENOSYS), -EPERM (not
+ * permitted: vm.unprivileged_userfaultfd=0 without CAP_SYS_PTRACE and no
+ * access to /dev/userfaultfd, or a sandbox's seccomp/LSM policy - also
+ * for root), -EMFILE / -ENFILE / -ENOMEM (out of descriptors or memory).
+ */
+static int uffd_error(int sys_err, int dev_err)
+{
+	if (sys_err == EMFILE || sys_err == ENFILE || sys_err == ENOMEM)
+		return -sys_err;
+	if (dev_err == EMFILE || dev_err == ENFILE || dev_err == ENOMEM)
+		return -dev_err;
+	/* ENOSYS from the call and no device (or ENOSYS from it too) */
+	if (sys_err == ENOSYS && (dev_err == ENOENT || dev_err == ENOSYS ||
+				  dev_err == ENXIO || dev_err == ENODEV))
+		return -ENOSYS;
+	return -EPERM;
+}
+
 static int uffd_open(void)
 {
 	int fd = (int)syscall(SYS_userfaultfd, O_CLOEXEC | O_NONBLOCK);
+	int sys_err = errno, dev;
 
 	if (fd >= 0)
 		return fd;
-	if (errno == ENOMEM || errno == EMFILE || errno == ENFILE)
-		return -ENOMEM;
 	/* Without the privilege: /dev/userfaultfd, if we may open it. */
-	int dev = open("/dev/userfaultfd", O_RDWR | O_CLOEXEC);
-
+	dev = open("/dev/userfaultfd", O_RDWR | O_CLOEXEC);
 	if (dev < 0)
-		return -EPERM;
+		return uffd_error(sys_err, errno);
 	fd = ioctl(dev, USERFAULTFD_IOC_NEW, O_CLOEXEC | O_NONBLOCK);
+	if (fd < 0)
+		fd = uffd_error(sys_err, errno);
 	close(dev);
-	return fd >= 0 ? fd : -EPERM;
+	return fd;
 }
 
 static int uffd_setup(int fd, void *p, size_t len)
