@@ -18,7 +18,7 @@
  * operations out (e.g. 56: no mremap; 0123456: rewrites only). Fails on
  * any byte that differs in the parent or in a fork child, a signal
  * (SIGSEGV, SIGBUS), a failed call, or max_resident_pages above the limit
- * plus the fork slack (below). Exit 0 pass, 1 fail, 77 skip.
+ * plus the fork slack (limit / 64, below). Exit 0 pass, 1 fail, 77 skip.
  */
 #define _GNU_SOURCE
 #include <pthread.h>
@@ -323,16 +323,19 @@ static int outer(const char *uzswap, const char *secs)
 	if (WEXITSTATUS(st))
 		return WEXITSTATUS(st) == 77 ? T_SKIP : T_FAIL;
 	printf("max_resident_pages %lld (limit %d), evicted %lld, faults "
-	       "loaded %lld, evict_shared %lld\n",
+	       "loaded %lld, evict_shared %lld, evict_failed %lld\n",
 	       json_num(js, "max_resident_pages"), LIMIT_PAGES,
 	       json_num(js, "evicted_pages"), json_num(js, "faults_loaded"),
-	       json_num(js, "evict_shared"));
+	       json_num(js, "evict_shared"), json_num(js, "evict_failed"));
 	T_ASSERT(json_num(js, "max_resident_pages") > 0);
-	/* The stated slack while fork children live: victims shared
-	 * copy-on-write with a child stay resident (evict_shared). */
+	/* The stated slack while fork children live (docs/run.md): victims
+	 * shared copy-on-write with a child stay resident (evict_shared), and
+	 * a fault that met only such victims in 8 batches of 8 goes over the
+	 * limit by one: limit / 64 at most (520 at most in 50 runs), plus
+	 * a page the cache refused (evict_failed, kept resident). */
 	T_ASSERT(json_num(js, "max_resident_pages") <=
-		 LIMIT_PAGES + (json_num(js, "evict_shared") > 0 ?
-				LIMIT_PAGES / 8 : 0));
+		 LIMIT_PAGES + json_num(js, "evict_failed") +
+		 (json_num(js, "evict_shared") > 0 ? LIMIT_PAGES / 64 : 0));
 	T_ASSERT(json_num(js, "evicted_pages") > 0);
 	printf("PASS\n");
 	return T_PASS;
