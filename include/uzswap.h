@@ -736,11 +736,17 @@ UZSWAP_API int uzswap_region_options_init_sized(
  * multiple of the page size, resident_limit below one page, offsets past
  * nr_pages, a flag set), -E2BIG (ro->size above 4096, or nonzero bytes
  * past the fields this library knows), -EBUSY (another region of this
- * cache uses one of the offsets), -ENOSPC (64 regions live already),
- * -ENOMEM, -EOPNOTSUPP (the kernel's userfaultfd lacks UFFDIO_MOVE: Linux
- * 6.8 or newer is needed), -EPERM (userfaultfd unavailable to this
- * process, or user-mode-only: see uzswap_strerror(-EPERM) for what to
- * change). On error *addr is untouched and nothing is left mapped.
+ * cache uses one of the offsets, or one being destroyed still does: until
+ * its uzswap_region_destroy() returns), -ENOSPC (64 regions live already),
+ * -ENOMEM, -EMFILE / -ENFILE (no file descriptor left for its
+ * userfaultfd), -EOPNOTSUPP (the kernel's userfaultfd lacks UFFDIO_MOVE:
+ * Linux 6.8 or newer is needed), -ENOSYS (no userfaultfd at all: a kernel
+ * without CONFIG_USERFAULTFD, or a seccomp filter answering ENOSYS),
+ * -EPERM (userfaultfd not permitted to this process - user-mode-only for
+ * an unprivileged user, a sandbox's seccomp or LSM policy even for root -
+ * or UZSWAP_REGION_INHERIT without CAP_SYS_PTRACE: uzswap_strerror(-EPERM)
+ * says what to change). On error *addr is untouched and nothing is left
+ * mapped.
  */
 UZSWAP_API int uzswap_region_create(struct uzswap *uz,
 				    const struct uzswap_region_options *ro,

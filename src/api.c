@@ -560,10 +560,18 @@ const char *uzswap_strerror(int err)
 	case -EINVAL:
 		return "invalid argument";
 	case -EPERM:	/* uzswap_region_create: no kernel-mode userfaultfd */
-		return "userfaultfd unavailable (a region needs it, with "
-		       "kernel faults): run as root or with CAP_SYS_PTRACE, "
-		       "or set sysctl vm.unprivileged_userfaultfd=1, or give "
-		       "this user read-write access to /dev/userfaultfd";
+		return "userfaultfd not permitted (a region needs it, with "
+		       "kernel faults): as a user, run as root or with "
+		       "CAP_SYS_PTRACE, or set sysctl "
+		       "vm.unprivileged_userfaultfd=1, or give this user "
+		       "read-write access to /dev/userfaultfd; as root, a "
+		       "sandbox forbids it (allow userfaultfd(2) and "
+		       "ioctl(USERFAULTFD_IOC_NEW) in its seccomp profile); "
+		       "UZSWAP_REGION_INHERIT also needs CAP_SYS_PTRACE";
+	case -ENOSYS:	/* uzswap_region_create */
+		return "no userfaultfd: the kernel is built without "
+		       "CONFIG_USERFAULTFD, or a seccomp filter answers "
+		       "ENOSYS for it (regions need it, Linux 6.8 or newer)";
 	case -EOPNOTSUPP:
 		return "not supported: the kernel's userfaultfd lacks "
 		       "UFFDIO_MOVE (regions need Linux 6.8 or newer), or a "

@@ -136,6 +136,9 @@ struct uz_region {
 	uint64_t push_gen, push_done;	/* discard -> handler: push first */
 	size_t push_lo, push_hi;	/* pages discard wants pushed */
 	unsigned kids_live;		/* children being served */
+	_Atomic unsigned reading;	/* no lock: >0 from a read of the
+					 * uffd till its forks are counted
+					 * (read_parent; discard looks) */
 	bool stop;
 	bool warned_remap;		/* stderr said it once */
 	uint64_t evicted, evict_failed, faults_loaded, faults_zero,
@@ -768,8 +771,15 @@ static bool need_at_fork_locked(const struct uz_region *r, size_t i)
 {
 	switch (r->state[i]) {
 	case PG_RESIDENT:	/* the child has its copy-on-write copy */
-	case PG_DISCARDING:	/* being dropped: zeros, or the child's copy */
 		return false;
+	case PG_DISCARDING:
+		/* K: a discard waiting for its push (push_wait_locked) has
+		 * dropped nothing yet - the program's fork returned before it
+		 * began, as it returns once we read the event, before this
+		 * scan: the child wants the bytes, the push brings them. One
+		 * past its push: the discard's zeros (or the child's copy). */
+		return r->push_done != r->push_gen && i >= r->push_lo &&
+		       i < r->push_hi;
 	case PG_EVICTING:
 		for (size_t k = 0; k < r->cur_nv; k++)
 			if (r->cur_vic[k] == i)	/* moved out, or going */
@@ -793,10 +803,19 @@ static void kids_fill(struct uz_region *r, uint32_t mask, size_t i)
 		     err == -ENOENT ? UZ_KID_ZERO : UZ_KID_POISON);
 }
 
+/* Test hook (tests/test_region_fork.c, static library only): microseconds
+ * fork_event sleeps before it looks at the states, to widen the window in
+ * which the parent's fork has returned and its threads run on. */
+_Atomic unsigned uz_region_fork_delay_us;
+
 static void fork_event(struct uz_region *r, int fd)
 {
+	unsigned delay = atomic_load_explicit(&uz_region_fork_delay_us,
+					      memory_order_relaxed);
 	int s = uz_kids_add(&r->kids, fd);
 
+	if (delay)
+		usleep(delay);
 	if (s < 0) {
 		uz_kids_refuse(&r->kids, fd);
 		return;
@@ -1079,8 +1098,13 @@ static void defer_fault(struct uz_region *r, uintptr_t addr)
 static ssize_t read_parent(struct uz_region *r, bool nested)
 {
 	struct uffd_msg msg[16];
-	ssize_t n = read(r->uffd, msg, sizeof(msg));
-	ssize_t nm = n / (ssize_t)sizeof(msg[0]);
+	ssize_t n, nm;
+
+	/* A fork returns once read() takes its event: till fork_event has
+	 * counted the child, a discard must go through us (K). */
+	atomic_fetch_add(&r->reading, 1);
+	n = read(r->uffd, msg, sizeof(msg));
+	nm = n / (ssize_t)sizeof(msg[0]);
 
 	/* Events first, forks in their place among them, then the faults
 	 * (serve_fault applies pend[] before serving): the kernel zaps a
@@ -1096,6 +1120,7 @@ static ssize_t read_parent(struct uz_region *r, bool nested)
 			pend_event(r, &msg[k]);
 		}
 	}
+	atomic_fetch_sub(&r->reading, 1);
 	for (ssize_t k = 0; k < nm; k++) {
 		uintptr_t a = (uintptr_t)msg[k].arg.pagefault.address &
 			      ~(uintptr_t)(PAGE - 1);
@@ -1195,23 +1220,42 @@ static void *handler_main(void *arg)
 
 /* ---- setup ---- */
 
-/* A userfaultfd that takes kernel-mode faults too, or -EPERM. */
+/*
+ * A userfaultfd that takes kernel-mode faults too, or why not: -ENOSYS
+ * (none in this kernel, or a seccomp filter answers ENOSYS), -EPERM (not
+ * permitted: vm.unprivileged_userfaultfd=0 without CAP_SYS_PTRACE and no
+ * access to /dev/userfaultfd, or a sandbox's seccomp/LSM policy - also
+ * for root), -EMFILE / -ENFILE / -ENOMEM (out of descriptors or memory).
+ */
+static int uffd_error(int sys_err, int dev_err)
+{
+	if (sys_err == EMFILE || sys_err == ENFILE || sys_err == ENOMEM)
+		return -sys_err;
+	if (dev_err == EMFILE || dev_err == ENFILE || dev_err == ENOMEM)
+		return -dev_err;
+	/* ENOSYS from the call and no device (or ENOSYS from it too) */
+	if (sys_err == ENOSYS && (dev_err == ENOENT || dev_err == ENOSYS ||
+				  dev_err == ENXIO || dev_err == ENODEV))
+		return -ENOSYS;
+	return -EPERM;
+}
+
 static int uffd_open(void)
 {
 	int fd = (int)syscall(SYS_userfaultfd, O_CLOEXEC | O_NONBLOCK);
+	int sys_err = errno, dev;
 
 	if (fd >= 0)
 		return fd;
-	if (errno == ENOMEM || errno == EMFILE || errno == ENFILE)
-		return -ENOMEM;
 	/* Without the privilege: /dev/userfaultfd, if we may open it. */
-	int dev = open("/dev/userfaultfd", O_RDWR | O_CLOEXEC);
-
+	dev = open("/dev/userfaultfd", O_RDWR | O_CLOEXEC);
 	if (dev < 0)
-		return -EPERM;
+		return uffd_error(sys_err, errno);
 	fd = ioctl(dev, USERFAULTFD_IOC_NEW, O_CLOEXEC | O_NONBLOCK);
+	if (fd < 0)
+		fd = uffd_error(sys_err, errno);
 	close(dev);
-	return fd >= 0 ? fd : -EPERM;
+	return fd;
 }
 
 static int uffd_setup(int fd, void *p, size_t len)
@@ -1432,15 +1476,27 @@ static int region_destroy_cb(void *owner, void *start)
 	return uzswap_region_destroy(owner, start);
 }
 
+/* Test hook (tests/test_region_destroy.c, static library only):
+ * microseconds destroy sleeps after unlisting the region, before it drops
+ * its pages - the window in which a new region could take its offsets. */
+_Atomic unsigned uz_region_destroy_delay_us;
+
 int uzswap_region_destroy(struct uzswap *uz, void *addr)
 {
 	struct uz_region *r;
+	unsigned delay;
 
 	if (!uz || !addr)
 		return -EINVAL;
-	r = uz_regmap_remove((uintptr_t)addr, uz);
+	/* Unlisted, not removed: its offsets stay taken (a region made now
+	 * on them gets -EBUSY) until its pages are dropped, below. */
+	r = uz_regmap_unlist((uintptr_t)addr, uz);
 	if (!r)
 		return -EINVAL;
+	delay = atomic_load_explicit(&uz_region_destroy_delay_us,
+				     memory_order_relaxed);
+	if (delay)
+		usleep(delay);
 	/* Unmap before the handler stops: no fault can read zeros. */
 	unmap_ours(r);
 	uz_mutex_lock(&r->lock, UZ_LR_REGION);
@@ -1452,6 +1508,7 @@ int uzswap_region_destroy(struct uzswap *uz, void *addr)
 		if (r->state[i] == PG_EVICTED || r->state[i] == PG_BROKEN ||
 		    (r->state[i] == PG_RESIDENT && r->clean[i]))
 			(void)uzswap_discard(uz, r->first_off + i);
+	uz_regmap_release(r);	/* the offsets are free from here on */
 	r->base = NULL;
 	region_free(r);
 	return 0;
@@ -1562,7 +1619,10 @@ int uzswap_region_discard(struct uzswap *uz, void *addr, size_t len)
 		r->state[i] = PG_DISCARDING;
 	}
 	r->resident -= gone;
-	if (r->kids_live)	/* K: children get these pages first */
+	/* K: children get these pages first - also one whose fork returned
+	 * before fork_event counted it (kids_live still 0, the handler between
+	 * its read and fork_event: reading > 0); the push comes after. */
+	if (r->kids_live || atomic_load(&r->reading))
 		push_wait_locked(r, i0, i0 + n);
 	uz_mutex_unlock(&r->lock, UZ_LR_REGION);
 

@@ -14,10 +14,11 @@
 #include "regmap.h"
 
 struct regmap_ent {
-	_Atomic uintptr_t start, end;	/* end 0: free */
+	_Atomic uintptr_t start, end;	/* end 0: free (or held) */
 	const void *owner;		/* under uz_regmap_lock */
 	uint64_t off, nr;
 	void *obj;
+	bool held;	/* unlisted, its offsets still taken (destroy) */
 };
 
 static pthread_mutex_t uz_regmap_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -35,7 +36,8 @@ int uz_regmap_add(uintptr_t start, size_t len, const void *owner,
 	for (i = 0; i < UZ_REGMAP_MAX; i++) {
 		struct regmap_ent *e = &ents[i];
 
-		if (!atomic_load_explicit(&e->end, memory_order_relaxed)) {
+		if (!atomic_load_explicit(&e->end, memory_order_relaxed) &&
+		    !e->held) {
 			if (free_i == UZ_REGMAP_MAX)
 				free_i = i;
 			continue;
@@ -84,7 +86,7 @@ static struct regmap_ent *lookup(uintptr_t addr, const void *owner,
 	return NULL;
 }
 
-void *uz_regmap_remove(uintptr_t start, const void *owner)
+void *uz_regmap_unlist(uintptr_t start, const void *owner)
 {
 	struct regmap_ent *e;
 	void *obj = NULL;
@@ -93,12 +95,33 @@ void *uz_regmap_remove(uintptr_t start, const void *owner)
 	e = lookup(start, owner, true);
 	if (e) {
 		obj = e->obj;
+		e->held = true;	/* uz_regmap_add: its offsets are busy */
 		atomic_store_explicit(&e->end, 0, memory_order_release);
 		atomic_store_explicit(&e->start, 0, memory_order_relaxed);
-		e->owner = NULL;
 		atomic_fetch_sub(&nr_live, 1);
 	}
 	uz_mutex_unlock(&uz_regmap_lock, UZ_LR_REGMAP);
+	return obj;
+}
+
+void uz_regmap_release(const void *obj)
+{
+	uz_mutex_lock(&uz_regmap_lock, UZ_LR_REGMAP);
+	for (unsigned i = 0; i < UZ_REGMAP_MAX; i++)
+		if (ents[i].held && ents[i].obj == obj) {
+			ents[i].held = false;
+			ents[i].owner = NULL;
+			ents[i].obj = NULL;
+		}
+	uz_mutex_unlock(&uz_regmap_lock, UZ_LR_REGMAP);
+}
+
+void *uz_regmap_remove(uintptr_t start, const void *owner)
+{
+	void *obj = uz_regmap_unlist(start, owner);
+
+	if (obj)
+		uz_regmap_release(obj);
 	return obj;
 }
 

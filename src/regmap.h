@@ -29,6 +29,13 @@ int uz_regmap_add(uintptr_t start, size_t len, const void *owner,
 /* Unregister the region of owner that starts at start; its obj or NULL. */
 void *uz_regmap_remove(uintptr_t start, const void *owner);
 
+/* As uz_regmap_remove, in two steps (destroy): unlist makes lookups and
+ * uz_regmap_overlaps() stop seeing the region (its obj, or NULL), but its
+ * offsets stay taken (uz_regmap_add: -EBUSY) until uz_regmap_release(obj)
+ * - so that no new region uses them while their pages are dropped. */
+void *uz_regmap_unlist(uintptr_t start, const void *owner);
+void uz_regmap_release(const void *obj);
+
 /* obj of owner's region that contains addr (exact: it starts at addr),
  * or NULL. */
 void *uz_regmap_find(uintptr_t addr, const void *owner, bool exact);

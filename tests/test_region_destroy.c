@@ -7,6 +7,8 @@
  * - with pages in the backing file: none left there or in the cache;
  * - create, fault, evict, destroy in a loop: fds, threads and mappings
  *   (/proc/self/fd, task, maps) back to where they were;
+ * - a region on the offsets of one being destroyed: -EBUSY until that
+ *   destroy has dropped its pages (a hook holds it), then zeros;
  * - uzswap_close() with a region still alive destroys it first: in a
  *   child, nothing left behind, the memory unmapped, a new cache's region
  *   works after.
@@ -263,6 +265,50 @@ static void test_loop(void)
 	uzswap_close(uz);
 }
 
+extern _Atomic unsigned uz_region_destroy_delay_us;
+
+struct destroyer {
+	struct uzswap *uz;
+	uint8_t *a;
+};
+
+static void *destroyer_main(void *arg)
+{
+	struct destroyer *d = arg;
+
+	T_EQ(uzswap_region_destroy(d->uz, d->a), 0);
+	return NULL;
+}
+
+/* A region made on the offsets of one being destroyed, before destroy has
+ * dropped its pages (the hook holds it 300 ms): -EBUSY, not a region whose
+ * evicted pages that drop would take (or that would read the old pages);
+ * other offsets are free meanwhile, these once destroy has returned. */
+static void test_offsets_held(void)
+{
+	struct uzswap *uz = t_open_cache(2 * NPAGES, NULL);
+	struct destroyer d = { .uz = uz };
+	pthread_t th;
+	uint8_t *b;
+
+	T_EQ(t_region_make(uz, NPAGES, 16, 0, &d.a), 0);
+	for (size_t i = 0; i < NPAGES; i++)
+		uz_pagedata_make(d.a + i * PG, src, nsrc, i, 1);
+	uz_region_destroy_delay_us = 300000;
+	T_EQ(pthread_create(&th, NULL, destroyer_main, &d), 0);
+	usleep(100000);		/* destroy has unlisted it, is in the delay */
+	T_EQ(t_region_make(uz, NPAGES, 16, NPAGES / 2, &b), -EBUSY);
+	T_EQ(t_region_make(uz, NPAGES, 16, NPAGES, &b), 0);
+	T_EQ(uzswap_region_destroy(uz, b), 0);
+	pthread_join(th, NULL);
+	uz_region_destroy_delay_us = 0;
+	expect_cache_empty(uz, "offsets held");
+	T_EQ(t_region_make(uz, NPAGES, 16, NPAGES / 2, &b), 0);
+	expect_zeros(b, NPAGES);
+	T_EQ(uzswap_region_destroy(uz, b), 0);
+	uzswap_close(uz);
+}
+
 /*
  * uzswap_close() with a region alive destroys it (uzswap.h): in a child
  * (a hang is killed by the alarm), close returns, the region's fds,
@@ -329,6 +375,7 @@ int main(void)
 	test_after_faulting();
 	test_backing();
 	test_loop();
+	test_offsets_held();
 	t_watchdog("test_region_destroy", 0);
 	test_close_live();
 	free(src);

@@ -12,7 +12,8 @@
 # MREMAP_MAYMOVE keeps every byte and reads zeros in the new part;
 # mprotect(PROT_READ) fails with EACCES, mmap(MAP_FIXED) over region
 # memory with ENOMEM, each changing nothing (bytes still there, still
-# writable) and each said once on stderr; mlock pins (its pages stay
+# writable), each said once on stderr and counted in "refused" (2, no
+# more: mlock is not refused); mlock pins (its pages stay
 # mapped while 4 MiB more go through the limit; past the limit, and
 # mlockall(MCL_CURRENT) of more than it, ENOMEM), munlock; a small mapping
 # and a shared one are left to the kernel.
@@ -129,6 +130,11 @@ for w in "mprotect on uzswap region memory refused" \
 	 "mmap(MAP_FIXED) over uzswap region memory refused"; do
 	[ "$(grep -c "$w" "$TMP/err")" = 1 ] || fail "stderr has not once '$w': $(cat "$TMP/err")"
 done
+# the counter of refused calls (shm.h): these two, never an mlock (a pin,
+# also when it fails with ENOMEM past the limit)
+refused=$(json_num "$TMP/stats.json" refused)
+[ "${refused:-x}" = 2 ] ||
+	fail "refused calls ${refused:-none}, expected 2 (mprotect, MAP_FIXED)"
 evicted=$(json_num "$TMP/stats.json" evicted_pages)
 [ "${evicted:-0}" -gt 256 ] || fail "only ${evicted:-0} pages evicted: the limit did not act"
 echo "calls on region memory: ok ($evicted pages evicted under --limit 1M)"

@@ -6,7 +6,8 @@
 # Pins down, for real and without touching the machine's sysctls:
 # - a seccomp filter (test_run_seccomp: userfaultfd(2) and
 #   USERFAULTFD_IOC_NEW fail with EPERM, then with ENOSYS): exit 1, the
-#   command not run, the message naming the seccomp filter and the errno;
+#   command not run, the message naming the seccomp filter and the errno,
+#   and uzswap_region_create's own answer the same cause (-EPERM, -ENOSYS);
 # - the same with --fallback-unlimited: CMD runs without a limit, says
 #   so, prints the same bytes as alone (bench/run_dict.py), its status
 #   passed through;
@@ -62,6 +63,13 @@ for e in EPERM ENOSYS; do
 	expect_err "uzswap run: no userfaultfd region: a seccomp filter forbids it: userfaultfd(2) fails with $e"
 	expect_err "Seccomp: 2"
 	expect_err "or --fallback-unlimited"
+	# the library's own answer names the same cause
+	if [ $e = ENOSYS ]; then
+		expect_err "uzswap_region_create: -ENOSYS (no userfaultfd: the kernel is built without CONFIG_USERFAULTFD, or a seccomp filter answers ENOSYS"
+	else
+		expect_err "uzswap_region_create: -EPERM (userfaultfd not permitted"
+		expect_err "as root, a sandbox forbids it"
+	fi
 done
 echo "seccomp: $(head -1 "$TMP/err")"
 
@@ -108,6 +116,7 @@ if [ "$(cat /proc/sys/vm/unprivileged_userfaultfd)" = 0 ]; then
 	[ $st -eq 1 ] || fail "$CASE: status $st, expected 1: $(cat "$TMP/err")"
 	expect_err "no userfaultfd region: vm.unprivileged_userfaultfd = 0 and uid $(id -u nobody) has no CAP_SYS_PTRACE"
 	expect_err "/dev/userfaultfd: Permission denied"
+	expect_err "uzswap_region_create: -EPERM (userfaultfd not permitted"
 	echo "nobody: $(head -1 "$TMP/err")"
 else
 	echo "uid nobody: skipped (vm.unprivileged_userfaultfd is not 0)"

@@ -14,12 +14,11 @@
  * mremap grow (MREMAP_MAYMOVE: old bytes, zeros after) and shrink,
  * rewrites, a full check, realloc of a malloc buffer; the main thread forks
  * every 200 ms with the workers held between operations and the child
- * checks every byte of every mapping (KNOWN BUG, open: with mremap in the
- * mix most runs have a child that reads wrong bytes; printed, not failed,
- * TORTURE_SKIP=56 leaves mremap out). Fails on any byte that differs in
- * the parent, a
- * signal (SIGSEGV, SIGBUS), a failed call, or max_resident_pages above
- * the limit (slack 0). Exit 0 pass, 1 fail, 77 skip.
+ * checks every byte of every mapping. TORTURE_SKIP=DIGITS leaves those
+ * operations out (e.g. 56: no mremap; 0123456: rewrites only). Fails on
+ * any byte that differs in the parent or in a fork child, a signal
+ * (SIGSEGV, SIGBUS), a failed call, or max_resident_pages above the limit
+ * plus the fork slack (limit / 64, below). Exit 0 pass, 1 fail, 77 skip.
  */
 #define _GNU_SOURCE
 #include <pthread.h>
@@ -49,7 +48,6 @@ static size_t ncorpus;
 static pthread_rwlock_t forklock =
 	PTHREAD_RWLOCK_WRITER_NONRECURSIVE_INITIALIZER_NP;
 static volatile int stop;
-static unsigned known_bad;	/* fork children that saw wrong bytes */
 
 /* What page i of slot (t, s) holds at generation g. */
 static void expect(uint8_t *out, int t, int s, size_t i, uint32_t g)
@@ -65,7 +63,7 @@ static void expect(uint8_t *out, int t, int s, size_t i, uint32_t g)
 	memcpy(out, stamp, sizeof(stamp));
 }
 
-static int in_child;	/* a fork child: a mismatch exits 3 (known bug) */
+static int in_child;	/* a fork child: a mismatch exits 3 */
 
 static void check(int t, int s, const char *when)
 {
@@ -80,9 +78,14 @@ static void check(int t, int s, const char *when)
 		    (!(sl->gen[i] & FREED) ||	/* MADV_FREE: old or zeros */
 		     (expect(want, t, s, i, 0),
 		      memcmp(want, sl->p + i * T_PAGE, T_PAGE)))) {
+			uint32_t has[4];	/* the stamp found (0s: zeros) */
+
+			memcpy(has, sl->p + i * T_PAGE, sizeof(has));
 			fprintf(stderr, "FAIL: %s: thread %d slot %d page %zu/%zu "
-				"(gen %u) at %p differs\n", when, t, s, i,
-				sl->n, sl->gen[i], (void *)(sl->p + i * T_PAGE));
+				"(gen %u) at %p differs: has stamp %u/%u/%u gen "
+				"%u\n", when, t, s, i, sl->n, sl->gen[i],
+				(void *)(sl->p + i * T_PAGE), has[0], has[1],
+				has[2], has[3]);
 			_exit(in_child ? 3 : 1);
 		}
 	}
@@ -245,14 +248,12 @@ static void fork_check(unsigned *forks)
 	pthread_rwlock_unlock(&forklock);
 	if (pid < 0)
 		die("fork");
-	if (waitpid(pid, &st, 0) != pid ||
-	    (st && !(WIFEXITED(st) && WEXITSTATUS(st) == 3))) {
-		fprintf(stderr, "FAIL: fork child status %#x\n", st);
+	if (waitpid(pid, &st, 0) != pid || st) {
+		fprintf(stderr, "FAIL: fork child %u: %s (status %#x)\n",
+			*forks, WIFEXITED(st) && WEXITSTATUS(st) == 3 ?
+			"read wrong bytes (above)" : "failed", st);
 		_exit(1);
 	}
-	/* KNOWN BUG (open): with mremap in the mix (TORTURE_SKIP=56 never
-	 * shows it) a fork child reads wrong bytes in most runs. */
-	known_bad += st != 0;
 	++*forks;
 }
 
@@ -274,10 +275,6 @@ static int inner(int secs)
 		pthread_join(th[t], NULL);
 	printf("torture: %d s, %d threads, %u forks checked\n", secs, NTHREADS,
 	       forks);
-	if (known_bad)
-		printf("KNOWN BUG: %u of %u fork children read wrong bytes "
-		       "(see above; the parent's bytes were right)\n",
-		       known_bad, forks);
 	return 0;
 }
 
@@ -326,16 +323,19 @@ static int outer(const char *uzswap, const char *secs)
 	if (WEXITSTATUS(st))
 		return WEXITSTATUS(st) == 77 ? T_SKIP : T_FAIL;
 	printf("max_resident_pages %lld (limit %d), evicted %lld, faults "
-	       "loaded %lld, evict_shared %lld\n",
+	       "loaded %lld, evict_shared %lld, evict_failed %lld\n",
 	       json_num(js, "max_resident_pages"), LIMIT_PAGES,
 	       json_num(js, "evicted_pages"), json_num(js, "faults_loaded"),
-	       json_num(js, "evict_shared"));
+	       json_num(js, "evict_shared"), json_num(js, "evict_failed"));
 	T_ASSERT(json_num(js, "max_resident_pages") > 0);
-	/* The stated slack while fork children live: victims shared
-	 * copy-on-write with a child stay resident (evict_shared). */
+	/* The stated slack while fork children live (docs/run.md): victims
+	 * shared copy-on-write with a child stay resident (evict_shared), and
+	 * a fault that met only such victims in 8 batches of 8 goes over the
+	 * limit by one: limit / 64 at most (520 at most in 50 runs), plus
+	 * a page the cache refused (evict_failed, kept resident). */
 	T_ASSERT(json_num(js, "max_resident_pages") <=
-		 LIMIT_PAGES + (json_num(js, "evict_shared") > 0 ?
-				LIMIT_PAGES / 8 : 0));
+		 LIMIT_PAGES + json_num(js, "evict_failed") +
+		 (json_num(js, "evict_shared") > 0 ? LIMIT_PAGES / 64 : 0));
 	T_ASSERT(json_num(js, "evicted_pages") > 0);
 	printf("PASS\n");
 	return T_PASS;

@@ -46,7 +46,7 @@ static int region_run(struct uz_torture_opts *o)
 	o->switch_interval_ms = 20;
 	o->seconds /= 2;
 	rc = uz_torture_run(o, &r);
-	if (rc == -EPERM || rc == -EOPNOTSUPP) {
+	if (rc == -EPERM || rc == -ENOSYS || rc == -EOPNOTSUPP) {
 		printf("region       not run: %s\n", uzswap_strerror(rc));
 		return 0;
 	}

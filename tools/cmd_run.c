@@ -225,6 +225,8 @@ static void explain(int err, bool fallback)
 	gather(&f);
 	fix = diagnose(&f, err, cause, sizeof(cause));
 	fprintf(stderr, "uzswap run: no userfaultfd region: %s\n", cause);
+	fprintf(stderr, "  uzswap_region_create: -%s (%s)\n",
+		strerrorname_np(-err) ?: "?", uzswap_strerror(err));
 	if (f.dev_err)
 		fprintf(stderr, "  /dev/userfaultfd: %s\n",
 			strerror(f.dev_err));

@@ -210,7 +210,7 @@ static int run_pass(const struct region_cfg *c, const struct pageset *ps,
 	if (err < 0) {
 		fprintf(stderr, "uzswap bench: --region: %s%s\n",
 			uzswap_strerror(err),
-			err == -EPERM || err == -EOPNOTSUPP ?
+			err == -EPERM || err == -ENOSYS || err == -EOPNOTSUPP ?
 			" (region bench skipped)" : "");
 		uzswap_close(uz);
 		return EXIT_FAIL;

@@ -53,7 +53,7 @@ static inline bool uzr_overlaps(uintptr_t a, size_t len)
 /* stderr once per kind (kind < 32), prefixed "uzswap run: ". */
 void uzr_warn_once(unsigned kind, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
-enum { W_MPROTECT, W_MLOCK, W_FORK, W_MREMAP, W_FIXED, W_MADVISE,
+enum { W_MPROTECT, W_FORK, W_MREMAP, W_FIXED, W_MADVISE,
        W_FULL, W_DISCARD, W_NOSHM, W_NOREGION, W_START };
 
 /* Discard [a, a + len) of the region and give it back to the ranges. */

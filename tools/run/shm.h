@@ -48,7 +48,10 @@ struct uzrun_shm {
 	uint64_t passed_full;		/* ... the reserve was full */
 	uint64_t discards;		/* munmap/madvise ranges discarded */
 	uint64_t remaps;		/* mremap calls on region memory */
-	uint64_t refused;		/* calls refused (mprotect, mlock, fork) */
+	uint64_t refused;		/* calls refused: mprotect, MAP_FIXED or
+					 * mremap FIXED/DONTUNMAP over the
+					 * region, other madvise advice, fork
+					 * without INHERIT (mlock pins) */
 	struct uzswap_region_stats region;
 	struct uzswap_stats cache;
 };
