@@ -787,12 +787,21 @@ struct uzswap_region_stats {
 					 * their fault: the cache's copy kept,
 					 * no compression (in evicted_pages) */
 	/* ---- end of UZSWAP_REGION_STATS_SIZE_VER1 ---- */
+	uint64_t evicted_ahead;		/* evictions the handler made while
+					 * idle, before a fault needed the room
+					 * (in evicted_pages) */
+	uint64_t low_watermark_pages;	/* what it evicts down to: the limit
+					 * less its headroom */
+	/* ---- end of UZSWAP_REGION_STATS_SIZE_VER2 ---- */
 };
 
 #define UZSWAP_REGION_STATS_SIZE_VER0 \
 	offsetof(struct uzswap_region_stats, evict_shared)
 /* 0.3: + evict_shared and the fork children's counters. */
-#define UZSWAP_REGION_STATS_SIZE_VER1 sizeof(struct uzswap_region_stats)
+#define UZSWAP_REGION_STATS_SIZE_VER1 \
+	offsetof(struct uzswap_region_stats, evicted_ahead)
+/* 0.3: + eviction ahead of need. */
+#define UZSWAP_REGION_STATS_SIZE_VER2 sizeof(struct uzswap_region_stats)
 
 /*
  * Snapshot the region's counters into st (size bytes; as

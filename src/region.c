@@ -137,6 +137,9 @@ struct uz_region {
 	uint64_t evicted, evict_failed, faults_loaded, faults_zero,
 		 faults_spurious, faults_failed, evict_shared, nr_hist,
 		 dropped_pages, unmapped_pages, moved_pages, clean_evictions;
+	bool ahead_stall;	/* an ahead batch freed nothing: wait for the
+				 * fault path's backstop to free a page */
+	uint64_t evicted_ahead;
 	uint32_t hist[HIST_NR];
 };
 
@@ -500,14 +503,21 @@ static size_t settle_locked(struct uz_region *r, const size_t *vic,
  * and taken again. Returns how many pages left the region (0: nothing
  * could be evicted).
  */
+/* Region lock held: the victims a batch asks CLOCK for (limit / 8, 1..8). */
+static size_t batch_want_locked(const struct uz_region *r)
+{
+	size_t want = r->limit / 8;
+
+	return want < 1 ? 1 : want > EVICT_BATCH ? EVICT_BATCH : want;
+}
+
 static size_t evict_batch_locked(struct uz_region *r)
 {
-	size_t vic[EVICT_BATCH], nv, want = r->limit / 8;
+	size_t vic[EVICT_BATCH], nv;
 	uint8_t out[EVICT_BATCH];
 	unsigned delay;
 
-	want = want < 1 ? 1 : want > EVICT_BATCH ? EVICT_BATCH : want;
-	nv = pick_victims_locked(r, vic, want);
+	nv = pick_victims_locked(r, vic, batch_want_locked(r));
 	if (!nv)
 		return 0;
 	memset(out, V_BUSY, nv);
@@ -579,8 +589,10 @@ static bool claim_locked(struct uz_region *r, size_t i, uint8_t *s)
 		}
 		if (*s == PG_RESIDENT || *s == PG_BROKEN)
 			return false;
-		if (r->resident + 1 > r->limit && evict_room_locked(r))
+		if (r->resident + 1 > r->limit && evict_room_locked(r)) {
+			r->ahead_stall = false;	/* pages can go again */
 			continue;	/* lock was dropped: look again */
+		}
 		break;
 	}
 	r->state[i] = PG_FILLING;
@@ -993,6 +1005,61 @@ static void apply_pending(struct uz_region *r)
 
 /* ---- the handler's loop ---- */
 
+/*
+ * Eviction ahead of need. A fault that finds the region full pays for a
+ * whole batch before its own fill (p99 ~ms under load), so the handler
+ * keeps HEADROOM free slots below the limit: whenever no message is
+ * pending (poll with timeout 0: after every fault it served, and when the
+ * program is idle) it evicts one batch while resident is above the low
+ * watermark. The limit itself stays hard: claim_locked still evicts on
+ * the fault path when a page would pass it (the backstop), and fault-
+ * around never takes more than the room under the limit.
+ *
+ * Headroom: two batches (16 pages) - one the next faults use while the
+ * handler evicts the other - at most a quarter of the limit, so a small
+ * region keeps most of its limit; none without a limit. An ahead batch
+ * that frees nothing (every victim kept: refused, shared with a child,
+ * read-only) stops the ahead path until the fault path's backstop frees
+ * a page or the limit changes: never a busy loop.
+ */
+static size_t low_watermark_locked(const struct uz_region *r)
+{
+	size_t room = 2 * batch_want_locked(r);
+
+	if (r->limit >= r->npages)
+		return r->limit;	/* no limit: nothing to make room for */
+	if (room > r->limit / 4)
+		room = r->limit / 4;
+	return r->limit - room;
+}
+
+/* Is there ahead work (the caller then polls without sleeping)? */
+static bool ahead_wanted(struct uz_region *r)
+{
+	bool want;
+
+	uz_mutex_lock(&r->lock, UZ_LR_REGION);
+	want = !r->stop && !r->ahead_stall &&
+	       r->resident > low_watermark_locked(r);
+	uz_mutex_unlock(&r->lock, UZ_LR_REGION);
+	return want;
+}
+
+/* Nothing pending: one batch toward the low watermark. */
+static void evict_ahead(struct uz_region *r)
+{
+	uz_mutex_lock(&r->lock, UZ_LR_REGION);
+	if (!r->stop && r->resident > low_watermark_locked(r)) {
+		uint64_t before = r->evicted;
+
+		if (!evict_batch_locked(r))
+			r->ahead_stall = true;
+		r->evicted_ahead += r->evicted - before;
+	}
+	uz_mutex_unlock(&r->lock, UZ_LR_REGION);
+	apply_pending(r);	/* events read inside the batch */
+}
+
 /* The limit was lowered, a discard waits for children, or destroy. */
 static bool limit_work(struct uz_region *r)
 {
@@ -1003,6 +1070,7 @@ static bool limit_work(struct uz_region *r)
 		push_work_locked(r);
 	while (!r->stop && r->resident > r->limit && evict_batch_locked(r))
 		;
+	r->ahead_stall = false;	/* a new limit: look again */
 	r->limit_done = r->limit_gen;
 	stop = r->stop;
 	pthread_cond_broadcast(&r->cond);
@@ -1088,13 +1156,16 @@ static bool handler_round(struct uz_region *r, uint64_t *last_reap)
 		{ .fd = r->evfd, .events = POLLIN },
 	};
 	unsigned nk = r->kids.nr;
+	bool ahead = ahead_wanted(r);
 	int n;
 
 	for (unsigned s = 0; s < nk; s++)
 		pfd[2 + s] = (struct pollfd){ r->kids.kid[s].fd, POLLIN, 0 };
-	n = poll(pfd, 2 + nk, nk ? KIDS_REAP_MS : -1);
+	n = poll(pfd, 2 + nk, ahead ? 0 : nk ? KIDS_REAP_MS : -1);
 	if (n < 0)
 		return errno == EINTR;
+	if (n == 0 && ahead)	/* idle: make room before it is needed */
+		evict_ahead(r);
 	if (pfd[1].revents & POLLIN) {
 		uint64_t v;
 
@@ -1537,6 +1608,8 @@ int uzswap_region_get_stats_sized(struct uzswap *uz, void *addr,
 	s.unmapped_pages = r->unmapped_pages;
 	s.moved_pages = r->moved_pages;
 	s.clean_evictions = r->clean_evictions;
+	s.evicted_ahead = r->evicted_ahead;
+	s.low_watermark_pages = low_watermark_locked(r);
 	uz_mutex_unlock(&r->lock, UZ_LR_REGION);
 	if (size > sizeof(s))
 		size = sizeof(s);

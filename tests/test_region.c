@@ -54,17 +54,7 @@ static int make_region(struct uzswap *uz, uint64_t pages, uint64_t limit,
  * printed.
  */
 /* Pages of [p, p + n pages) mapped now, as the kernel sees them. */
-static size_t resident(const uint8_t *p, size_t n)
-{
-	static unsigned char vec[1 << 16];
-	size_t c = 0;
-
-	T_ASSERT(n <= sizeof(vec));
-	T_EQ(mincore((void *)p, n * PG, vec), 0);
-	for (size_t i = 0; i < n; i++)
-		c += vec[i] & 1;
-	return c;
-}
+#define resident t_resident
 
 struct sampler {
 	struct uzswap *uz;
