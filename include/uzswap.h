@@ -792,6 +792,13 @@ struct uzswap_region_stats {
 					 * (in evicted_pages) */
 	uint64_t low_watermark_pages;	/* what it evicts down to: the limit
 					 * less its headroom */
+	/* Fault-around (docs/region.md): pages installed with a sequential
+	 * fault, after its page (not in faults_loaded); of them, known used
+	 * (the stream's next fault came past them, or evicted written), and
+	 * wasted (evicted unchanged, or dropped, before either). */
+	uint64_t readahead_pages;
+	uint64_t readahead_used;
+	uint64_t readahead_wasted;
 	/* ---- end of UZSWAP_REGION_STATS_SIZE_VER2 ---- */
 };
 
@@ -800,7 +807,7 @@ struct uzswap_region_stats {
 /* 0.3: + evict_shared and the fork children's counters. */
 #define UZSWAP_REGION_STATS_SIZE_VER1 \
 	offsetof(struct uzswap_region_stats, evicted_ahead)
-/* 0.3: + eviction ahead of need. */
+/* 0.3: + eviction ahead of need, fault-around. */
 #define UZSWAP_REGION_STATS_SIZE_VER2 sizeof(struct uzswap_region_stats)
 
 /*
