@@ -27,7 +27,10 @@
  * access after it faults, and its message waits until the handler is done
  * with the batch), store each from staging with uzswap_write(), mark
  * EVICTED. A page the cache refuses moves back. Never copy-then-DONTNEED:
- * a write between the copy and the drop would be lost.
+ * a write between the copy and the drop would be lost. The handler
+ * evicts on a fault that would pass the limit, and ahead of need while no
+ * message is pending (down to a low watermark); a sequential fault brings
+ * the evicted run after it in with it (fault-around, ra_window_locked).
  *
  * The program's munmap / mremap / MADV_DONTNEED reach the handler as
  * userfaultfd events (applied between operations, "the program's ..."
