@@ -35,7 +35,11 @@
  * The program's munmap / mremap / MADV_DONTNEED reach the handler as
  * userfaultfd events (applied between operations, "the program's ..."
  * below); fork children of an inherited region are served by the same
- * handler (region_fork.c; invariant K below).
+ * handler (region_fork.c; invariant K below). A fork's atfork window
+ * closes the fork gate: no handler of an inherited region stores (which
+ * allocates) from the prepare to the parent/child handler (invariant F,
+ * "the fork gate" below: glibc holds its malloc locks across clone(),
+ * which waits for the handler).
  *
  * Must never: touch region memory from the handler (it reads and writes
  * only its bounce and staging pages, which are populated when it reads
@@ -50,6 +54,7 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <pthread.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -387,6 +392,81 @@ static uint64_t page_hash(const void *page)
 		rotl64(f, 5) ^ rotl64(g, 6) ^ rotl64(h, 7)) | 1;
 }
 
+/* ---- the fork gate (INHERIT regions; invariant F) ---- */
+
+/*
+ * F: no handler of an INHERIT region is inside code that can allocate
+ * (a store: entries and allocator spans come from malloc; a drop frees)
+ * from a fork's pthread_atfork prepare to its parent/child handler.
+ * glibc's fork() takes its malloc arena locks after the prepare handlers
+ * and holds them across clone(); with EVENT_FORK clone waits until the
+ * handler has read the fork event, so a handler in malloc then waits for
+ * the forker, which waits for it: test_region_fork hung 2 runs in 10 with
+ * eviction ahead of need. prepare closes the gate and waits for the
+ * handlers inside to finish their batch (tens of us); a closed gate keeps
+ * them out: no ahead batch, no set_limit batch, and a fault that would
+ * pass the limit goes over it (counted in max_resident) until the gate
+ * opens. Not covered: a fork by raw clone(2) (no atfork handlers), and a
+ * munmap/mremap/DONTNEED event of another thread applied inside the fork
+ * window (its drop frees; as before this gate).
+ *
+ * Dekker on two seq_cst counters: a handler counts itself inside, then
+ * looks at the gate; prepare closes the gate, then waits for none inside.
+ * Either the handler sees the gate closed (and backs out) or prepare sees
+ * it inside (and waits).
+ */
+static _Atomic unsigned fork_gate;	/* forks in their atfork window */
+static _Atomic unsigned gate_inside;	/* handlers in allocating code */
+
+static void gate_prepare(void)
+{
+	atomic_fetch_add(&fork_gate, 1);
+	while (atomic_load(&gate_inside))
+		sched_yield();	/* a handler finishing its batch */
+}
+
+static void gate_parent(void)
+{
+	atomic_fetch_sub(&fork_gate, 1);
+}
+
+static void gate_child(void)	/* no handler threads here */
+{
+	atomic_store(&fork_gate, 0);
+	atomic_store(&gate_inside, 0);
+}
+
+static pthread_once_t gate_once = PTHREAD_ONCE_INIT;
+
+static void gate_register(void)
+{
+	(void)pthread_atfork(gate_prepare, gate_parent, gate_child);
+}
+
+/* Handler: may it allocate now (true: until gate_leave)? Regions
+ * without INHERIT have no fork events: always. */
+static bool gate_enter(const struct uz_region *r)
+{
+	if (!r->inherit)
+		return true;
+	atomic_fetch_add(&gate_inside, 1);
+	if (!atomic_load(&fork_gate))
+		return true;
+	atomic_fetch_sub(&gate_inside, 1);	/* F: a fork in its window */
+	return false;
+}
+
+static void gate_leave(const struct uz_region *r)
+{
+	if (r->inherit)
+		atomic_fetch_sub(&gate_inside, 1);
+}
+
+static bool gate_closed(const struct uz_region *r)
+{
+	return r->inherit && atomic_load(&fork_gate);
+}
+
 /* ---- eviction (handler only) ---- */
 
 /*
@@ -617,14 +697,19 @@ static size_t evict_batch_locked(struct uz_region *r)
 #define SHARED_TRIES 8
 static size_t evict_room_locked(struct uz_region *r)
 {
+	size_t left = 0;
+
+	if (!gate_enter(r))
+		return 0;	/* F: a fork in its window: over the limit */
 	for (unsigned t = 0; t < SHARED_TRIES; t++) {
 		uint64_t shared = r->evict_shared;
-		size_t left = evict_batch_locked(r);
 
+		left = evict_batch_locked(r);
 		if (left || r->evict_shared == shared)
-			return left;	/* done, or nothing shared in the way */
+			break;	/* done, or nothing shared in the way */
 	}
-	return 0;
+	gate_leave(r);
+	return left;
 }
 
 /* ---- faults (handler only) ---- */
@@ -1005,10 +1090,20 @@ static void kids_fill(struct uz_region *r, uint32_t mask, size_t i)
 		     err == -ENOENT ? UZ_KID_ZERO : UZ_KID_POISON);
 }
 
+static void kids_reap(struct uz_region *r);
+
 static void fork_event(struct uz_region *r, int fd)
 {
 	int s = uz_kids_add(&r->kids, fd);
 
+	if (s == -ENOSPC) {
+		/* Children that exited since the last reap (every
+		 * KIDS_REAP_MS) still hold their slots: a program forking
+		 * short-lived children faster than that had them refused
+		 * (SIGBUS on their first evicted page: test_region_atfork). */
+		kids_reap(r);
+		s = uz_kids_add(&r->kids, fd);
+	}
 	if (s < 0) {
 		uz_kids_refuse(&r->kids, fd);
 		return;
@@ -1273,10 +1368,11 @@ static void apply_pending(struct uz_region *r)
  * read-only) stops the ahead path until the fault path's backstop frees
  * a page or the limit changes: never a busy loop.
  *
- * Not for UZSWAP_REGION_INHERIT regions yet: with it test_region_fork hung
- * in 2 of 10 runs (the program in fork() waiting for the handler to read
- * the fork event, the handler asleep on a futex; cause not found). Those
- * evict on the fault path only, as before.
+ * UZSWAP_REGION_INHERIT regions too: an ahead batch stores, which
+ * allocates, so it waits for the fork gate (F, above) - without it
+ * test_region_fork hung 2 runs in 10 (the handler in malloc, glibc's
+ * arena lock held by the forker, the forker in clone waiting for the
+ * handler to read its fork event).
  */
 static size_t low_watermark_locked(const struct uz_region *r)
 {
@@ -1295,7 +1391,7 @@ static bool ahead_wanted(struct uz_region *r)
 	bool want;
 
 	uz_mutex_lock(&r->lock, UZ_LR_REGION);
-	want = !r->stop && !r->ahead_stall && !r->inherit &&
+	want = !r->stop && !r->ahead_stall && !gate_closed(r) &&
 	       r->resident > low_watermark_locked(r);
 	uz_mutex_unlock(&r->lock, UZ_LR_REGION);
 	return want;
@@ -1304,6 +1400,8 @@ static bool ahead_wanted(struct uz_region *r)
 /* Nothing pending: one batch toward the low watermark. */
 static void evict_ahead(struct uz_region *r)
 {
+	if (!gate_enter(r))
+		return;	/* F: a fork in its window; after it */
 	uz_mutex_lock(&r->lock, UZ_LR_REGION);
 	if (!r->stop && r->resident > low_watermark_locked(r)) {
 		uint64_t before = r->evicted;
@@ -1313,6 +1411,7 @@ static void evict_ahead(struct uz_region *r)
 		r->evicted_ahead += r->evicted - before;
 	}
 	uz_mutex_unlock(&r->lock, UZ_LR_REGION);
+	gate_leave(r);
 	apply_pending(r);	/* events read inside the batch */
 }
 
@@ -1324,8 +1423,12 @@ static bool limit_work(struct uz_region *r)
 	uz_mutex_lock(&r->lock, UZ_LR_REGION);
 	if (r->push_done != r->push_gen)
 		push_work_locked(r);
-	while (!r->stop && r->resident > r->limit && evict_batch_locked(r))
-		;
+	if (gate_enter(r)) {	/* F: else the faults evict, after the fork */
+		while (!r->stop && r->resident > r->limit &&
+		       evict_batch_locked(r))
+			;
+		gate_leave(r);
+	}
 	r->ahead_stall = false;	/* a new limit: look again */
 	r->limit_done = r->limit_gen;
 	stop = r->stop;
@@ -1623,6 +1726,8 @@ int uzswap_region_create(struct uzswap *uz,
 	r->limit = o.resident_limit ? o.resident_limit / PAGE : r->npages;
 	r->uffd = r->evfd = r->stage_uffd = -1;
 	r->inherit = o.flags & UZSWAP_REGION_INHERIT;
+	if (r->inherit)
+		pthread_once(&gate_once, gate_register);	/* F */
 	r->push_lo = SIZE_MAX;
 	r->ra_cap = RA_MAX;
 	pthread_mutex_init(&r->lock, NULL);

@@ -1,8 +1,8 @@
 /*
  * region_helpers.h - what the region tests (test_region_fork,
  * test_region_unmap, test_region, test_region_ahead) share: a region made
- * in one call, its resident pages counted by mincore(), its stats once the
- * handler is idle.
+ * in one call, its resident pages counted by mincore(), its stats (also
+ * once the handler is idle).
  * Must never: hold test logic (each test says what it checks).
  */
 #ifndef UZ_TEST_REGION_HELPERS_H
@@ -42,6 +42,16 @@ static inline size_t t_resident(const uint8_t *p, size_t n)
 	return c;
 }
 
+/* The region's stats now. */
+static inline struct uzswap_region_stats t_region_stats(struct uzswap *uz,
+							void *a)
+{
+	struct uzswap_region_stats st;
+
+	T_EQ(uzswap_region_get_stats(uz, a, &st), 0);
+	return st;
+}
+
 /*
  * The region's stats once the handler is idle (up to 5 s). It evicts ahead
  * of need down to its low watermark (src/region.c), and a page of a batch
@@ -57,7 +67,7 @@ static inline struct uzswap_region_stats t_region_settle(struct uzswap *uz,
 	struct uzswap_region_stats st;
 
 	for (int k = 0; k < 5000; k++) {
-		T_EQ(uzswap_region_get_stats(uz, a, &st), 0);
+		st = t_region_stats(uz, a);
 		if (st.resident_pages <= st.low_watermark_pages)
 			break;
 		usleep(1000);

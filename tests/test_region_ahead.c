@@ -36,14 +36,6 @@
 static uint8_t *src;
 static size_t nsrc;
 
-static struct uzswap_region_stats stats(struct uzswap *uz, uint8_t *a)
-{
-	struct uzswap_region_stats st;
-
-	T_EQ(uzswap_region_get_stats(uz, a, &st), 0);
-	return st;
-}
-
 static bool page_ok(const uint8_t *p, size_t i)
 {
 	static uint8_t want[PG];
@@ -96,7 +88,7 @@ static void test_ahead(void)
 
 	for (size_t i = 0; i < NPAGES; i++)	/* every byte, and the limit */
 		T_ASSERT(page_ok(a + i * PG, i));
-	st = stats(uz, a);
+	st = t_region_stats(uz, a);
 	T_ASSERT(st.max_resident_pages <= LIMIT);
 	T_ASSERT(t_resident(a, NPAGES) <= LIMIT);
 	T_EQ(uzswap_region_destroy(uz, a), 0);
@@ -105,7 +97,7 @@ static void test_ahead(void)
 	for (size_t i = 0; i < NPAGES; i++)
 		uz_pagedata_make(a + i * PG, src, nsrc, i, 1);
 	usleep(50000);
-	st = stats(uz, a);
+	st = t_region_stats(uz, a);
 	T_EQ(st.evicted_pages, 0);
 	T_EQ(st.resident_pages, NPAGES);
 	T_EQ(uzswap_region_destroy(uz, a), 0);
@@ -157,12 +149,12 @@ static void test_refused_idle(void)
 	memcpy(a, want, 16 * PG);
 	T_ASSERT(!memcmp(a, want, 16 * PG));
 	usleep(20000);
-	st = stats(uz, a);
+	st = t_region_stats(uz, a);
 	failed = st.evict_failed;
 	c0 = cpu_s();
 	usleep(300000);		/* over the watermark, nothing evictable */
 	c1 = cpu_s();
-	st = stats(uz, a);
+	st = t_region_stats(uz, a);
 	printf("refused: resident %" PRIu64 " (limit 8), %" PRIu64
 	       " refused, %" PRIu64 " of them while idle; CPU %.3f s in "
 	       "0.3 s idle\n", st.resident_pages, st.evict_failed,

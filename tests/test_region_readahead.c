@@ -38,14 +38,6 @@ static uint8_t *src;
 static size_t nsrc;
 static uint64_t ver[NPAGES];
 
-static struct uzswap_region_stats stats(struct uzswap *uz, uint8_t *a)
-{
-	struct uzswap_region_stats st;
-
-	T_EQ(uzswap_region_get_stats(uz, a, &st), 0);
-	return st;
-}
-
 /* Faults served, once the handler's counts settle (counted after the
  * wake). */
 static uint64_t faults(struct uzswap *uz, uint8_t *a)
@@ -53,7 +45,7 @@ static uint64_t faults(struct uzswap *uz, uint8_t *a)
 	uint64_t f = UINT64_MAX, g;
 
 	for (int k = 0; k < 100; k++) {
-		struct uzswap_region_stats st = stats(uz, a);
+		struct uzswap_region_stats st = t_region_stats(uz, a);
 
 		g = st.faults_loaded + st.faults_zero;
 		if (g == f)
@@ -98,7 +90,7 @@ static void test_seq(struct uzswap *uz, uint8_t *a)
 
 	for (int k = 0; k < 3; k++) {
 		f[k] = scan(uz, a, k == 1);
-		st = stats(uz, a);
+		st = t_region_stats(uz, a);
 		printf("seq scan %d: %d pages, %" PRIu64 " faults; read ahead "
 		       "%" PRIu64 ", used %" PRIu64 ", wasted %" PRIu64
 		       "; max resident %" PRIu64 " (limit %d), mincore %zu\n",
@@ -117,13 +109,13 @@ static void test_seq(struct uzswap *uz, uint8_t *a)
 
 static void test_random(struct uzswap *uz, uint8_t *a)
 {
-	struct uzswap_region_stats s0 = stats(uz, a), st;
+	struct uzswap_region_stats s0 = t_region_stats(uz, a), st;
 	uint64_t seed = 0x2545f4914f6cdd1dull, f0 = faults(uz, a), f;
 
 	for (int k = 0; k < 4 * NPAGES; k++)
 		check(a, t_rand(&seed) % NPAGES);
 	f = faults(uz, a) - f0;
-	st = stats(uz, a);
+	st = t_region_stats(uz, a);
 	printf("random: %d touches, %" PRIu64 " faults, read ahead %" PRIu64
 	       " (used %" PRIu64 ", wasted %" PRIu64 ")\n", 4 * NPAGES, f,
 	       st.readahead_pages - s0.readahead_pages,
@@ -152,7 +144,7 @@ static void test_split(struct uzswap *uz, uint8_t *a)
 	t_watchdog("test_region_readahead: scan across VMA boundaries", 30);
 	f = scan(uz, a, false);
 	t_watchdog("test_region_readahead", 200);
-	st = stats(uz, a);
+	st = t_region_stats(uz, a);
 	printf("split scan: %d pages, %" PRIu64 " faults, read ahead %" PRIu64
 	       ", max resident %" PRIu64 "\n", NPAGES, f, st.readahead_pages,
 	       st.max_resident_pages);
