@@ -847,6 +847,11 @@ struct uzswap_region_stats {
 	uint64_t readahead_used;
 	uint64_t readahead_wasted;
 	/* ---- end of UZSWAP_REGION_STATS_SIZE_VER2 ---- */
+	uint64_t unshared_pages;	/* victims left shared with a fork child
+					 * that is gone (UFFDIO_MOVE: EBUSY),
+					 * made the parent's own again so that
+					 * they can be evicted */
+	/* ---- end of UZSWAP_REGION_STATS_SIZE_VER3 ---- */
 };
 
 #define UZSWAP_REGION_STATS_SIZE_VER0 \
@@ -855,7 +860,10 @@ struct uzswap_region_stats {
 #define UZSWAP_REGION_STATS_SIZE_VER1 \
 	offsetof(struct uzswap_region_stats, pinned_pages)
 /* 0.3: + pinned_pages, eviction ahead of need, fault-around. */
-#define UZSWAP_REGION_STATS_SIZE_VER2 sizeof(struct uzswap_region_stats)
+#define UZSWAP_REGION_STATS_SIZE_VER2 \
+	offsetof(struct uzswap_region_stats, unshared_pages)
+/* 0.3: + unshared_pages. */
+#define UZSWAP_REGION_STATS_SIZE_VER3 sizeof(struct uzswap_region_stats)
 
 /*
  * Snapshot the region's counters into st (size bytes; as
