@@ -840,7 +840,24 @@ struct uzswap_region_stats {
 	/* ---- end of UZSWAP_REGION_STATS_SIZE_VER1 ---- */
 	uint64_t pinned_pages;		/* pages pinned now (uzswap_region_pin;
 					 * in resident_pages when mapped) */
+	uint64_t evicted_ahead;		/* evictions the handler made while
+					 * idle, before a fault needed the room
+					 * (in evicted_pages) */
+	uint64_t low_watermark_pages;	/* what it evicts down to: the limit
+					 * less its headroom */
+	/* Fault-around (docs/region.md): pages installed with a sequential
+	 * fault, after its page (not in faults_loaded); of them, known used
+	 * (the stream's next fault came past them, or evicted written), and
+	 * wasted (evicted unchanged, or dropped, before either). */
+	uint64_t readahead_pages;
+	uint64_t readahead_used;
+	uint64_t readahead_wasted;
 	/* ---- end of UZSWAP_REGION_STATS_SIZE_VER2 ---- */
+	uint64_t unshared_pages;	/* victims left shared with a fork child
+					 * that is gone (UFFDIO_MOVE: EBUSY),
+					 * made the parent's own again so that
+					 * they can be evicted */
+	/* ---- end of UZSWAP_REGION_STATS_SIZE_VER3 ---- */
 };
 
 #define UZSWAP_REGION_STATS_SIZE_VER0 \
@@ -848,8 +865,11 @@ struct uzswap_region_stats {
 /* 0.3: + evict_shared and the fork children's counters. */
 #define UZSWAP_REGION_STATS_SIZE_VER1 \
 	offsetof(struct uzswap_region_stats, pinned_pages)
-/* 0.3: + pinned_pages. */
-#define UZSWAP_REGION_STATS_SIZE_VER2 sizeof(struct uzswap_region_stats)
+/* 0.3: + pinned_pages, eviction ahead of need, fault-around. */
+#define UZSWAP_REGION_STATS_SIZE_VER2 \
+	offsetof(struct uzswap_region_stats, unshared_pages)
+/* 0.3: + unshared_pages. */
+#define UZSWAP_REGION_STATS_SIZE_VER3 sizeof(struct uzswap_region_stats)
 
 /*
  * Snapshot the region's counters into st (size bytes; as

@@ -29,14 +29,6 @@
 static uint8_t *src;
 static size_t nsrc;
 
-static struct uzswap_region_stats stats(struct uzswap *uz, uint8_t *a)
-{
-	struct uzswap_region_stats st;
-
-	T_EQ(uzswap_region_get_stats(uz, a, &st), 0);
-	return st;
-}
-
 /* Pages of [p, p + n pages) mapped now, as the kernel sees them. */
 static size_t mapped(const uint8_t *p, size_t n)
 {
@@ -112,17 +104,17 @@ static void test_errors(struct uzswap *uz, uint8_t *a)
 	T_EQ(uzswap_region_pin(uz, a + (NPAGES - 1) * PG, 2 * PG, 0), -EINVAL);
 	/* The limit less one page: LIMIT pages cannot all be pinned. */
 	T_EQ(uzswap_region_pin(uz, a, LIMIT * PG, 1), -ENOSPC);
-	T_EQ(stats(uz, a).pinned_pages, 0);
+	T_EQ(t_region_stats(uz, a).pinned_pages, 0);
 	T_EQ(uzswap_region_pin(uz, a, (LIMIT - 1) * PG, 1), 0);
-	T_EQ(stats(uz, a).pinned_pages, LIMIT - 1);
+	T_EQ(t_region_stats(uz, a).pinned_pages, LIMIT - 1);
 	T_EQ(uzswap_region_pin(uz, a + PG, PG, 1), 0);	/* no nesting */
-	T_EQ(stats(uz, a).pinned_pages, LIMIT - 1);
+	T_EQ(t_region_stats(uz, a).pinned_pages, LIMIT - 1);
 	T_EQ(uzswap_region_pin(uz, a + (LIMIT - 1) * PG, PG, 1), -ENOSPC);
 	T_EQ(uzswap_region_set_limit(uz, a, (LIMIT - 1) * PG), -ENOSPC);
-	T_EQ(stats(uz, a).limit_pages, LIMIT);
+	T_EQ(t_region_stats(uz, a).limit_pages, LIMIT);
 	T_EQ(uzswap_region_pin(uz, a, (LIMIT - 1) * PG, 0), 0);
 	T_EQ(uzswap_region_pin(uz, a, PG, 0), 0);	/* unpinned: nothing */
-	T_EQ(stats(uz, a).pinned_pages, 0);
+	T_EQ(t_region_stats(uz, a).pinned_pages, 0);
 }
 
 /* The kernel's mlock on region pages, measured (not asserted): it faults
@@ -132,7 +124,7 @@ static void test_errors(struct uzswap *uz, uint8_t *a)
  * MADV_DONTNEED of a locked page fails (the old bytes would stay). */
 static void kernel_mlock(struct uzswap *uz, uint8_t *a)
 {
-	uint64_t failed = stats(uz, a).evict_failed;
+	uint64_t failed = t_region_stats(uz, a).evict_failed;
 	int rc = mlock(a + 200 * PG, 4 * PG);
 
 	printf("kernel mlock of 4 region pages: %s\n",
@@ -146,7 +138,7 @@ static void kernel_mlock(struct uzswap *uz, uint8_t *a)
 			T_ASSERT(page_ok(a, i));
 	printf("kernel mlock: after a pass over the others, %zu of 4 mapped, "
 	       "%" PRIu64 " victims refused\n", mapped(a + 200 * PG, 4),
-	       stats(uz, a).evict_failed - failed);
+	       t_region_stats(uz, a).evict_failed - failed);
 	printf("kernel mlock: MADV_DONTNEED of a locked page: %s\n",
 	       madvise(a + 200 * PG, PG, MADV_DONTNEED) ? strerror(errno) :
 	       "ok");
@@ -176,25 +168,25 @@ int main(void)
 	/* Pinned: faulted in by the call, never evicted after. */
 	T_EQ(uzswap_region_pin(uz, a + PIN0 * PG, NPIN * PG, 1), 0);
 	T_EQ(mapped(a + PIN0 * PG, NPIN), NPIN);
-	T_EQ(stats(uz, a).pinned_pages, NPIN);
+	T_EQ(t_region_stats(uz, a).pinned_pages, NPIN);
 	least = pressure(a);
 	printf("pinned: %d pages, at least %zu of them mapped at every sample; "
 	       "%" PRIu64 " evictions meanwhile\n", NPIN, least,
-	       stats(uz, a).evicted_pages);
+	       t_region_stats(uz, a).evicted_pages);
 	T_EQ(least, NPIN);
-	T_ASSERT(stats(uz, a).resident_pages <= LIMIT);
+	T_ASSERT(t_region_stats(uz, a).resident_pages <= LIMIT);
 	for (size_t i = PIN0; i < PIN0 + NPIN; i++)
 		T_ASSERT(page_ok(a, i));
 
 	/* Discarded: zeros, still pinned, mapped again when touched. */
 	T_EQ(uzswap_region_discard(uz, a + PIN0 * PG, PG), 0);
 	T_ASSERT(!memcmp(a + PIN0 * PG, zero, PG));
-	T_EQ(stats(uz, a).pinned_pages, NPIN);
+	T_EQ(t_region_stats(uz, a).pinned_pages, NPIN);
 	uz_pagedata_make(a + PIN0 * PG, src, nsrc, PIN0, 1);
 
 	/* Unpinned: evicted like the others. */
 	T_EQ(uzswap_region_pin(uz, a + PIN0 * PG, NPIN * PG, 0), 0);
-	T_EQ(stats(uz, a).pinned_pages, 0);
+	T_EQ(t_region_stats(uz, a).pinned_pages, 0);
 	least = pressure(a);
 	printf("unpinned: at least %zu of %d mapped\n", least, NPIN);
 	T_ASSERT(least < NPIN);
@@ -204,9 +196,9 @@ int main(void)
 	/* Unmapped by the program: not the region's, not pinned. */
 	T_EQ(uzswap_region_pin(uz, a + 250 * PG, 2 * PG, 1), 0);
 	T_EQ(munmap(a + 251 * PG, PG), 0);
-	for (int k = 0; k < 1000 && stats(uz, a).pinned_pages != 1; k++)
+	for (int k = 0; k < 1000 && t_region_stats(uz, a).pinned_pages != 1; k++)
 		usleep(1000);	/* the UNMAP event is applied after */
-	T_EQ(stats(uz, a).pinned_pages, 1);
+	T_EQ(t_region_stats(uz, a).pinned_pages, 1);
 	T_EQ(uzswap_region_pin(uz, a + 250 * PG, 2 * PG, 1), -EINVAL);
 	T_EQ(uzswap_region_discard(uz, a + 250 * PG, 2 * PG), -EINVAL);
 	T_EQ(uzswap_region_pin(uz, a + 250 * PG, PG, 0), 0);

@@ -262,7 +262,11 @@ static void test_discard_deadlock(struct uzswap *uz, uint8_t *a)
 	sigemptyset(&al);
 	sigaddset(&al, SIGALRM);
 	pthread_sigmask(SIG_BLOCK, &al, NULL);
-	for (size_t i = 300; i < 300 + LIMIT; i++)	/* resident: full */
+	/* A limit under 4 pages keeps no headroom (region.c evicts ahead
+	 * down to the limit less at most a quarter of it), so the fault
+	 * below must evict on its own path. */
+	T_EQ(uzswap_region_set_limit(uz, a, 3 * PG), 0);
+	for (size_t i = 300; i < 300 + 3; i++)		/* resident: full */
 		(void)*(volatile uint8_t *)(a + i * PG);
 	dl_page = a + 400 * PG;				/* evicted */
 	signal(SIGALRM, on_alarm);

@@ -404,8 +404,17 @@ static void report(const struct region_cfg *c, const struct pageset *ps,
 		       (unsigned long long)l->st.max_resident_pages,
 		       (unsigned long long)l->evictions);
 		json_num(f, per_s(l->evictions, l->seconds), 0);
-		printf(",\"evict_failed\":%llu,\"ratio\":",
-		       (unsigned long long)l->st.evict_failed);
+		printf(",\"evict_failed\":%llu,\"evicted_ahead\":%llu,"
+		       "\"readahead_pages\":%llu,\"readahead_used\":%llu,"
+		       "\"readahead_wasted\":%llu,\"us_per_touch\":",
+		       (unsigned long long)l->st.evict_failed,
+		       (unsigned long long)l->st.evicted_ahead,
+		       (unsigned long long)l->st.readahead_pages,
+		       (unsigned long long)l->st.readahead_used,
+		       (unsigned long long)l->st.readahead_wasted);
+		json_num(f, l->touches ? l->seconds * 1e6 /
+				(double)l->touches : NAN, 3);
+		printf(",\"ratio\":");
 		json_num(f, l->ratio, 3);
 		printf(",\"mismatches\":%llu,\"lru_faults\":%llu,"
 		       "\"nolimit_faults\":%llu,\"nolimit_evictions\":%llu,"
@@ -457,6 +466,15 @@ static void report(const struct region_cfg *c, const struct pageset *ps,
 	       per_s(l->evictions, l->seconds));
 	printf("  %-34s %12llu\n", "victims refused (kept resident)",
 	       (unsigned long long)l->st.evict_failed);
+	printf("  %-34s %12llu\n", "evicted ahead of need (all runs)",
+	       (unsigned long long)l->st.evicted_ahead);
+	printf("  %-34s %5llu / %5llu / %5llu\n",
+	       "read ahead / used / wasted, pages",
+	       (unsigned long long)l->st.readahead_pages,
+	       (unsigned long long)l->st.readahead_used,
+	       (unsigned long long)l->st.readahead_wasted);
+	printf("  %-34s %12.2f\n", "us per touch (touch phase)",
+	       l->touches ? l->seconds * 1e6 / (double)l->touches : NAN);
 	printf("  %-34s %12.3f\n", "ratio (pages held x 4096 / pool)",
 	       l->ratio);
 	printf("  %-34s %12llu %12llu\n", "mismatches",
