@@ -1,7 +1,34 @@
-# verify/lib.sh - what run.sh and run_region.sh share: one spin run and
-# its verdict, the job scheduler, and the report. Sourced, not run. The
-# including script sets here, work, jobs and CC, and defines
+# verify/lib.sh - what the runners (run.sh, run_region.sh, run_batch.sh,
+# run_writeback.sh) share: the checks for spin and a C compiler, the work
+# directory, one spin run and its verdict, the job scheduler, and the
+# report. Sourced, not run. The including script sets here (before it
+# sources this) and jobs, calls spin_require and spin_workdir, and defines
 # run_one DIR ARGS... (its own flags per mode), which calls pan_run.
+
+# spin_require SCRIPT: exit 77 (a skip) without spin, 1 without $CC (gcc
+# by default; sets CC).
+spin_require() {
+	if ! command -v spin >/dev/null 2>&1; then
+		echo "$1: spin is not installed: skipping (apt-get install spin)"
+		exit 77
+	fi
+	CC=${CC:-gcc}
+	if ! command -v "$CC" >/dev/null 2>&1; then
+		echo "$1: no C compiler ($CC)" >&2
+		exit 1
+	fi
+}
+
+# spin_workdir SCRIPT TAG: a new temporary directory in $work, removed at
+# exit unless $keep is 1 (then its name is printed).
+spin_workdir() {
+	work=$(mktemp -d "${TMPDIR:-/tmp}/$2.XXXXXX")
+	if [ "$keep" = 1 ]; then
+		echo "$1: work directory $work (kept)"
+	else
+		trap 'rm -rf "$work"' EXIT
+	fi
+}
 
 n=0
 order=()        # run numbers, with section headers as "#text"

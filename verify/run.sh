@@ -25,15 +25,8 @@
 set -u
 
 here=$(cd "$(dirname "$0")" && pwd)
-if ! command -v spin >/dev/null 2>&1; then
-	echo "run.sh: spin is not installed: skipping (apt-get install spin)"
-	exit 77
-fi
-CC=${CC:-gcc}
-if ! command -v "$CC" >/dev/null 2>&1; then
-	echo "run.sh: no C compiler ($CC)" >&2
-	exit 1
-fi
+. "$here/lib.sh"
+spin_require run.sh
 
 do_no_i4=0 do_old=0 do_mut=0 do_big=0 keep=0
 for a in "$@"; do
@@ -49,15 +42,9 @@ for a in "$@"; do
 	esac
 done
 
-work=$(mktemp -d "${TMPDIR:-/tmp}/uzswap-spin.XXXXXX")
-if [ "$keep" = 1 ]; then
-	echo "run.sh: work directory $work (kept)"
-else
-	trap 'rm -rf "$work"' EXIT
-fi
+spin_workdir run.sh uzswap-spin
 
 jobs=${JOBS:-$(nproc 2>/dev/null || echo 2)}
-. "$here/lib.sh"
 # run_one DIR NAME MODEL EXPECT MODE "SPIN_DEFINES"
 #   EXPECT: clean | error
 #   MODE:   safety    -DSAFETY -DNOCLAIM, pan -m10000  (assertions and

@@ -17,15 +17,8 @@
 set -u
 
 here=$(cd "$(dirname "$0")" && pwd)
-if ! command -v spin >/dev/null 2>&1; then
-	echo "run_batch.sh: spin is not installed: skipping (apt-get install spin)"
-	exit 77
-fi
-CC=${CC:-gcc}
-if ! command -v "$CC" >/dev/null 2>&1; then
-	echo "run_batch.sh: no C compiler ($CC)" >&2
-	exit 1
-fi
+. "$here/lib.sh"
+spin_require run_batch.sh
 
 do_big=0 keep=0
 for a in "$@"; do
@@ -37,16 +30,10 @@ for a in "$@"; do
 	esac
 done
 
-work=$(mktemp -d "${TMPDIR:-/tmp}/uzswap-spin-batch.XXXXXX")
-if [ "$keep" = 1 ]; then
-	echo "run_batch.sh: work directory $work (kept)"
-else
-	trap 'rm -rf "$work"' EXIT
-fi
+spin_workdir run_batch.sh uzswap-spin-batch
 
 model=batch_workers.pml
 jobs=${JOBS:-1}
-. "$here/lib.sh"
 # run_one DIR NAME EXPECT "SPIN_DEFINES": safety only (-DSAFETY -DNOCLAIM)
 run_one() {
 	local d=$1 name=$2 expect=$3 defs=$4 opt=-O0

@@ -30,15 +30,8 @@
 set -u
 
 here=$(cd "$(dirname "$0")" && pwd)
-if ! command -v spin >/dev/null 2>&1; then
-	echo "run_region.sh: spin is not installed: skipping (apt-get install spin)"
-	exit 77
-fi
-CC=${CC:-gcc}
-if ! command -v "$CC" >/dev/null 2>&1; then
-	echo "run_region.sh: no C compiler ($CC)" >&2
-	exit 1
-fi
+. "$here/lib.sh"
+spin_require run_region.sh
 
 do_all=0 do_big=0 keep=0
 for a in "$@"; do
@@ -51,16 +44,10 @@ for a in "$@"; do
 	esac
 done
 
-work=$(mktemp -d "${TMPDIR:-/tmp}/uzswap-spin-region.XXXXXX")
-if [ "$keep" = 1 ]; then
-	echo "run_region.sh: work directory $work (kept)"
-else
-	trap 'rm -rf "$work"' EXIT
-fi
+spin_workdir run_region.sh uzswap-spin-region
 
 model=region_evict.pml
 jobs=${JOBS:-1}
-. "$here/lib.sh"
 # run_one DIR NAME EXPECT MODE "SPIN_DEFINES"
 #   EXPECT: clean | error
 #   MODE:   safety     -DSAFETY -DNOCLAIM, pan -m10000 (assertions and

@@ -21,15 +21,8 @@
 set -u
 
 here=$(cd "$(dirname "$0")" && pwd)
-if ! command -v spin >/dev/null 2>&1; then
-	echo "run_writeback.sh: spin is not installed: skipping (apt-get install spin)"
-	exit 77
-fi
-CC=${CC:-gcc}
-if ! command -v "$CC" >/dev/null 2>&1; then
-	echo "run_writeback.sh: no C compiler ($CC)" >&2
-	exit 1
-fi
+. "$here/lib.sh"
+spin_require run_writeback.sh
 
 do_big=0 keep=0
 for a in "$@"; do
@@ -41,16 +34,10 @@ for a in "$@"; do
 	esac
 done
 
-work=$(mktemp -d "${TMPDIR:-/tmp}/uzswap-spin-writeback.XXXXXX")
-if [ "$keep" = 1 ]; then
-	echo "run_writeback.sh: work directory $work (kept)"
-else
-	trap 'rm -rf "$work"' EXIT
-fi
+spin_workdir run_writeback.sh uzswap-spin-writeback
 
 model=writeback_remote.pml
 jobs=${JOBS:-1}
-. "$here/lib.sh"
 # run_one DIR NAME EXPECT "SPIN_DEFINES": safety only (assertions and
 # invalid end states), exhaustive (-DCOLLAPSE compresses states losslessly)
 run_one() {
