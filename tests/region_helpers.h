@@ -1,8 +1,9 @@
 /*
  * region_helpers.h - what the region tests (test_region_fork,
- * test_region_unmap, test_region, test_region_ahead) share: a region made
- * in one call, its resident pages counted by mincore(), its stats (also
- * once the handler is idle).
+ * test_region_unmap, test_region, test_region_ahead, test_region_atfork,
+ * test_region_shared) share: a region made in one call (an INHERIT one or
+ * a skip), its resident pages counted by mincore(), its stats (also once
+ * the handler is idle).
  * Must never: hold test logic (each test says what it checks).
  */
 #ifndef UZ_TEST_REGION_HELPERS_H
@@ -27,6 +28,20 @@ static inline int t_region(struct uzswap *uz, uint64_t pages, uint64_t limit,
 	ro.first_offset = first;
 	ro.flags = flags;
 	return uzswap_region_create(uz, &ro, (void **)addr);
+}
+
+/* An INHERIT region as t_region() makes it (offsets from 0), or skip (77)
+ * where this process cannot have one (no userfaultfd, no EVENT_FORK). */
+static inline uint8_t *t_inherit_region_or_skip(struct uzswap *uz,
+						uint64_t pages, uint64_t limit)
+{
+	uint8_t *a;
+	int err = t_region(uz, pages, limit, 0, UZSWAP_REGION_INHERIT, &a);
+
+	if (err == -EPERM || err == -ENOSYS || err == -EOPNOTSUPP)
+		t_skip("no INHERIT region here: %s", uzswap_strerror(err));
+	T_EQ(err, 0);
+	return a;
 }
 
 /* Pages of [p, p + n pages) that mincore() finds resident (n <= 65536). */

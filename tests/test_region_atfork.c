@@ -69,15 +69,11 @@ int main(void)
 	pthread_t wt;
 	uint8_t *a;
 	unsigned bad = 0;
-	int err;
 
 	nsrc = t_corpus_or_skip("gcc.pages", &src);
 	T_ASSERT(nsrc >= 64);
 	uz = t_open_cache(NPAGES, NULL);
-	err = t_region(uz, NPAGES, LIMIT, 0, UZSWAP_REGION_INHERIT, &a);
-	if (err == -EPERM || err == -ENOSYS || err == -EOPNOTSUPP)
-		t_skip("no INHERIT region here: %s", uzswap_strerror(err));
-	T_EQ(err, 0);
+	a = t_inherit_region_or_skip(uz, NPAGES, LIMIT);
 	for (size_t i = 0; i < NPAGES; i++) {
 		atomic_store(&ver[i], 1);
 		uz_pagedata_make(a + i * PG, src, nsrc, i, 1);

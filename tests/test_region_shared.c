@@ -44,15 +44,12 @@ int main(void)
 	struct uzswap *uz;
 	uint8_t *a;
 	pid_t pid;
-	int err, status;
+	int status;
 
 	nsrc = t_corpus_or_skip("gcc.pages", &src);
 	T_ASSERT(nsrc >= 64);
 	uz = t_open_cache(NPAGES, NULL);
-	err = t_region(uz, NPAGES, LIMIT, 0, UZSWAP_REGION_INHERIT, &a);
-	if (err == -EPERM || err == -ENOSYS || err == -EOPNOTSUPP)
-		t_skip("no INHERIT region here: %s", uzswap_strerror(err));
-	T_EQ(err, 0);
+	a = t_inherit_region_or_skip(uz, NPAGES, LIMIT);
 	for (size_t i = 0; i < NPAGES; i++)
 		uz_pagedata_make(a + i * PG, src, nsrc, i, 1);
 	for (size_t i = 0; i < LIMIT / 2; i++)	/* faulted in: resident */
