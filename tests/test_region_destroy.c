@@ -317,7 +317,7 @@ static void test_offsets_held(void)
  */
 static void close_child(void)
 {
-	struct counts before = counts_settled(), after;	/* no cache */
+	struct counts before = counts_settled();	/* no cache */
 	struct uzswap *uz = t_open_cache(64, NULL);
 	uint8_t *a, want[PG];
 
@@ -328,13 +328,10 @@ static void close_child(void)
 	for (size_t i = 0; i < 16; i++)
 		uz_pagedata_make(a + i * PG, src, nsrc, i, 1);
 	uzswap_close(uz);
-	after = counts_now();
-	printf("close with a live region: fds %u -> %u, threads %u -> %u, "
-	       "mappings %u -> %u\n", before.fds, after.fds, before.tasks,
-	       after.tasks, before.maps, after.maps);
-	T_EQ(after.fds, before.fds);
-	T_EQ(after.tasks, before.tasks);
-	T_ASSERT(after.maps <= before.maps + MAP_SLACK);
+	/* With retries: a joined thread can stay in /proc/self/task for a
+	 * moment (its join returns at the tid clear, before the kernel
+	 * reaps it: "threads 1 -> 2" once at load ~8). */
+	expect_counts(&before, "close with a live region");
 	unsigned char v;
 	T_ASSERT(mincore(a, PG, &v) < 0 && errno == ENOMEM);	/* unmapped */
 	uz = t_open_cache(64, NULL);
