@@ -6,12 +6,16 @@
  *     (getrusage minor faults, same objects, same bytes);
  *   - the reserve never holds more than its budget, and is not counted in
  *     uz_zalloc_total_bytes();
+ *   - the budget is the pool's, not a share of it a shard: one thread's
+ *     drain keeps (nearly) the whole budget, and spans one thread emptied
+ *     serve another thread's refill (threads stick to different shards);
  *   - what it holds is given back after a second unused (at the next span
  *     event, or uz_zalloc_tick()), by uz_zalloc_compact() - including the
  *     spans compaction itself empties of live, fragmented objects - and at
  *     once when the budget goes 0.
  * Objects are real bytes: corpus pages cut to compressed-page sizes.
  */
+#include <pthread.h>
 #include <sys/resource.h>
 #include <time.h>
 
@@ -152,10 +156,75 @@ static void test_compact_fragmented(void)
 	       "pool's tick gives the reserve back\n");
 }
 
+/* One budget for all shards: a single thread's drain fills all of it. */
+static void test_budget_is_the_pools(void)
+{
+	struct uz_zalloc *za = uz_zalloc_create();
+	size_t budget = 4u << 20, kept;	/* below the ~5.6 MiB of spans */
+
+	T_ASSERT(za);
+	uz_zalloc_set_reserve(za, budget);
+	fill(za);
+	drain(za);
+	kept = uz_zalloc_reserve_bytes(za);
+	printf("one thread's drain kept %zu KiB of a %zu KiB budget\n",
+	       kept >> 10, budget >> 10);
+	T_ASSERT(kept <= budget);
+	T_ASSERT(kept > budget - 65536);	/* within a span of it */
+	uz_zalloc_destroy(za);
+}
+
+static void *thread_fill(void *za)
+{
+	fill(za);
+	return NULL;
+}
+
+static void *thread_fill_drain(void *za)
+{
+	fill(za);
+	drain(za);
+	return NULL;
+}
+
+static void run_in_thread(void *(*fn)(void *), struct uz_zalloc *za)
+{
+	pthread_t t;
+
+	T_EQ(pthread_create(&t, NULL, fn, za), 0);
+	T_EQ(pthread_join(t, NULL), 0);
+}
+
+/* A thread fills and drains; the next thread made (its own shard where
+ * there are two: threads get shards round robin) refills from the spans
+ * the first left warm. */
+static void test_refill_by_another_thread(void)
+{
+	struct uz_zalloc *za = uz_zalloc_create();
+	long f0;
+
+	T_ASSERT(za);
+	uz_zalloc_set_reserve(za, 64 << 20);
+	if (sysconf(_SC_NPROCESSORS_CONF) < 2)
+		printf("one CPU, one shard: the refill below is by another "
+		       "thread but not from another shard\n");
+	run_in_thread(thread_fill_drain, za);
+	T_ASSERT(uz_zalloc_reserve_bytes(za) > (4u << 20));
+	f0 = minflt();		/* the whole process's: the thread's are in */
+	run_in_thread(thread_fill, za);
+	f0 = minflt() - f0;
+	printf("refill by another thread: %ld minor faults\n", f0);
+	T_ASSERT(f0 < 100);	/* without sharing: ~1400 (and a stack) */
+	drain(za);
+	uz_zalloc_destroy(za);
+}
+
 int main(void)
 {
 	T_ASSERT(t_corpus_or_skip("sqlite.pages", &pages) >= 2000);
 	test_refill();
+	test_budget_is_the_pools();
+	test_refill_by_another_thread();
 	test_budget_and_release();
 	test_compact_fragmented();
 	free(pages);

@@ -247,8 +247,8 @@ size_t uz_zalloc_compact(struct uz_zalloc *za)
 						  false);
 	}
 	/* "Give memory back": the reserve too, with the spans the passes
-	 * just emptied (zs_span_release() put them there). */
-	freed += uz_zalloc_reserve_bytes(za);
+	 * just emptied (zs_span_release() put them there; their bytes are
+	 * in freed already, as the shard's held shrinking). */
 	zs_warm_drop_all(za);
 	return freed;
 }

@@ -259,103 +259,36 @@ static void zs_mark_prev(struct zs_span *s, uint8_t *p, bool hole)
 
 /* ---- spans ------------------------------------------------------------- */
 
-/*
- * The warm reserve. An empty span is given back to the kernel at once by
- * default, and refilling it then costs a page fault per page (~1.3 us
- * here: a cache emptied and filled again paid ~9 points of store speed
- * against the raw codec). Up to za->reserve bytes (all shards) of empty
- * spans keep their pages instead, oldest first, newest reused first; each
- * is given back after ZS_WARM_NS unused, checked whenever a span comes or
- * goes, and all of them by uz_zalloc_compact(). They are not in held: the
- * pool limit sees only spans in use (uz_zalloc_reserve_bytes() says how
- * much RSS the reserve adds). Shard lock held throughout.
- */
-static uint64_t zs_now(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
-
-/* Give a span's pages back; keep its address space as a spare or return
- * it to the arena. */
+/* Give a span's pages back; keep its address space as a spare of sh (its
+ * lock held) or, without sh or room there, return it to the arena. */
 static void zs_span_forget(struct uz_zalloc *za, struct zs_shard *sh,
 			   void *base)
 {
-	if (sh->nspare < za->max_spare && zs_span_give_back(za, base) == 0)
+	if (sh && sh->nspare < za->max_spare &&
+	    zs_span_give_back(za, base) == 0)
 		sh->spare[sh->nspare++] = base;
 	else
 		zs_arena_put_span(za, base, true);
 }
 
-/* Drop the n oldest warm spans. */
-static void zs_warm_drop(struct uz_zalloc *za, struct zs_shard *sh,
-			 unsigned n)
+/* Give back the warm spans the reserve lets go (arena.c): those unused for
+ * ZS_WARM_NS, or all. sh: the caller's shard, or NULL. */
+static void zs_warm_release(struct uz_zalloc *za, struct zs_shard *sh,
+			    bool all)
 {
-	size_t bytes = 0;
+	void *old[16];
+	unsigned n;
 
-	for (unsigned i = 0; i < n; i++) {
-		bytes += (size_t)sh->warm_pages[i] * ZS_PAGE;
-		zs_span_forget(za, sh, sh->warm[i]);
-	}
-	sh->nwarm -= n;
-	memmove(sh->warm, sh->warm + n, sh->nwarm * sizeof(sh->warm[0]));
-	memmove(sh->warm_pages, sh->warm_pages + n, sh->nwarm);
-	memmove(sh->warm_since, sh->warm_since + n,
-		sh->nwarm * sizeof(sh->warm_since[0]));
-	zs_add(&sh->warm_bytes, -(long)bytes);
-}
-
-static void zs_warm_expire(struct uz_zalloc *za, struct zs_shard *sh)
-{
-	uint64_t now;
-	unsigned n = 0;
-
-	if (!sh->nwarm)
-		return;
-	now = zs_now();
-	while (n < sh->nwarm && now - sh->warm_since[n] >= ZS_WARM_NS)
-		n++;
-	if (n)
-		zs_warm_drop(za, sh, n);
-}
-
-/* Keep an empty span with its pages, if the budget has room. */
-static bool zs_warm_put(struct uz_zalloc *za, struct zs_shard *sh,
-			void *base, unsigned pages)
-{
-	size_t budget = atomic_load_explicit(&za->reserve,
-					     memory_order_relaxed) / za->nshards;
-	size_t bytes = (size_t)pages * ZS_PAGE;
-
-	if (sh->nwarm == ZS_WARM_CAP ||
-	    atomic_load_explicit(&sh->warm_bytes, memory_order_relaxed) +
-	    bytes > budget)
-		return false;
-	sh->warm[sh->nwarm] = base;
-	sh->warm_pages[sh->nwarm] = (uint8_t)pages;
-	sh->warm_since[sh->nwarm++] = zs_now();
-	zs_add(&sh->warm_bytes, (long)bytes);
-	return true;
-}
-
-/* The newest warm span and its resident pages, or NULL. */
-static uint8_t *zs_warm_take(struct zs_shard *sh, unsigned *pages)
-{
-	if (!sh->nwarm)
-		return NULL;
-	sh->nwarm--;
-	*pages = sh->warm_pages[sh->nwarm];
-	zs_add(&sh->warm_bytes, -(long)*pages * ZS_PAGE);
-	return sh->warm[sh->nwarm];
+	while ((n = zs_arena_warm_expired(za, all, old, 16)) > 0)
+		for (unsigned i = 0; i < n; i++)
+			zs_span_forget(za, sh, old[i]);
 }
 
 /* A new open span: the bytes before its header are a hole to begin with. */
 static struct zs_span *zs_span_new(struct uz_zalloc *za, struct zs_shard *sh)
 {
 	unsigned warm_pages = 0;
-	uint8_t *base = zs_warm_take(sh, &warm_pages);
+	uint8_t *base = zs_arena_warm_take(za, &warm_pages);
 	uint32_t off;
 	struct zs_span *s;
 
@@ -374,7 +307,7 @@ static struct zs_span *zs_span_new(struct uz_zalloc *za, struct zs_shard *sh)
 	/* A warm span's pages are resident already: they count at once. */
 	zs_span_touch(sh, s, warm_pages * ZS_PAGE);
 	zs_add(&sh->nspans, 1);
-	zs_warm_expire(za, sh);
+	zs_warm_release(za, sh, false);
 	return s;
 }
 
@@ -389,23 +322,14 @@ void zs_span_release(struct uz_zalloc *za, struct zs_shard *sh,
 	}
 	zs_add(&sh->held, -(long)s->held * ZS_PAGE);
 	zs_add(&sh->nspans, -1);
-	zs_warm_expire(za, sh);
-	if (!zs_warm_put(za, sh, zs_base(s), s->held))
+	zs_warm_release(za, sh, false);
+	if (!zs_arena_warm_put(za, zs_base(s), s->held))
 		zs_span_forget(za, sh, zs_base(s));
 }
 
-/* Give every warm span of every shard back (compaction, a budget of 0). */
 void zs_warm_drop_all(struct uz_zalloc *za)
 {
-	for (unsigned i = 0; i < za->nshards; i++) {
-		struct zs_shard *sh = atomic_load(&za->shards[i]);
-
-		if (!sh)
-			continue;
-		zs_lock(sh);
-		zs_warm_drop(za, sh, sh->nwarm);
-		zs_unlock(sh);
-	}
+	zs_warm_release(za, NULL, true);
 }
 
 /*
@@ -749,32 +673,12 @@ void uz_zalloc_set_reserve(struct uz_zalloc *za, size_t bytes)
 
 void uz_zalloc_tick(struct uz_zalloc *za)
 {
-	for (unsigned i = 0; i < za->nshards; i++) {
-		struct zs_shard *sh = atomic_load(&za->shards[i]);
-
-		/* A relaxed peek at an atomic: nothing warm, no lock taken
-		 * (a span put in meanwhile is the next tick's). */
-		if (!sh || !atomic_load_explicit(&sh->warm_bytes,
-						 memory_order_relaxed))
-			continue;
-		zs_lock(sh);
-		zs_warm_expire(za, sh);
-		zs_unlock(sh);
-	}
+	zs_warm_release(za, NULL, false);
 }
 
 size_t uz_zalloc_reserve_bytes(struct uz_zalloc *za)
 {
-	size_t t = 0;
-
-	for (unsigned i = 0; i < za->nshards; i++) {
-		struct zs_shard *sh = atomic_load(&za->shards[i]);
-
-		if (sh)
-			t += atomic_load_explicit(&sh->warm_bytes,
-						  memory_order_relaxed);
-	}
-	return t;
+	return atomic_load_explicit(&za->warm_total, memory_order_relaxed);
 }
 
 void uz_zs_set_spares(struct uz_zalloc *za, unsigned n)

@@ -35,9 +35,10 @@
 #define ZS_GROUP_EVAC	(-2)			/* being emptied by compaction */
 #define ZS_SPARE_DEF	2			/* empty spans kept per shard */
 #define ZS_SPARE_CAP	16
-/* The warm reserve (zs_span_release): empty spans kept with their pages,
- * per shard at most this many, each given back after ZS_WARM_NS unused. */
-#define ZS_WARM_CAP	256
+/* The warm reserve (arena.c): empty spans kept with their pages, at most
+ * this many in the whole pool (64 MiB), each given back after ZS_WARM_NS
+ * unused. */
+#define ZS_WARM_CAP	1024
 #define ZS_WARM_NS	(1000 * 1000 * 1000ull)
 #define ZS_MAX_SHARDS	64
 
@@ -103,14 +104,6 @@ struct zs_shard {
 	struct zs_span *gtail[ZS_NGROUPS];
 	void *spare[ZS_SPARE_CAP];		/* given back, reusable */
 	unsigned nspare;
-	/* The warm reserve, oldest first: empty spans whose touched pages
-	 * were kept (reusing one costs no page fault), their page counts and
-	 * when they went in. warm_bytes: their pages, not in held. */
-	void *warm[ZS_WARM_CAP];
-	uint8_t warm_pages[ZS_WARM_CAP];
-	uint64_t warm_since[ZS_WARM_CAP];
-	unsigned nwarm;
-	atomic_size_t warm_bytes;
 	unsigned id;
 	uint16_t gen;				/* compaction pass counter */
 	uint64_t free_h;			/* free handles, 0 = none */
@@ -148,6 +141,17 @@ struct uz_zalloc {
 	struct zs_region *partial;	/* those with a free span */
 	struct zs_region **rt;		/* address -> region hash table */
 	size_t rt_cap;			/* its slots, a power of two */
+	/* The warm reserve, under arena_lock too, oldest first: empty spans
+	 * whose touched pages were kept (reusing one costs no page fault),
+	 * their page counts and when they went in. One list for the pool, not
+	 * one a shard: a span one thread emptied serves another thread's
+	 * refill, and a shard gone idle cannot sit on the budget. warm_total:
+	 * their bytes (not in held), read without the lock. */
+	unsigned nwarm;
+	atomic_size_t warm_total;
+	void *warm[ZS_WARM_CAP];
+	uint8_t warm_pages[ZS_WARM_CAP];
+	uint64_t warm_since[ZS_WARM_CAP];
 };
 
 /* Internal figures for the benchmark (not part of zalloc.h). */
@@ -159,8 +163,8 @@ struct uz_zs_stats {
 	size_t meta_bytes;	/* allocator struct, shards, handle table */
 };
 void uz_zs_stats(struct uz_zalloc *za, struct uz_zs_stats *st);
-/* The warm reserve of every shard given back (zsmalloc.c; takes each
- * shard lock: never call it with one held). */
+/* Every warm span given back (zsmalloc.c; compaction, a budget of 0). No
+ * shard lock held. */
 void zs_warm_drop_all(struct uz_zalloc *za);
 /* Empty spans each shard keeps (MADV_DONTNEED'd) rather than unmaps. */
 void uz_zs_set_spares(struct uz_zalloc *za, unsigned n);
@@ -319,6 +323,16 @@ void zs_arena_destroy(struct uz_zalloc *za);
 /* Hand an empty span's pages to the kernel. 0 or -1. */
 int zs_span_give_back(struct uz_zalloc *za, void *base);
 size_t zs_arena_meta_bytes(struct uz_zalloc *za);
+/* The warm reserve (arena.c). put: keep an empty span of `pages` touched
+ * pages if the budget has room (false: the caller gives it back). take:
+ * the newest warm span and its touched pages, or NULL. expired: move up to
+ * max spans out of the reserve into out[], the oldest first - those unused
+ * for ZS_WARM_NS, or all with all - for the caller to give back (never
+ * under the arena lock: madvise is slow); returns how many. */
+bool zs_arena_warm_put(struct uz_zalloc *za, void *base, unsigned pages);
+void *zs_arena_warm_take(struct uz_zalloc *za, unsigned *pages);
+unsigned zs_arena_warm_expired(struct uz_zalloc *za, bool all, void **out,
+			       unsigned max);
 
 /* Shared by zsmalloc.c and compact.c; shard lock held. */
 uint32_t zs_slot_gran(struct uz_zalloc *za, const uint8_t *slot);
