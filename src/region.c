@@ -645,12 +645,21 @@ static void move_out(struct uz_region *r, const size_t *vic, size_t nv,
  * kernel take a write fault there: no child maps the page, so it is
  * reused, exclusive, same bytes, nothing written; the victims get a
  * second chance (V_UNSHARED) and move at the hand's next pass. The
- * handler faults only on present pages here, never a missing one it
+ * handler must fault only on present pages here, never a missing one it
  * would have to serve itself: the page was mapped at the MOVE, is
  * EVICTING (no fill), a DONTNEED's zap waits until its REMOVE is read
  * (npend 0: none read since the last apply, and an applied one made its
- * pages NEVER, not victims), and an munmap meanwhile gives ENOMEM. With a
- * live child it would copy every page: never then.
+ * pages NEVER, not victims), and an munmap meanwhile gives ENOMEM - the
+ * spin model verify/region_unshare.pml checks this, and fails without
+ * the npend check. NOT covered (the model's -DDONTUNMAP fails): an
+ * mremap(MREMAP_DONTUNMAP) of a victim between its MOVE and here (the old
+ * address stays registered, and missing: checked on this kernel), or an
+ * mremap(MREMAP_FIXED) of another region range with an evicted page onto
+ * it; the populate then takes a userfault that only this thread could
+ * serve, and the handler hangs with the mremap waiting for it. Needs a
+ * program's mremap of an inherited region's page inside one batch after
+ * its fork child is gone. With a live child it would copy every page:
+ * never then.
  */
 static void unshare_victims(struct uz_region *r, const size_t *vic,
 			    size_t nv, uint8_t *out)
