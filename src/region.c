@@ -1954,6 +1954,8 @@ int uzswap_region_create(struct uzswap *uz,
 		r->clean = NULL;
 	r->bounce = aligned_alloc(PAGE, (1 + RA_MAX) * PAGE);
 	r->evfd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (r->evfd < 0 && (errno == EMFILE || errno == ENFILE))
+		err = -errno;	/* out of descriptors, not of memory */
 	if (!r->state || !r->ref || !r->pinned || !r->ra || !r->clean ||
 	    !r->bounce || r->evfd < 0)
 		goto fail;

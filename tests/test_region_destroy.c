@@ -20,6 +20,7 @@
 #include <pthread.h>
 #include <stdatomic.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 
 #include "test_region_util.h"
@@ -364,11 +365,75 @@ static void test_close_live(void)
 	T_ASSERT(WIFEXITED(status) && WEXITSTATUS(status) == 0);
 }
 
+/*
+ * Out of file descriptors (uffd_open's -EMFILE path, region.c): in a
+ * child, RLIMIT_NOFILE at the lowest free descriptor, then one more each
+ * round, until a region can be made. Each create that runs out (its
+ * userfaultfd, staging's, the eventfd) returns -EMFILE, which
+ * uzswap_strerror names, and leaves no descriptor, thread or mapping
+ * behind; the first that fits makes a working region.
+ */
+static void nofile_child(void)
+{
+	struct uzswap *uz = t_open_cache(64, NULL);
+	struct counts was = counts_settled();
+	struct rlimit lim, old;
+	int low = dup(0), err = -EMFILE;
+	unsigned extra, fails = 0;
+	uint8_t *a;
+
+	T_ASSERT(low >= 0 && getrlimit(RLIMIT_NOFILE, &old) == 0);
+	close(low);
+	for (extra = 0; extra < 16 && err == -EMFILE; extra++) {
+		lim = old;
+		lim.rlim_cur = (rlim_t)low + extra;
+		T_EQ(setrlimit(RLIMIT_NOFILE, &lim), 0);
+		err = t_region_make(uz, 16, 4, 0, &a);
+		T_EQ(setrlimit(RLIMIT_NOFILE, &old), 0);
+		if (err)
+			printf("limit %d + %u: %s\n", low, extra,
+			       uzswap_strerror(err));
+		if (err == -EMFILE) {
+			fails++;
+			T_ASSERT(strstr(uzswap_strerror(err), "open files"));
+			expect_counts(&was, "create out of descriptors");
+		}
+	}
+	T_EQ(err, 0);
+	T_ASSERT(fails >= 3);	/* uffd, staging's uffd, eventfd */
+	for (size_t i = 0; i < 16; i++)	/* a working region */
+		memcpy(a + i * T_PAGE, src + i * T_PAGE, T_PAGE);
+	for (size_t i = 0; i < 16; i++)
+		T_ASSERT(!memcmp(a + i * T_PAGE, src + i * T_PAGE, T_PAGE));
+	T_EQ(uzswap_region_destroy(uz, a), 0);
+	expect_counts(&was, "after the region that fit");
+	uzswap_close(uz);
+}
+
+static void test_nofile(void)
+{
+	int status;
+	pid_t pid;
+
+	fflush(NULL);
+	pid = fork();
+	T_ASSERT(pid >= 0);
+	if (pid == 0) {
+		nofile_child();
+		fflush(NULL);
+		_exit(T_PASS);
+	}
+	T_EQ(waitpid(pid, &status, 0), pid);
+	T_ASSERT(WIFEXITED(status));
+	T_EQ(WEXITSTATUS(status), T_PASS);
+}
+
 int main(void)
 {
 	nsrc = t_corpus_or_skip("gcc.pages", &src);
 	t_region_or_skip();
 	t_watchdog("test_region_destroy", 120);
+	test_nofile();
 	test_after_faulting();
 	test_backing();
 	test_loop();
