@@ -23,7 +23,7 @@
 #include <sys/resource.h>
 #include <sys/wait.h>
 
-#include "test_region_util.h"
+#include "region_helpers.h"
 
 #define PG T_PAGE
 #define NT 4
@@ -173,7 +173,7 @@ static void after_faulting(struct uzswap *uz, unsigned round,
 	pthread_t th[NT];
 	uint8_t *a;
 
-	T_EQ(t_region_make(uz, NPAGES, 32, 0, &a), 0);
+	T_EQ(t_region(uz, NPAGES, 32, 0, 0, &a), 0);
 	for (unsigned t = 0; t < NT; t++) {
 		f[t] = (struct faulter){ .a = a, .t = t, .stop = &stop,
 					 .seed = t + 1 };
@@ -193,7 +193,7 @@ static void after_faulting(struct uzswap *uz, unsigned round,
 	expect_cache_empty(uz, "after faulting");
 	if (round)
 		expect_counts(was, "after faulting");
-	T_EQ(t_region_make(uz, NPAGES, 32, 0, &a), 0);	/* same offsets */
+	T_EQ(t_region(uz, NPAGES, 32, 0, 0, &a), 0);	/* same offsets */
 	expect_zeros(a, NPAGES);
 	T_EQ(uzswap_region_destroy(uz, a), 0);
 	expect_cache_empty(uz, "reused offsets");
@@ -217,7 +217,7 @@ static void test_backing(void)
 	struct uzswap_stats st;
 	uint8_t *a;
 
-	T_EQ(t_region_make(uz, NPAGES, 16, 0, &a), 0);
+	T_EQ(t_region(uz, NPAGES, 16, 0, 0, &a), 0);
 	for (size_t i = 0; i < NPAGES; i++)
 		uz_pagedata_make(a + i * PG, src, nsrc, i, 1);
 	while (uzswap_writeback(uz, 64) > 0)
@@ -228,7 +228,7 @@ static void test_backing(void)
 	T_ASSERT(st.backing_pages >= NPAGES / 2);
 	T_EQ(uzswap_region_destroy(uz, a), 0);
 	expect_cache_empty(uz, "backing: after destroy");
-	T_EQ(t_region_make(uz, NPAGES, 16, 0, &a), 0);
+	T_EQ(t_region(uz, NPAGES, 16, 0, 0, &a), 0);
 	expect_zeros(a, NPAGES);
 	T_EQ(uzswap_region_destroy(uz, a), 0);
 	uzswap_close(uz);
@@ -238,7 +238,7 @@ static void loop_round(struct uzswap *uz, unsigned k)
 {
 	uint8_t *a;
 
-	T_EQ(t_region_make(uz, 64, 0, (k * 64) % NPAGES, &a), 0);
+	T_EQ(t_region(uz, 64, 0, (k * 64) % NPAGES, 0, &a), 0);
 	for (size_t i = 0; i < 64; i += 3)
 		uz_pagedata_make(a + i * PG, src, nsrc, i, k + 1);
 	T_EQ(uzswap_region_set_limit(uz, a, 4 * PG), 0);
@@ -292,19 +292,19 @@ static void test_offsets_held(void)
 	pthread_t th;
 	uint8_t *b;
 
-	T_EQ(t_region_make(uz, NPAGES, 16, 0, &d.a), 0);
+	T_EQ(t_region(uz, NPAGES, 16, 0, 0, &d.a), 0);
 	for (size_t i = 0; i < NPAGES; i++)
 		uz_pagedata_make(d.a + i * PG, src, nsrc, i, 1);
 	uz_region_destroy_delay_us = 300000;
 	T_EQ(pthread_create(&th, NULL, destroyer_main, &d), 0);
 	usleep(100000);		/* destroy has unlisted it, is in the delay */
-	T_EQ(t_region_make(uz, NPAGES, 16, NPAGES / 2, &b), -EBUSY);
-	T_EQ(t_region_make(uz, NPAGES, 16, NPAGES, &b), 0);
+	T_EQ(t_region(uz, NPAGES, 16, NPAGES / 2, 0, &b), -EBUSY);
+	T_EQ(t_region(uz, NPAGES, 16, NPAGES, 0, &b), 0);
 	T_EQ(uzswap_region_destroy(uz, b), 0);
 	pthread_join(th, NULL);
 	uz_region_destroy_delay_us = 0;
 	expect_cache_empty(uz, "offsets held");
-	T_EQ(t_region_make(uz, NPAGES, 16, NPAGES / 2, &b), 0);
+	T_EQ(t_region(uz, NPAGES, 16, NPAGES / 2, 0, &b), 0);
 	expect_zeros(b, NPAGES);
 	T_EQ(uzswap_region_destroy(uz, b), 0);
 	uzswap_close(uz);
@@ -325,7 +325,7 @@ static void close_child(void)
 	signal(SIGALRM, SIG_DFL);	/* a hang: killed by the alarm */
 	signal(SIGSEGV, SIG_DFL);	/* not a sanitizer's handler */
 	alarm(10);
-	T_EQ(t_region_make(uz, 16, 4, 0, &a), 0);
+	T_EQ(t_region(uz, 16, 4, 0, 0, &a), 0);
 	for (size_t i = 0; i < 16; i++)
 		uz_pagedata_make(a + i * PG, src, nsrc, i, 1);
 	uzswap_close(uz);
@@ -336,7 +336,7 @@ static void close_child(void)
 	unsigned char v;
 	T_ASSERT(mincore(a, PG, &v) < 0 && errno == ENOMEM);	/* unmapped */
 	uz = t_open_cache(64, NULL);
-	T_EQ(t_region_make(uz, 16, 4, 0, &a), 0);
+	T_EQ(t_region(uz, 16, 4, 0, 0, &a), 0);
 	for (size_t i = 0; i < 16; i++)
 		uz_pagedata_make(a + i * PG, src, nsrc, i, 2);
 	uz_pagedata_make(want, src, nsrc, 0, 2);
@@ -388,7 +388,7 @@ static void nofile_child(void)
 		lim = old;
 		lim.rlim_cur = (rlim_t)low + extra;
 		T_EQ(setrlimit(RLIMIT_NOFILE, &lim), 0);
-		err = t_region_make(uz, 16, 4, 0, &a);
+		err = t_region(uz, 16, 4, 0, 0, &a);
 		T_EQ(setrlimit(RLIMIT_NOFILE, &old), 0);
 		if (err)
 			printf("limit %d + %u: %s\n", low, extra,

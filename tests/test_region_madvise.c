@@ -15,12 +15,12 @@
 #define _GNU_SOURCE
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <sys/mman.h>
 #include <sys/syscall.h>
 
 #include "helpers.h"
 #include "region_helpers.h"
-#include "test_region_util.h"
 #include "uzswap.h"
 
 #define PG T_PAGE
@@ -142,51 +142,46 @@ static void expect_zero(const uint8_t *p, const char *what)
 	}
 }
 
-/* The faulting page itself is dropped while its fill is held. */
-static void dontneed_fault(void)
+/* Pages pg[0..n) fault in sequence, and page drop is dropped while the
+ * last fill is held; the run after that fill was read ahead if ra. */
+static void dontneed_during(const size_t *pg, size_t n, size_t drop,
+			    bool ra, const char *what)
 {
 	struct uzswap *uz = t_open_cache(NP, NULL);
 	uint8_t *a = region_filled(uz);
-	struct touch t = { a, { 5 }, 1, -1 };
+	struct touch t = { a, { 0 }, n, -1 };
+	uint64_t ra0 = t_region_stats(uz, a).readahead_pages;
 	pthread_t th;
 
+	memcpy(t.pages, pg, n * sizeof(*pg));
+	T_ASSERT(t_resident(a + drop * PG, 1) == 0);
 	touch_held(&t, &th);
-	T_EQ(madvise(a + 5 * PG, PG, MADV_DONTNEED), 0);
+	T_EQ(madvise(a + drop * PG, PG, MADV_DONTNEED), 0);
 	release(th);
-	expect_zero(a + 5 * PG, "dontneed of the faulting page");
+	/* Read ahead, or the case is not the one meant. */
+	T_ASSERT(!ra || t_region_stats(uz, a).readahead_pages > ra0);
+	expect_zero(a + drop * PG, what);
 	for (size_t i = 0; i < NP; i++)
-		if (i != 5)
+		if (i != drop)
 			T_ASSERT(!memcmp(a + i * PG, want(i), PG));
-	expect_count(uz, a, "dontneed of the faulting page");
+	expect_count(uz, a, what);
 	T_EQ(uzswap_region_destroy(uz, a), 0);
 	uzswap_close(uz);
+}
+
+/* The faulting page itself is dropped while its fill is held. */
+static void dontneed_fault(void)
+{
+	dontneed_during((const size_t[]){ 5 }, 1, 5, false,
+			"dontneed of the faulting page");
 }
 
 /* Pages 20, 21 fault in sequence: 21 brings 22..25 in with it (fault-
  * around); page 23 of that run is dropped while the run's copy is held. */
 static void dontneed_run(void)
 {
-	struct uzswap *uz = t_open_cache(NP, NULL);
-	uint8_t *a = region_filled(uz);
-	struct touch t = { a, { 20, 21 }, 2, -1 };
-	uint64_t ra0 = t_region_stats(uz, a).readahead_pages;
-	pthread_t th;
-
-	for (size_t i = 22; i < 26; i++)
-		T_ASSERT(t_resident(a + i * PG, 1) == 0);
-	touch_held(&t, &th);
-	T_EQ(madvise(a + 23 * PG, PG, MADV_DONTNEED), 0);
-	release(th);
-	/* The run was read ahead (not the point of the test if not). */
-	T_ASSERT(t_region_stats(uz, a).readahead_pages > ra0 ||
-		 t_resident(a + 22 * PG, 1));
-	expect_zero(a + 23 * PG, "dontneed in a fault-around run");
-	for (size_t i = 0; i < NP; i++)
-		if (i != 23)
-			T_ASSERT(!memcmp(a + i * PG, want(i), PG));
-	expect_count(uz, a, "dontneed in a fault-around run");
-	T_EQ(uzswap_region_destroy(uz, a), 0);
-	uzswap_close(uz);
+	dontneed_during((const size_t[]){ 20, 21 }, 2, 23, true,
+			"dontneed in a fault-around run");
 }
 
 /* The faulting page is moved away (mremap) while its fill is held: its
