@@ -739,7 +739,7 @@ UZSWAP_API int uzswap_region_options_init_sized(
  * cache uses one of the offsets, or one being destroyed still does: until
  * its uzswap_region_destroy() returns), -ENOSPC (64 regions live already),
  * -ENOMEM, -EMFILE / -ENFILE (no file descriptor left for its
- * userfaultfd), -EOPNOTSUPP (the kernel's userfaultfd lacks UFFDIO_MOVE:
+ * userfaultfds or eventfd), -EOPNOTSUPP (the kernel's userfaultfd lacks UFFDIO_MOVE:
  * Linux 6.8 or newer is needed), -ENOSYS (no userfaultfd at all: a kernel
  * without CONFIG_USERFAULTFD, or a seccomp filter answering ENOSYS),
  * -EPERM (userfaultfd not permitted to this process - user-mode-only for

@@ -142,6 +142,7 @@ struct uz_region {
 	size_t cur_nv;
 	struct uffd_msg pend[PEND_MAX];	/* REMOVE/UNMAP/REMAP read nested */
 	size_t npend;
+	bool pend_lost;		/* one applied as read (pend[] full) */
 	struct ra_stream ra_st[RA_STREAMS];	/* fault-around's streams */
 	struct ra_stream *ra_cur;	/* the one of the fault being served */
 	uint64_t ra_clock;
@@ -227,25 +228,97 @@ static uint64_t hist_pct(const struct uz_region *r, unsigned pct)
 
 static void uffd_changing(struct uz_region *r);
 
+/*
+ * Test hook (tests/test_region_madvise.c, static library only):
+ * microseconds a fill sleeps with its page read, before it goes in
+ * (fill_page), and again after a copy met EAGAIN and the events were read
+ * - the window in which the program's MADV_DONTNEED of the page is read
+ * and its range emptied. fill_held counts the sleeps. 0 in every other
+ * program.
+ */
+_Atomic unsigned uz_region_fill_delay_us;
+_Atomic unsigned uz_region_fill_held;
+
+static void fill_hold(void)
+{
+	unsigned d = atomic_load_explicit(&uz_region_fill_delay_us,
+					  memory_order_relaxed);
+
+	if (d) {
+		atomic_fetch_add(&uz_region_fill_held, 1);
+		usleep(d);
+	}
+}
+
+/* [*lo, *hi): the range of the program's REMOVE, UNMAP or REMAP (its
+ * source; *to: where it went, else 0). False for any other message. */
+static bool event_range(const struct uffd_msg *m, uintptr_t *lo,
+			uintptr_t *hi, uintptr_t *to)
+{
+	*to = 0;
+	if (m->event == UFFD_EVENT_REMAP) {
+		*lo = (uintptr_t)m->arg.remap.from;
+		*hi = *lo + (uintptr_t)m->arg.remap.len;
+		*to = (uintptr_t)m->arg.remap.to;
+		return true;
+	}
+	if (m->event != UFFD_EVENT_REMOVE && m->event != UFFD_EVENT_UNMAP)
+		return false;
+	*lo = (uintptr_t)m->arg.remove.start;
+	*hi = (uintptr_t)m->arg.remove.end;
+	return true;
+}
+
+/*
+ * Where an install into [lo, hi) must stop: the lowest page that an
+ * event read and not yet applied (pend[]) drops, unmaps or moves; hi if
+ * none; lo if an event was applied as read (pend[] full: no record). The
+ * kernel refuses our ops (EAGAIN) only until we read such an event, and
+ * empties a REMOVE's range at some later moment we cannot see: a page
+ * copied in after the read could land after that, its old bytes mapped
+ * after the program's madvise returned (test_region_madvise). Pages
+ * states are up to date but for pend[] (claim_locked applies it before a
+ * fill), so a page this cuts is the event's: it stays missing, and the
+ * event, applied next, settles it.
+ */
+static uintptr_t range_pending(const struct uz_region *r, uintptr_t lo,
+			       uintptr_t hi)
+{
+	uintptr_t cut = r->pend_lost ? lo : hi, a, b, to;
+
+	for (size_t k = 0; k < r->npend && cut > lo; k++) {
+		if (!event_range(&r->pend[k], &a, &b, &to))
+			continue;
+		a &= ~(uintptr_t)(PAGE - 1);
+		if (a < cut && b > lo)
+			cut = a > lo ? a : lo;
+	}
+	return cut;
+}
 
 /* The len bytes at addr (in the region, or where the program moved pages
  * of it) get a copy of src, in one UFFDIO_COPY (waking the faulting
  * threads) unless the address space changes under it. Returns the bytes
- * copied (len on success), *err the errno of the page it stopped at. */
+ * copied (len on success), *err the errno of the page it stopped at:
+ * -ECANCELED where a pending event of the program's took the rest
+ * (range_pending: not copied, its threads not woken). */
 static size_t uffd_copy_range(struct uz_region *r, uintptr_t addr,
 			      const void *src, size_t len, int *err)
 {
-	size_t done = 0;
+	size_t done = 0, want = len;
 
 	*err = 0;
-	while (done < len) {
+	while (done < (len = range_pending(r, addr + done, addr + len) -
+			     addr)) {
 		struct uffdio_copy c = {
 			.dst = addr + done, .src = (uintptr_t)src + done,
 			.len = len - done,
 		};
 
-		if (ioctl(r->uffd, UFFDIO_COPY, &c) == 0)
-			return len;
+		if (ioctl(r->uffd, UFFDIO_COPY, &c) == 0) {
+			done = len;
+			continue;	/* all, or up to a cut */
+		}
 		if (c.copy > 0)
 			done += (size_t)c.copy;
 		if (errno != EAGAIN) {
@@ -253,7 +326,10 @@ static size_t uffd_copy_range(struct uz_region *r, uintptr_t addr,
 			break;
 		}
 		uffd_changing(r);
+		fill_hold();	/* test hook */
 	}
+	if (!*err && done < want)
+		*err = -ECANCELED;
 	return done & ~(size_t)(PAGE - 1);
 }
 
@@ -277,18 +353,18 @@ static int uffd_zero_once(struct uz_region *r, uintptr_t addr)
 	return ioctl(r->uffd, UFFDIO_ZEROPAGE, &z) < 0 ? -errno : 0;
 }
 
+/* A zero page at addr: 0, -errno, -ECANCELED (range_pending: not done). */
 static int uffd_zero_at(struct uz_region *r, uintptr_t addr)
 {
 	int err;
 
-	while ((err = uffd_zero_once(r, addr)) == -EAGAIN)
+	for (;;) {
+		if (range_pending(r, addr, addr + PAGE) == addr)
+			return -ECANCELED;
+		if ((err = uffd_zero_once(r, addr)) != -EAGAIN)
+			return err;
 		uffd_changing(r);
-	return err;
-}
-
-static int uffd_zero(struct uz_region *r, size_t i)
-{
-	return uffd_zero_at(r, (uintptr_t)(r->base + i * PAGE));
+	}
 }
 
 static void uffd_wake_at(struct uz_region *r, uintptr_t addr)
@@ -303,20 +379,20 @@ static void uffd_wake(struct uz_region *r, size_t i)
 	uffd_wake_at(r, (uintptr_t)(r->base + i * PAGE));
 }
 
-/* A page that cannot be read back: SIGBUS on touch, never wrong data. */
-static void uffd_poison_at(struct uz_region *r, uintptr_t addr)
+/* A page that cannot be read back: SIGBUS on touch, never wrong data.
+ * -ECANCELED: a pending event of the program's took it (range_pending). */
+static int uffd_poison_at(struct uz_region *r, uintptr_t addr)
 {
 	struct uffdio_poison p = { .range = { addr, PAGE } };
 
-	while (ioctl(r->uffd, UFFDIO_POISON, &p) < 0 && errno == EAGAIN) {
+	for (;;) {
+		if (range_pending(r, addr, addr + PAGE) == addr)
+			return -ECANCELED;
+		if (ioctl(r->uffd, UFFDIO_POISON, &p) == 0 || errno != EAGAIN)
+			return 0;
 		p.updated = 0;
 		uffd_changing(r);
 	}
-}
-
-static void uffd_poison(struct uz_region *r, size_t i)
-{
-	uffd_poison_at(r, (uintptr_t)(r->base + i * PAGE));
 }
 
 /*
@@ -326,10 +402,15 @@ static void uffd_poison(struct uz_region *r, size_t i)
 static size_t uffd_move(struct uz_region *r, int fd, void *dst,
 			const void *src, size_t len, uint64_t mode, int *err)
 {
-	size_t done = 0;
+	size_t done = 0, want = len;
 
 	*err = 0;
-	while (done < len) {
+	/* Into the region (a refused victim going back): not into a range
+	 * a pending event took (range_pending), as a copy. */
+	while (done < (len = fd != r->uffd ? len :
+			     range_pending(r, (uintptr_t)dst + done,
+					   (uintptr_t)dst + len) -
+			     (uintptr_t)dst)) {
 		struct uffdio_move m = {
 			.dst = (uintptr_t)dst + done,
 			.src = (uintptr_t)src + done,
@@ -348,6 +429,8 @@ static size_t uffd_move(struct uz_region *r, int fd, void *dst,
 		}
 		uffd_changing(r);
 	}
+	if (!*err && done < want)
+		*err = ECANCELED;
 	return done & ~(size_t)(PAGE - 1);
 }
 
@@ -562,12 +645,21 @@ static void move_out(struct uz_region *r, const size_t *vic, size_t nv,
  * kernel take a write fault there: no child maps the page, so it is
  * reused, exclusive, same bytes, nothing written; the victims get a
  * second chance (V_UNSHARED) and move at the hand's next pass. The
- * handler faults only on present pages here, never a missing one it
+ * handler must fault only on present pages here, never a missing one it
  * would have to serve itself: the page was mapped at the MOVE, is
  * EVICTING (no fill), a DONTNEED's zap waits until its REMOVE is read
  * (npend 0: none read since the last apply, and an applied one made its
- * pages NEVER, not victims), and an munmap meanwhile gives ENOMEM. With a
- * live child it would copy every page: never then.
+ * pages NEVER, not victims), and an munmap meanwhile gives ENOMEM - the
+ * spin model verify/region_unshare.pml checks this, and fails without
+ * the npend check. NOT covered (the model's -DDONTUNMAP fails): an
+ * mremap(MREMAP_DONTUNMAP) of a victim between its MOVE and here (the old
+ * address stays registered, and missing: checked on this kernel), or an
+ * mremap(MREMAP_FIXED) of another region range with an evicted page onto
+ * it; the populate then takes a userfault that only this thread could
+ * serve, and the handler hangs with the mremap waiting for it. Needs a
+ * program's mremap of an inherited region's page inside one batch after
+ * its fork child is gone. With a live child it would copy every page:
+ * never then.
  */
 static void unshare_victims(struct uz_region *r, const size_t *vic,
 			    size_t nv, uint8_t *out)
@@ -753,7 +845,9 @@ static size_t evict_room_locked(struct uz_region *r)
 
 /* ---- faults (handler only) ---- */
 
-enum fill_how { FILL_LOADED, FILL_ZERO, FILL_FAILED };
+/* FILL_CUT: not filled - the program dropped, unmapped or moved the page
+ * meanwhile (range_pending); missing as before, its event settles it. */
+enum fill_how { FILL_LOADED, FILL_ZERO, FILL_FAILED, FILL_CUT };
 
 /*
  * Region lock held: wait out an in-flight state of page i and make room
@@ -924,12 +1018,44 @@ static void ra_done_locked(struct uz_region *r, size_t i, size_t n,
 }
 
 /*
+ * No lock: page i (how; its bytes in bounce) and the *nra pages read
+ * after it into the region, in one copy when loaded. 0, or the errno of
+ * page i: -ECANCELED (an event of the program's, read meanwhile, takes
+ * it: nothing of the fill is in), -EEXIST (should not happen: FILLING
+ * implies an empty PTE, nobody else installs it; the kernel woke no one),
+ * anything else: the region unmapped under us (destroy). *nra: how many
+ * of the run came in.
+ */
+static int fill_install(struct uz_region *r, size_t i, enum fill_how how,
+			size_t *nra)
+{
+	uintptr_t at = (uintptr_t)(r->base + i * PAGE);
+	size_t in;
+	int err;
+
+	fill_hold();	/* test hook */
+	if (how == FILL_ZERO)
+		return uffd_zero_at(r, at);
+	if (how == FILL_FAILED)
+		return uffd_poison_at(r, at);
+	in = uffd_copy_range(r, at, r->bounce, (1 + *nra) * PAGE, &err) / PAGE;
+	/* A run that crosses into another VMA (the program split the region:
+	 * mlock, mprotect, madvise) is refused whole with -ENOENT: page i
+	 * alone then, or its thread sleeps forever (test_region_pin hung in
+	 * mlock). */
+	if (!in && *nra && err == -ENOENT)
+		in = (err = uffd_copy(r, i, r->bounce)) == 0;
+	*nra = in ? in - 1 : 0;
+	return in ? 0 : err;
+}
+
+/*
  * No lock, page i FILLING (it was s): its contents into the region, from
  * the cache or the file - EVICTED, or NEVER (a page stored at the offset
  * before the region existed shows through) - else zeros; an evicted page
  * that cannot be read is poisoned, never zeros; with it the *nra pages
  * claimed after it, if read (*nra: how many came in; hash[1..]: theirs).
- * *t1: when it was in.
+ * *t1: when it was in. FILL_CUT: nothing came in (fill_install).
  */
 static enum fill_how fill_page(struct uz_region *r, size_t i, uint8_t s,
 			       size_t *nra, uint64_t *t1, uint64_t *hash)
@@ -947,30 +1073,14 @@ static enum fill_how fill_page(struct uz_region *r, size_t i, uint8_t s,
 	} else {
 		how = err == -ENOENT && s == PG_NEVER ? FILL_ZERO : FILL_FAILED;
 	}
-	/* -EEXIST cannot happen (FILLING implies an empty PTE: nobody else
-	 * installs it); should it, the kernel woke no one: wake them. Any
-	 * other error is the region unmapped under us (destroy). */
 	*nra = how == FILL_LOADED ? ra_read(r, i, *nra) : 0;
-	if (how == FILL_LOADED) {	/* page i and the run: one copy */
-		size_t in = uffd_copy_range(r, (uintptr_t)(r->base + i * PAGE),
-					    r->bounce, (1 + *nra) * PAGE,
-					    &err) / PAGE;
-
-		/* A run that crosses into another VMA (the program split the
-		 * region: mlock, mprotect, madvise) is refused whole with
-		 * -ENOENT: page i alone then, or its thread sleeps forever
-		 * (test_region_pin hung in mlock). */
-		if (!in && *nra && err == -ENOENT)
-			in = (err = uffd_copy(r, i, r->bounce)) == 0;
-		*nra = in ? in - 1 : 0;
-		err = in ? 0 : err;
-	} else if (how == FILL_ZERO)
-		err = uffd_zero(r, i);
-	else
-		uffd_poison(r, i);
+	err = fill_install(r, i, how, nra);
+	*t1 = now_ns();
+	if (err == -ECANCELED)
+		return FILL_CUT;	/* K: i is still missing, its entry as
+					 * it was until the event drops it */
 	if (err == -EEXIST)
 		uffd_wake(r, i);
-	*t1 = now_ns();
 	/* K: page i is resident in the parent from now on, so a child that
 	 * still wants it gets the same bytes now, before the cache's copy
 	 * goes (and before the parent can write and re-evict it). */
@@ -997,10 +1107,17 @@ static enum fill_how fill_page(struct uz_region *r, size_t i, uint8_t s,
 	return how;
 }
 
-/* Region lock held: page i is in (or poisoned); count it, wake waiters. */
-static void fill_done_locked(struct uz_region *r, size_t i,
+/* Region lock held: page i is in (or poisoned); count it, wake waiters.
+ * Cut (FILL_CUT): as it was before the claim (s), not resident. */
+static void fill_done_locked(struct uz_region *r, size_t i, uint8_t s,
 			     enum fill_how how, uint64_t ns)
 {
+	if (how == FILL_CUT) {
+		r->state[i] = s;
+		r->resident--;
+		pthread_cond_broadcast(&r->cond);
+		return;
+	}
 	r->state[i] = how == FILL_FAILED ? PG_BROKEN : PG_RESIDENT;
 	r->ref[i] = 1;
 	r->ra[i] = 0;	/* faulted: not a read-ahead page any more */
@@ -1034,8 +1151,9 @@ again:
 		 * made in the region by an earlier move or munmap, so a GONE
 		 * page is not ours: new memory, zeros, never the cache's. */
 		uz_mutex_unlock(&r->lock, UZ_LR_REGION);
-		if (uffd_zero_at(r, addr) == -EEXIST)
-			uffd_wake_at(r, addr);
+		err = uffd_zero_at(r, addr);
+		if (err == -EEXIST || err == -ECANCELED)
+			uffd_wake_at(r, addr);	/* ours, or it faults again */
 		return;
 	}
 	if (!claim_locked(r, i, &s)) {
@@ -1063,8 +1181,10 @@ again:
 	uz_mutex_lock(&r->lock, UZ_LR_REGION);
 	r->clean[i] = hash[0];
 	ra_done_locked(r, i, nra, got, hash + 1);
-	fill_done_locked(r, i, how, t1 - t0);
+	fill_done_locked(r, i, s, how, t1 - t0);
 	uz_mutex_unlock(&r->lock, UZ_LR_REGION);
+	if (how == FILL_CUT)	/* its thread faults again, after the event */
+		uffd_wake(r, i);
 }
 
 /* A fault, then the program's munmap/mremap/DONTNEED events read while it
@@ -1251,7 +1371,12 @@ static void kids_reap(struct uz_region *r)
  * handler has nothing in flight - read inside an operation, it waits in
  * pend[] until the operation is done - and before the next fault is
  * served: so a page evicted when the program dropped it never comes back
- * (its cache copy goes), and one in flight is settled first.
+ * (its cache copy goes), and one in flight is settled first. Read inside
+ * a fill (its copy met EAGAIN), an event's range is not filled: the
+ * kernel empties it at a moment after our read we cannot see, and a copy
+ * landing after that would show the old bytes after the program's
+ * madvise returned (range_pending; the fill is cut, its thread woken to
+ * fault again once the event is applied).
  */
 enum range_kind { RK_REMOVE, RK_UNMAP, RK_MOVED };
 
@@ -1355,23 +1480,13 @@ static void drop_range(struct uz_region *r, size_t i0, size_t n,
 
 static void apply_event(struct uz_region *r, const struct uffd_msg *m)
 {
-	uintptr_t lo, hi, to = 0, b = (uintptr_t)r->base;
+	uintptr_t lo, hi, to, b = (uintptr_t)r->base;
 	uintptr_t e = b + r->npages * PAGE;
-	enum range_kind k;
+	enum range_kind k = m->event == UFFD_EVENT_REMAP ? RK_MOVED :
+			    m->event == UFFD_EVENT_REMOVE ? RK_REMOVE : RK_UNMAP;
 
-	if (m->event == UFFD_EVENT_REMAP) {
-		k = RK_MOVED;
-		lo = (uintptr_t)m->arg.remap.from;
-		hi = lo + (uintptr_t)m->arg.remap.len;
-		to = (uintptr_t)m->arg.remap.to;
-	} else if (m->event == UFFD_EVENT_REMOVE ||
-		   m->event == UFFD_EVENT_UNMAP) {
-		k = m->event == UFFD_EVENT_REMOVE ? RK_REMOVE : RK_UNMAP;
-		lo = (uintptr_t)m->arg.remove.start;
-		hi = (uintptr_t)m->arg.remove.end;
-	} else {
+	if (!event_range(m, &lo, &hi, &to))
 		return;
-	}
 	if (hi <= b || lo >= e)
 		return;	/* a range the program moved out earlier, or grew */
 	to += lo < b ? b - lo : 0;
@@ -1388,10 +1503,15 @@ static void apply_event(struct uz_region *r, const struct uffd_msg *m)
 
 static void pend_event(struct uz_region *r, const struct uffd_msg *m)
 {
-	if (r->npend < PEND_MAX)
+	if (r->npend < PEND_MAX) {
 		r->pend[r->npend++] = *m;
-	else	/* more program threads than PEND_MAX in munmap at once */
-		apply_event(r, m);
+		return;
+	}
+	/* More program threads than PEND_MAX in munmap at once: applied now,
+	 * with a page in flight skipped (drop_mark_locked); installs stop
+	 * (range_pending) until pend[] is applied. */
+	r->pend_lost = true;
+	apply_event(r, m);
 }
 
 static void apply_pending(struct uz_region *r)
@@ -1402,6 +1522,7 @@ static void apply_pending(struct uz_region *r)
 		memmove(r->pend, r->pend + 1, --r->npend * sizeof(m));
 		apply_event(r, &m);
 	}
+	r->pend_lost = false;
 }
 
 /* ---- the handler's loop ---- */
@@ -1833,6 +1954,8 @@ int uzswap_region_create(struct uzswap *uz,
 		r->clean = NULL;
 	r->bounce = aligned_alloc(PAGE, (1 + RA_MAX) * PAGE);
 	r->evfd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (r->evfd < 0 && (errno == EMFILE || errno == ENFILE))
+		err = -errno;	/* out of descriptors, not of memory */
 	if (!r->state || !r->ref || !r->pinned || !r->ra || !r->clean ||
 	    !r->bounce || r->evfd < 0)
 		goto fail;

@@ -926,18 +926,11 @@ static void test_deadlock(void)
 int main(void)
 {
 	struct uzswap *uz;
-	uint8_t *a;
-	int err;
 
 	nsrc = t_corpus_or_skip("gcc.pages", &src);
 	T_ASSERT(nsrc >= 64);
+	t_region_or_skip();
 	uz = t_open_cache(1024, NULL);
-	err = make_region(uz, 1, 0, 0, &a);
-	if (err == -EPERM || err == -ENOSYS || err == -EOPNOTSUPP)
-		t_skip("no userfaultfd for regions here: %s",
-		       uzswap_strerror(err));
-	T_EQ(err, 0);
-	T_EQ(uzswap_region_destroy(uz, a), 0);
 	test_errors(uz);
 	test_basic(uz);
 	uzswap_close(uz);

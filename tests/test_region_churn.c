@@ -21,7 +21,7 @@
 #include <pthread.h>
 #include <stdatomic.h>
 
-#include "test_region_util.h"
+#include "region_helpers.h"
 #include "uzswap_test.h"	/* uzswap_hotplug_inject() */
 
 #define PG T_PAGE
@@ -243,7 +243,7 @@ int main(void)
 	t_region_or_skip();
 	t_watchdog("test_region_churn", (unsigned)secs + 100);
 	uz = t_open_backed(NPAGES, POOL_BYTES, 1);
-	T_EQ(t_region_make(uz, NPAGES, LIM_HI, 0, &a), 0);
+	T_EQ(t_region(uz, NPAGES, LIM_HI, 0, 0, &a), 0);
 	c.uz = uz;
 	c.a = a;
 	for (unsigned t = 0; t < NT; t++) {

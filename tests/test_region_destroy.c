@@ -20,9 +20,10 @@
 #include <pthread.h>
 #include <stdatomic.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 
-#include "test_region_util.h"
+#include "region_helpers.h"
 
 #define PG T_PAGE
 #define NT 4
@@ -172,7 +173,7 @@ static void after_faulting(struct uzswap *uz, unsigned round,
 	pthread_t th[NT];
 	uint8_t *a;
 
-	T_EQ(t_region_make(uz, NPAGES, 32, 0, &a), 0);
+	T_EQ(t_region(uz, NPAGES, 32, 0, 0, &a), 0);
 	for (unsigned t = 0; t < NT; t++) {
 		f[t] = (struct faulter){ .a = a, .t = t, .stop = &stop,
 					 .seed = t + 1 };
@@ -192,7 +193,7 @@ static void after_faulting(struct uzswap *uz, unsigned round,
 	expect_cache_empty(uz, "after faulting");
 	if (round)
 		expect_counts(was, "after faulting");
-	T_EQ(t_region_make(uz, NPAGES, 32, 0, &a), 0);	/* same offsets */
+	T_EQ(t_region(uz, NPAGES, 32, 0, 0, &a), 0);	/* same offsets */
 	expect_zeros(a, NPAGES);
 	T_EQ(uzswap_region_destroy(uz, a), 0);
 	expect_cache_empty(uz, "reused offsets");
@@ -216,7 +217,7 @@ static void test_backing(void)
 	struct uzswap_stats st;
 	uint8_t *a;
 
-	T_EQ(t_region_make(uz, NPAGES, 16, 0, &a), 0);
+	T_EQ(t_region(uz, NPAGES, 16, 0, 0, &a), 0);
 	for (size_t i = 0; i < NPAGES; i++)
 		uz_pagedata_make(a + i * PG, src, nsrc, i, 1);
 	while (uzswap_writeback(uz, 64) > 0)
@@ -227,7 +228,7 @@ static void test_backing(void)
 	T_ASSERT(st.backing_pages >= NPAGES / 2);
 	T_EQ(uzswap_region_destroy(uz, a), 0);
 	expect_cache_empty(uz, "backing: after destroy");
-	T_EQ(t_region_make(uz, NPAGES, 16, 0, &a), 0);
+	T_EQ(t_region(uz, NPAGES, 16, 0, 0, &a), 0);
 	expect_zeros(a, NPAGES);
 	T_EQ(uzswap_region_destroy(uz, a), 0);
 	uzswap_close(uz);
@@ -237,7 +238,7 @@ static void loop_round(struct uzswap *uz, unsigned k)
 {
 	uint8_t *a;
 
-	T_EQ(t_region_make(uz, 64, 0, (k * 64) % NPAGES, &a), 0);
+	T_EQ(t_region(uz, 64, 0, (k * 64) % NPAGES, 0, &a), 0);
 	for (size_t i = 0; i < 64; i += 3)
 		uz_pagedata_make(a + i * PG, src, nsrc, i, k + 1);
 	T_EQ(uzswap_region_set_limit(uz, a, 4 * PG), 0);
@@ -291,19 +292,19 @@ static void test_offsets_held(void)
 	pthread_t th;
 	uint8_t *b;
 
-	T_EQ(t_region_make(uz, NPAGES, 16, 0, &d.a), 0);
+	T_EQ(t_region(uz, NPAGES, 16, 0, 0, &d.a), 0);
 	for (size_t i = 0; i < NPAGES; i++)
 		uz_pagedata_make(d.a + i * PG, src, nsrc, i, 1);
 	uz_region_destroy_delay_us = 300000;
 	T_EQ(pthread_create(&th, NULL, destroyer_main, &d), 0);
 	usleep(100000);		/* destroy has unlisted it, is in the delay */
-	T_EQ(t_region_make(uz, NPAGES, 16, NPAGES / 2, &b), -EBUSY);
-	T_EQ(t_region_make(uz, NPAGES, 16, NPAGES, &b), 0);
+	T_EQ(t_region(uz, NPAGES, 16, NPAGES / 2, 0, &b), -EBUSY);
+	T_EQ(t_region(uz, NPAGES, 16, NPAGES, 0, &b), 0);
 	T_EQ(uzswap_region_destroy(uz, b), 0);
 	pthread_join(th, NULL);
 	uz_region_destroy_delay_us = 0;
 	expect_cache_empty(uz, "offsets held");
-	T_EQ(t_region_make(uz, NPAGES, 16, NPAGES / 2, &b), 0);
+	T_EQ(t_region(uz, NPAGES, 16, NPAGES / 2, 0, &b), 0);
 	expect_zeros(b, NPAGES);
 	T_EQ(uzswap_region_destroy(uz, b), 0);
 	uzswap_close(uz);
@@ -324,7 +325,7 @@ static void close_child(void)
 	signal(SIGALRM, SIG_DFL);	/* a hang: killed by the alarm */
 	signal(SIGSEGV, SIG_DFL);	/* not a sanitizer's handler */
 	alarm(10);
-	T_EQ(t_region_make(uz, 16, 4, 0, &a), 0);
+	T_EQ(t_region(uz, 16, 4, 0, 0, &a), 0);
 	for (size_t i = 0; i < 16; i++)
 		uz_pagedata_make(a + i * PG, src, nsrc, i, 1);
 	uzswap_close(uz);
@@ -335,7 +336,7 @@ static void close_child(void)
 	unsigned char v;
 	T_ASSERT(mincore(a, PG, &v) < 0 && errno == ENOMEM);	/* unmapped */
 	uz = t_open_cache(64, NULL);
-	T_EQ(t_region_make(uz, 16, 4, 0, &a), 0);
+	T_EQ(t_region(uz, 16, 4, 0, 0, &a), 0);
 	for (size_t i = 0; i < 16; i++)
 		uz_pagedata_make(a + i * PG, src, nsrc, i, 2);
 	uz_pagedata_make(want, src, nsrc, 0, 2);
@@ -364,11 +365,75 @@ static void test_close_live(void)
 	T_ASSERT(WIFEXITED(status) && WEXITSTATUS(status) == 0);
 }
 
+/*
+ * Out of file descriptors (uffd_open's -EMFILE path, region.c): in a
+ * child, RLIMIT_NOFILE at the lowest free descriptor, then one more each
+ * round, until a region can be made. Each create that runs out (its
+ * userfaultfd, staging's, the eventfd) returns -EMFILE, which
+ * uzswap_strerror names, and leaves no descriptor, thread or mapping
+ * behind; the first that fits makes a working region.
+ */
+static void nofile_child(void)
+{
+	struct uzswap *uz = t_open_cache(64, NULL);
+	struct counts was = counts_settled();
+	struct rlimit lim, old;
+	int low = dup(0), err = -EMFILE;
+	unsigned extra, fails = 0;
+	uint8_t *a;
+
+	T_ASSERT(low >= 0 && getrlimit(RLIMIT_NOFILE, &old) == 0);
+	close(low);
+	for (extra = 0; extra < 16 && err == -EMFILE; extra++) {
+		lim = old;
+		lim.rlim_cur = (rlim_t)low + extra;
+		T_EQ(setrlimit(RLIMIT_NOFILE, &lim), 0);
+		err = t_region(uz, 16, 4, 0, 0, &a);
+		T_EQ(setrlimit(RLIMIT_NOFILE, &old), 0);
+		if (err)
+			printf("limit %d + %u: %s\n", low, extra,
+			       uzswap_strerror(err));
+		if (err == -EMFILE) {
+			fails++;
+			T_ASSERT(strstr(uzswap_strerror(err), "open files"));
+			expect_counts(&was, "create out of descriptors");
+		}
+	}
+	T_EQ(err, 0);
+	T_ASSERT(fails >= 3);	/* uffd, staging's uffd, eventfd */
+	for (size_t i = 0; i < 16; i++)	/* a working region */
+		memcpy(a + i * T_PAGE, src + i * T_PAGE, T_PAGE);
+	for (size_t i = 0; i < 16; i++)
+		T_ASSERT(!memcmp(a + i * T_PAGE, src + i * T_PAGE, T_PAGE));
+	T_EQ(uzswap_region_destroy(uz, a), 0);
+	expect_counts(&was, "after the region that fit");
+	uzswap_close(uz);
+}
+
+static void test_nofile(void)
+{
+	int status;
+	pid_t pid;
+
+	fflush(NULL);
+	pid = fork();
+	T_ASSERT(pid >= 0);
+	if (pid == 0) {
+		nofile_child();
+		fflush(NULL);
+		_exit(T_PASS);
+	}
+	T_EQ(waitpid(pid, &status, 0), pid);
+	T_ASSERT(WIFEXITED(status));
+	T_EQ(WEXITSTATUS(status), T_PASS);
+}
+
 int main(void)
 {
 	nsrc = t_corpus_or_skip("gcc.pages", &src);
 	t_region_or_skip();
 	t_watchdog("test_region_destroy", 120);
+	test_nofile();
 	test_after_faulting();
 	test_backing();
 	test_loop();

@@ -25,7 +25,7 @@
 #include <stdatomic.h>
 #include <sys/syscall.h>
 
-#include "test_region_util.h"
+#include "region_helpers.h"
 
 #define PG T_PAGE
 #define NT 4
@@ -294,7 +294,7 @@ int main(void)
 	t_watchdog("test_region_signals", 60);
 	uz = t_open_backed(NPAGES, 64 * PG, 1);	/* shrinker threads too */
 	note_cache_threads();
-	T_EQ(t_region_make(uz, NPAGES, LIMIT, 0, &region), 0);
+	T_EQ(t_region(uz, NPAGES, LIMIT, 0, 0, &region), 0);
 	for (unsigned t = 0; t < NT; t++) {
 		uz_pagedata_make(sig_want[t], src, nsrc, 7777 + t, 1);
 		memcpy(sig_page(t), sig_want[t], PG);

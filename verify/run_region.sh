@@ -14,10 +14,15 @@
 #     - each mutation of the safe protocol (-DNO_INV -DTOLERANT: it fails on
 #       a wrong page seen by the program): must fail
 #     - EVENT_REMOVE with the page lock held over MADV_DONTNEED: must deadlock
+#     - region_unshare.pml, the unsharing step (MADV_POPULATE_WRITE on the
+#       handler) against the program's DONTNEED and munmap: must be clean;
+#       without its npend check, and against mremap(MREMAP_DONTUNMAP): must
+#       fail (the handler faults on a missing page it must serve itself)
 #   verify/run_region.sh --all   also: two-handler and WP variants, the
 #                                mutations with every check on, and the
-#                                reachability probes (each must fail = the
-#                                situation is reached); a summary table
+#                                reachability probes of both models (each
+#                                must fail = the situation is reached); a
+#                                summary table
 #   verify/run_region.sh --big   also: larger bounds (more writes, reads,
 #                                evictions, discards; ~40 s more)
 #   --keep                       keep the work directory (trails) and print it
@@ -140,6 +145,22 @@ if [ "$do_all" = 1 ]; then
 	done
 	check "WP, reach 1: ${probes[1]}" error safety "-DWP -DPROBE=1"
 	check "WP, reach 8: ${probes[8]}" error safety "-DWP -DPROBE=8"
+fi
+
+# The unsharing step (src/region.c unshare_victims): a model of its own.
+model=region_unshare.pml
+section "== unsharing (MADV_POPULATE_WRITE on the handler) vs the program's DONTNEED, munmap: must be clean"
+check "unshare" clean safety ""
+section "== unsharing without the npend check; vs mremap(MREMAP_DONTUNMAP): each must fail"
+check "unshare, NAIVE (no npend check)" error safety "-DNAIVE"
+check "unshare, DONTUNMAP (the known hole)" error safety "-DDONTUNMAP"
+if [ "$do_all" = 1 ]; then
+	section "== unsharing, reachability probes: each must fail (= reached)"
+	uprobes=("" "populate while a REMOVE waits unread" \
+		 "populate after munmap (ENOMEM)" "skipped: an event read nested")
+	for p in 1 2 3; do
+		check "unshare reach $p: ${uprobes[$p]}" error safety "-DPROBE=$p"
+	done
 fi
 
 report run_region.sh "defines"
