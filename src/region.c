@@ -2404,23 +2404,29 @@ static int sig_zero(struct uz_region *r, uintptr_t pa)
 /*
  * Region lock held (dropped while waiting): the region is full. Have the
  * handler thread evict for this fault (limit_work evicts while resident +
- * sig_waiting passes the limit) and wait. True: room now; false: the
- * handler could not make it (nothing evictable, destroy): the fault goes
+ * sig_waiting passes the limit) and wait; asked again when the room it
+ * made went to other faults first. True: room now; false: the handler
+ * could evict nothing (every victim refused, destroy): the fault goes
  * over the limit (sig_over).
  */
 static bool sig_room_locked(struct uz_region *r)
 {
-	uint64_t gen = ++r->limit_gen;
-
-	r->sig_waiting++;
 	r->sig_waits++;
-	/* Non-blocking eventfd: never waits, async-signal-safe. */
-	(void)!write(r->evfd, &(uint64_t){ 1 }, sizeof(uint64_t));
-	while (r->resident + 1 > r->limit && r->limit_done < gen && !r->stop)
-		pthread_cond_wait(&r->cond, &r->lock);
-	r->sig_waiting--;
-	if (r->resident + 1 <= r->limit)
-		return true;
+	for (;;) {
+		uint64_t gen = ++r->limit_gen, ev = r->evicted;
+
+		r->sig_waiting++;
+		/* Non-blocking eventfd: never waits, async-signal-safe. */
+		(void)!write(r->evfd, &(uint64_t){ 1 }, sizeof(uint64_t));
+		while (r->resident + 1 > r->limit && r->limit_done < gen &&
+		       !r->stop)
+			pthread_cond_wait(&r->cond, &r->lock);
+		r->sig_waiting--;
+		if (r->resident + 1 <= r->limit)
+			return true;
+		if (r->stop || r->evicted == ev)
+			break;
+	}
 	r->sig_over++;
 	return false;
 }
