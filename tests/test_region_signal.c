@@ -16,9 +16,12 @@
  *   the handler this program installed before the region, also after the
  *   region is destroyed;
  * - the mode's limit: read(2) into and write(2) out of an evicted page
- *   fail with EFAULT, the page unchanged;
+ *   fail with EFAULT, the page unchanged; uzswap_region_pin() of an
+ *   evicted page works (the caller's touch faults it in);
  * - the signal path's stack use, on a sigaltstack (SA_ONSTACK): measured
- *   and printed, below STACK_MAX;
+ *   and printed, below STACK_MAX; no malloc, calloc, realloc or aligned
+ *   allocation made on that stack (counted by this program's own malloc
+ *   family, without a sanitizer);
  * - destroy with the region live (pages evicted and resident), and
  *   uzswap_close() with one left live: fds and threads back as before.
  * Skips (77) where userfaultfd or its SIGBUS feature is unavailable.
@@ -260,29 +263,125 @@ static void test_efault(void)
 	       "unchanged\n", i);
 }
 
-/* Stack use of the signal path on an alternate stack of its own. */
-static void *alt_toucher(void *arg)
+/* uzswap_region_pin on an evicted page: faulted in by the caller's
+ * touch (MADV_POPULATE_READ gets EFAULT in signal mode), right bytes. */
+static void test_pin(struct uzswap *uz)
 {
-	size_t sz = 64 * 1024, used = 0;
-	uint8_t *stk = mmap(NULL, sz, PROT_READ | PROT_WRITE,
-			    MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	stack_t ss = { .ss_sp = stk, .ss_size = sz };
 	ssize_t i = evicted_page();
 	uint8_t want[PG];
 
-	(void)arg;
-	T_ASSERT(stk != MAP_FAILED && i >= 0);
-	memset(stk, 0x5a, sz);
-	T_EQ(sigaltstack(&ss, NULL), 0);
+	T_ASSERT(i >= 0);
+	T_EQ(uzswap_region_pin(uz, region + i * PG, PG, 1), 0);
+	T_EQ(t_resident(region + i * PG, 1), 1);
 	expect_page((size_t)i, want);
 	T_ASSERT(memcmp(region + i * PG, want, PG) == 0);
+	T_EQ(uzswap_region_pin(uz, region + i * PG, PG, 0), 0);
+	printf("pin of evicted page %zd: resident, right bytes\n", i);
+}
+
+/*
+ * No allocation in the signal path (S2 in src/region.c): this program's
+ * own malloc family counts the calls made on an alternate signal stack
+ * (SS_ONSTACK: inside a signal handler) of the thread that watches. Not
+ * under a sanitizer, which owns malloc.
+ */
+#if !defined(__SANITIZE_ADDRESS__) && !defined(__SANITIZE_THREAD__)
+#define COUNT_MALLOC 1
+extern void *__libc_malloc(size_t);
+extern void *__libc_calloc(size_t, size_t);
+extern void *__libc_realloc(void *, size_t);
+extern void *__libc_memalign(size_t, size_t);
+static _Thread_local int watching;
+static atomic_ulong alt_mallocs;
+
+static void note_alloc(void)
+{
+	stack_t ss;
+
+	if (watching && sigaltstack(NULL, &ss) == 0 &&
+	    (ss.ss_flags & SS_ONSTACK))
+		atomic_fetch_add(&alt_mallocs, 1);
+}
+
+void *malloc(size_t n)
+{
+	note_alloc();
+	return __libc_malloc(n);
+}
+
+void *calloc(size_t n, size_t m)
+{
+	note_alloc();
+	return __libc_calloc(n, m);
+}
+
+void *realloc(void *p, size_t n)
+{
+	note_alloc();
+	return __libc_realloc(p, n);
+}
+
+void *aligned_alloc(size_t a, size_t n)
+{
+	note_alloc();
+	return __libc_memalign(a, n);
+}
+
+int posix_memalign(void **p, size_t a, size_t n)
+{
+	note_alloc();
+	*p = __libc_memalign(a, n);
+	return *p ? 0 : ENOMEM;
+}
+#endif
+
+/* Stack use of the signal path on an alternate stack of its own, over
+ * ALT_FAULTS faults on evicted pages (some wait for room). */
+#define ALT_FAULTS 64
+static void *alt_toucher(void *arg)
+{
+	size_t sz = 64 * 1024, used = 0, n = 0;
+	uint8_t *stk = mmap(NULL, sz, PROT_READ | PROT_WRITE,
+			    MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	stack_t ss = { .ss_sp = stk, .ss_size = sz };
+	static unsigned char vec[NPAGES];
+	uint8_t want[PG];
+
+	(void)arg;
+	T_ASSERT(stk != MAP_FAILED);
+	memset(stk, 0x5a, sz);
+	T_EQ(mincore(region, NPAGES * PG, vec), 0);
+	T_EQ(sigaltstack(&ss, NULL), 0);
+#ifdef COUNT_MALLOC
+	watching = 1;
+#endif
+	for (size_t i = 0; i < NPAGES && n < ALT_FAULTS; i++) {
+		if (vec[i] & 1)
+			continue;
+		expect_page(i, want);
+		T_ASSERT(memcmp(region + i * PG, want, PG) == 0);
+		n++;
+	}
+#ifdef COUNT_MALLOC
+	watching = 0;
+	T_EQ(atomic_load(&alt_mallocs), 0);
+#endif
+	T_EQ(n, ALT_FAULTS);
 	ss.ss_flags = SS_DISABLE;
 	T_EQ(sigaltstack(&ss, NULL), 0);
 	while (used < sz && stk[used] == 0x5a)
 		used++;
 	used = sz - used;
-	printf("signal path stack (signal frame included): %zu bytes\n",
-	       used);
+	printf("signal path stack (signal frame included): %zu bytes over %d "
+	       "faults (SIGSTKSZ %ld, MINSIGSTKSZ %ld); allocations in the "
+	       "handler: %s\n", used, ALT_FAULTS, (long)SIGSTKSZ,
+	       (long)MINSIGSTKSZ,
+#ifdef COUNT_MALLOC
+	       "0"
+#else
+	       "not counted (sanitizer)"
+#endif
+	       );
 	T_ASSERT(used > 0);	/* it did run there */
 	T_ASSERT(used < STACK_MAX);
 	munmap(stk, sz);
@@ -313,6 +412,7 @@ int main(void)
 	test_chain("with a signal region live");
 	test_threads(uz);
 	test_efault();
+	test_pin(uz);
 	pthread_create(&th, NULL, alt_toucher, NULL);
 	pthread_join(th, NULL);
 	other = signal_region_or_skip(uz, 64, 8, NPAGES);
