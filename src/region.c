@@ -32,6 +32,10 @@
  * message is pending (down to a low watermark); a sequential fault brings
  * the evicted run after it in with it (fault-around, ra_window_locked).
  *
+ * Signal mode (UZSWAP_REGION_SIGNAL, the last section: S1-S5): a fault
+ * raises SIGBUS in the faulting thread, and the library's SIGBUS handler
+ * fills the page there; eviction and events stay on the handler thread.
+ *
  * The program's munmap / mremap / MADV_DONTNEED reach the handler as
  * userfaultfd events (applied between operations, "the program's ..."
  * below); fork children of an inherited region are served by the same
@@ -46,8 +50,9 @@
  * them); hold the region lock across a uzswap call or a syscall that can
  * wait for the handler; take, in the handler, a lock a faulting thread can
  * hold while it faults (uzswap calls with a buffer in a region go through
- * a bounce page: regmap.h, frontend.c, device.c); be called from below
- * (region.c is the top layer, beside api.c).
+ * a bounce page: regmap.h, frontend.c, device.c); allocate, use stdio or
+ * take a lock the interrupted code can hold in the SIGBUS handler (S1,
+ * S2); be called from below (region.c is the top layer, beside api.c).
  */
 #define _GNU_SOURCE
 #include <errno.h>
