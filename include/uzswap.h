@@ -695,6 +695,29 @@ UZSWAP_API int uzswap_stats_json(const struct uzswap_stats *st, char *buf,
  */
 #define UZSWAP_REGION_INHERIT (1u << 0)
 
+/*
+ * UZSWAP_REGION_SIGNAL: signal mode, for programs that never hand region
+ * memory to the kernel. A touch of a missing page raises SIGBUS in the
+ * touching thread (UFFD_FEATURE_SIGBUS), and a SIGBUS handler the library
+ * installs serves it there and then (decompressed into a bounce page of
+ * its own, UFFDIO_COPY) instead of waking the region's handler thread;
+ * eviction stays on that thread, ahead of need. Limits: a syscall whose
+ * buffer lies in an evicted page fails with EFAULT (read(2), write(2),
+ * recv(2)...: touch the buffer first, or use a region without the flag);
+ * the program's own SIGBUS handler, installed before or after, must
+ * chain as usual - the library passes to the one it replaced every SIGBUS
+ * that is not a fault of a signal region, and a touch of a page that
+ * could not be read back (poisoned); a sigaltstack must have room for the
+ * fault path (docs/region.md "Signal mode" has the measured depth);
+ * libuzswap must be loaded at program start, not dlopen()ed (a dlopen'd
+ * library's thread-locals are allocated at a thread's first use, which a
+ * signal handler must not do). Refused with -EINVAL (and a line on
+ * stderr): with UZSWAP_REGION_INHERIT, or on a cache with a backing
+ * store (reading a written-back page may allocate); -EOPNOTSUPP without
+ * the kernel's UFFD_FEATURE_SIGBUS.
+ */
+#define UZSWAP_REGION_SIGNAL (1u << 1)
+
 struct uzswap_region_options {
 	/* Size of this struct as the caller was compiled with (set by
 	 * uzswap_region_options_init(); see "Growing the ABI"). */
@@ -709,7 +732,7 @@ struct uzswap_region_options {
 	 * first_offset .. first_offset + length / 4096 - 1, which must be
 	 * below nr_pages and used by no other region of the cache. */
 	uint64_t first_offset;
-	/* 0 (no flag defined yet). */
+	/* UZSWAP_REGION_* flags, or 0. */
 	unsigned flags;
 	uint32_t pad1;		/* padding, never read */
 	/* ---- end of UZSWAP_REGION_OPTIONS_SIZE_VER0 ---- */
@@ -734,13 +757,15 @@ UZSWAP_API int uzswap_region_options_init_sized(
  * Create a region and set *addr to its first byte (page-aligned). Returns
  * 0, or: -EINVAL (NULL argument, ro->size too small, length 0 or not a
  * multiple of the page size, resident_limit below one page, offsets past
- * nr_pages, a flag set), -E2BIG (ro->size above 4096, or nonzero bytes
+ * nr_pages, an unknown flag, SIGNAL with INHERIT or on a cache with a
+ * backing store), -E2BIG (ro->size above 4096, or nonzero bytes
  * past the fields this library knows), -EBUSY (another region of this
  * cache uses one of the offsets, or one being destroyed still does: until
  * its uzswap_region_destroy() returns), -ENOSPC (64 regions live already),
  * -ENOMEM, -EMFILE / -ENFILE (no file descriptor left for its
- * userfaultfds or eventfd), -EOPNOTSUPP (the kernel's userfaultfd lacks UFFDIO_MOVE:
- * Linux 6.8 or newer is needed), -ENOSYS (no userfaultfd at all: a kernel
+ * userfaultfds or eventfd), -EOPNOTSUPP (the kernel's userfaultfd lacks
+ * UFFDIO_MOVE: Linux 6.8 or newer is needed; or UFFD_FEATURE_SIGBUS for
+ * UZSWAP_REGION_SIGNAL), -ENOSYS (no userfaultfd at all: a kernel
  * without CONFIG_USERFAULTFD, or a seccomp filter answering ENOSYS),
  * -EPERM (userfaultfd not permitted to this process - user-mode-only for
  * an unprivileged user, a sandbox's seccomp or LSM policy even for root -
@@ -858,6 +883,16 @@ struct uzswap_region_stats {
 					 * made the parent's own again so that
 					 * they can be evicted */
 	/* ---- end of UZSWAP_REGION_STATS_SIZE_VER3 ---- */
+	/* Signal mode (UZSWAP_REGION_SIGNAL): faults served on the touching
+	 * thread (in faults_loaded / faults_zero / faults_failed); of them,
+	 * the ones that waited for the handler thread to make room under
+	 * the limit, and the ones that went over it when it could not;
+	 * wake-ups of the handler to evict ahead of need. */
+	uint64_t sig_faults;
+	uint64_t sig_waits;
+	uint64_t sig_over;
+	uint64_t sig_kicks;
+	/* ---- end of UZSWAP_REGION_STATS_SIZE_VER4 ---- */
 };
 
 #define UZSWAP_REGION_STATS_SIZE_VER0 \
@@ -869,7 +904,10 @@ struct uzswap_region_stats {
 #define UZSWAP_REGION_STATS_SIZE_VER2 \
 	offsetof(struct uzswap_region_stats, unshared_pages)
 /* 0.3: + unshared_pages. */
-#define UZSWAP_REGION_STATS_SIZE_VER3 sizeof(struct uzswap_region_stats)
+#define UZSWAP_REGION_STATS_SIZE_VER3 \
+	offsetof(struct uzswap_region_stats, sig_faults)
+/* 0.3: + signal mode's counters. */
+#define UZSWAP_REGION_STATS_SIZE_VER4 sizeof(struct uzswap_region_stats)
 
 /*
  * Snapshot the region's counters into st (size bytes; as

@@ -123,7 +123,7 @@ static void test_errors(struct uzswap *uz)
 	ro.resident_limit = 100;
 	T_EQ(uzswap_region_create(uz, &ro, (void **)&a), -EINVAL);
 	ro.resident_limit = 0;
-	ro.flags = 1u << 1;	/* unknown flags */
+	ro.flags = 1u << 7;	/* unknown flags */
 	T_EQ(uzswap_region_create(uz, &ro, (void **)&a), -EINVAL);
 	ro.flags = ~0u;
 	T_EQ(uzswap_region_create(uz, &ro, (void **)&a), -EINVAL);

@@ -43,7 +43,7 @@ struct bench_args {
 	const char *pattern;
 	unsigned threads[MAX_THREADS_LIST];
 	int nr_threads;
-	bool no_checksum, lazy_free, overwrite, json;
+	bool no_checksum, lazy_free, overwrite, json, signal;
 };
 
 /* --threads N[,N...] */
@@ -170,6 +170,10 @@ static const struct opt bench_opts[] = {
 		 "touches that write a page (default 20)"),
 	OPT_LONG("--touches", 0, "N", F(touches), 1, 1L << 30,
 		 "touches per thread (default 4 x the region's pages)"),
+	OPT_FLAG("--signal", 0, F(signal),
+		 "also the same touches in signal mode\n"
+		 "(UZSWAP_REGION_SIGNAL: faults served on the\n"
+		 "touching thread): both modes' fault p50/p99"),
 	OPT_TABLE_END,
 };
 
@@ -330,9 +334,10 @@ static int swap_opts_check(struct bench_args *ba)
 static int region_opts_check(struct bench_args *ba)
 {
 	static const char *const names[] = { "--region-limit", "--pattern",
-					      "--writes", "--touches" };
+					      "--writes", "--touches",
+					      "--signal" };
 	bool given[] = { ba->region_limit != -1, ba->pattern != NULL,
-			 ba->writes != -1, ba->touches != -1 };
+			 ba->writes != -1, ba->touches != -1, ba->signal };
 
 	for (unsigned i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
 		if (given[i] && ba->region == -1) {
@@ -418,6 +423,7 @@ static int run_region(const struct bench_args *ba,
 		.write_pct = ba->writes == -1 ? 20 : (unsigned)ba->writes,
 		.pattern = ba->pattern ? region_pattern(ba->pattern) :
 					 RPAT_UNIFORM,
+		.signal = ba->signal,
 	};
 	int rc = EXIT_OK;
 

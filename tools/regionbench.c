@@ -16,7 +16,9 @@
  * At the end every page is compared byte for byte. The touch stream, the
  * threads' streams merged by their start times, is replayed through an
  * exact LRU of the limit's capacity (page-indexed map + doubly linked
- * list), and the same streams run again on a region without a limit.
+ * list), and the same streams run again on a region without a limit;
+ * with --signal also on a region in signal mode (UZSWAP_REGION_SIGNAL:
+ * faults served on the touching thread), under the same limit.
  * Public API only (uzswap.h).
  */
 #define _GNU_SOURCE
@@ -178,7 +180,7 @@ struct pass {
 
 static int run_pass(const struct region_cfg *c, const struct pageset *ps,
 		    struct touch *const *streams, uint64_t limit_pages,
-		    struct pass *out)
+		    unsigned flags, struct pass *out)
 {
 	struct uzswap_options o;
 	struct uzswap_region_options ro;
@@ -206,6 +208,7 @@ static int run_pass(const struct region_cfg *c, const struct pageset *ps,
 	uzswap_region_options_init(&ro);
 	ro.length = c->pages * PAGE;
 	ro.resident_limit = limit_pages * PAGE;
+	ro.flags = flags;
 	err = uzswap_region_create(uz, &ro, (void **)&mem);
 	if (err < 0) {
 		fprintf(stderr, "uzswap bench: --region: %s%s\n",
@@ -484,18 +487,82 @@ static void report(const struct region_cfg *c, const struct pageset *ps,
 	       u->seconds);
 }
 
+/* --signal: the same limited touches in signal mode beside thread mode
+ * (a second JSON object, "mode":"region-signal"). */
+static void report_signal(const struct pass *t, const struct pass *s,
+			  bool json)
+{
+	const struct uzswap_region_stats *st = &s->st;
+
+	if (json) {
+		printf("{\"mode\":\"region-signal\",\"thread_fault_p50_us\":");
+		json_num(stdout, t->p50_us, 2);
+		printf(",\"thread_fault_p99_us\":");
+		json_num(stdout, t->p99_us, 2);
+		printf(",\"signal_fault_p50_us\":");
+		json_num(stdout, s->p50_us, 2);
+		printf(",\"signal_fault_p99_us\":");
+		json_num(stdout, s->p99_us, 2);
+		printf(",\"signal_handler_p50_us\":");
+		json_num(stdout, (double)st->fault_p50_ns / 1e3, 2);
+		printf(",\"signal_handler_p99_us\":");
+		json_num(stdout, (double)st->fault_p99_ns / 1e3, 2);
+		printf(",\"faults\":%llu,\"sig_faults\":%llu,"
+		       "\"sig_waits\":%llu,\"sig_over\":%llu,"
+		       "\"sig_kicks\":%llu,\"resident_max_pages\":%llu,"
+		       "\"mismatches\":%llu,\"seconds\":",
+		       (unsigned long long)s->faults,
+		       (unsigned long long)st->sig_faults,
+		       (unsigned long long)st->sig_waits,
+		       (unsigned long long)st->sig_over,
+		       (unsigned long long)st->sig_kicks,
+		       (unsigned long long)st->max_resident_pages,
+		       (unsigned long long)s->mismatches);
+		json_num(stdout, s->seconds, 3);
+		printf("}\n");
+		return;
+	}
+	printf("\n  %-34s %12s %12s\n", "same touches, same limit", "thread",
+	       "signal");
+	printf("  %-34s %5.1f / %5.1f  %5.1f / %5.1f\n",
+	       "fault p50 / p99, touching us", t->p50_us, t->p99_us,
+	       s->p50_us, s->p99_us);
+	printf("  %-34s %5.1f / %5.1f  %5.1f / %5.1f\n",
+	       "fault p50 / p99, handler us", t->st.fault_p50_ns / 1e3,
+	       t->st.fault_p99_ns / 1e3, st->fault_p50_ns / 1e3,
+	       st->fault_p99_ns / 1e3);
+	printf("  %-34s %12llu %12llu\n", "faults (region stats)",
+	       (unsigned long long)t->faults, (unsigned long long)s->faults);
+	printf("  %-34s %12s %5llu / %5llu\n",
+	       "faults that waited / went over", "",
+	       (unsigned long long)st->sig_waits,
+	       (unsigned long long)st->sig_over);
+	printf("  %-34s %12s %12llu\n", "handler woken to evict ahead", "",
+	       (unsigned long long)st->sig_kicks);
+	printf("  %-34s %12llu %12llu\n", "resident max (pages)",
+	       (unsigned long long)t->st.max_resident_pages,
+	       (unsigned long long)st->max_resident_pages);
+	printf("  %-34s %12.2f %12.2f\n", "us per touch (touch phase)",
+	       t->touches ? t->seconds * 1e6 / (double)t->touches : NAN,
+	       s->touches ? s->seconds * 1e6 / (double)s->touches : NAN);
+	printf("  %-34s %12llu %12llu\n", "mismatches",
+	       (unsigned long long)t->mismatches,
+	       (unsigned long long)s->mismatches);
+}
+
 int region_bench_run(const struct pageset *ps, const struct region_cfg *c,
 		     bool json)
 {
 	struct touch *streams[REGION_MAX_THREADS] = { 0 };
-	struct pass lim = { 0 }, unl = { 0 };
+	struct pass lim = { 0 }, unl = { 0 }, sig = { 0 };
 	size_t n = (size_t)c->threads * c->touches;
 	uint64_t lru;
 	int rc = EXIT_FAIL;
 
 	lim.rec = malloc(n * sizeof(*lim.rec));
 	unl.rec = malloc(n * sizeof(*unl.rec));
-	if (!lim.rec || !unl.rec)
+	sig.rec = c->signal ? malloc(n * sizeof(*sig.rec)) : NULL;
+	if (!lim.rec || !unl.rec || (c->signal && !sig.rec))
 		goto out;
 	for (unsigned t = 0; t < c->threads; t++) {
 		streams[t] = malloc(c->touches * sizeof(*streams[t]));
@@ -503,13 +570,18 @@ int region_bench_run(const struct pageset *ps, const struct region_cfg *c,
 			goto out;
 		gen_stream(c, t, streams[t], c->touches);
 	}
-	if (run_pass(c, ps, streams, c->limit_pages, &lim) ||
-	    run_pass(c, ps, streams, 0, &unl))
+	if (run_pass(c, ps, streams, c->limit_pages, 0, &lim) ||
+	    (c->signal && run_pass(c, ps, streams, c->limit_pages,
+				   UZSWAP_REGION_SIGNAL, &sig)) ||
+	    run_pass(c, ps, streams, 0, 0, &unl))
 		goto out;
 	qsort(lim.rec, n, sizeof(*lim.rec), cmp_rec);
 	lru = lru_faults(lim.rec, n, c->pages, c->limit_pages);
 	report(c, ps, &lim, &unl, lru, json);
-	rc = lim.mismatches || unl.mismatches ? EXIT_FAIL : EXIT_OK;
+	if (c->signal)
+		report_signal(&lim, &sig, json);
+	rc = lim.mismatches || unl.mismatches || sig.mismatches ? EXIT_FAIL :
+								  EXIT_OK;
 out:
 	if (rc && !lim.rec)
 		fprintf(stderr, "uzswap bench: out of memory\n");
@@ -517,5 +589,6 @@ out:
 		free(streams[t]);
 	free(lim.rec);
 	free(unl.rec);
+	free(sig.rec);
 	return rc;
 }

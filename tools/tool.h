@@ -238,6 +238,7 @@ struct region_cfg {
 	unsigned threads;	/* 1..REGION_MAX_THREADS */
 	unsigned write_pct;	/* touches that write */
 	int pattern;		/* RPAT_* */
+	bool signal;		/* also a pass in signal mode (--signal) */
 };
 
 /* "uniform", "skewed", "seq": RPAT_*, or -1. */
