@@ -31,8 +31,6 @@
  * evicts on a fault that would pass the limit, and ahead of need while no
  * message is pending (down to a low watermark); a sequential fault brings
  * the evicted run after it in with it (fault-around, ra_window_locked).
- * The handler keeps itself on the CPU of the thread whose faults it
- * serves ("Handler placement", follow_faulter).
  *
  * The program's munmap / mremap / MADV_DONTNEED reach the handler as
  * userfaultfd events (applied between operations, "the program's ..."
@@ -790,11 +788,15 @@ enum fill_how { FILL_LOADED, FILL_ZERO, FILL_FAILED };
 static void push_work_locked(struct uz_region *r);
 static void apply_pending(struct uz_region *r);
 
+static size_t ra_expect_locked(const struct uz_region *r, size_t i);
+
 static bool claim_locked(struct uz_region *r, size_t i, uint8_t *s)
 {
 	bool over = false;	/* no room could be made: go over the limit */
 
 	for (;;) {
+		size_t want;	/* room: page i and its run read ahead */
+
 		*s = r->state[i];
 		if (r->npend) {
 			/* A REMOVE read while we waited (its range zapped any
@@ -825,7 +827,8 @@ static bool claim_locked(struct uz_region *r, size_t i, uint8_t *s)
 		}
 		if (*s == PG_RESIDENT || *s == PG_BROKEN)
 			return false;
-		if (r->resident + 1 > r->limit && !over) {
+		want = 1 + (*s == PG_EVICTED ? ra_expect_locked(r, i) : 0);
+		if (r->resident + want > r->limit && !over) {
 			over = !evict_room_locked(r);
 			if (!over)
 				r->ahead_stall = false;	/* pages can go again */
@@ -885,6 +888,32 @@ static size_t ra_window_locked(struct uz_region *r, size_t i)
 	if (st->win > r->ra_room)
 		r->ra_room = st->win;
 	return st->win;
+}
+
+/*
+ * Region lock held: how many pages a fault on page i (EVICTED) will read
+ * ahead if it continues a stream - the window ra_window_locked will give
+ * it, as far as the pages after i are EVICTED - so that claim_locked
+ * makes room for the whole run before it comes in. Without it a
+ * sequential scan at the limit got one batch of room a fault (8 pages:
+ * the window shrank to the room), and paid a round trip, a lock and an
+ * eviction batch for every 8 pages (docs/region.md, seq).
+ */
+static size_t ra_expect_locked(const struct uz_region *r, size_t i)
+{
+	size_t win = 0, n = 0;
+
+	if (r->kids.nr)
+		return 0;	/* no fault-around with children (K) */
+	for (unsigned k = 0; k < RA_STREAMS; k++)
+		if (r->ra_st[k].next == i && r->ra_st[k].stamp) {
+			win = r->ra_st[k].win ? 2 * r->ra_st[k].win : RA_MIN;
+			win = win > r->ra_cap ? r->ra_cap : win;
+		}
+	while (n < win && i + 1 + n < r->npages &&
+	       r->state[i + 1 + n] == PG_EVICTED)
+		n++;
+	return n < r->limit / 4 ? n : r->limit / 4;
 }
 
 /* Region lock held, page i claimed (it was s): claim the EVICTED pages
