@@ -89,6 +89,15 @@
  * evictions/s, 16: 207 us, 8: 124 us at 65k/s, 4: 106 us at 43k/s.
  */
 #define EVICT_BATCH 8
+/*
+ * Staging holds STAGE_SLOTS batches: each batch moves its victims into
+ * the next free slot, and one MADV_DONTNEED empties them all when the
+ * last is used (a MOVE needs an empty destination), instead of one per
+ * batch: under redis-server GETs that madvise (its TLB flush) was 5% of
+ * the handler's time (perf, docs/run.md). Costs up to STAGE_SLOTS *
+ * EVICT_BATCH pages (512 KiB) outside the region.
+ */
+#define STAGE_SLOTS 16
 #define ABI_SIZE_MAX 4096u
 #define DEFER_MAX 64	/* faults held back by a fork in progress */
 #define PEND_MAX 64	/* events read inside an operation (each blocks a
@@ -130,7 +139,9 @@ struct uz_region {
 	int uffd, evfd;
 	int stage_uffd;		/* staging's: no events (see uffd_setup) */
 	pthread_t thread;
-	uint8_t *staging;	/* EVICT_BATCH pages: registered, handler's */
+	uint8_t *staging;	/* this batch's EVICT_BATCH pages in stage */
+	uint8_t *stage;		/* STAGE_SLOTS batches: registered, handler's */
+	unsigned stage_slot;	/* staging's slot */
 	uint8_t *bounce;	/* 1 + RA_MAX pages, the handler's own, never a
 				 * region's: a fault's page and its run ahead */
 	bool inherit;		/* UZSWAP_REGION_INHERIT: children served */
@@ -152,6 +163,9 @@ struct uz_region {
 	struct ra_stream *ra_cur;	/* the one of the fault being served */
 	uint64_t ra_clock;
 	size_t ra_cap;		/* largest window now: halved on waste */
+	pid_t fault_tid;	/* the thread of the latest fault read */
+	uint64_t follow_at;	/* when follow_faulter looks next */
+	int pin_cpu;		/* the handler's CPU (-1: not pinned) */
 
 	pthread_mutex_t lock;	/* UZ_LR_REGION: everything below */
 	pthread_cond_t cond;	/* a state settled, limit work done */
@@ -694,6 +708,17 @@ static void unshare_victims(struct uz_region *r, const size_t *vic,
 	}
 }
 
+/* The next batch's staging: the next slot, or all emptied at once. */
+static void stage_next(struct uz_region *r)
+{
+	if (++r->stage_slot == STAGE_SLOTS) {
+		(void)madvise(r->stage, STAGE_SLOTS * EVICT_BATCH * PAGE,
+			      MADV_DONTNEED);
+		r->stage_slot = 0;
+	}
+	r->staging = r->stage + r->stage_slot * EVICT_BATCH * PAGE;
+}
+
 /* No lock: store each moved page from staging; one the cache refuses
  * goes back into the region as it was (V_KEPT), after a child forked in
  * this batch got it (K: it is resident in the parent from then on). */
@@ -727,7 +752,7 @@ static void store_staged(struct uz_region *r, const size_t *vic, size_t nv,
 			(void)uffd_copy(r, vic[k], page);
 		out[k] = V_KEPT;
 	}
-	(void)madvise(r->staging, nv * PAGE, MADV_DONTNEED);
+	stage_next(r);
 }
 
 /*
@@ -874,11 +899,15 @@ enum fill_how { FILL_LOADED, FILL_ZERO, FILL_FAILED, FILL_CUT };
 static void push_work_locked(struct uz_region *r);
 static void apply_pending(struct uz_region *r);
 
+static size_t ra_expect_locked(const struct uz_region *r, size_t i);
+
 static bool claim_locked(struct uz_region *r, size_t i, uint8_t *s)
 {
 	bool over = false;	/* no room could be made: go over the limit */
 
 	for (;;) {
+		size_t want;	/* room: page i and its run read ahead */
+
 		*s = r->state[i];
 		if (r->npend) {
 			/* A REMOVE read while we waited (its range zapped any
@@ -909,7 +938,8 @@ static bool claim_locked(struct uz_region *r, size_t i, uint8_t *s)
 		}
 		if (*s == PG_RESIDENT || *s == PG_BROKEN)
 			return false;
-		if (r->resident + 1 > r->limit && !over) {
+		want = 1 + (*s == PG_EVICTED ? ra_expect_locked(r, i) : 0);
+		if (r->resident + want > r->limit && !over) {
 			over = !evict_room_locked(r);
 			if (!over)
 				r->ahead_stall = false;	/* pages can go again */
@@ -969,6 +999,32 @@ static size_t ra_window_locked(struct uz_region *r, size_t i)
 	if (st->win > r->ra_room)
 		r->ra_room = st->win;
 	return st->win;
+}
+
+/*
+ * Region lock held: how many pages a fault on page i (EVICTED) will read
+ * ahead if it continues a stream - the window ra_window_locked will give
+ * it, as far as the pages after i are EVICTED - so that claim_locked
+ * makes room for the whole run before it comes in. Without it a
+ * sequential scan at the limit got one batch of room a fault (8 pages:
+ * the window shrank to the room), and paid a round trip, a lock and an
+ * eviction batch for every 8 pages (docs/region.md, seq).
+ */
+static size_t ra_expect_locked(const struct uz_region *r, size_t i)
+{
+	size_t win = 0, n = 0;
+
+	if (r->kids.nr)
+		return 0;	/* no fault-around with children (K) */
+	for (unsigned k = 0; k < RA_STREAMS; k++)
+		if (r->ra_st[k].next == i && r->ra_st[k].stamp) {
+			win = r->ra_st[k].win ? 2 * r->ra_st[k].win : RA_MIN;
+			win = win > r->ra_cap ? r->ra_cap : win;
+		}
+	while (n < win && i + 1 + n < r->npages &&
+	       r->state[i + 1 + n] == PG_EVICTED)
+		n++;
+	return n < r->limit / 4 ? n : r->limit / 4;
 }
 
 /* Region lock held, page i claimed (it was s): claim the EVICTED pages
@@ -1678,6 +1734,7 @@ static ssize_t read_parent(struct uz_region *r, bool nested)
 
 		if (msg[k].event != UFFD_EVENT_PAGEFAULT)
 			continue;
+		r->fault_tid = (pid_t)msg[k].arg.pagefault.feat.ptid;
 		(nested ? defer_fault : serve_fault)(r, a);
 	}
 	if (!nested)
@@ -1719,6 +1776,76 @@ static void serve_deferred(struct uz_region *r)
 	}
 }
 
+/*
+ * Handler placement: the handler runs on the CPU of the thread whose
+ * fault it read last, pinned there. A fault puts its thread to sleep and
+ * wakes the handler; the scheduler sends that wakeup to an idle CPU when
+ * there is one, and waking the other, halted vCPU costs 34-47 us here
+ * against 7 us for a handler on the faulting CPU, whose thread has just
+ * left it free (ECOSYSTEM.md; `uzswap bench --region --pattern uniform`:
+ * fault p50 20.5 us seen by the touching thread, 5.7 us of it in the
+ * handler). Every FOLLOW_MS the handler reads where that thread ran
+ * (/proc/self/task/TID/stat, field 39: 5-30 us, no allocation) and moves
+ * its pin there; none when it cannot tell (the field unreadable, the CPU
+ * refused: offline, outside a cpuset), so a pin never outlives its use.
+ */
+#define FOLLOW_MS 25
+
+/* The CPU thread tid of this process last ran on, or -1. */
+static int task_cpu(pid_t tid)
+{
+	char path[64], buf[512];
+	const char *p;
+	ssize_t n;
+	int fd, cpu = -1;
+
+	snprintf(path, sizeof(path), "/proc/self/task/%d/stat", (int)tid);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -1;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return -1;
+	buf[n] = 0;
+	p = strrchr(buf, ')');	/* the name may hold spaces and ')' */
+	/* fields 3.. follow: the processor is the 37th of them (39th) */
+	for (int f = 2; p && f < 39; f++)
+		p = strchr(p + 1, ' ');
+	if (p)
+		cpu = atoi(p + 1);
+	return cpu;
+}
+
+static void follow_faulter(struct uz_region *r)
+{
+	uint64_t now = now_ns();
+	cpu_set_t set;
+	int cpu;
+
+	if (!r->fault_tid || now < r->follow_at)
+		return;
+	r->follow_at = now + FOLLOW_MS * 1000000ull;
+	cpu = task_cpu(r->fault_tid);
+	r->fault_tid = 0;
+	if (cpu == r->pin_cpu)
+		return;
+	CPU_ZERO(&set);
+	if (cpu >= 0 && cpu < CPU_SETSIZE)
+		CPU_SET(cpu, &set);
+	else	/* cannot tell: anywhere */
+		for (int c = 0; c < CPU_SETSIZE; c++)
+			CPU_SET(c, &set);
+	if (sched_setaffinity(0, sizeof(set), &set) == 0) {
+		r->pin_cpu = cpu;
+	} else if (cpu >= 0) {	/* refused: unpinned, not left behind */
+		for (int c = 0; c < CPU_SETSIZE; c++)
+			CPU_SET(c, &set);
+		if (sched_setaffinity(0, sizeof(set), &set) == 0)
+			r->pin_cpu = -1;
+	}
+}
+
 /* One round of the loop; false: stop. */
 static bool handler_round(struct uz_region *r, uint64_t *last_reap)
 {
@@ -1751,6 +1878,7 @@ static bool handler_round(struct uz_region *r, uint64_t *last_reap)
 	    errno != EAGAIN && errno != EINTR)
 		return false;
 	serve_deferred(r);
+	follow_faulter(r);
 	for (unsigned s = 0; s < nk && s < r->kids.nr; s++)
 		if (pfd[2 + s].revents & POLLIN)
 			serve_kid_msgs(r, s);
@@ -1838,7 +1966,8 @@ static int uffd_api(int fd, bool events, bool inherit, bool sigbus)
 	struct uffdio_api api = {
 		.api = UFFD_API,
 		.features = UFFD_FEATURE_MOVE | UFFD_FEATURE_POISON |
-			    (events ? UFFD_FEATURE_EVENT_REMOVE |
+			    (events ? UFFD_FEATURE_THREAD_ID |
+			     UFFD_FEATURE_EVENT_REMOVE |
 			     UFFD_FEATURE_EVENT_UNMAP |
 			     UFFD_FEATURE_EVENT_REMAP : 0) |
 			    (inherit ? UFFD_FEATURE_EVENT_FORK : 0) |
@@ -1878,8 +2007,8 @@ static void region_free(struct uz_region *r)
 		close(r->stage_uffd);
 	if (r->base)
 		munmap(r->base, r->npages * PAGE);
-	if (r->staging)
-		munmap(r->staging, EVICT_BATCH * PAGE);
+	if (r->stage)
+		munmap(r->stage, STAGE_SLOTS * EVICT_BATCH * PAGE);
 	if (r->evfd >= 0)
 		close(r->evfd);
 	if (r->sig_pages)
@@ -1964,6 +2093,7 @@ int uzswap_region_create(struct uzswap *uz,
 		pthread_once(&gate_once, gate_register);	/* F */
 	r->push_lo = SIZE_MAX;
 	r->ra_cap = RA_MAX;
+	r->pin_cpu = -1;
 	pthread_mutex_init(&r->lock, NULL);
 	pthread_cond_init(&r->cond, NULL);
 	if ((r->uffd = uffd_open()) < 0 ||
@@ -1994,14 +2124,16 @@ int uzswap_region_create(struct uzswap *uz,
 		goto fail;
 	memset(r->bounce, 0, (1 + RA_MAX) * PAGE);	/* populated now */
 	r->base = map_anon(r->npages * PAGE, !r->inherit);
-	r->staging = map_anon(EVICT_BATCH * PAGE, true);	/* ours only */
-	if (!r->base || !r->staging)
+	r->staging = r->stage = map_anon(STAGE_SLOTS * EVICT_BATCH * PAGE,
+					 true);	/* ours only */
+	if (!r->base || !r->stage)
 		goto fail;
 	uz_kids_init(&r->kids, (uintptr_t)r->base, r->npages);
 	/* Staging is registered too, MOVE's destination must be: with its
 	 * own uffd, the one a MOVE out of the region is issued on. */
 	if (uffd_setup(r->uffd, r->base, r->npages * PAGE) < 0 ||
-	    uffd_setup(r->stage_uffd, r->staging, EVICT_BATCH * PAGE) < 0)
+	    uffd_setup(r->stage_uffd, r->stage,
+		       STAGE_SLOTS * EVICT_BATCH * PAGE) < 0)
 		goto fail;
 	uz_regmap_set_sum(region_sum);
 	uz_regmap_set_destroy(region_destroy_cb);

@@ -1,0 +1,158 @@
+/*
+ * test_region_follow - handler placement (src/region.c, "Handler
+ * placement"): a region's handler pins itself to the CPU of the thread
+ * whose faults it serves, and follows that thread when it moves.
+ *
+ * Checks, on (offset, version)-stamped corpus pages: this thread pinned
+ * to one allowed CPU and faulting on evicted pages, the handler thread
+ * (the one thread uzswap_region_create started) is soon allowed exactly
+ * that CPU (sched_getaffinity of its tid); pinned to another CPU, the
+ * handler follows it there; every page read back is right.
+ * Skips (77) with fewer than 2 CPUs allowed, where userfaultfd is
+ * unavailable, or without the corpus.
+ */
+#define _GNU_SOURCE
+#include <dirent.h>
+#include <sched.h>
+#include <sys/types.h>
+
+#include "helpers.h"
+#include "region_helpers.h"
+#include "test_region_util.h"
+#include "uzswap.h"
+
+#define PG T_PAGE
+#define NPAGES 1024
+#define LIMIT 128
+#define MAX_TASKS 256
+
+static uint8_t *src;
+static size_t nsrc;
+
+/* The thread ids of this process, sorted by /proc's order. */
+static size_t tasks(pid_t *out)
+{
+	DIR *d = opendir("/proc/self/task");
+	struct dirent *e;
+	size_t n = 0;
+
+	T_ASSERT(d != NULL);
+	while ((e = readdir(d)) && n < MAX_TASKS)
+		if (e->d_name[0] != '.')
+			out[n++] = (pid_t)atoi(e->d_name);
+	closedir(d);
+	return n;
+}
+
+/* The one thread in after[] that is not in before[]. */
+static pid_t new_task(const pid_t *before, size_t nb, const pid_t *after,
+		      size_t na)
+{
+	pid_t found = 0;
+
+	for (size_t i = 0; i < na; i++) {
+		bool old = false;
+
+		for (size_t j = 0; j < nb; j++)
+			old |= after[i] == before[j];
+		if (!old) {
+			T_ASSERT(found == 0);	/* one handler thread */
+			found = after[i];
+		}
+	}
+	T_ASSERT(found != 0);
+	return found;
+}
+
+static void pin_self(int cpu)
+{
+	cpu_set_t s;
+
+	CPU_ZERO(&s);
+	CPU_SET(cpu, &s);
+	T_EQ(sched_setaffinity(0, sizeof(s), &s), 0);
+}
+
+/* The handler's affinity is exactly cpu. */
+static bool pinned_to(pid_t tid, int cpu)
+{
+	cpu_set_t s;
+
+	T_EQ(sched_getaffinity(tid, sizeof(s), &s), 0);
+	return CPU_COUNT(&s) == 1 && CPU_ISSET(cpu, &s);
+}
+
+/* Fault on evicted pages (checking each) until the handler is pinned to
+ * cpu, for up to 2 s; the number of faults it took, or 0: never. */
+static size_t fault_until_pinned(uint8_t *a, pid_t h, int cpu, size_t *at)
+{
+	static uint8_t want[PG];
+	uint64_t t0 = t_now_ns();
+	size_t n = 0;
+
+	while (t_now_ns() - t0 < 2000000000ull) {
+		unsigned char v;
+
+		*at = (*at + 97) % NPAGES;	/* no sequential run */
+		T_EQ(mincore(a + *at * PG, PG, &v), 0);
+		if (v & 1)
+			continue;
+		uz_pagedata_make(want, src, nsrc, *at, 1);
+		T_ASSERT(!memcmp(a + *at * PG, want, PG));
+		n++;
+		if (pinned_to(h, cpu))
+			return n;
+	}
+	return 0;
+}
+
+int main(void)
+{
+	pid_t before[MAX_TASKS], after[MAX_TASKS], h;
+	int cpus[2], ncpu = 0;
+	size_t nb, na, at = 0, n;
+	struct uzswap *uz;
+	cpu_set_t all;
+	uint8_t *a;
+
+	T_EQ(sched_getaffinity(0, sizeof(all), &all), 0);
+	for (int c = 0; c < CPU_SETSIZE && ncpu < 2; c++)
+		if (CPU_ISSET(c, &all))
+			cpus[ncpu++] = c;
+	if (ncpu < 2)
+		t_skip("fewer than 2 CPUs allowed: nothing to follow");
+	nsrc = t_corpus_or_skip("gcc.pages", &src);
+	T_ASSERT(nsrc >= 64);
+	t_region_or_skip();
+	t_watchdog("test_region_follow", 60);
+
+	uz = t_open_cache(NPAGES, NULL);
+	nb = tasks(before);
+	T_EQ(t_region(uz, NPAGES, LIMIT, 0, 0, &a), 0);
+	na = tasks(after);
+	h = new_task(before, nb, after, na);
+	for (size_t i = 0; i < NPAGES; i++)
+		uz_pagedata_make(a + i * PG, src, nsrc, i, 1);
+	for (int round = 0; round < 4; round++) {
+		int cpu = cpus[round % 2];
+
+		pin_self(cpu);
+		n = fault_until_pinned(a, h, cpu, &at);
+		printf("round %d: this thread on CPU %d, handler (tid %d) "
+		       "pinned there after %zu faults\n", round, cpu, (int)h,
+		       n);
+		T_ASSERT(n > 0);
+	}
+	for (size_t i = 0; i < NPAGES; i++) {	/* every byte, at the end */
+		static uint8_t want[PG];
+
+		uz_pagedata_make(want, src, nsrc, i, 1);
+		T_ASSERT(!memcmp(a + i * PG, want, PG));
+	}
+	sched_setaffinity(0, sizeof(all), &all);
+	T_EQ(uzswap_region_destroy(uz, a), 0);
+	uzswap_close(uz);
+	free(src);
+	printf("test_region_follow: ok\n");
+	return T_PASS;
+}
