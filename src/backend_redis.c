@@ -135,8 +135,9 @@ struct redis_backend {
 	 * (the key a read asks for), 0: none; NULL without pages. */
 	_Atomic uint64_t *last_seq;
 	_Atomic uint64_t seq;		/* the last write sequence handed out */
-	atomic_flag obs_busy;		/* guards obs[], nobs (a leaf) */
-	unsigned nobs;
+	/* Obsolete keys, oldest first: a ring of nobs from obs_head. */
+	atomic_flag obs_busy;		/* guards the three (a leaf) */
+	unsigned obs_head, nobs;
 	struct obs obs[OBS_MAX];
 };
 
@@ -735,22 +736,31 @@ static void obs_lock(struct redis_backend *r)
 		sched_yield();	/* a few copies long: a leaf, no nesting */
 }
 
+/* At the tail of the ring (with it full, the key stays on the server
+ * until close or gc: a leak, never a loss). */
 static void obs_add(struct redis_backend *r, uint64_t offset, uint64_t seq)
 {
 	obs_lock(r);
 	if (r->nobs < OBS_MAX)
-		r->obs[r->nobs++] = (struct obs){ offset, seq };
+		r->obs[(r->obs_head + r->nobs++) % OBS_MAX] =
+			(struct obs){ offset, seq };
 	atomic_flag_clear_explicit(&r->obs_busy, memory_order_release);
 }
 
+/* Up to max keys from the head, oldest first: FIFO, so that a key waits
+ * at most nobs / OBS_PER_BATCH write batches - taken from the tail, the
+ * oldest stayed at the bottom while each batch made as many new ones as
+ * it carried (test_backend_redis test_obs_fifo). */
 static unsigned obs_take(struct redis_backend *r, struct obs *out,
 			 unsigned max)
 {
 	unsigned n = 0;
 
 	obs_lock(r);
-	while (n < max && r->nobs)
-		out[n++] = r->obs[--r->nobs];
+	for (; n < max && r->nobs; n++, r->nobs--) {
+		out[n] = r->obs[r->obs_head];
+		r->obs_head = (r->obs_head + 1) % OBS_MAX;
+	}
 	atomic_flag_clear_explicit(&r->obs_busy, memory_order_release);
 	return n;
 }

@@ -31,9 +31,12 @@
  *  - the generation counter set near its 29-bit limit (the hook: the
  *    instance's counter) and round to a page's obsolete generation:
  *    every page right
+ *  - obsolete keys unlinked oldest first: a backlog drains while every
+ *    batch makes as many as it carries (the backend alone)
  */
 #include <pthread.h>
 
+#include "backend.h"	/* the backend alone: test_obs_fifo */
 #include "instance.h"	/* the generation counter: test_gen_wrap */
 #include "redis_test.h"
 #include "uzswap.h"
@@ -600,6 +603,66 @@ static void test_gen_wrap(void)
 	uzswap_close(uz);
 }
 
+/* Write pages first..first+n-1 at version ver straight through the
+ * backend, in one batch (each record a raw page: the backend does not
+ * look inside). 0, or the first request's error. */
+static int backend_write(struct uz_backend *b, uint64_t first, unsigned n,
+			 uint32_t ver)
+{
+	static unsigned char rec[64][UZ_REC_MAX];
+	struct uz_breq q[64];
+
+	T_ASSERT(n <= 64);
+	for (unsigned i = 0; i < n; i++) {
+		t_make_page(rec[i] + UZ_REC_HDR, first + i, ver);
+		q[i] = (struct uz_breq){ .offset = first + i, .rec = rec[i] };
+		q[i].len = uz_rec_seal(rec[i], first + i, ver, 0, UZ_REC_RAW,
+				       T_PAGE, 0);
+	}
+	uz_backend_write(b, q, n);
+	for (unsigned i = 0; i < n; i++)
+		if (q[i].status)
+			return q[i].status;
+	return 0;
+}
+
+/*
+ * The obsolete keys go oldest first: a backlog of 64 (64 pages written
+ * twice in one batch: the first write of each, 1..64, obsolete), then
+ * batches of 16 rewrites that each carry 16 UNLINKs and make 16 new
+ * obsolete keys (the backlog stays 64 long). After 4 such batches every
+ * key of the first 64 writes is gone. Taken newest first, each batch
+ * would unlink the 16 its previous one made, and 48 of them would stay
+ * to close.
+ */
+static void test_obs_fifo(void)
+{
+	char uri[512], err[160];
+	struct uz_backend *b;
+	redisContext *c = t_redis_conn(&srv);
+	long long left = 0;
+
+	snprintf(uri, sizeof(uri), "%s?ns=fifo&timeout_ms=5000", srv.uri);
+	T_EQ(uz_backend_open(NULL, uri, 64, &b, err, sizeof(err)), 0);
+	T_EQ(backend_write(b, 0, 64, 1), 0);	/* writes 1..64 */
+	T_EQ(backend_write(b, 0, 64, 2), 0);	/* 1..64 obsolete */
+	for (uint32_t v = 3; v < 3 + 8; v++)	/* 8 batches of 16 */
+		T_EQ(backend_write(b, 0, 16, v), 0);
+	for (uint64_t o = 0; o < 64; o++)	/* write o + 1: offset o's */
+		left += t_redis_int(&srv, "EXISTS uz:{fifo:%llx}:%llx:%llx",
+				    (unsigned long long)o >> 4,
+				    (unsigned long long)o,
+				    (unsigned long long)o + 1);
+	printf("obsolete keys: a backlog of 64, then 8 batches of 16 "
+	       "rewrites: %lld of the 64 oldest left, %lld keys\n", left,
+	       t_scan_count(c, "uz:{fifo:*"));
+	T_EQ(left, 0);
+	T_EQ(t_scan_count(c, "uz:{fifo:*"), 64 + 64);	/* + the backlog */
+	uz_backend_close(b);
+	T_EQ(t_scan_count(c, "uz:{fifo:*"), 0);
+	redisFree(c);
+}
+
 /* Close deletes every key of the namespace in pipelined batches: a
  * round trip per SCAN reply's worth of UNLINKs, not one per key (the
  * server's reads counted, total_reads_processed). T_CLOSE_PAGES sets the
@@ -718,6 +781,7 @@ int main(void)
 	test_generations();
 	test_close();
 	test_gen_wrap();
+	test_obs_fifo();
 	test_oom();
 	test_wait_no_replica();
 	test_stall();
