@@ -2789,7 +2789,7 @@ static bool sig_serve(struct uz_region *r, uintptr_t addr)
 	how = sig_fill(r, i, s, pa, &t1, &hash);
 	uz_mutex_lock(&r->lock, UZ_LR_REGION);
 	r->clean[i] = hash;
-	fill_done_locked(r, i, how, t1 - t0);
+	fill_done_locked(r, i, s, how, t1 - t0);
 	r->sig_faults++;
 	kick = !r->sig_kicked && r->resident > low_watermark_locked(r);
 	if (kick) {	/* the handler evicts ahead from here (limit_work) */

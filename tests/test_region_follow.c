@@ -18,7 +18,6 @@
 
 #include "helpers.h"
 #include "region_helpers.h"
-#include "test_region_util.h"
 #include "uzswap.h"
 
 #define PG T_PAGE

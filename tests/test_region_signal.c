@@ -33,7 +33,6 @@
 #include <stdatomic.h>
 
 #include "region_helpers.h"
-#include "test_region_util.h"
 
 #define PG T_PAGE
 #define NT 4
