@@ -258,8 +258,11 @@ assert r["touches"] == 6000, r
 assert r["mismatches"] == 0 and r["nolimit_mismatches"] == 0, r
 assert 0 < r["resident_max_pages"] <= r["limit_pages"], r
 assert r["faults"] > 0 and r["evictions"] > 0, r
-# exact LRU: no more pages brought in here (by a fault, or read ahead)
-assert r["lru_faults"] <= r["faults"] + r["readahead_pages"], r
+# exact LRU: no more pages brought in here (by a fault, or read ahead);
+# not on a scan, where LRU misses every touch (its worst case) and the
+# region can keep a few pages across it (5974 brought in for 6000 once)
+assert r["pattern"] == "seq" or \
+    r["lru_faults"] <= r["faults"] + r["readahead_pages"], r
 assert r["lru_faults"] > 0, r
 assert r["nolimit_faults"] == 0 and r["nolimit_evictions"] == 0, r
 assert r["fault_p50_us"] > 0 and r["fault_p99_us"] >= r["fault_p50_us"], r
