@@ -102,6 +102,7 @@
 #define DEFER_MAX 64	/* faults held back by a fork in progress */
 #define PEND_MAX 64	/* events read inside an operation (each blocks a
 			 * thread of the program till read: few at once) */
+#define READ_MAX 16	/* messages a read takes */
 #define KIDS_REAP_MS 50	/* how often a gone child is looked for */
 /* Fault-around (see ra_window_locked): a stream's first window, the
  * largest, and how many sequential streams are followed at once. */
@@ -184,7 +185,7 @@ struct uz_region {
 	unsigned kids_live;		/* children being served */
 	_Atomic unsigned reading;	/* no lock: >0 from a read of the
 					 * uffd till its forks are counted
-					 * (read_parent; discard looks) */
+					 * (read_msgs; discard looks) */
 	bool stop;
 	bool warned_remap;		/* stderr said it once */
 	uint64_t evicted, evict_failed, faults_loaded, faults_zero,
@@ -1697,14 +1698,18 @@ static void defer_fault(struct uz_region *r, uintptr_t addr)
 }
 
 /*
- * Read the parent's messages: faults are served - or deferred when nested
- * (inside an operation that a fork holds back: it waits for us to read
- * the fork event, which comes after the faults) - and forks taken. The
- * bytes read, or -1 with errno.
+ * Read the parent's messages: events pended (and applied unless nested),
+ * forks taken in their place among them; the faults' page addresses go
+ * to fault[] (READ_MAX) for the caller: the handler serves them
+ * (handler_read), an operation that met EAGAIN defers them (nested:
+ * inside an operation that a fork holds back, which waits for us to read
+ * the fork event, which comes after the faults). The bytes read, or -1
+ * with errno.
  */
-static ssize_t read_parent(struct uz_region *r, bool nested)
+static ssize_t read_msgs(struct uz_region *r, bool nested, uintptr_t *fault,
+			 size_t *nfault)
 {
-	struct uffd_msg msg[16];
+	struct uffd_msg msg[READ_MAX];
 	ssize_t n, nm;
 
 	/* A fork returns once read() takes its event: till fork_event has
@@ -1728,17 +1733,14 @@ static ssize_t read_parent(struct uz_region *r, bool nested)
 		}
 	}
 	atomic_fetch_sub(&r->reading, 1);
+	*nfault = 0;
 	for (ssize_t k = 0; k < nm; k++) {
-		uintptr_t a = (uintptr_t)msg[k].arg.pagefault.address &
-			      ~(uintptr_t)(PAGE - 1);
-
 		if (msg[k].event != UFFD_EVENT_PAGEFAULT)
 			continue;
 		r->fault_tid = (pid_t)msg[k].arg.pagefault.feat.ptid;
-		(nested ? defer_fault : serve_fault)(r, a);
+		fault[(*nfault)++] = (uintptr_t)msg[k].arg.pagefault.address &
+				     ~(uintptr_t)(PAGE - 1);
 	}
-	if (!nested)
-		apply_pending(r);
 	return n;
 }
 
@@ -1750,9 +1752,27 @@ static ssize_t read_parent(struct uz_region *r, bool nested)
 static void uffd_changing(struct uz_region *r)
 {
 	struct pollfd p = { .fd = r->uffd, .events = POLLIN };
+	uintptr_t fault[READ_MAX];
+	size_t nf;
 
-	if (read_parent(r, true) <= 0)
+	if (read_msgs(r, true, fault, &nf) <= 0)
 		(void)poll(&p, 1, 1);
+	for (size_t k = 0; k < nf; k++)
+		defer_fault(r, fault[k]);
+}
+
+/* The handler reads its messages: the faults served, the events applied
+ * (read_msgs). The bytes read, or -1 with errno. */
+static ssize_t handler_read(struct uz_region *r)
+{
+	uintptr_t fault[READ_MAX];
+	size_t nf;
+	ssize_t n = read_msgs(r, false, fault, &nf);
+
+	for (size_t k = 0; k < nf; k++)
+		serve_fault(r, fault[k]);
+	apply_pending(r);
+	return n;
 }
 
 static void serve_deferred(struct uz_region *r)
@@ -1874,7 +1894,7 @@ static bool handler_round(struct uz_region *r, uint64_t *last_reap)
 	}
 	if (pfd[0].revents & (POLLERR | POLLHUP))
 		return false;
-	if ((pfd[0].revents & POLLIN) && read_parent(r, false) < 0 &&
+	if ((pfd[0].revents & POLLIN) && handler_read(r) < 0 &&
 	    errno != EAGAIN && errno != EINTR)
 		return false;
 	serve_deferred(r);
