@@ -1,5 +1,5 @@
 /*
- * bench_region.c - a transparent region (src/region.c) under a resident
+ * bench_region.c - a transparent region (src/region/) under a resident
  * limit, on real pages: the fault service time as the touching thread
  * sees it, the handler's own, evictions per second, the resident maximum
  * against the limit, and every page checked at the end.

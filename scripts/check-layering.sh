@@ -2,7 +2,7 @@
 # check-layering.sh - no cycles between the files and folders of src/,
 # checked on the object files the build made, not by eye.
 #
-# Usage: check-layering.sh [--print] OBJECT_OR_DIR...
+# Usage: check-layering.sh [--print] [--inside FOLDER] OBJECT_OR_DIR...
 #
 # Every argument is an object file of the library (the CMake object library
 # uzswap_obj: build/.../CMakeFiles/uzswap_obj.dir/src/...), a directory
@@ -12,7 +12,10 @@
 # A module is a top-level file of src/ (frontend.c) or a folder of src/
 # with everything under it (zsmalloc/): cycles inside a folder are allowed,
 # edges from a module to itself are ignored. Symbols nobody in the set
-# defines (libc, the codec libraries) are not edges.
+# defines (libc, the codec libraries) are not edges. --inside FOLDER
+# checks the files of src/FOLDER/ against each other instead (each file a
+# module, the rest of the library left out): for a folder whose files are
+# meant to call one way too (region/).
 #
 # Exit 0: no cycle, one line: modules and edges. Exit 1: every cycle is
 # printed, each edge with the symbols that make it. Exit 77: no objects or
@@ -39,8 +42,16 @@ nm = sys.argv[1]
 args = sys.argv[2:]
 show = "--print" in args
 args = [a for a in args if a != "--print"]
+inside = None
+if "--inside" in args:
+    k = args.index("--inside")
+    if k + 1 >= len(args):
+        print("check-layering: --inside needs a folder", file=sys.stderr)
+        sys.exit(2)
+    inside = args[k + 1].strip("/") + "/"
+    del args[k:k + 2]
 if any(a.startswith("-") for a in args) or not args:
-    print("usage: check-layering.sh [--print] OBJECT_OR_DIR...",
+    print("usage: check-layering.sh [--print] [--inside FOLDER] OBJECT_OR_DIR...",
           file=sys.stderr)
     sys.exit(77 if not args else 2)
 
@@ -73,7 +84,11 @@ def module(path):
         rel = rel[i + 4:]
     elif not m:
         rel = os.path.basename(rel)
-    if "/" in rel:
+    if inside is not None:	# a file of the folder, or None: left out
+        if not rel.startswith(inside) or "/" in rel[len(inside):]:
+            return None
+        rel = rel[len(inside):]
+    elif "/" in rel:
         return rel.split("/", 1)[0] + "/"
     return rel[:-2] if rel.endswith(".o") else rel
 
@@ -87,6 +102,8 @@ for o in objs:
     except (OSError, subprocess.CalledProcessError) as e:
         skip("%s %s: %s" % (nm, o, e))
     mod = module(o)
+    if mod is None:
+        continue
     mods.add(mod)
     uses.setdefault(mod, set())
     for line in out.splitlines():

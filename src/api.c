@@ -364,7 +364,7 @@ int uzswap_compact(struct uzswap *uz, uint64_t *freed)
 
 /* ---- stats and errors ---- */
 
-/* The cache's regions (regmap.h: summed by region.c through a pointer). */
+/* The cache's regions (regmap.h: summed by src/region/ through a pointer). */
 static void region_sums(struct uzswap *uz, struct uzswap_stats *st)
 {
 	struct uz_region_sums rs;

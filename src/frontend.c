@@ -32,7 +32,7 @@
  * a buffer may fault, and its fault is served by a handler that takes
  * these locks itself - stores copy it into a bounce page before any lock,
  * loads decompress into one and copy out after the last. Never calls up
- * into device.c, api.c or region.c.
+ * into device.c, api.c or src/region/.
  */
 #include <errno.h>
 #include <stdatomic.h>

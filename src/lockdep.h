@@ -27,7 +27,7 @@
  *                                                  the registry, summing their
  *                                                  counters (lookups take no
  *                                                  lock)
- *   UZ_LR_REGION     region->lock (region.c)       a region's page states,
+ *   UZ_LR_REGION     region->lock (src/region/)    a region's page states,
  *                                                  resident count, CLOCK hand;
  *                                                  never held across a uzswap
  *                                                  call or a region access;

@@ -1,5 +1,5 @@
 /*
- * regmap.h - the registry of transparent regions (region.c): where each
+ * regmap.h - the registry of transparent regions (src/region/): where each
  * lies in the address space, whose cache it belongs to, which uzswap
  * offsets it uses.
  *
@@ -50,8 +50,8 @@ struct uz_region_sums {
 		 children_pages;
 };
 
-/* How one region adds itself to the sums (set by region.c: a pointer, so
- * that the registry and its callers below region.c never name it). */
+/* How one region adds itself to the sums (set by src/region/: a pointer,
+ * so that the registry and its callers below it never name it). */
 typedef void (*uz_regmap_sum_fn)(void *obj, struct uz_region_sums *acc);
 void uz_regmap_set_sum(uz_regmap_sum_fn fn);
 
@@ -60,7 +60,7 @@ void uz_regmap_set_sum(uz_regmap_sum_fn fn);
  * after UZ_LR_REGMAP). */
 void uz_regmap_sum(const void *owner, struct uz_region_sums *acc);
 
-/* How a region is destroyed (set by region.c, as the sum): fn(owner,
+/* How a region is destroyed (set by src/region/, as the sum): fn(owner,
  * start) is uzswap_region_destroy(). */
 typedef int (*uz_regmap_destroy_fn)(void *owner, void *start);
 void uz_regmap_set_destroy(uz_regmap_destroy_fn fn);

@@ -4,7 +4,7 @@
  * UFFDIO_POISON (6.6), by hand, with the values of the kernel's
  * include/uapi/linux/userfaultfd.h.
  *
- * Owns: those definitions (one copy for region.c and region_fork.c).
+ * Owns: those definitions (one copy for the files of src/region/).
  * Must never: define anything the system header already has.
  */
 #ifndef UZ_UFFD_COMPAT_H

@@ -89,7 +89,7 @@ static inline struct uzswap_region_stats t_region_stats(struct uzswap *uz,
 
 /*
  * The region's stats once the handler is idle (up to 5 s). It evicts ahead
- * of need down to its low watermark (src/region.c), and a page of a batch
+ * of need down to its low watermark (src/region/evict.c), and a page of a batch
  * in flight - moved out, maybe asleep in the eviction-delay hook - still
  * counts resident, which mincore() does not see. At the watermark no
  * batch starts and none is in flight; a count that cannot get there

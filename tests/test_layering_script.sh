@@ -3,7 +3,8 @@
 # object sets, so that the layering test itself is known to work: no cycle
 # (exit 0, the summary, --print in layer order), a cycle between two files
 # and through a folder (exit 1, the modules and the symbols that close
-# it), a cycle inside a folder (allowed: exit 0), no objects (exit 77).
+# it), a cycle inside a folder (allowed: exit 0; with --inside FOLDER
+# it is one: exit 1), no objects (exit 77).
 #
 # Usage: test_layering_script.sh SOURCE_DIR [CC]
 # Exit 0 pass, 1 fail, 77 skip (no C compiler or no nm).
@@ -69,6 +70,17 @@ has "base.c -> top.c -> base.c"
 has "2 cycle(s)"
 check 1 --print "$TMP/CMakeFiles/lib_obj.dir"
 has "(CYCLE)"
+
+# --inside: the files of one folder against each other, the rest left
+# out. low/a.c and low/b.c call each other (allowed above): a cycle here.
+check 1 --inside low "$TMP/CMakeFiles/lib_obj.dir"
+has "a.c -> b.c -> a.c"
+has "1 cycle(s)"
+obj low/b.c 'int low_b(void) { return 2; }'
+check 0 --print --inside low "$TMP/CMakeFiles/lib_obj.dir"
+[ "$(grep -v '^#' "$TMP/out" | head -2 | tr '\n' '|')" = "0 b.c:|1 a.c: b.c|" ] ||
+	fail "--inside --print: $(cat "$TMP/out")"
+has "2 modules, 1 edges, no cycles"
 
 # nothing to look at
 check 77 "$TMP/none"

@@ -1,5 +1,5 @@
 /*
- * test_region - transparent regions (src/region.c): real pages through a
+ * test_region - transparent regions (src/region/): real pages through a
  * region four times its resident limit, read back exact, with the
  * resident pages counted independently (mincore) during the run; four
  * threads writing (offset, version)-stamped pages while pages are
@@ -494,7 +494,7 @@ static void *dtoucher_main(void *arg)
 	return NULL;
 }
 
-/* src/region.c's test hook: the eviction window, widened. */
+/* src/region/evict.c's test hook: the eviction window, widened. */
 extern _Atomic unsigned uz_region_evict_delay_us;
 
 /*
@@ -562,7 +562,7 @@ static void test_discard_race(void)
  * how 0: the fault is read with the event in one batch (the handler was
  * lowering the limit); 1: it is read first, and waits for the discard
  * inside its own eviction, where the event is read. A limit of 3 pages
- * (then 2) keeps no headroom (region.c's low watermark is the limit under
+ * (then 2) keeps no headroom (src/region/evict.c's low watermark is the limit under
  * 4 pages): no eviction ahead of need makes room before the fault, which
  * must evict on its own path for how 1.
  */

@@ -1,5 +1,5 @@
 /*
- * test_region_ahead - eviction ahead of need (src/region.c, "Eviction
+ * test_region_ahead - eviction ahead of need (src/region/evict.c, "Eviction
  * ahead of need"): when the handler has no message pending it evicts the
  * region down to its low watermark (the limit less a headroom), so that a
  * fault on a full region finds a free slot and pays only its own fill.

@@ -1,6 +1,6 @@
 /*
  * test_region_atfork - fork() while the handler of an INHERIT region
- * stores and frees (src/region.c, the fork gate, invariant F): glibc's
+ * stores and frees (src/region/inherit.c, the fork gate, invariant F): glibc's
  * fork takes every malloc arena lock after the atfork prepare handlers
  * and holds them across clone(), which waits until the region's handler
  * has read the fork event; a handler inside malloc or free then would

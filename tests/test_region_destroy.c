@@ -366,7 +366,7 @@ static void test_close_live(void)
 }
 
 /*
- * Out of file descriptors (uffd_open's -EMFILE path, region.c): in a
+ * Out of file descriptors (uffd_open's -EMFILE path, src/region/region.c): in a
  * child, RLIMIT_NOFILE at the lowest free descriptor, then one more each
  * round, until a region can be made. Each create that runs out (its
  * userfaultfd, staging's, the eventfd) returns -EMFILE, which

@@ -1,5 +1,5 @@
 /*
- * test_region_follow - handler placement (src/region.c, "Handler
+ * test_region_follow - handler placement (src/region/handler.c, "Handler
  * placement"): a region's handler pins itself to the CPU of the thread
  * whose faults it serves, and follows that thread when it moves.
  *

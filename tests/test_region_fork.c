@@ -1,6 +1,6 @@
 /*
  * test_region_fork - fork() of a region made with UZSWAP_REGION_INHERIT
- * (src/region.c, src/region_fork.c): (offset, version)-stamped corpus
+ * (src/region/inherit.c, fork.c): (offset, version)-stamped corpus
  * pages, most of them evicted, then children that check every byte of
  * every page against the versions of the moment they were forked while
  * the parent rewrites, re-evicts and discards pages under them; several

@@ -1,6 +1,6 @@
 /*
  * test_region_madvise - the program's MADV_DONTNEED or mremap of a region
- * page whose fill is in flight (src/region.c, fill_page): the handler has
+ * page whose fill is in flight (src/region/fault.c, fill_page): the handler has
  * the page read from the cache and is about to copy it in when another
  * thread drops or moves it. The kernel refuses the copy (EAGAIN) until the
  * handler reads the event, then empties the range at a moment the handler

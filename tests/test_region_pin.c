@@ -1,5 +1,5 @@
 /*
- * test_region_pin - pinned region pages (uzswap_region_pin, src/region.c):
+ * test_region_pin - pinned region pages (uzswap_region_pin, src/region/region.c):
  * (offset, version)-stamped corpus pages in a region 8x its limit; the
  * pinned ones stay mapped (mincore, sampled the whole time) while two
  * threads fault every other page in and out, and read back exact; once

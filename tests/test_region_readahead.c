@@ -1,5 +1,5 @@
 /*
- * test_region_readahead - fault-around (src/region.c, ra_window_locked):
+ * test_region_readahead - fault-around (src/region/fault.c, ra_window_locked):
  * sequential faults on evicted pages bring the run after them in with the
  * same fault, within the limit; random faults do not keep a window.
  *
@@ -18,7 +18,7 @@
  *  - a scan across VMA boundaries the program made in the region (its
  *    madvise splits it; a run that crosses one is refused whole by
  *    UFFDIO_COPY): every page right, no fault left unserved (a hang,
- *    caught by the watchdog, before region.c copied page i alone);
+ *    caught by the watchdog, before fault.c copied page i alone);
  *  - all of it again over a backing file with a small pool (runs read
  *    page by page from the file: uzswap_load_folio cannot give them).
  * Skips (77) where userfaultfd is unavailable or without the corpus.

@@ -1,6 +1,6 @@
 /*
  * test_region_shared - an INHERIT region after a fork child is gone
- * (src/region.c, unshare_victims): the parent's pages stay shared
+ * (src/region/evict.c, unshare_victims): the parent's pages stay shared
  * copy-on-write (not exclusive) until written, so UFFDIO_MOVE refuses
  * them (EBUSY) even with no child left; a parent that only reads must
  * still have them evicted, every byte right.

@@ -279,7 +279,7 @@ static void test_pin(struct uzswap *uz)
 }
 
 /*
- * No allocation in the signal path (S2 in src/region.c): this program's
+ * No allocation in the signal path (S2 in src/region/signal.c): this program's
  * own malloc family counts the calls made on an alternate signal stack
  * (SS_ONSTACK: inside a signal handler) of the thread that watches. Not
  * under a sanitizer, which owns malloc.

@@ -34,7 +34,7 @@
 #define OWN ((NPAGES - NT) / NT)
 #define LIMIT 8
 
-/* src/region.c's test hook: the eviction window, widened. */
+/* src/region/evict.c's test hook: the eviction window, widened. */
 extern _Atomic unsigned uz_region_evict_delay_us;
 
 static uint8_t *src, *region;

@@ -1,6 +1,6 @@
 /*
  * test_region_unmap - the program's own munmap, mremap, madvise and
- * mprotect on region pages (src/region.c, UFFD_EVENT_REMOVE / UNMAP /
+ * mprotect on region pages (src/region/uffd.c, UFFD_EVENT_REMOVE / UNMAP /
  * REMAP): (offset, version)-stamped corpus pages, most of them evicted,
  * then: MADV_DONTNEED of a range reads zeros and no stale cache copy comes
  * back; munmap of part of the region forgets it (its cache copies go, a
@@ -262,7 +262,7 @@ static void test_discard_deadlock(struct uzswap *uz, uint8_t *a)
 	sigemptyset(&al);
 	sigaddset(&al, SIGALRM);
 	pthread_sigmask(SIG_BLOCK, &al, NULL);
-	/* A limit under 4 pages keeps no headroom (region.c evicts ahead
+	/* A limit under 4 pages keeps no headroom (src/region/evict.c evicts ahead
 	 * down to the limit less at most a quarter of it), so the fault
 	 * below must evict on its own path. */
 	T_EQ(uzswap_region_set_limit(uz, a, 3 * PG), 0);

@@ -1,6 +1,6 @@
 /*
  * region_unshare.pml - spin model of the region handler's unsharing step
- * (src/region.c, unshare_victims) against the program's own MADV_DONTNEED,
+ * (src/region/evict.c, unshare_victims) against the program's own MADV_DONTNEED,
  * munmap and mremap of the victim page. verify/README.md ("region
  * unsharing") explains it; verify/run_region.sh runs it.
  *

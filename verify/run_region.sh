@@ -147,7 +147,7 @@ if [ "$do_all" = 1 ]; then
 	check "WP, reach 8: ${probes[8]}" error safety "-DWP -DPROBE=8"
 fi
 
-# The unsharing step (src/region.c unshare_victims): a model of its own.
+# The unsharing step (src/region/evict.c unshare_victims): a model of its own.
 model=region_unshare.pml
 section "== unsharing (MADV_POPULATE_WRITE on the handler) vs the program's DONTNEED, munmap: must be clean"
 check "unshare" clean safety ""

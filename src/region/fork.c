@@ -18,7 +18,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
-#include "region_fork.h"
+#include "fork.h"
 #include "uffd_compat.h"
 #include "uzswap.h"
 
