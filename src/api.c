@@ -574,9 +574,17 @@ const char *uzswap_strerror(int err)
 		       "ENOSYS for it (regions need it, Linux 6.8 or newer)";
 	case -EOPNOTSUPP:
 		return "not supported: the kernel's userfaultfd lacks "
-		       "UFFDIO_MOVE (regions need Linux 6.8 or newer), or a "
-		       "backing_uri this build cannot serve (Redis without "
-		       "hiredis; redis-cluster:// not yet)";
+		       "UFFDIO_MOVE (regions need Linux 6.8 or newer) or "
+		       "UFFD_FEATURE_SIGBUS (UZSWAP_REGION_SIGNAL), or a "
+		       "backing_uri this build cannot serve (redis:// and "
+		       "redis-cluster:// in a libuzswap built without "
+		       "hiredis)";
+	case -EMFILE:	/* uzswap_region_create, uzswap_open */
+	case -ENFILE:
+		return "no file descriptor left (a region takes three: its "
+		       "userfaultfd, an eventfd and staging's userfaultfd; a "
+		       "backing file one): raise the limit (ulimit -n, "
+		       "RLIMIT_NOFILE) or close descriptors";
 	}
 	s = err < 0 && err > INT_MIN ? strerrordesc_np(-err) : NULL;
 	return s ? s : "unknown error";
