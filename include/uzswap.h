@@ -893,6 +893,10 @@ struct uzswap_region_stats {
 	uint64_t sig_over;
 	uint64_t sig_kicks;
 	/* ---- end of UZSWAP_REGION_STATS_SIZE_VER4 ---- */
+	uint64_t faults_backing;	/* of faults_loaded, the ones read from
+					 * the backing store (the rest: the
+					 * pool) */
+	/* ---- end of UZSWAP_REGION_STATS_SIZE_VER5 ---- */
 };
 
 #define UZSWAP_REGION_STATS_SIZE_VER0 \
@@ -907,7 +911,10 @@ struct uzswap_region_stats {
 #define UZSWAP_REGION_STATS_SIZE_VER3 \
 	offsetof(struct uzswap_region_stats, sig_faults)
 /* 0.3: + signal mode's counters. */
-#define UZSWAP_REGION_STATS_SIZE_VER4 sizeof(struct uzswap_region_stats)
+#define UZSWAP_REGION_STATS_SIZE_VER4 \
+	offsetof(struct uzswap_region_stats, faults_backing)
+/* 0.3: + faults_backing. */
+#define UZSWAP_REGION_STATS_SIZE_VER5 sizeof(struct uzswap_region_stats)
 
 /*
  * Snapshot the region's counters into st (size bytes; as

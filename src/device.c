@@ -113,7 +113,8 @@ int uzswap_write(struct uzswap *uz, uint64_t offset, const void *page)
 	return write_page(uz, offset, page);
 }
 
-static int read_page(struct uzswap *uz, uint64_t offset, void *page)
+static int read_page_from(struct uzswap *uz, uint64_t offset, void *page,
+			  bool *from_store)
 {
 	unsigned char rec[UZ_REC_MAX] __attribute__((aligned(64)));
 	struct uz_entry *e;
@@ -138,7 +139,26 @@ static int read_page(struct uzswap *uz, uint64_t offset, void *page)
 	if (!err)
 		uz_stat_add(&uz->stats, e && !disk ? UZ_ST_LOADS :
 				UZ_ST_LOAD_MISSES, 1);
+	*from_store = disk;
 	return err;
+}
+
+static int read_page(struct uzswap *uz, uint64_t offset, void *page)
+{
+	bool from_store;
+
+	return read_page_from(uz, offset, page, &from_store);
+}
+
+int uz_device_read(struct uzswap *uz, uint64_t offset, void *page,
+		   bool *from_store)
+{
+	*from_store = false;
+	if (!uz || !page || offset >= uz->nr_pages)
+		return -EINVAL;
+	if (!uz->has_backing)
+		return uzswap_load(uz, offset, page);
+	return read_page_from(uz, offset, page, from_store);
 }
 
 int uzswap_read(struct uzswap *uz, uint64_t offset, void *page)

@@ -1,7 +1,8 @@
 /*
  * device.h - what device.c offers the rest of src/ (the device-level API
- * itself is public: uzswap.h): a backing file put back as it was when
- * uzswap_open() fails after the backend extended or stamped it.
+ * itself is public: uzswap.h): a read that says where the page came from
+ * (the region's fault counters), and a backing file put back as it was
+ * when uzswap_open() fails after the backend extended or stamped it.
  *
  * Must never: touch a file another instance holds (its lock), or change
  * a file the failed open did not change.
@@ -10,9 +11,18 @@
 #define UZ_DEVICE_H
 
 #include <stdbool.h>
+#include <stdint.h>
 #include <sys/types.h>
 
 #include "page.h"
+
+struct uzswap;
+
+/* uzswap_read() into a page that is not region memory (no bounce), and
+ * *from_store: true when the page was read from the backing store, false
+ * when the pool (or zeros) served it. */
+int uz_device_read(struct uzswap *uz, uint64_t offset, void *page,
+		   bool *from_store);
 
 /* A regular backing file as it was before the open: its size and first
  * page (the one the header goes in), and a descriptor of our own. */

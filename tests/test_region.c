@@ -322,6 +322,54 @@ static void *churn_main(void *arg)
 	return NULL;
 }
 
+/*
+ * Faults served from the backing store are counted apart from the pool's
+ * (faults_backing, of faults_loaded): the evicted pages all written back
+ * to the file, then every page touched once in a strided order (no
+ * fault-around): each written-back page is one fault from the file, and
+ * the cache's file reads agree.
+ */
+static void test_store_faults(void)
+{
+	size_t n = nsrc < 512 ? nsrc : 512, limit = n / 4;
+	struct uzswap *uz = t_open_cache(n, t_swapfile());
+	struct uzswap_region_stats r0, r1;
+	struct uzswap_stats c0, c1;
+	long wb;
+	uint8_t *a;
+
+	T_EQ(make_region(uz, n, limit, 0, &a), 0);
+	for (size_t i = 0; i < n; i++)
+		memcpy(a + i * PG, src + i * PG, PG);
+	wb = uzswap_writeback(uz, (long)n);
+	T_ASSERT(wb > 0);
+	r0 = t_region_stats(uz, a);
+	c0 = t_stats(uz);
+	for (size_t k = 0; k < n; k++) {
+		size_t i = k * 7 % n;	/* n is even: 7 is coprime to it */
+
+		if (memcmp(a + i * PG, src + i * PG, PG)) {
+			fprintf(stderr, "page %zu differs\n", i);
+			exit(T_FAIL);
+		}
+	}
+	r1 = t_region_stats(uz, a);
+	c1 = t_stats(uz);
+	printf("store faults: %ld written back; %" PRIu64 " faults, %"
+	       PRIu64 " from the backing store; %" PRIu64 " file reads\n",
+	       wb, r1.faults_loaded - r0.faults_loaded,
+	       r1.faults_backing - r0.faults_backing,
+	       c1.backing_reads - c0.backing_reads);
+	T_EQ(r1.faults_backing - r0.faults_backing, (uint64_t)wb);
+	T_EQ(r1.faults_backing - r0.faults_backing,
+	     c1.backing_reads - c0.backing_reads);
+	T_ASSERT(r1.faults_loaded - r0.faults_loaded >
+		 r1.faults_backing - r0.faults_backing);	/* the pool's too */
+	T_EQ(r1.readahead_pages, r0.readahead_pages);
+	T_EQ(uzswap_region_destroy(uz, a), 0);
+	uzswap_close(uz);
+}
+
 static void test_writers(void)
 {
 	struct uzswap *uz = t_open_cache(WPAGES, NULL);
@@ -936,6 +984,7 @@ int main(void)
 	uzswap_close(uz);
 	test_syscalls();
 	test_corpus();
+	test_store_faults();
 	test_writers();
 	test_race();
 	test_discard_race();

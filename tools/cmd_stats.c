@@ -277,10 +277,12 @@ static void live_text(const struct uzrun_shm *s, const struct live_proc *p)
 	printf("process anonymous     %10.1f MiB  (smaps; the region's RSS "
 	       "%.1f MiB, the rest: pool and memory outside the region)\n",
 	       (double)p->anon_kb / 1024, (double)p->region_kb / 1024);
-	printf("faults                %10llu  (%llu from uzswap, %llu zero; "
-	       "%.0f/s now; p50 %.1f us, p99 %.1f us)\n",
+	printf("faults                %10llu  (%llu from uzswap - %llu of "
+	       "them from the backing store -, %llu zero; %.0f/s now; p50 "
+	       "%.1f us, p99 %.1f us)\n",
 	       (unsigned long long)faults(s),
 	       (unsigned long long)r->faults_loaded,
+	       (unsigned long long)r->faults_backing,
 	       (unsigned long long)r->faults_zero, p->fault_rate,
 	       (double)r->fault_p50_ns / 1e3, (double)r->fault_p99_ns / 1e3);
 	printf("evictions             %10llu  (%llu refused by the cache: "
@@ -304,7 +306,8 @@ static void live_text(const struct uzrun_shm *s, const struct live_proc *p)
  */
 struct live_vals {
 	double limit, reserve, mapped, resident, max_resident, anon, rss;
-	double faults, rate, loaded, zero, p50, p99, evicted, evict_failed;
+	double faults, rate, loaded, backing, zero, p50, p99, evicted,
+	       evict_failed;
 	double ratio, mappings, refused;
 };
 
@@ -324,6 +327,7 @@ static void live_vals(const struct uzrun_shm *s, const struct live_proc *p,
 		.faults = (double)faults(s),
 		.rate = p->fault_rate,
 		.loaded = (double)r->faults_loaded,
+		.backing = (double)r->faults_backing,
 		.zero = (double)r->faults_zero,
 		.p50 = (double)r->fault_p50_ns,
 		.p99 = (double)r->fault_p99_ns,
@@ -379,6 +383,7 @@ static const struct live_field {
 	  "zeros)", V(faults), 0 },
 	{ "faults_per_s", NULL, NULL, NULL, V(rate), 1 },
 	{ "faults_loaded", NULL, NULL, NULL, V(loaded), 0 },
+	{ "faults_backing", NULL, NULL, NULL, V(backing), 0 },
 	{ "faults_zero", NULL, NULL, NULL, V(zero), 0 },
 	{ "fault_p50_ns", NULL, NULL, NULL, V(p50), 0 },
 	{ "fault_p99_ns", NULL, NULL, NULL, V(p99), 0 },

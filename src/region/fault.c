@@ -16,6 +16,7 @@
 #define _GNU_SOURCE
 #include <errno.h>
 
+#include "device.h"
 #include "region_int.h"
 
 static size_t ra_expect_locked(const struct uz_region *r, size_t i);
@@ -254,13 +255,16 @@ static int fill_install(struct uz_region *r, size_t i, enum fill_how how,
  * that cannot be read is poisoned, never zeros; with it the *nra pages
  * claimed after it, if read (*nra: how many came in; hash[1..]: theirs).
  * *t1: when it was in. FILL_CUT: nothing came in (fill_install).
+ * *from_store: page i was read from the backing store.
  */
 static enum fill_how fill_page(struct uz_region *r, size_t i, uint8_t s,
-			       size_t *nra, uint64_t *t1, uint64_t *hash)
+			       size_t *nra, uint64_t *t1, uint64_t *hash,
+			       bool *from_store)
 {
 	enum fill_how how;
 	uint32_t kids;
-	int err = uzswap_read(r->uz, r->first_off + i, r->bounce);
+	int err = uz_device_read(r->uz, r->first_off + i, r->bounce,
+				 from_store);
 
 	if (err == 0) {
 		uint64_t w;
@@ -335,6 +339,7 @@ static void serve_fault_one(struct uz_region *r, uintptr_t addr)
 	uint64_t t0 = now_ns(), t1, hash[1 + RA_MAX] = { 0 };
 	size_t i = (addr - (uintptr_t)r->base) / PAGE, nra, got;
 	enum fill_how how;
+	bool from_store;
 	uint8_t s;
 	int err;
 
@@ -374,11 +379,13 @@ again:
 	}
 	got = nra = ra_claim_locked(r, i, s);
 	uz_mutex_unlock(&r->lock, UZ_LR_REGION);
-	how = fill_page(r, i, s, &got, &t1, hash);
+	how = fill_page(r, i, s, &got, &t1, hash, &from_store);
 	uz_mutex_lock(&r->lock, UZ_LR_REGION);
 	r->clean[i] = hash[0];
 	ra_done_locked(r, i, nra, got, hash + 1);
 	rg_fill_done_locked(r, i, s, how, t1 - t0);
+	if (how == FILL_LOADED && from_store)
+		r->faults_backing++;
 	uz_mutex_unlock(&r->lock, UZ_LR_REGION);
 	if (how == FILL_CUT)	/* its thread faults again, after the event */
 		rg_uffd_wake(r, i);

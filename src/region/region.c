@@ -657,6 +657,7 @@ int uzswap_region_get_stats_sized(struct uzswap *uz, void *addr,
 	s.sig_waits = r->sig_waits;
 	s.sig_over = r->sig_over;
 	s.sig_kicks = r->sig_kicks;
+	s.faults_backing = r->faults_backing;
 	uz_mutex_unlock(&r->lock, UZ_LR_REGION);
 	if (size > sizeof(s))
 		size = sizeof(s);

@@ -198,7 +198,8 @@ struct uz_region {
 	bool warned_remap;		/* stderr said it once */
 	uint64_t evicted, evict_failed, faults_loaded, faults_zero,
 		 faults_spurious, faults_failed, evict_shared, nr_hist,
-		 dropped_pages, unmapped_pages, moved_pages, clean_evictions;
+		 dropped_pages, unmapped_pages, moved_pages, clean_evictions,
+		 faults_backing;
 	bool ahead_stall;	/* an ahead batch freed nothing: wait for the
 				 * fault path's backstop to free a page */
 	uint64_t evicted_ahead, readahead_pages, readahead_used,

@@ -185,7 +185,8 @@ static void write_stats_json(void)
 		"\"mappings\":%llu,\"mapped_bytes\":%zu,\"refused\":%llu,"
 		"\"resident_pages\":%llu,\"max_resident_pages\":%llu,"
 		"\"evicted_pages\":%llu,\"evict_failed\":%llu,"
-		"\"faults_loaded\":%llu,\"faults_zero\":%llu,"
+		"\"faults_loaded\":%llu,\"faults_backing\":%llu,"
+		"\"faults_zero\":%llu,"
 		"\"fault_p50_ns\":%llu,\"fault_p99_ns\":%llu,"
 		"\"evict_shared\":%llu,\"cache\":%s}\n",
 		(int)owner, (unsigned long long)rs.limit_pages * UZR_PAGE,
@@ -196,6 +197,7 @@ static void write_stats_json(void)
 		(unsigned long long)rs.evicted_pages,
 		(unsigned long long)rs.evict_failed,
 		(unsigned long long)rs.faults_loaded,
+		(unsigned long long)rs.faults_backing,
 		(unsigned long long)rs.faults_zero,
 		(unsigned long long)rs.fault_p50_ns,
 		(unsigned long long)rs.fault_p99_ns, evict_shared(&rs), buf);
