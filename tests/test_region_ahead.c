@@ -197,9 +197,15 @@ static void test_stats_abi(void)
 	T_EQ(u.st.size, UZSWAP_REGION_STATS_SIZE_VER3);
 	for (size_t b = UZSWAP_REGION_STATS_SIZE_VER3; b < sizeof(u); b++)
 		T_EQ(u.b[b], 0xa5);
-	T_EQ(uzswap_region_get_stats(uz, a, &u.st), 0);
+	memset(&u, 0xa5, sizeof(u));	/* VER4: up to sig_kicks */
+	T_EQ(uzswap_region_get_stats_sized(uz, a, &u.st,
+		UZSWAP_REGION_STATS_SIZE_VER4), 0);
 	T_EQ(u.st.size, UZSWAP_REGION_STATS_SIZE_VER4);
-	T_EQ(UZSWAP_REGION_STATS_SIZE_VER4,
+	for (size_t b = UZSWAP_REGION_STATS_SIZE_VER4; b < sizeof(u); b++)
+		T_EQ(u.b[b], 0xa5);
+	T_EQ(uzswap_region_get_stats(uz, a, &u.st), 0);
+	T_EQ(u.st.size, UZSWAP_REGION_STATS_SIZE_VER5);
+	T_EQ(UZSWAP_REGION_STATS_SIZE_VER5,
 	     sizeof(struct uzswap_region_stats));
 	T_EQ(u.st.low_watermark_pages, 16);	/* no limit: no headroom */
 	T_EQ(uzswap_region_destroy(uz, a), 0);
