@@ -9,8 +9,14 @@
  * faulting page, for a page of a fault-around run, and for mremap (the
  * page's bytes where it went). Deterministic: the fill hook holds the
  * handler before the copy and again after the events are read. Every
- * case also compares the resident count with mincore() exactly. Real
- * pages (gcc corpus); skips (77) without userfaultfd.
+ * case also compares the resident count with mincore() exactly.
+ * Signal mode (sig_ cases): the fill runs in the faulting thread's SIGBUS
+ * handler and the events on the handler thread (S6 in src/region/signal.c): the
+ * hook holds the fill there, the page read, while another thread drops
+ * it (zeros after madvise returned), moves it with MREMAP_DONTUNMAP (its
+ * bytes where it went, zeros at the old address) or maps over it (not
+ * counted); each case also checks that the cache dropped the page's copy.
+ * Real pages (gcc corpus); skips (77) without userfaultfd.
  */
 #define _GNU_SOURCE
 #include <pthread.h>
@@ -52,11 +58,12 @@ static void pick_pages(void)
 	T_EQ(n, NP);
 }
 
-/* A region of NP corpus pages, its first ones evicted; or skip. */
-static uint8_t *region_filled(struct uzswap *uz)
+/* A region of NP corpus pages (flags: t_region's), its first ones
+ * evicted; or skip. */
+static uint8_t *region_filled_as(struct uzswap *uz, unsigned flags)
 {
 	uint8_t *a;
-	int err = t_region(uz, NP, LIMIT, 0, 0, &a);
+	int err = t_region(uz, NP, LIMIT, 0, flags, &a);
 
 	if (err == -EPERM || err == -ENOSYS || err == -EOPNOTSUPP)
 		t_skip("no userfaultfd for regions here: %s",
@@ -66,6 +73,11 @@ static uint8_t *region_filled(struct uzswap *uz)
 		memcpy(a + i * PG, want(i), PG);
 	(void)t_region_settle(uz, a);
 	return a;
+}
+
+static uint8_t *region_filled(struct uzswap *uz)
+{
+	return region_filled_as(uz, 0);
 }
 
 /* Touches pages[0..n) of a region, one after the other (faults); with
@@ -137,7 +149,7 @@ static void expect_zero(const uint8_t *p, const char *what)
 
 	if (memcmp(p, zero, PG)) {
 		fprintf(stderr, "%s: the page holds its old bytes after "
-			"madvise(MADV_DONTNEED) returned\n", what);
+			"the program's call returned\n", what);
 		exit(T_FAIL);
 	}
 }
@@ -218,7 +230,133 @@ static void mremap_fault(void)
 	uzswap_close(uz);
 }
 
-/* argv[1], if given: the one case to run (fault, run, mremap). */
+/*
+ * Signal mode (UZSWAP_REGION_SIGNAL): the fill runs in the faulting
+ * thread's SIGBUS handler (sig_fill, the same hook holds it there, its
+ * page read), the program's events on the handler thread. The region's
+ * first pages evicted, then its limit lifted: no eviction afterwards (a
+ * page counted resident but not mapped would heal at its next one).
+ * NULL (the case skipped) without UFFD_FEATURE_SIGBUS.
+ */
+static uint8_t *sig_region(struct uzswap *uz)
+{
+	uint8_t *a;
+
+	if (t_region(uz, 1, 0, 0, UZSWAP_REGION_SIGNAL, &a) == -EOPNOTSUPP) {
+		printf("signal mode: no UFFD_FEATURE_SIGBUS here, skipped\n");
+		return NULL;
+	}
+	T_EQ(uzswap_region_destroy(uz, a), 0);
+	a = region_filled_as(uz, UZSWAP_REGION_SIGNAL);
+	T_EQ(uzswap_region_set_limit(uz, a, NP * PG), 0);
+	return a;
+}
+
+/* Every page but skip has its bytes; the resident count is mincore's,
+ * without page skip unless ours (the program's now, or moved away); the
+ * cache keeps no copy of page skip (dropped with it, not leaked). */
+static void expect_rest(struct uzswap *uz, uint8_t *a, size_t skip,
+			bool ours, const char *what)
+{
+	struct uzswap_region_stats st;
+	uint8_t buf[PG];
+	size_t m;
+
+	for (size_t i = 0; i < NP; i++)
+		if (i != skip)
+			T_ASSERT(!memcmp(a + i * PG, want(i), PG));
+	st = t_region_settle(uz, a);
+	m = t_resident(a, NP) - (ours ? 0 : t_resident(a + skip * PG, 1));
+	printf("%s: resident %llu, mincore %zu (page %zu %s)\n", what,
+	       (unsigned long long)st.resident_pages, m, skip,
+	       ours ? "counted" : "left out");
+	T_EQ(m, st.resident_pages);
+	T_EQ(uzswap_load(uz, skip, buf), -ENOENT);
+}
+
+/* The faulting page is dropped (MADV_DONTNEED) while its signal fill is
+ * held: zeros once madvise returned, never the old bytes. */
+static void sig_dontneed(void)
+{
+	struct uzswap *uz = t_open_cache(NP, NULL);
+	uint8_t *a = sig_region(uz);
+	struct touch t = { a, { 5 }, 1, -1 };
+	pthread_t th;
+
+	if (!a)
+		goto out;
+	touch_held(&t, &th);
+	T_EQ(madvise(a + 5 * PG, PG, MADV_DONTNEED), 0);
+	release(th);
+	expect_zero(a + 5 * PG, "signal mode, dontneed of the faulting page");
+	expect_rest(uz, a, 5, true, "signal mode, dontneed of the faulting page");
+	T_EQ(uzswap_region_destroy(uz, a), 0);
+out:
+	uzswap_close(uz);
+}
+
+/* The faulting page is moved away by mremap(MREMAP_DONTUNMAP) while its
+ * signal fill is held: its bytes are where it went (in place, never lost),
+ * the old address - still the region's, empty - reads zeros. */
+static void sig_mremap(void)
+{
+	struct uzswap *uz = t_open_cache(NP, NULL);
+	uint8_t *a = sig_region(uz), *at, *to;
+	struct touch t = { a, { 7 }, 1, -1 };
+	pthread_t th;
+
+	if (!a)
+		goto out;
+	at = a + 7 * PG;
+	to = mmap(NULL, PG, PROT_READ | PROT_WRITE,
+		  MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	T_ASSERT(to != MAP_FAILED);
+	touch_held(&t, &th);
+	T_ASSERT(mremap(at, PG, PG, MREMAP_MAYMOVE | MREMAP_FIXED |
+			MREMAP_DONTUNMAP, to) == to);
+	release(th);
+	if (t_resident(to, 1) != 1) {	/* a touch: SIGBUS, no region's */
+		fprintf(stderr, "signal mode, mremap: the page moved during "
+			"its fill is missing where it went (lost)\n");
+		exit(T_FAIL);
+	}
+	T_ASSERT(!memcmp(to, want(7), PG));
+	expect_zero(at, "signal mode, mremap(MREMAP_DONTUNMAP): old address");
+	expect_rest(uz, a, 7, false, "signal mode, mremap of the faulting page");
+	T_EQ(uzswap_region_destroy(uz, a), 0);
+	T_EQ(munmap(to, PG), 0);
+out:
+	uzswap_close(uz);
+}
+
+/* The faulting page is unmapped while its signal fill is held - replaced
+ * in one call by a mapping of the program's (mmap MAP_FIXED: an UNMAP
+ * event, and no moment without a mapping for the toucher's retry): not
+ * the region's any more, not counted, its cache copy dropped. */
+static void sig_munmap(void)
+{
+	struct uzswap *uz = t_open_cache(NP, NULL);
+	uint8_t *a = sig_region(uz), *at;
+	struct touch t = { a, { 9 }, 1, -1 };
+	pthread_t th;
+
+	if (!a)
+		goto out;
+	at = a + 9 * PG;
+	touch_held(&t, &th);
+	T_ASSERT(mmap(at, PG, PROT_READ | PROT_WRITE,
+		      MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0) == at);
+	release(th);
+	expect_zero(at, "signal mode, munmap: the program's new page");
+	expect_rest(uz, a, 9, false, "signal mode, munmap of the faulting page");
+	T_EQ(uzswap_region_destroy(uz, a), 0);	/* not the program's page */
+	T_EQ(munmap(at, PG), 0);
+out:
+	uzswap_close(uz);
+}
+
+/* argv[1], if given: the one case to run (fault, run, mremap, sig_dontneed,
+ * sig_mremap, sig_munmap). */
 int main(int argc, char **argv)
 {
 	static const struct {
@@ -228,6 +366,9 @@ int main(int argc, char **argv)
 		{ "fault", dontneed_fault },
 		{ "run", dontneed_run },
 		{ "mremap", mremap_fault },
+		{ "sig_dontneed", sig_dontneed },
+		{ "sig_mremap", sig_mremap },
+		{ "sig_munmap", sig_munmap },
 	};
 
 	nsrc = t_corpus_or_skip("gcc.pages", &src);

@@ -18,6 +18,9 @@
 #       handler) against the program's DONTNEED and munmap: must be clean;
 #       without its npend check, and against mremap(MREMAP_DONTUNMAP): must
 #       fail (the handler faults on a missing page it must serve itself)
+#     - region_sigfill.pml, a signal-mode fill (S6) against the program's
+#       DONTNEED and mremap(MREMAP_DONTUNMAP): must be clean; the code
+#       before S6 (-DNAIVE) and each part of S6 left out: must fail
 #   verify/run_region.sh --all   also: two-handler and WP variants, the
 #                                mutations with every check on, and the
 #                                reachability probes of both models (each
@@ -160,6 +163,25 @@ if [ "$do_all" = 1 ]; then
 		 "populate after munmap (ENOMEM)" "skipped: an event read nested")
 	for p in 1 2 3; do
 		check "unshare reach $p: ${uprobes[$p]}" error safety "-DPROBE=$p"
+	done
+fi
+
+# The signal-mode fill (src/region/signal.c S6): a model of its own.
+model=region_sigfill.pml
+section "== signal fill (S6) vs the program's DONTNEED, mremap(MREMAP_DONTUNMAP): must be clean"
+check "sigfill" clean safety ""
+section "== signal fill without S6 (the code before it), and each part of S6 left out: each must fail"
+check "sigfill, NAIVE (no gate, apply skips FILLING)" error safety "-DNAIVE"
+for m in MUT_NO_GATE MUT_NO_UNAPPLIED MUT_NO_SETTLE; do
+	check "sigfill, $m" error safety "-D$m"
+done
+if [ "$do_all" = 1 ]; then
+	section "== signal fill, reachability probes: each must fail (= reached)"
+	sprobes=("" "a fill is cut" "a fill waits for the handler's read" \
+		 "the handler waits for a fill inside" \
+		 "apply waits for a fill in flight")
+	for p in 1 2 3 4; do
+		check "sigfill reach $p: ${sprobes[$p]}" error safety "-DPROBE=$p"
 	done
 fi
 

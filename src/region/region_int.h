@@ -36,7 +36,7 @@
  * message is pending (down to a low watermark); a sequential fault brings
  * the evicted run after it in with it (fault-around, fault.c).
  *
- * Signal mode (UZSWAP_REGION_SIGNAL, signal.c: S1-S5): a fault
+ * Signal mode (UZSWAP_REGION_SIGNAL, signal.c: S1-S6): a fault
  * raises SIGBUS in the faulting thread, and the library's SIGBUS handler
  * fills the page there; eviction and events stay on the handler thread.
  *
@@ -67,7 +67,8 @@
  *              munmap / mremap / MADV_DONTNEED applied
  *   evict.c    victims, MOVE out, store, settle; when to evict
  *   fault.c    a fault served: claim, fault-around, fill
- *   signal.c   signal mode: the SIGBUS handler (S1-S5)
+ *   signal.c   signal mode: the SIGBUS handler (S1-S6; the handler
+ *              thread's side of S6 is in uffd.c)
  *   handler.c  the handler thread: its loop and its placement
  *   region.c   the public calls: create, destroy, limit, discard, pin,
  *              stats
@@ -218,6 +219,10 @@ struct uz_region {
 	bool sig_kicked;
 	size_t sig_waiting;
 	uint64_t sig_faults, sig_waits, sig_over, sig_kicks;
+	/* S6, no lock: the handler thread is reading the uffd; fills inside
+	 * their install; events read and not yet applied. */
+	_Atomic bool sig_reading;
+	_Atomic unsigned sig_installing, sig_unapplied;
 };
 
 static inline uint64_t now_ns(void)

@@ -2,7 +2,7 @@
  * signal.c - signal mode (UZSWAP_REGION_SIGNAL): a fault raises SIGBUS in
  * the faulting thread and the library's handler fills the page there;
  * eviction and the program's events stay on the handler thread. The
- * invariants S1-S5 below; docs/region.md "Signal mode".
+ * invariants S1-S6 below; docs/region.md "Signal mode".
  *
  * Owns: the process-wide table of signal regions, our SIGBUS action and
  * the one it replaced (chained to), each region's signal bounce pages.
@@ -69,6 +69,25 @@
  *    page - BUS_MCEERR_AR -, a page the program unmapped or a broken one):
  *    passed to the SIGBUS action the library's replaced, so a real SIGBUS
  *    still kills the program or reaches its handler.
+ * S6 A fill installs (COPY, ZEROPAGE, POISON) only while no event of the
+ *    program's is read and unapplied, and never across the handler
+ *    thread's read of the uffd. The kernel refuses installs (EAGAIN) from
+ *    the start of a DONTNEED, munmap or mremap until its event is read,
+ *    and a DONTNEED zaps some time after the read: an install after it
+ *    could land after the zap (old bytes once madvise returned), or where
+ *    the page no longer is (an mremap'd page lost, an unmapped one counted
+ *    and kept in the cache) - the handler applies events on its own
+ *    thread, so range_pending cannot see a read coming. sig_put marks
+ *    itself inside (sig_installing) and then looks for the handler reading
+ *    (sig_reading) and for events read (sig_unapplied); the handler marks
+ *    its read, then waits out the installs inside (sig_read_begin, uffd.c; Dekker
+ *    on seq_cst atomics, as S4) and counts what it read before it clears
+ *    the mark. So an install either ends before the read (then the zap is
+ *    after it) or sees the event and is cut: the page goes back as it was
+ *    (FILL_CUT), the touch is retried once the event is applied
+ *    (sig_claim_locked waits), and applying waits for fills in flight to
+ *    settle (sig_settle_locked, uffd.c: a fill never waits for the handler
+ *    there). verify/region_sigfill.pml; test_region_madvise's sig_ cases.
  */
 #define SIG_SLOTS_MIN 4
 #define SIG_SLOTS_MAX 64
@@ -159,17 +178,34 @@ static void sig_slot_put(struct uz_region *r, unsigned k)
 	atomic_store_explicit(&r->sig_busy[k], 0, memory_order_release);
 }
 
-/* One UFFDIO op on the region's uffd: 0 or -errno. EAGAIN (the address
- * space is changing: an event the handler thread has yet to read) is
- * retried after a yield - never read the uffd here, it is the handler's. */
-static int sig_ioctl(struct uz_region *r, unsigned long req, void *arg)
+/*
+ * One install (a UFFDIO op) into the region by a fill, under S6: 0,
+ * -ECANCELED (an event of the program's is read and not yet applied, or
+ * the page's mapping is gone: not installed), or -errno. EAGAIN (the
+ * address space is changing: an event the handler thread has yet to
+ * read) and the handler's read itself are waited out with a yield - never
+ * read the uffd here, it is the handler's.
+ */
+static int sig_put(struct uz_region *r, unsigned long req, void *arg)
 {
-	while (ioctl(r->uffd, req, arg) < 0) {
-		if (errno != EAGAIN)
-			return -errno;
+	for (;;) {
+		int err = 0;
+
+		atomic_fetch_add(&r->sig_installing, 1);	/* S6 */
+		if (atomic_load(&r->sig_reading))
+			err = -EAGAIN;		/* after the read */
+		else if (atomic_load(&r->sig_unapplied))
+			err = -ECANCELED;	/* the event may take it */
+		if (!err) {
+			rg_fill_hold();	/* test hook: inside, about to go in */
+			if (ioctl(r->uffd, req, arg) < 0)
+				err = -errno;
+		}
+		atomic_fetch_sub(&r->sig_installing, 1);
+		if (err != -EAGAIN)	/* ENOENT: unmapped, UNMAP to come */
+			return err == -ENOENT ? -ECANCELED : err;
 		sched_yield();
 	}
-	return 0;
 }
 
 static int sig_zero(struct uz_region *r, uintptr_t pa)
@@ -177,7 +213,7 @@ static int sig_zero(struct uz_region *r, uintptr_t pa)
 	struct uffdio_zeropage z = { .range = { pa, PAGE },
 				     .mode = UFFDIO_ZEROPAGE_MODE_DONTWAKE };
 
-	return sig_ioctl(r, UFFDIO_ZEROPAGE, &z);
+	return sig_put(r, UFFDIO_ZEROPAGE, &z);
 }
 
 /*
@@ -219,7 +255,9 @@ static uint8_t sig_claim_locked(struct uz_region *r, size_t i)
 
 	for (;;) {
 		s = r->state[i];
-		if (in_flight(s)) {	/* S1: never this thread's own */
+		/* S1: never this thread's own; S6: an event read, not applied
+		 * (it may be this page's: its fill would be cut) */
+		if (in_flight(s) || atomic_load(&r->sig_unapplied)) {
 			pthread_cond_wait(&r->cond, &r->lock);
 			continue;
 		}
@@ -240,7 +278,8 @@ static uint8_t sig_claim_locked(struct uz_region *r, size_t i)
 /* No lock, page i FILLING (it was s): into the region at pa from the pool
  * (a page stored at the offset before the region was made shows through a
  * NEVER page), else zeros; an evicted page that cannot be read is
- * poisoned. *t1: when it was in; *hash: a loaded page's (clean copy). */
+ * poisoned. *t1: when it was in; *hash: a loaded page's (clean copy).
+ * FILL_CUT: nothing went in (S6). */
 static enum fill_how sig_fill(struct uz_region *r, size_t i, uint8_t s,
 			      uintptr_t pa, uint64_t *t1, uint64_t *hash)
 {
@@ -261,14 +300,16 @@ static enum fill_how sig_fill(struct uz_region *r, size_t i, uint8_t s,
 					 .len = PAGE,
 					 .mode = UFFDIO_COPY_MODE_DONTWAKE };
 
-		(void)sig_ioctl(r, UFFDIO_COPY, &c);
+		err = sig_put(r, UFFDIO_COPY, &c);
 	} else if (how == FILL_ZERO) {
-		(void)sig_zero(r, pa);
+		err = sig_zero(r, pa);
 	} else {
 		struct uffdio_poison p = { .range = { pa, PAGE } };
 
-		(void)sig_ioctl(r, UFFDIO_POISON, &p);	/* SIGBUS, MCEERR */
+		err = sig_put(r, UFFDIO_POISON, &p);  /* SIGBUS, MCEERR */
 	}
+	if (err == -ECANCELED)
+		how = FILL_CUT;
 	*t1 = now_ns();
 	*hash = how == FILL_LOADED ? rg_page_hash(page) : 0;
 	sig_slot_put(r, k);
@@ -307,9 +348,11 @@ static bool sig_serve(struct uz_region *r, uintptr_t addr)
 	}
 	how = sig_fill(r, i, s, pa, &t1, &hash);
 	uz_mutex_lock(&r->lock, UZ_LR_REGION);
-	r->clean[i] = hash;
+	if (how != FILL_CUT) {	/* cut: as it was, touched again (S6) */
+		r->clean[i] = hash;
+		r->sig_faults++;
+	}
 	rg_fill_done_locked(r, i, s, how, t1 - t0);
-	r->sig_faults++;
 	kick = !r->sig_kicked && r->resident > rg_low_watermark_locked(r);
 	if (kick) {	/* the handler evicts ahead from here (rg_limit_work) */
 		r->sig_kicked = true;

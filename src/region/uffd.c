@@ -8,7 +8,10 @@
  *
  * Owns: pend[] (events read inside an operation, applied after it), the
  * deferred faults of a nested read, range_pending (what a pending event
- * takes away from a copy in flight), the fill test hook.
+ * takes away from a copy in flight), the fill test hook; the handler
+ * thread's side of signal mode's S6 (signal.c): its reads marked, the
+ * events read counted until applied, an event applied only to settled
+ * pages.
  *
  * Must never: serve a fault (faults read inside an operation are
  * deferred, the handler serves them: handler.c); hold r->lock across an
@@ -17,6 +20,7 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <poll.h>
+#include <sched.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/ioctl.h>
@@ -28,7 +32,7 @@
 /*
  * Test hook (tests/test_region_madvise.c, static library only):
  * microseconds a fill sleeps with its page read, before it goes in
- * (fill_page), and again after a copy met EAGAIN and the events were read
+ * (fill_page; in signal mode inside sig_put's gate, S6), and again after a copy met EAGAIN and the events were read
  * - the window in which the program's MADV_DONTNEED of the page is read
  * and its range emptied. fill_held counts the sleeps. 0 in every other
  * program.
@@ -303,6 +307,65 @@ static void drop_one(struct uz_region *r, size_t i, enum range_kind k,
 			     err == -ENOENT ? UZ_KID_ZERO : UZ_KID_POISON);
 }
 
+/* ---- signal mode, the handler thread's side of S6 (signal.c) ---- */
+
+/* Before a read of the uffd: no signal fill installs from here until
+ * sig_read_end, and none is inside (one ioctl of another thread's). */
+static void sig_read_begin(struct uz_region *r)
+{
+	if (!r->signal)
+		return;
+	atomic_store(&r->sig_reading, true);
+	while (atomic_load(&r->sig_installing))
+		sched_yield();
+}
+
+/* The nm messages read: the program's events counted (unapplied until
+ * apply_event) before installs may look again. */
+static void sig_read_end(struct uz_region *r, const struct uffd_msg *m,
+			 ssize_t nm)
+{
+	uintptr_t lo, hi, to;
+	unsigned ev = 0;
+
+	if (!r->signal)
+		return;
+	for (ssize_t k = 0; k < nm; k++)
+		ev += event_range(&m[k], &lo, &hi, &to);
+	atomic_fetch_add(&r->sig_unapplied, ev);
+	atomic_store(&r->sig_reading, false);
+}
+
+/* Event m applied; at the last one, the waiting faults look again. */
+static void sig_applied(struct uz_region *r, const struct uffd_msg *m)
+{
+	uintptr_t lo, hi, to;
+
+	if (!r->signal || !event_range(m, &lo, &hi, &to) ||
+	    atomic_fetch_sub(&r->sig_unapplied, 1) != 1)
+		return;
+	uz_mutex_lock(&r->lock, UZ_LR_REGION);
+	pthread_cond_broadcast(&r->cond);
+	uz_mutex_unlock(&r->lock, UZ_LR_REGION);
+}
+
+/* Region lock held (dropped while waiting), an event applied to pages
+ * [i0, i0 + n): no signal fill of them in flight (each ends, or is cut,
+ * without the handler), so the event meets their settled states. */
+static void sig_settle_locked(struct uz_region *r, size_t i0, size_t n)
+{
+	bool busy = r->signal;
+
+	uz_assert_held(UZ_LR_REGION, &r->lock);
+	while (busy) {
+		busy = false;
+		for (size_t i = i0; i < i0 + n && !busy; i++)
+			busy = r->state[i] == PG_FILLING;
+		if (busy)
+			pthread_cond_wait(&r->cond, &r->lock);
+	}
+}
+
 /* Pages [i0, i0 + n) of the region; "to": the address page i0 moved to. */
 static void drop_range(struct uz_region *r, size_t i0, size_t n,
 		       enum range_kind k, uintptr_t to)
@@ -315,6 +378,7 @@ static void drop_range(struct uz_region *r, size_t i0, size_t n,
 		size_t m = n - c < 256 ? n - c : 256, ng = 0, seen = 0;
 
 		uz_mutex_lock(&r->lock, UZ_LR_REGION);
+		sig_settle_locked(r, i0 + c, m);	/* S6: fills settle */
 		for (size_t j = 0; j < m; j++) {
 			/* mremap's UNMAP of the old range follows its REMAP */
 			seen += r->state[i0 + c + j] != PG_GONE;
@@ -345,7 +409,7 @@ static void drop_range(struct uz_region *r, size_t i0, size_t n,
 	}
 }
 
-static void apply_event(struct uz_region *r, const struct uffd_msg *m)
+static void apply_event_range(struct uz_region *r, const struct uffd_msg *m)
 {
 	uintptr_t lo, hi, to, b = (uintptr_t)r->base;
 	uintptr_t e = b + r->npages * PAGE;
@@ -366,6 +430,13 @@ static void apply_event(struct uz_region *r, const struct uffd_msg *m)
 			"back where they went); counted in moved_pages\n");
 	}
 	drop_range(r, (lo - b) / PAGE, (hi - lo + PAGE - 1) / PAGE, k, to);
+}
+
+/* The program's REMOVE, UNMAP or REMAP (any other message: nothing). */
+static void apply_event(struct uz_region *r, const struct uffd_msg *m)
+{
+	apply_event_range(r, m);
+	sig_applied(r, m);	/* S6: signal fills install again */
 }
 
 static void pend_event(struct uz_region *r, const struct uffd_msg *m)
@@ -418,8 +489,10 @@ ssize_t rg_read_msgs(struct uz_region *r, bool nested, uintptr_t *fault,
 	/* A fork returns once read() takes its event: till rg_fork_event has
 	 * counted the child, a discard must go through us (K). */
 	atomic_fetch_add(&r->reading, 1);
+	sig_read_begin(r);	/* S6: no signal fill installs meanwhile */
 	n = read(r->uffd, msg, sizeof(msg));
 	nm = n / (ssize_t)sizeof(msg[0]);
+	sig_read_end(r, msg, nm);
 
 	/* Events first, forks in their place among them, then the faults
 	 * (rg_serve_fault applies pend[] before serving): the kernel zaps a
