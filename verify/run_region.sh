@@ -15,9 +15,11 @@
 #       a wrong page seen by the program): must fail
 #     - EVENT_REMOVE with the page lock held over MADV_DONTNEED: must deadlock
 #     - region_unshare.pml, the unsharing step (MADV_POPULATE_WRITE on the
-#       handler) against the program's DONTNEED and munmap: must be clean;
-#       without its npend check, and against mremap(MREMAP_DONTUNMAP): must
-#       fail (the handler faults on a missing page it must serve itself)
+#       unshare worker) against the program's DONTNEED, munmap and
+#       mremap(MREMAP_DONTUNMAP): must be clean; the old step (on the
+#       handler, -DOLD) without its npend check, or against
+#       mremap(MREMAP_DONTUNMAP), and the handler waiting for the worker:
+#       must fail (the handler waits for a fault only it can serve)
 #     - region_sigfill.pml, a signal-mode fill (S6) against the program's
 #       DONTNEED and mremap(MREMAP_DONTUNMAP): must be clean; the code
 #       before S6 (-DNAIVE) and each part of S6 left out: must fail
@@ -152,18 +154,23 @@ fi
 
 # The unsharing step (src/region/evict.c unshare_victims): a model of its own.
 model=region_unshare.pml
-section "== unsharing (MADV_POPULATE_WRITE on the handler) vs the program's DONTNEED, munmap: must be clean"
+section "== unsharing (MADV_POPULATE_WRITE on the unshare worker) vs the program's DONTNEED, munmap, mremap(MREMAP_DONTUNMAP): must be clean"
 check "unshare" clean safety ""
-section "== unsharing without the npend check; vs mremap(MREMAP_DONTUNMAP): each must fail"
-check "unshare, NAIVE (no npend check)" error safety "-DNAIVE"
-check "unshare, DONTUNMAP (the known hole)" error safety "-DDONTUNMAP"
+check "unshare, DONTUNMAP" clean safety "-DDONTUNMAP"
+check "unshare, OLD (populate on the handler), no DONTUNMAP" clean safety "-DOLD"
+section "== the old unsharing without the npend check, or vs mremap(MREMAP_DONTUNMAP); the handler waiting for the worker: each must fail"
+check "unshare, OLD NAIVE (no npend check)" error safety "-DOLD -DNAIVE"
+check "unshare, OLD DONTUNMAP (the hang before the worker)" error safety "-DOLD -DDONTUNMAP"
+check "unshare, MUT_WAIT_WORKER DONTUNMAP" error safety "-DMUT_WAIT_WORKER -DDONTUNMAP"
 if [ "$do_all" = 1 ]; then
 	section "== unsharing, reachability probes: each must fail (= reached)"
 	uprobes=("" "populate while a REMOVE waits unread" \
-		 "populate after munmap (ENOMEM)" "skipped: an event read nested")
+		 "populate after munmap (ENOMEM)" "skipped: an event read nested" \
+		 "the worker's userfault, served by the handler")
 	for p in 1 2 3; do
-		check "unshare reach $p: ${uprobes[$p]}" error safety "-DPROBE=$p"
+		check "unshare OLD reach $p: ${uprobes[$p]}" error safety "-DOLD -DPROBE=$p"
 	done
+	check "unshare reach 4: ${uprobes[4]}" error safety "-DDONTUNMAP -DPROBE=4"
 fi
 
 # The signal-mode fill (src/region/signal.c S6): a model of its own.

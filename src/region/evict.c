@@ -13,7 +13,7 @@
  * Must never: copy a page out and then MADV_DONTNEED it (a write between
  * the two would be lost: the MOVE is atomic per PTE); store while the
  * fork gate is closed (F); fault on region memory (the unsharing step's
- * populate: see unshare_victims).
+ * populate runs on the unshare worker: unshare.c).
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -139,47 +139,6 @@ static void move_out(struct uz_region *r, const size_t *vic, size_t nv,
 				n--;
 			}
 		}
-	}
-}
-
-/*
- * No lock: victims shared copy-on-write (MOVE: EBUSY) while no fork child
- * lives: the child that shared them is gone, but the parent's pages stay
- * non-exclusive until written, so MOVE refused them for ever (a read-
- * mostly program after one fork: redis-server counted 17.7 M refusals
- * against 3.2 M evictions). MADV_POPULATE_WRITE on each run makes the
- * kernel take a write fault there: no child maps the page, so it is
- * reused, exclusive, same bytes, nothing written; the victims get a
- * second chance (V_UNSHARED) and move at the hand's next pass. The
- * handler must fault only on present pages here, never a missing one it
- * would have to serve itself: the page was mapped at the MOVE, is
- * EVICTING (no fill), a DONTNEED's zap waits until its REMOVE is read
- * (npend 0: none read since the last apply, and an applied one made its
- * pages NEVER, not victims), and an munmap meanwhile gives ENOMEM - the
- * spin model verify/region_unshare.pml checks this, and fails without
- * the npend check. NOT covered (the model's -DDONTUNMAP fails): an
- * mremap(MREMAP_DONTUNMAP) of a victim between its MOVE and here (the old
- * address stays registered, and missing: checked on this kernel), or an
- * mremap(MREMAP_FIXED) of another region range with an evicted page onto
- * it; the populate then takes a userfault that only this thread could
- * serve, and the handler hangs with the mremap waiting for it. Needs a
- * program's mremap of an inherited region's page inside one batch after
- * its fork child is gone. With a live child it would copy every page:
- * never then.
- */
-static void unshare_victims(struct uz_region *r, const size_t *vic,
-			    size_t nv, uint8_t *out)
-{
-	if (r->kids.nr || r->npend)
-		return;
-	for (size_t k = 0, n; k < nv; k += n ? n : 1) {
-		n = 0;
-		while (k + n < nv && out[k + n] == V_SHARED &&
-		       vic[k + n] == vic[k] + n)
-			n++;
-		if (n && madvise(r->base + vic[k] * PAGE, n * PAGE,
-				 MADV_POPULATE_WRITE) == 0)
-			memset(out + k, V_UNSHARED, n);
 	}
 }
 
@@ -326,7 +285,7 @@ static size_t evict_batch_locked(struct uz_region *r)
 	r->cur_nv = nv;
 	uz_mutex_unlock(&r->lock, UZ_LR_REGION);
 	move_out(r, vic, nv, out);
-	unshare_victims(r, vic, nv, out);
+	rg_unshare_victims(r, vic, nv, out);
 	delay = atomic_load_explicit(&uz_region_evict_delay_us,
 				     memory_order_relaxed);
 	if (delay)	/* test hook: widen the in-flight window */

@@ -353,8 +353,9 @@ again:
 		 * page is not ours: new memory, zeros, never the cache's. */
 		uz_mutex_unlock(&r->lock, UZ_LR_REGION);
 		err = rg_uffd_zero_at(r, addr);
-		if (err == -EEXIST || err == -ECANCELED)
-			/* ours, or it faults again */
+		if (err)	/* ours, or it faults again; ENOENT: unmapped
+				 * meanwhile, it sleeps till woken (destroy
+				 * joins the unshare worker) */
 			rg_uffd_wake_at(r, addr);
 		return;
 	}

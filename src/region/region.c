@@ -126,6 +126,7 @@ static void *map_anon(size_t len, bool dontfork)
 
 static void region_free(struct uz_region *r)
 {
+	rg_unshare_stop(r);	/* create failed after starting it */
 	/* Close first: an munmap of a range registered with EVENT_UNMAP
 	 * would wait for a reader of its event. */
 	if (r->uffd >= 0)
@@ -149,6 +150,7 @@ static void region_free(struct uz_region *r)
 	if (r->clean)
 		munmap(r->clean, r->npages * sizeof(*r->clean));
 	pthread_cond_destroy(&r->cond);
+	pthread_cond_destroy(&r->ush_cond);
 	pthread_mutex_destroy(&r->lock);
 	free(r);
 }
@@ -223,6 +225,7 @@ int uzswap_region_create(struct uzswap *uz,
 	r->pin_cpu = -1;
 	pthread_mutex_init(&r->lock, NULL);
 	pthread_cond_init(&r->cond, NULL);
+	pthread_cond_init(&r->ush_cond, NULL);
 	if ((r->uffd = uffd_open()) < 0 ||
 	    (r->stage_uffd = uffd_open()) < 0) {
 		err = r->uffd < 0 ? r->uffd : r->stage_uffd;
@@ -261,6 +264,8 @@ int uzswap_region_create(struct uzswap *uz,
 	if (uffd_setup(r->uffd, r->base, r->npages * PAGE) < 0 ||
 	    uffd_setup(r->stage_uffd, r->stage,
 		       STAGE_SLOTS * EVICT_BATCH * PAGE) < 0)
+		goto fail;
+	if ((err = rg_unshare_start(r)) < 0)
 		goto fail;
 	uz_regmap_set_sum(region_sum);
 	uz_regmap_set_destroy(region_destroy_cb);
@@ -337,6 +342,7 @@ int uzswap_region_destroy(struct uzswap *uz, void *addr)
 				     memory_order_relaxed);
 	if (delay)
 		usleep(delay);
+	rg_unshare_stop(r);	/* its faults are the handler's: first */
 	/* Unmap before the handler stops: no fault can read zeros. */
 	unmap_ours(r);
 	uz_mutex_lock(&r->lock, UZ_LR_REGION);

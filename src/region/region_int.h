@@ -65,6 +65,8 @@
  *   inherit.c  the fork gate (F) and the children the handler serves (K)
  *   uffd.c     the UFFDIO operations, reading messages, the program's
  *              munmap / mremap / MADV_DONTNEED applied
+ *   unshare.c  the unshare worker: victims a dead fork child shared made
+ *              the parent's own again
  *   evict.c    victims, MOVE out, store, settle; when to evict
  *   fault.c    a fault served: claim, fault-around, fill
  *   signal.c   signal mode: the SIGBUS handler (S1-S6; the handler
@@ -117,6 +119,7 @@
 #define RA_MIN 4
 #define RA_MAX 32
 #define RA_STREAMS 4
+#define USH_RUNS 16	/* runs of victims the unshare worker holds */
 
 enum pg_state {
 	PG_NEVER, PG_RESIDENT, PG_EVICTED, PG_FILLING, PG_EVICTING,
@@ -223,6 +226,14 @@ struct uz_region {
 	 * their install; events read and not yet applied. */
 	_Atomic bool sig_reading;
 	_Atomic unsigned sig_installing, sig_unapplied;
+
+	/* The unshare worker (INHERIT regions, unshare.c): under r->lock,
+	 * the runs of victims handed to it, a ring. */
+	pthread_t ush_thread;
+	bool ush_on, ush_stop;
+	pthread_cond_t ush_cond;
+	size_t ush_lo[USH_RUNS], ush_n[USH_RUNS];
+	unsigned ush_head, ush_nr;
 };
 
 static inline uint64_t now_ns(void)
@@ -282,6 +293,12 @@ void rg_apply_pending(struct uz_region *r);
 ssize_t rg_read_msgs(struct uz_region *r, bool nested, uintptr_t *fault,
 		     size_t *nfault);
 void rg_uffd_changing(struct uz_region *r);
+
+/* unshare.c */
+void rg_unshare_victims(struct uz_region *r, const size_t *vic, size_t nv,
+			uint8_t *out);
+int rg_unshare_start(struct uz_region *r);
+void rg_unshare_stop(struct uz_region *r);
 
 /* evict.c */
 uint64_t rg_page_hash(const void *page);
