@@ -13,8 +13,10 @@
  * count never above the highest limit set; the churn really happened
  * (evictions, faults from the cache, pages written back, switches,
  * hotplug events). UZ_TEST_SECONDS sets the run time (default 4 s; 8 s
- * in make test's sanitizer builds, UZ_FLAVOUR). Skips (77) where
- * userfaultfd is unavailable.
+ * in make test's sanitizer builds, UZ_FLAVOUR); the run goes on past it
+ * until the region and the file have turned over (churn_done: counts, not
+ * time - a sanitizer build on a loaded machine is slow), at most
+ * CHURN_MAX_S. Skips (77) where userfaultfd is unavailable.
  */
 #define _GNU_SOURCE
 #include <inttypes.h>
@@ -29,6 +31,7 @@
 #define NPAGES 1536	/* region pages: worker t owns t, t + NT, ... */
 #define LIM_HI 384	/* limits cycle LIM_HI, 48, 160 pages */
 #define POOL_BYTES (256u << 10)	/* the cache's pool: the rest to file */
+#define CHURN_MAX_S 60	/* the longest a run waits for its churn */
 
 static uint8_t *src;
 static size_t nsrc;
@@ -172,6 +175,20 @@ static double run_seconds(void)
 	return f && strcmp(f, "release") ? 8 : 4;	/* make test's builds */
 }
 
+/* Has the churn report() asks for happened (evictions and faults from
+ * the cache past the region's size, pages written back and read from the
+ * file)? From the stats, which are the library's to synchronise. */
+static bool churn_done(struct uzswap *uz, uint8_t *a)
+{
+	struct uzswap_region_stats rs;
+	struct uzswap_stats cs;
+
+	T_EQ(uzswap_region_get_stats(uz, a, &rs), 0);
+	T_EQ(uzswap_get_stats(uz, &cs), 0);
+	return rs.evicted_pages > NPAGES && rs.faults_loaded > NPAGES &&
+	       cs.written_back_pages > 0 && cs.backing_reads > 0;
+}
+
 /* After the run: every page against its owner's last version. */
 static uint64_t final_check(struct worker *w, uint8_t *a)
 {
@@ -241,7 +258,7 @@ int main(void)
 
 	nsrc = t_corpus_or_skip("sqlite.pages", &src);
 	t_region_or_skip();
-	t_watchdog("test_region_churn", (unsigned)secs + 100);
+	t_watchdog("test_region_churn", (unsigned)secs + CHURN_MAX_S + 100);
 	uz = t_open_backed(NPAGES, POOL_BYTES, 1);
 	T_EQ(t_region(uz, NPAGES, LIM_HI, 0, 0, &a), 0);
 	c.uz = uz;
@@ -255,6 +272,9 @@ int main(void)
 	T_EQ(pthread_create(&hth, NULL, hotplug_main, &c), 0);
 	t0 = t_now_ns();
 	usleep((useconds_t)(secs * 1e6));
+	for (int ms = 0; ms < CHURN_MAX_S * 1000 && !churn_done(uz, a);
+	     ms += 50)
+		usleep(50000);
 	atomic_store(&stop, true);
 	for (unsigned t = 0; t < NT; t++)
 		pthread_join(th[t], NULL);

@@ -179,7 +179,15 @@ static void after_faulting(struct uzswap *uz, unsigned round,
 					 .seed = t + 1 };
 		T_EQ(pthread_create(&th[t], NULL, faulter_main, &f[t]), 0);
 	}
-	usleep(1000000);
+	/* Faulting hard: until the region has turned over once (NPAGES
+	 * evictions), however slow the machine is (TSan at load 15 did not
+	 * get there in the 1 s this was), at least 1 s, at most 60. */
+	for (int ms = 0; ms < 60000; ms += 10) {
+		T_EQ(uzswap_region_get_stats(uz, a, &rs), 0);
+		if (ms >= 1000 && rs.evicted_pages > NPAGES)
+			break;
+		usleep(10000);
+	}
 	atomic_store(&stop, true);
 	for (unsigned t = 0; t < NT; t++)
 		pthread_join(th[t], NULL);
