@@ -70,7 +70,7 @@ void rg_unshare_victims(struct uz_region *r, const size_t *vic, size_t nv,
 	bool queued = false;
 
 	unshare_hold(out, nv);	/* test hook */
-	if (!r->ush_on || r->kids.nr)
+	if (!r->inherit || r->kids.nr)	/* ush_on: create/destroy's */
 		return;
 	uz_mutex_lock(&r->lock, UZ_LR_REGION);
 	for (size_t k = 0, n; k < nv; k += n ? n : 1) {
