@@ -4,7 +4,7 @@
  * userfaultfd is unavailable, its resident pages counted by mincore(),
  * its stats (also once the handler is idle), a clock, an alarm-based
  * watchdog that turns a hang into a loud failure, and the process's fd
- * and thread counts (leak checks).
+ * and thread counts (leak checks), a fork child gone at once.
  * Must never: hold test logic (each test says what it checks), or hide a
  * failure (the watchdog exits 1, never 77).
  */
@@ -15,6 +15,7 @@
 #include <signal.h>
 #include <stdint.h>
 #include <sys/mman.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -108,6 +109,32 @@ static inline struct uzswap_region_stats t_region_settle(struct uzswap *uz,
 		usleep(1000);
 	}
 	return st;
+}
+
+/* One fork child of INHERIT region a that exits at once, reaped; back once
+ * the handler found it gone (it looks every 50 ms; up to 2 s). The
+ * parent's pages stay shared copy-on-write (not exclusive) after it. */
+static inline void t_fork_gone(struct uzswap *uz, void *a)
+{
+	struct uzswap_region_stats st;
+	pid_t pid;
+	int status;
+
+	fflush(NULL);
+	pid = fork();
+	T_ASSERT(pid >= 0);
+	if (pid == 0)
+		_exit(0);
+	T_EQ(waitpid(pid, &status, 0), pid);
+	T_ASSERT(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	for (int k = 0; k < 200; k++) {
+		T_EQ(uzswap_region_get_stats(uz, a, &st), 0);
+		if (!st.children_live)
+			return;
+		usleep(10000);
+	}
+	fprintf(stderr, "the handler never found its fork child gone\n");
+	exit(T_FAIL);
 }
 
 static inline uint64_t t_now_ns(void)

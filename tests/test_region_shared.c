@@ -43,8 +43,6 @@ int main(void)
 	struct uzswap_region_stats s0, st;
 	struct uzswap *uz;
 	uint8_t *a;
-	pid_t pid;
-	int status;
 
 	nsrc = t_corpus_or_skip("gcc.pages", &src);
 	T_ASSERT(nsrc >= 64);
@@ -54,16 +52,7 @@ int main(void)
 		uz_pagedata_make(a + i * PG, src, nsrc, i, 1);
 	for (size_t i = 0; i < LIMIT / 2; i++)	/* faulted in: resident */
 		check(a, i);
-	fflush(NULL);
-	pid = fork();
-	T_ASSERT(pid >= 0);
-	if (pid == 0)
-		_exit(0);	/* gone at once: shares nothing any more */
-	T_EQ(waitpid(pid, &status, 0), pid);
-	T_ASSERT(WIFEXITED(status) && WEXITSTATUS(status) == 0);
-	for (int k = 0; k < 100 && t_region_stats(uz, a).children_live; k++)
-		usleep(10000);	/* the handler finds it gone (50 ms) */
-	T_EQ(t_region_stats(uz, a).children_live, 0);
+	t_fork_gone(uz, a);	/* gone at once: shares nothing any more */
 	s0 = t_region_stats(uz, a);
 	for (int pass = 0; pass < 2; pass++)
 		for (size_t i = 0; i < NPAGES; i++)

@@ -20,7 +20,6 @@
 #define _GNU_SOURCE
 #include <pthread.h>
 #include <stdatomic.h>
-#include <sys/wait.h>
 
 #include "helpers.h"
 #include "region_helpers.h"
@@ -58,24 +57,6 @@ static void *move_region(void *arg)
 	return NULL;
 }
 
-static void fork_and_reap(void)
-{
-	pid_t pid;
-	int status;
-
-	fflush(NULL);
-	pid = fork();
-	T_ASSERT(pid >= 0);
-	if (pid == 0)
-		_exit(0);	/* gone at once: its pages stay shared */
-	T_EQ(waitpid(pid, &status, 0), pid);
-	T_ASSERT(WIFEXITED(status) && WEXITSTATUS(status) == 0);
-	for (int k = 0; k < 200 && t_region_stats(uz, region).children_live;
-	     k++)
-		usleep(10000);	/* the handler finds it gone (50 ms) */
-	T_EQ(t_region_stats(uz, region).children_live, 0);
-}
-
 /* Hold the first batch of shared victims; return once it is held. */
 static void evict_held(pthread_t *th)
 {
@@ -107,7 +88,7 @@ int main(void)
 	region = t_inherit_region_or_skip(uz, NP, NP);
 	for (size_t i = 0; i < NP; i++)
 		uz_pagedata_make(region + i * PG, src, nsrc, i, 1);
-	fork_and_reap();
+	t_fork_gone(uz, region);	/* its pages stay shared */
 	to = mmap(NULL, NP * PG, PROT_READ | PROT_WRITE,
 		  MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	T_ASSERT(to != MAP_FAILED);
