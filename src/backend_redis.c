@@ -24,6 +24,14 @@
  * (uz_rcluster_exec), WAIT R one call per slot written (wait_cluster),
  * and close and gc SCAN every master (uz_rcluster_each_master).
  *
+ * Reads before writes: a single-threaded server runs a client's whole
+ * pipeline before it looks at the next client, so a miss's GET sent
+ * behind one or more write batches of 16 SETs waits 50-70 us for each.
+ * While a read is in flight, a write batch goes in pieces of
+ * READ_SLICE commands, one round trip each (send_sliced): a read waits
+ * for at most a piece of each writer. With no read in flight a batch is
+ * still one round trip (docs/backing.md, "Reads behind writes").
+ *
  * Owns: the connections (NR_CONNS, each used by one thread at a time:
  * the shrinker threads and readers each take their own; with a cluster
  * each is a struct uz_rcluster), the circuit breakers (one for the whole
@@ -90,6 +98,10 @@ long uz_backend_redis_gc(const struct uz_uri *u, char *err, unsigned errlen)
 #define KEY_MAX 96
 #define OBS_MAX 1024		/* obsolete keys waiting for a write batch */
 #define OBS_PER_BATCH 16	/* ... of which one batch carries */
+#ifndef UZ_REDIS_READ_SLICE	/* -D for measuring other sizes */
+#define UZ_REDIS_READ_SLICE 2	/* commands a piece while a read waits */
+#endif
+#define READ_SLICE UZ_REDIS_READ_SLICE
 
 /* An obsolete page key: offset's record of write seq. */
 struct obs {
@@ -135,6 +147,7 @@ struct redis_backend {
 	 * (the key a read asks for), 0: none; NULL without pages. */
 	_Atomic uint64_t *last_seq;
 	_Atomic uint64_t seq;		/* the last write sequence handed out */
+	atomic_uint reading;		/* read batches in flight */
 	/* Obsolete keys, oldest first: a ring of nobs from obs_head. */
 	atomic_flag obs_busy;		/* guards the three (a leaf) */
 	unsigned obs_head, nobs;
@@ -679,8 +692,50 @@ static int send_batch(struct redis_backend *r, unsigned nr,
 			     : send_one(r, k, nr, cmds, replies, status, wait);
 }
 
+static void fail_all(unsigned nr, redisReply **replies, int *status, int err)
+{
+	for (unsigned j = 0; j < nr; j++) {
+		replies[j] = NULL;
+		status[j] = err;
+	}
+}
+
+/*
+ * A batch in one round trip, or, while a read is in flight (r->reading),
+ * in pieces of READ_SLICE commands: the server then runs at most a piece
+ * of this batch before the read's GET. Decided before each piece, so a
+ * batch goes whole again once the reads are done. Each piece has its own
+ * WAIT with wait=R (a status is only ever its own piece's answer: I7);
+ * after a piece fails, the rest of the batch fails with its error
+ * without being sent. Every piece passes the fault point.
+ */
+static int send_sliced(struct redis_backend *r, unsigned nr,
+		       const struct cmd *cmds, redisReply **replies,
+		       int *status, int wait)
+{
+	unsigned o = 0, m;
+	int err = 0;
+
+	while (o < nr && !err) {
+		m = nr - o;
+		if (m > READ_SLICE && atomic_load(&r->reading))
+			m = READ_SLICE;
+		if (uz_fault_hit()) {
+			fail_all(m, replies + o, status + o, -EIO);
+			err = -EIO;
+		} else {
+			err = send_batch(r, m, cmds + o, replies + o,
+					 status + o, wait);
+		}
+		o += m;
+	}
+	fail_all(nr - o, replies + o, status + o, err);
+	return err;
+}
+
 /* A batch through the breakers: 0 (replies/status per command), or the
- * batch's error with every status set. */
+ * batch's error with every status set (a write sent in pieces: those of
+ * the piece that failed and after it). */
 static int run_batch(struct redis_backend *r, unsigned nr,
 		     const struct cmd *cmds, redisReply **replies,
 		     int *status, bool write)
@@ -691,16 +746,22 @@ static int run_batch(struct redis_backend *r, unsigned nr,
 	if (!nr)
 		return 0;
 	if (!breaker_pass(r, &r->bk_conn) ||
-	    (write && !breaker_pass(r, &r->bk_write)) || uz_fault_hit()) {
-		for (unsigned j = 0; j < nr; j++) {
-			replies[j] = NULL;
-			status[j] = -EIO;
-		}
+	    (write && !breaker_pass(r, &r->bk_write))) {
+		fail_all(nr, replies, status, -EIO);
 		return -EIO;
 	}
 	sigpipe_block(&old);
-	err = send_batch(r, nr, cmds, replies, status, write ? r->u.wait : 0);
+	if (write) {
+		err = send_sliced(r, nr, cmds, replies, status, r->u.wait);
+	} else if (uz_fault_hit()) {
+		fail_all(nr, replies, status, -EIO);
+		err = -EIO;
+	} else {
+		err = send_batch(r, nr, cmds, replies, status, 0);
+	}
 	sigpipe_restore(&old);
+	if (err == -EIO)
+		return err;	/* injected: the breakers as they were */
 	if (err == -ECONNREFUSED || err == -ETIMEDOUT)
 		breaker_fail(r, &r->bk_conn);
 	else
@@ -920,7 +981,11 @@ static void key_batch(struct redis_backend *r, const char *verb,
 
 static void redis_read(struct uz_backend *b, struct uz_breq *q, unsigned n)
 {
-	key_batch(RB(b), "GET", q, n, true);
+	struct redis_backend *r = RB(b);
+
+	atomic_fetch_add(&r->reading, 1);	/* writes go in pieces */
+	key_batch(r, "GET", q, n, true);
+	atomic_fetch_sub(&r->reading, 1);
 }
 
 static void redis_discard(struct uz_backend *b, struct uz_breq *q,

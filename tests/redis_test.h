@@ -202,10 +202,17 @@ static inline void t_redis_start(struct t_redis *r, const char *const *extra)
 	t_redis_wait_for(r, "PING", NULL, NULL, 500, "no answer to PING");
 }
 
+/* Signal the server; SIGSTOP returns once it is stopped (a server still
+ * running for a moment after kill() would answer what a test means to
+ * find waiting). */
 static inline void t_redis_signal(struct t_redis *r, int sig)
 {
+	int st;
+
 	T_ASSERT(r->pid > 0);
 	kill(r->pid, sig);
+	if (sig == SIGSTOP)
+		T_EQ(waitpid(r->pid, &st, WUNTRACED), r->pid);
 }
 
 /* Stop the server (SIGKILL: as a crash; SIGTERM: clean). */

@@ -33,10 +33,16 @@
  *    every page right
  *  - obsolete keys unlinked oldest first: a backlog drains while every
  *    batch makes as many as it carries (the backend alone)
+ *  - reads before writes: a write batch sent while a read is in flight
+ *    goes in pieces (more than one round trip; one without a read), every
+ *    page right; a piece that fails fails the rest of the batch unsent,
+ *    the pieces before it acknowledged and readable (the backend alone)
  */
 #include <pthread.h>
+#include <unistd.h>
 
-#include "backend.h"	/* the backend alone: test_obs_fifo */
+#include "backend.h"	/* the backend alone: test_obs_fifo, _read_slice */
+#include "fault.h"	/* a piece that fails: test_read_slice */
 #include "instance.h"	/* the generation counter: test_gen_wrap */
 #include "redis_test.h"
 #include "uzswap.h"
@@ -663,6 +669,144 @@ static void test_obs_fifo(void)
 	redisFree(c);
 }
 
+/* ---- reads before writes: a write batch in pieces while a read waits ---- */
+
+struct slice_read {
+	struct uz_backend *b;
+	uint64_t offset;
+	uint32_t ver;
+	int status;		/* the read's, or 1: its bytes were wrong */
+};
+
+/* Read offset's record through the backend alone and check its page. */
+static void *slice_reader(void *arg)
+{
+	static unsigned char rec[UZ_REC_MAX];
+	struct slice_read *a = arg;
+	struct uz_breq q = { .offset = a->offset, .rec = rec };
+
+	uz_backend_read(a->b, &q, 1);
+	a->status = q.status;
+	if (!q.status && (q.len != UZ_REC_HDR + T_PAGE ||
+			  !t_expect_page(rec + UZ_REC_HDR, a->offset, a->ver)))
+		a->status = 1;
+	return NULL;
+}
+
+struct slice_write {
+	struct uz_backend *b;
+	uint64_t first;
+	uint32_t ver;
+	int status[16];
+	atomic_bool done;
+};
+
+static void *slice_writer(void *arg)
+{
+	static unsigned char rec[16][UZ_REC_MAX];
+	struct slice_write *a = arg;
+	struct uz_breq q[16];
+
+	for (unsigned i = 0; i < 16; i++) {
+		t_make_page(rec[i] + UZ_REC_HDR, a->first + i, a->ver);
+		q[i] = (struct uz_breq){ .offset = a->first + i,
+					 .rec = rec[i] };
+		q[i].len = uz_rec_seal(rec[i], a->first + i, a->ver, 0,
+				       UZ_REC_RAW, T_PAGE, 0);
+	}
+	uz_backend_write(a->b, q, 16);
+	for (unsigned i = 0; i < 16; i++)
+		a->status[i] = q[i].status;
+	atomic_store(&a->done, true);
+	return NULL;
+}
+
+/* With the server stopped: a read of offset 0 in flight (its round trip
+ * counted), then a write batch of 16 pages from first (its fault_nth-th
+ * fault point failing when not 0); SIGCONT; both joined. The write's
+ * round trips. */
+static uint64_t write_behind_read(struct uz_backend *b, struct slice_write *w,
+				  struct slice_read *rd, long fault_nth)
+{
+	pthread_t tr, tw;
+	uint64_t t0;
+
+	t_redis_signal(&srv, SIGSTOP);
+	t0 = atomic_load(&b->ctr.round_trips);
+	T_EQ(pthread_create(&tr, NULL, slice_reader, rd), 0);
+	while (atomic_load(&b->ctr.round_trips) == t0)
+		usleep(1000);		/* the GET is on its way */
+	uz_fault_arm(fault_nth);	/* each piece passes one */
+	T_EQ(pthread_create(&tw, NULL, slice_writer, w), 0);
+	while (atomic_load(&b->ctr.round_trips) == t0 + 1 &&
+	       !atomic_load(&w->done))
+		usleep(1000);		/* its first piece too (or failed) */
+	t_redis_signal(&srv, SIGCONT);
+	T_EQ(pthread_join(tw, NULL), 0);
+	T_EQ(pthread_join(tr, NULL), 0);
+	uz_fault_disarm();
+	T_EQ(rd->status, 0);		/* the read's bytes right */
+	return atomic_load(&b->ctr.round_trips) - t0 - 1;
+}
+
+/* Every page of first..first+n-1 reads back at ver through b. */
+static void expect_backend(struct uz_backend *b, uint64_t first, unsigned n,
+			   uint32_t ver)
+{
+	for (unsigned i = 0; i < n; i++) {
+		struct slice_read rd = { b, first + i, ver, 0 };
+
+		slice_reader(&rd);
+		T_EQ(rd.status, 0);
+	}
+}
+
+static void test_read_slice(void)
+{
+	char uri[512], err[160];
+	struct uz_backend *b;
+	redisContext *c = t_redis_conn(&srv);
+	struct slice_read rd = { NULL, 0, 1, 0 };
+	struct slice_write w = { NULL, 16, 2, { 0 }, false };
+	uint64_t t0, alone, behind;
+
+	snprintf(uri, sizeof(uri), "%s?ns=slice&timeout_ms=5000", srv.uri);
+	T_EQ(uz_backend_open(NULL, uri, 64, &b, err, sizeof(err)), 0);
+	rd.b = w.b = b;
+	t0 = atomic_load(&b->ctr.round_trips);
+	T_EQ(backend_write(b, 0, 16, 1), 0);	/* no read: one trip */
+	alone = atomic_load(&b->ctr.round_trips) - t0;
+	behind = write_behind_read(b, &w, &rd, 0);
+	printf("reads before writes: a batch of 16 in %llu round trip(s) "
+	       "alone, %llu behind a read\n", (unsigned long long)alone,
+	       (unsigned long long)behind);
+	T_EQ(alone, 1);
+	T_ASSERT(behind >= 2);
+	for (unsigned i = 0; i < 16; i++)
+		T_EQ(w.status[i], 0);
+	expect_backend(b, 0, 16, 1);
+	expect_backend(b, 16, 16, 2);
+
+	/* The first piece fails (the fault point each piece passes): none
+	 * of the 16 sent, though the read still waits; then the second
+	 * fails: the first piece's 2 pages acknowledged, the 14 after it
+	 * never sent. */
+	w = (struct slice_write){ b, 32, 3, { 0 }, false };
+	(void)write_behind_read(b, &w, &rd, 1);
+	for (unsigned i = 0; i < 16; i++)
+		T_EQ(w.status[i], -EIO);
+	T_EQ(t_scan_count(c, "uz:{slice:2}:*"), 0);
+	w.done = false;
+	(void)write_behind_read(b, &w, &rd, 2);
+	for (unsigned i = 0; i < 16; i++)
+		T_EQ(w.status[i], i < 2 ? 0 : -EIO);
+	expect_backend(b, 32, 2, 3);
+	T_EQ(t_scan_count(c, "uz:{slice:2}:*"), 2);	/* 34..47 unsent */
+	uz_backend_close(b);
+	T_EQ(t_scan_count(c, "uz:{slice:*"), 0);
+	redisFree(c);
+}
+
 /* Close deletes every key of the namespace in pipelined batches: a
  * round trip per SCAN reply's worth of UNLINKs, not one per key (the
  * server's reads counted, total_reads_processed). T_CLOSE_PAGES sets the
@@ -782,6 +926,7 @@ int main(void)
 	test_close();
 	test_gen_wrap();
 	test_obs_fifo();
+	test_read_slice();
 	test_oom();
 	test_wait_no_replica();
 	test_stall();

@@ -233,6 +233,9 @@ assert r["written_back_pages"] > 0, r          # the pool was too small
 assert 0 < r["hit_rate"] < 1, r
 assert r["read_miss_p50_us"] > 0 and r["read_hit_p50_us"] > 0, r
 assert r["drain_pages"] > 0 and r["drain_pages_per_s"] > 0, r
+import os   # what the timings were taken under: this test's own policy
+pol = {os.SCHED_FIFO: "fifo", os.SCHED_RR: "rr"}.get(os.sched_getscheduler(0), "other")
+assert r["sched"].startswith(pol + ":") and r["loadavg_1m"] >= 0, r
 s = r["stats"]
 assert s["stored_pages"] + s["backing_pages"] <= 2048, s
 assert s["lru_pages"] == 0, s                  # drained

@@ -140,7 +140,9 @@ static const struct opt bench_opts[] = {
 		"write the working set, then swap pages in and\n"
 		"out, then drain the pool by writeback; report hit\n"
 		"rate, written-back pages, MB/s, read p50/p99 for\n"
-		"hits and misses, the drain's pages/s (one run per\n"
+		"hits and misses, the drain's pages/s, the\n"
+		"scheduling it ran under (time it under chrt -f 10,\n"
+		"the server too: docs/backing.md) (one run per\n"
 		"codec of --compressor; lz4 by default)"),
 	OPT_LONG("--pool-limit", 0, "MIB", F(pool_mib), 1, 1L << 30,
 		 "pool limit (default 64)"),

@@ -14,7 +14,11 @@
  * backend's counters), write and read MB/s, and p50/p99 of uzswap_read
  * for cache hits and for misses (pages read from the backend); last the
  * pool drained by uzswap_writeback from one thread, its pages/s (what
- * writeback moves without the writers' compression in the way).
+ * writeback moves without the writers' compression in the way). And
+ * what the timings were taken under: the scheduling policy the run had
+ * (chrt -f 10 or plain) and the load average at its end, so that a
+ * figure says whether it can be compared (docs/backing.md, "Measuring it
+ * stably").
  *
  * A page of the working set is a page of the input chosen by its offset
  * (each input page once for the first n offsets), stamped with the offset
@@ -25,6 +29,7 @@
 #include <fcntl.h>
 #include <unistd.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdbool.h>
 #include <stdatomic.h>
 #include <stdlib.h>
@@ -240,12 +245,32 @@ int swap_bench_run(const struct pageset *ps, const struct swap_cfg *cfg,
 	return EXIT_OK;
 }
 
+/* This process's scheduling: "fifo:10" (under chrt -f 10), "rr:N",
+ * "other:0" (plain); its threads have the same. */
+static void sched_label(char *buf, size_t len)
+{
+	struct sched_param sp = { 0 };
+	int pol = sched_getscheduler(0);
+
+	(void)sched_getparam(0, &sp);
+	snprintf(buf, len, "%s:%d", pol == SCHED_FIFO ? "fifo" :
+		 pol == SCHED_RR ? "rr" : "other", sp.sched_priority);
+}
+
+static double load_1m(void)
+{
+	double l[1];
+
+	return getloadavg(l, 1) == 1 ? l[0] : -1;
+}
+
 void swap_report(FILE *f, const struct swap_cfg *c, const struct swap_result *r,
 		 bool json)
 {
-	char label[64];
+	char label[64], sched[32];
 
 	codec_label(&c->codec, label, sizeof(label));
+	sched_label(sched, sizeof(sched));
 	if (json) {
 		char buf[2048];
 
@@ -280,6 +305,10 @@ void swap_report(FILE *f, const struct swap_cfg *c, const struct swap_result *r,
 		json_num(f, r->miss_p50, 2);
 		fprintf(f, ",\"read_miss_p99_us\":");
 		json_num(f, r->miss_p99, 2);
+		fprintf(f, ",\"sched\":");
+		json_str(f, sched);
+		fprintf(f, ",\"loadavg_1m\":");
+		json_num(f, load_1m(), 2);
 		uzswap_stats_json(&r->stats, buf, sizeof(buf));
 		fprintf(f, ",\"mismatches\":%llu,\"errors\":%llu,\"stats\":%s}\n",
 			(unsigned long long)r->mismatches,
@@ -313,4 +342,8 @@ void swap_report(FILE *f, const struct swap_cfg *c, const struct swap_result *r,
 		"errors %llu\n", (unsigned long long)r->stats.written_back_pages,
 		(unsigned long long)r->mismatches,
 		(unsigned long long)r->errors);
+	fprintf(f, "  timed under %s, load average %.2f at the end%s\n",
+		sched, load_1m(), strncmp(sched, "other", 5) ? "" :
+		" (plain scheduling: timings move with the machine; "
+		"chrt -f 10 for the bench and the server, docs/backing.md)");
 }
