@@ -208,8 +208,10 @@ static void batch_publish(struct uzswap *uz, uint64_t offset, unsigned n,
 			  struct uz_entry **ents)
 {
 	for (unsigned i = 0; i < n; i++) {
-		uz_entry_account(uz, ents[i], +1);
-		uz_entry_free(uz, slot_publish(uz, offset + i, ents[i]));
+		/* Counted before publish: then another thread may free it. */
+		struct uz_gauges g = uz_entry_gauges(ents[i]);
+
+		uz_entry_replaced(uz, &g, slot_publish(uz, offset + i, ents[i]));
 	}
 }
 
