@@ -81,9 +81,12 @@ static int batch_prepare(struct uzswap *uz, const unsigned char *pages,
 			ents[i] = UZ_ZERO_ENTRY;
 			continue;
 		}
-		ents[i] = uz_calloc(1, sizeof(**ents));
+		/* malloc, not calloc: glibc's calloc skips its per-thread
+		 * cache, where the entry an overwrite frees just went. */
+		ents[i] = uz_malloc(sizeof(**ents));
 		if (!ents[i])
 			return -ENOMEM;
+		*ents[i] = (struct uz_entry){ .pool = NULL };
 		if (same) {
 			ents[i]->value = value;
 			continue;
