@@ -22,30 +22,54 @@
 /* instance.h promises 48 bytes (64-byte malloc chunks). */
 _Static_assert(sizeof(struct uz_entry) == 48, "struct uz_entry grew");
 
-void uz_entry_account(struct uzswap *uz, struct uz_entry *e, int sign)
+static const enum uz_stat gauge_stat[UZ_NR_G] = {
+	[UZ_G_STORED] = UZ_ST_STORED, [UZ_G_SAME] = UZ_ST_SAME_FILLED,
+	[UZ_G_BYTES] = UZ_ST_COMPRESSED, [UZ_G_RAW] = UZ_ST_INCOMPRESSIBLE,
+	[UZ_G_DISK] = UZ_ST_BACKING_PAGES,
+};
+
+/* Add e's share of the gauges, times sign, into d (e NULL: none). */
+static void gauges_of(const struct uz_entry *e, int sign, int64_t d[UZ_NR_G])
 {
+	if (!e)
+		return;
 	if (uz_is_disk(e)) {
-		uz_stat_add(&uz->stats, UZ_ST_BACKING_PAGES, sign);
+		d[UZ_G_DISK] += sign;
 		return;
 	}
-	uz_stat_add(&uz->stats, UZ_ST_STORED, sign);
+	d[UZ_G_STORED] += sign;
 	if (e == UZ_ZERO_ENTRY || e->length == 0)
-		uz_stat_add(&uz->stats, UZ_ST_SAME_FILLED, sign);
+		d[UZ_G_SAME] += sign;
 	else
-		uz_stat_add(&uz->stats, UZ_ST_COMPRESSED,
-			    (int64_t)sign * e->length);
+		d[UZ_G_BYTES] += (int64_t)sign * e->length;
 	if (e != UZ_ZERO_ENTRY && uz_entry_raw(e))
-		uz_stat_add(&uz->stats, UZ_ST_INCOMPRESSIBLE, sign);
+		d[UZ_G_RAW] += sign;
 }
 
-void uz_entry_free(struct uzswap *uz, void *v)
+/* One counter add per gauge that moved (each is an atomic op on a
+ * shared line: a store overwriting a page of the same kind and length
+ * moves none). */
+static void gauges_apply(struct uzswap *uz, const int64_t d[UZ_NR_G])
+{
+	for (unsigned g = 0; g < UZ_NR_G; g++)
+		if (d[g])
+			uz_stat_add(&uz->stats, gauge_stat[g], d[g]);
+}
+
+void uz_entry_account(struct uzswap *uz, struct uz_entry *e, int sign)
+{
+	int64_t d[UZ_NR_G] = { 0 };
+
+	gauges_of(e, sign, d);
+	gauges_apply(uz, d);
+}
+
+/* uz_entry_free() without the gauges: the caller counted e's leaving. */
+static void entry_release(struct uzswap *uz, void *v)
 {
 	struct uz_entry *e = v;
 
-	if (!e)
-		return;
-	uz_entry_account(uz, e, -1);
-	if (e == UZ_ZERO_ENTRY || uz_is_disk(e))
+	if (!e || e == UZ_ZERO_ENTRY || uz_is_disk(e))
 		return;
 	if (e->length) {
 		/* Off the LRU before it is freed (lru.h). Without a backing
@@ -56,6 +80,27 @@ void uz_entry_free(struct uzswap *uz, void *v)
 		uz_pool_release(uz, e->pool, 1);
 	}
 	uz_free(e);
+}
+
+struct uz_gauges uz_entry_gauges(const struct uz_entry *e)
+{
+	struct uz_gauges g = { { 0 } };
+
+	gauges_of(e, +1, g.d);
+	return g;
+}
+
+void uz_entry_replaced(struct uzswap *uz, struct uz_gauges *g, void *old)
+{
+	gauges_of(old, -1, g->d);
+	gauges_apply(uz, g->d);
+	entry_release(uz, old);
+}
+
+void uz_entry_free(struct uzswap *uz, void *v)
+{
+	uz_entry_account(uz, v, -1);
+	entry_release(uz, v);
 }
 
 int uz_entry_decompress(struct uzswap *uz, struct uz_entry *e, void *page)

@@ -13,6 +13,7 @@
 #define UZ_ENTRY_H
 
 #include <stdbool.h>
+#include <stdint.h>
 
 #include "instance.h"
 #include "page.h"
@@ -44,6 +45,25 @@ void uz_entry_account(struct uzswap *uz, struct uz_entry *e, int sign);
  * the LRU and dropping its pool reference (I6). No stripe lock held (the
  * last pool reference may go: src/lockdep.h). */
 void uz_entry_free(struct uzswap *uz, void *e);
+
+/* The gauges an index value moves, one slot each (struct uz_gauges). */
+enum { UZ_G_STORED, UZ_G_SAME, UZ_G_BYTES, UZ_G_RAW, UZ_G_DISK, UZ_NR_G };
+
+struct uz_gauges {
+	int64_t d[UZ_NR_G];
+};
+
+/*
+ * A store replacing a slot's value: the gauges of the new entry taken
+ * with uz_entry_gauges() BEFORE it is published (once in its slot another
+ * thread may free it), then, with the old value the slot held (any index
+ * value, or NULL), uz_entry_replaced(): one counter add per gauge that
+ * moved - an overwrite by a page of the same kind and length moves none
+ * (each add is an atomic op on a shared line) - and old freed as
+ * uz_entry_free() would. No stripe lock held.
+ */
+struct uz_gauges uz_entry_gauges(const struct uz_entry *e);
+void uz_entry_replaced(struct uzswap *uz, struct uz_gauges *g, void *old);
 
 /* Stripe lock of e->offset held: decompress the compressed entry e into
  * page (copy it, when it is raw), checking its checksum first when

@@ -81,9 +81,12 @@ static int batch_prepare(struct uzswap *uz, const unsigned char *pages,
 			ents[i] = UZ_ZERO_ENTRY;
 			continue;
 		}
-		ents[i] = uz_calloc(1, sizeof(**ents));
+		/* malloc, not calloc: glibc's calloc skips its per-thread
+		 * cache, where the entry an overwrite frees just went. */
+		ents[i] = uz_malloc(sizeof(**ents));
 		if (!ents[i])
 			return -ENOMEM;
+		*ents[i] = (struct uz_entry){ .pool = NULL };
 		if (same) {
 			ents[i]->value = value;
 			continue;
@@ -104,6 +107,23 @@ static int compress_err_stat(struct uzswap *uz, int err)
 	return err;
 }
 
+/*
+ * Copy the bytes kept (len) into e's new object, and their checksum into
+ * e->csum, taken from src (hot in the context's buffer) between the copy
+ * and the unmap: the object's lines are mostly cold (an overwrite lands
+ * in the hole of an older page), and the unmap's atomic waits until the
+ * copy's stores own them - the checksum runs while they arrive (about
+ * 1% of a store on sqlite.pages, docs/bench.md).
+ */
+static void object_fill(struct uzswap *uz, struct uz_entry *e,
+			const void *src, size_t len)
+{
+	memcpy(uz_zalloc_map_write(uz->za, e->handle), src, len);
+	if (uz->checksum)
+		e->csum = uz_checksum(src, len);
+	uz_zalloc_unmap_write(uz->za, e->handle);
+}
+
 /* keep_incompressible (never with a backing store, which takes such a
  * page instead): the page as-is, an object of UZ_ENTRY_RAW_LEN bytes
  * (entry.h). Context lock held, as in compress_one. */
@@ -112,9 +132,7 @@ static int keep_as_is(struct uzswap *uz, struct uz_pool *pool,
 {
 	if (uz_zalloc_malloc(uz->za, UZ_ENTRY_RAW_LEN, &e->handle) < 0)
 		return -ENOMEM;
-	uz_zalloc_write(uz->za, e->handle, page, UZ_PAGE);
-	if (uz->checksum)
-		e->csum = uz_checksum(page, UZ_PAGE);
+	object_fill(uz, e, page, UZ_PAGE);
 	e->length = UZ_ENTRY_RAW_LEN;
 	e->pool = pool;
 	return 0;
@@ -137,10 +155,7 @@ static int compress_one(struct uzswap *uz, struct uz_pool *pool,
 	 * object under the context lock cannot deadlock on this lock. */
 	if (uz_zalloc_malloc(uz->za, (size_t)len, &e->handle) < 0)
 		return -ENOMEM;
-	uz_zalloc_write(uz->za, e->handle, uz_ctx_buffer(ctx, slot),
-			(size_t)len);
-	if (uz->checksum)	/* of the bytes kept, hot in the buffer */
-		e->csum = uz_checksum(uz_ctx_buffer(ctx, slot), (size_t)len);
+	object_fill(uz, e, uz_ctx_buffer(ctx, slot), (size_t)len);
 	e->length = (uint16_t)len;
 	e->pool = pool;
 	return 0;
@@ -196,8 +211,10 @@ static void batch_publish(struct uzswap *uz, uint64_t offset, unsigned n,
 			  struct uz_entry **ents)
 {
 	for (unsigned i = 0; i < n; i++) {
-		uz_entry_account(uz, ents[i], +1);
-		uz_entry_free(uz, slot_publish(uz, offset + i, ents[i]));
+		/* Counted before publish: then another thread may free it. */
+		struct uz_gauges g = uz_entry_gauges(ents[i]);
+
+		uz_entry_replaced(uz, &g, slot_publish(uz, offset + i, ents[i]));
 	}
 }
 

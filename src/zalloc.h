@@ -84,6 +84,18 @@ void uz_zalloc_write(struct uz_zalloc *za, uz_handle_t handle,
 		     const void *src, size_t len);
 
 /*
+ * Map an object for writing: a pointer to its bytes (its size, as
+ * allocated; always contiguous), valid until uz_zalloc_unmap_write().
+ * While mapped the object does not move. uz_zalloc_write() is map, copy,
+ * unmap; a caller maps itself to do other work between the copy and the
+ * unmap (whose atomic waits for the copy's stores to land: the store
+ * path checksums its buffer there, frontend.c). Keep it as short as a
+ * map for reading.
+ */
+void *uz_zalloc_map_write(struct uz_zalloc *za, uz_handle_t handle);
+void uz_zalloc_unmap_write(struct uz_zalloc *za, uz_handle_t handle);
+
+/*
  * Map an object for reading. Returns a pointer to its bytes, valid until
  * uz_zalloc_unmap_read(). Where the object is not contiguous in memory it
  * is copied into buf (UZ_ZALLOC_MAX_OBJ bytes, caller-owned) and buf is

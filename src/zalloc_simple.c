@@ -116,6 +116,18 @@ void uz_zalloc_write(struct uz_zalloc *za, uz_handle_t handle,
 	memcpy(((struct zobj *)(uintptr_t)handle)->data, src, len);
 }
 
+void *uz_zalloc_map_write(struct uz_zalloc *za, uz_handle_t handle)
+{
+	(void)za;
+	return ((struct zobj *)(uintptr_t)handle)->data;
+}
+
+void uz_zalloc_unmap_write(struct uz_zalloc *za, uz_handle_t handle)
+{
+	(void)za;
+	(void)handle;
+}
+
 const void *uz_zalloc_map_read(struct uz_zalloc *za, uz_handle_t handle,
 			       void *buf)
 {

@@ -10,7 +10,9 @@
  * every old pool stay readable after switches and the old pools go with
  * their last entry (I6); the pool limit refuses stores until the pool is
  * back under the accept threshold (hysteresis), and compaction gives
- * memory back; a folio takes the context lock once per batch (I7) and no
+ * memory back; one offset overwritten through every kind of page (zero,
+ * same-filled, compressed of two lengths, kept as-is) shows the gauges of
+ * the newest page alone after each store; a folio takes the context lock once per batch (I7) and no
  * lock is left held (I5); lazy_free memory is reused with pages intact;
  * the stats JSON and error strings.
  */
@@ -175,6 +177,82 @@ static void test_overwrite_invalidate(struct uzswap *uz)
 	T_EQ(st.stored_pages, 0);
 	T_EQ(st.compressed_bytes, 0);
 	T_EQ(st.invalidates, st0.invalidates + 1);
+}
+
+/*
+ * One offset overwritten through every kind of value (the store counts a
+ * replacement in one step, entry.h): after each store the gauges are
+ * those of the newest page alone and it loads back exactly.
+ */
+struct kind {
+	const char *what;
+	uint8_t page[T_PAGE];
+	uint64_t same, bytes, raw;	/* its gauges */
+};
+
+static void kind_compressed(struct kind *k, const uint8_t *p)
+{
+	struct uzswap_codec *c;
+	uint8_t dst[UZSWAP_CODEC_DST_SIZE];
+	int n;
+
+	T_EQ(uzswap_codec_open("lz4", 0, &c), 0);
+	n = uzswap_codec_compress(c, p, dst, sizeof(dst));
+	uzswap_codec_close(c);
+	T_ASSERT(n > 0 && n < T_PAGE / 2);
+	*k = (struct kind){ .what = "compressed", .bytes = (uint64_t)n };
+	memcpy(k->page, p, T_PAGE);
+}
+
+static void test_overwrite_kinds(void)
+{
+	static struct kind k[5];
+	static const int order[] = { 0, 1, 2, 1, 3, 4, 3, 0, 4, 2, 0 };
+	struct uzswap_options o;
+	struct uzswap_stats st;
+	struct uzswap *uz;
+	uint64_t *w = (uint64_t *)k[2].page;
+
+	kind_compressed(&k[0], page(20));
+	kind_compressed(&k[1], page(21));
+	T_ASSERT(k[0].bytes != k[1].bytes);
+	k[2] = (struct kind){ .what = "zero", .same = 1 };
+	for (unsigned i = 0; i < T_PAGE / 8; i++)
+		w[i] = 0;
+	k[3] = (struct kind){ .what = "same-filled", .same = 1 };
+	w = (uint64_t *)k[3].page;
+	for (unsigned i = 0; i < T_PAGE / 8; i++)
+		w[i] = 0x5a5a0000ffff0001ull;
+	k[4] = (struct kind){ .what = "as-is", .bytes = T_PAGE, .raw = 1 };
+	make_incompressible(k[4].page);
+	uzswap_options_init(&o);
+	o.nr_pages = 16;
+	o.keep_incompressible = true;
+	T_EQ(uzswap_open(&o, &uz), 0);
+	for (unsigned i = 0; i < sizeof(order) / sizeof(order[0]); i++) {
+		const struct kind *x = &k[order[i]];
+
+		T_EQ(uzswap_store(uz, 7, x->page), 0);
+		T_EQ(uzswap_get_stats(uz, &st), 0);
+		if (st.stored_pages != 1 || st.same_filled_pages != x->same ||
+		    st.compressed_bytes != x->bytes ||
+		    st.incompressible_pages != x->raw) {
+			fprintf(stderr, "store %u (%s): stored %llu same %llu "
+				"bytes %llu raw %llu\n", i, x->what,
+				(unsigned long long)st.stored_pages,
+				(unsigned long long)st.same_filled_pages,
+				(unsigned long long)st.compressed_bytes,
+				(unsigned long long)st.incompressible_pages);
+			exit(T_FAIL);
+		}
+		T_EQ(uzswap_load(uz, 7, buf), 0);
+		T_ASSERT(memcmp(buf, x->page, T_PAGE) == 0);
+	}
+	T_EQ(uzswap_invalidate(uz, 7), 0);
+	T_EQ(uzswap_get_stats(uz, &st), 0);
+	T_EQ(st.stored_pages + st.same_filled_pages + st.compressed_bytes +
+	     st.incompressible_pages, 0);
+	uzswap_close(uz);
 }
 
 static void test_poor_and_folio(struct uzswap *uz)
@@ -417,6 +495,7 @@ int main(void)
 	test_overwrite_invalidate(uz);
 	test_poor_and_folio(uz);
 	test_stats_text(uz);
+	test_overwrite_kinds();
 	uzswap_close(uz);
 	test_switch();
 	test_limit();

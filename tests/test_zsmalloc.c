@@ -4,8 +4,8 @@
  * Pins down: invalid sizes are -EINVAL with no handle; every size
  * 1..4096 fits with under 5% overhead; through random alloc/free/write/
  * compact sequences every live object keeps exactly its bytes; a mapped
- * (pinned) object does not move under compaction, and once unmapped it
- * does; memory goes back when objects go; a fault at every allocation
+ * (pinned) object, for reading or writing, does not move under
+ * compaction, and once unmapped it does; memory goes back when objects go; a fault at every allocation
  * site of create, malloc and compact is -ENOMEM with nothing lost; and
  * nothing leaks (ASan sees malloc, and this file counts every byte
  * mmap'ed minus munmap'ed, which must be back to zero after destroy).
@@ -230,8 +230,9 @@ static void test_model(uint64_t seed, size_t slots, long steps)
 }
 
 /* A mapped object stays put through compaction; it moves once unmapped
- * (it sits in the sparse first span). */
-static void test_pinned(void)
+ * (it sits in the sparse first span). Mapped for writing: the bytes
+ * written through the mapping, after compaction ran, are the object's. */
+static void test_pinned(bool for_write)
 {
 	struct uz_zalloc *za = uz_zalloc_create();
 	struct obj v[400];
@@ -247,12 +248,18 @@ static void test_pinned(void)
 			v[i].h = 0;
 		}
 	}
-	p = uz_zalloc_map_read(za, v[0].h, tmp);
+	p = for_write ? uz_zalloc_map_write(za, v[0].h) :
+			uz_zalloc_map_read(za, v[0].h, tmp);
 	T_ASSERT(uz_zalloc_compact(za) > 0);
 	q = uz_zalloc_map_read(za, v[0].h, tmp);	/* second pin is fine */
 	T_ASSERT(p == q);
 	uz_zalloc_unmap_read(za, v[0].h);
-	uz_zalloc_unmap_read(za, v[0].h);
+	if (for_write) {
+		fill((uint8_t *)p, v[0].h, ++v[0].ver, v[0].size);
+		uz_zalloc_unmap_write(za, v[0].h);
+	} else {
+		uz_zalloc_unmap_read(za, v[0].h);
+	}
 	check_all(za, v, 400);
 	/* Unpinned, the object in the sparse first span moves too. */
 	T_ASSERT(uz_zalloc_compact(za) > 0);
@@ -415,7 +422,8 @@ int main(void)
 	mapped_base = atomic_load(&mapped_bytes);
 	test_invalid();
 	test_every_size();
-	test_pinned();
+	test_pinned(false);
+	test_pinned(true);
 	test_model(1, 64, 20000 / SCALE);
 	test_model(2, 3000, 200000 / SCALE);
 	test_model(3, 20000 / SCALE, 300000 / SCALE);

@@ -594,6 +594,17 @@ void uz_zalloc_write(struct uz_zalloc *za, uz_handle_t handle,
 	zs_unpin(ep);
 }
 
+/* A pin, as for reading: compaction leaves the object where it is. */
+void *uz_zalloc_map_write(struct uz_zalloc *za, uz_handle_t handle)
+{
+	return zs_pin(zs_entry(za, handle));
+}
+
+void uz_zalloc_unmap_write(struct uz_zalloc *za, uz_handle_t handle)
+{
+	zs_unpin(zs_entry(za, handle));
+}
+
 const void *uz_zalloc_map_read(struct uz_zalloc *za, uz_handle_t handle,
 			       void *buf)
 {
