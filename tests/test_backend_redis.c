@@ -914,12 +914,46 @@ static void test_wait_no_replica(void)
 	uzswap_close(uz);
 }
 
+/*
+ * Direct reclaim (no shrinker: every store that finds the pool full
+ * writes back itself) sends a batch of pages per round trip, not one:
+ * 2048 corpus pages through a pool of 256 KiB.
+ */
+static void test_direct_batches(void)
+{
+	struct uzswap_stats st;
+	struct uzswap *uz;
+	long bad;
+
+	no_shrinker = true;
+	uz = open_redis(2048, 256 << 10, NULL);
+	no_shrinker = false;
+	memset(want, 0, sizeof(want));
+	for (uint64_t o = 0; o < 2048; o++) {
+		uint8_t page[T_PAGE];
+
+		t_make_page(page, o, 1);
+		T_EQ(uzswap_write(uz, o, page), 0);
+		want[o] = 1;
+	}
+	T_EQ(uzswap_get_stats(uz, &st), 0);
+	printf("direct reclaim: %llu pages written back in %llu round "
+	       "trips\n", (unsigned long long)st.written_back_pages,
+	       (unsigned long long)st.backend_round_trips);
+	T_ASSERT(st.written_back_pages > 1024);
+	T_ASSERT(st.backend_round_trips * 4 <= st.written_back_pages);
+	bad = check_all(uz, 2048, want);
+	T_EQ(bad, 0);
+	uzswap_close(uz);
+}
+
 int main(void)
 {
 	t_page_corpus("gcc.pages");
 	t_redis_start(&srv, NULL);
 	test_gc();
 	test_stress();
+	test_direct_batches();
 	test_stale();
 	test_folio_miss();
 	test_generations();
