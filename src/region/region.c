@@ -221,6 +221,7 @@ int uzswap_region_create(struct uzswap *uz,
 	r->push_lo = SIZE_MAX;
 	r->ra_cap = RA_MAX;
 	r->pin_cpu = -1;
+	r->watch_slot = -1;
 	pthread_mutex_init(&r->lock, NULL);
 	pthread_cond_init(&r->cond, NULL);
 	if ((r->uffd = uffd_open()) < 0 ||
