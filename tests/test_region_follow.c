@@ -1,7 +1,8 @@
 /*
- * test_region_follow - handler placement (src/region/handler.c, "Handler
- * placement"): a region's handler pins itself to the CPU of the thread
- * whose faults it serves, and follows that thread when it moves.
+ * test_region_follow - handler placement (src/region/place.c, "Follow"
+ * and the starvation guard): a region's handler pins itself to the CPU
+ * of the thread whose faults it serves, and follows that thread when it
+ * moves.
  *
  * Checks, on (offset, version)-stamped corpus pages: this thread pinned
  * to one allowed CPU and faulting on evicted pages, the handler thread
@@ -12,7 +13,10 @@
  * thread spinning there (which it would never get past), a fault from the
  * other CPU is served and the handler is found allowed every CPU while the
  * spinner still spins, unpinned by the watchdog (uz_region_unpins counts
- * it); that part skips, saying so, where SCHED_FIFO is refused.
+ * it); up to 5 tries (on a machine where other SCHED_FIFO tasks use up
+ * the RT time of that CPU, the handler can get away in RT throttling's
+ * slices and follow this thread instead); that part passes, saying so,
+ * where SCHED_FIFO is refused.
  * Skips (77) with fewer than 2 CPUs allowed, where userfaultfd is
  * unavailable, or without the corpus.
  */
@@ -105,13 +109,15 @@ static bool fault_next(uint8_t *a, size_t *at)
 }
 
 /* Fault on evicted pages (checking each) until the handler is pinned to
- * cpu, for up to 2 s; the number of faults it took, or 0: never. */
+ * cpu, for up to 20 s (the watchdog may have unpinned it on this loaded
+ * machine: then it pins nothing for a back-off of up to 8 s); the number
+ * of faults it took, or 0: never. */
 static size_t fault_until_pinned(uint8_t *a, pid_t h, int cpu, size_t *at)
 {
 	uint64_t t0 = t_now_ns();
 	size_t n = 0;
 
-	while (t_now_ns() - t0 < 2000000000ull)
+	while (t_now_ns() - t0 < 20000000000ull)
 		if (fault_next(a, at) && (n++, pinned_to(h, cpu)))
 			return n;
 	return 0;
@@ -140,17 +146,23 @@ static void *spinner(void *arg)
 	return NULL;
 }
 
-/* The handler h, pinned to hcpu, with a FIFO spinner on hcpu: a fault
- * from other is served and h is unpinned while the spinner spins. */
-static void test_starved(uint8_t *a, pid_t h, int hcpu, int other,
+/* The handler h pinned to hcpu, then a FIFO spinner on hcpu: faults from
+ * other are served, and true when the watchdog unpinned h while the
+ * spinner spun (false: it did not - or h got away another way: it ran in
+ * a slice RT throttling left and followed this thread; asked again). */
+static bool test_starved(uint8_t *a, pid_t h, int hcpu, int other,
 			 size_t *at)
 {
-	uint64_t unpins = atomic_load(&uz_region_unpins);
+	uint64_t unpins;
 	bool freed = false;
 	pthread_t t;
 	cpu_set_t s;
 	size_t n = 0;
 
+	pin_self(hcpu);
+	T_ASSERT(fault_until_pinned(a, h, hcpu, at) > 0);
+	unpins = atomic_load(&uz_region_unpins);
+	atomic_store(&spin_state, 0);
 	pin_self(other);
 	T_EQ(pthread_create(&t, NULL, spinner, &hcpu), 0);
 	while (atomic_load(&spin_state) == 0)
@@ -158,7 +170,7 @@ static void test_starved(uint8_t *a, pid_t h, int hcpu, int other,
 	if (atomic_load(&spin_state) == 3) {
 		T_EQ(pthread_join(t, NULL), 0);
 		printf("starved: SCHED_FIFO refused, not checked\n");
-		return;
+		return true;
 	}
 	while (!freed && atomic_load(&spin_state) == 1) {
 		if (!fault_next(a, at))
@@ -173,8 +185,7 @@ static void test_starved(uint8_t *a, pid_t h, int hcpu, int other,
 	       "from CPU %d served, handler unpinned: %s, watchdog unpins "
 	       "%llu\n", hcpu, n, other, freed ? "yes" : "no",
 	       (unsigned long long)(atomic_load(&uz_region_unpins) - unpins));
-	T_ASSERT(freed);	/* while the spinner still spun */
-	T_ASSERT(atomic_load(&uz_region_unpins) > unpins);
+	return freed && atomic_load(&uz_region_unpins) > unpins;
 }
 
 int main(void)
@@ -182,6 +193,7 @@ int main(void)
 	pid_t before[MAX_TASKS], after[MAX_TASKS], h;
 	int cpus[2], ncpu = 0;
 	size_t nb, na, at = 0, n;
+	bool ok = false;
 	struct uzswap *uz;
 	cpu_set_t all;
 	uint8_t *a;
@@ -215,7 +227,9 @@ int main(void)
 		       (unsigned long long)atomic_load(&uz_region_unpins));
 		T_ASSERT(n > 0);
 	}
-	test_starved(a, h, cpus[1], cpus[0], &at);	/* round 3: cpus[1] */
+	for (int k = 0; k < 5 && !ok; k++)	/* 5 tries: other FIFO tasks */
+		ok = test_starved(a, h, cpus[1], cpus[0], &at);
+	T_ASSERT(ok);	/* unpinned by the watchdog while the spinner spun */
 	for (size_t i = 0; i < NPAGES; i++) {	/* every byte, at the end */
 		static uint8_t want[PG];
 
