@@ -11,6 +11,7 @@
  * handler that no watchdog looks at; touch region memory.
  */
 #define _GNU_SOURCE
+#include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
 #include <sched.h>
@@ -47,7 +48,8 @@
  * redis-benchmark spinning on the handler's CPU kept the handler runnable
  * and not running (its schedstat run time still for 5 s), redis-server at
  * 3% CPU, GET P1 705 ops/s. One watchdog thread per process (started with
- * the first pin, allowed every CPU, gone when no handler is pinned) looks
+ * the first pin, allowed every CPU, stopped and joined by the destroy that
+ * finds no handler pinned any more: rg_place_reap) looks
  * every WATCH_MS at each pinned handler; one found runnable ('R') at every
  * look for STARVE_MS with its run time unchanged could have run all that
  * time and did not (a CFS task on a CPU shared with a dozen others waits
@@ -70,7 +72,6 @@ static struct pin_watch {
 	uint64_t seen_run;	/* the run time then */
 	uint64_t since;		/* runnable with that run time since (0: no) */
 } pin_watch[UZ_REGMAP_MAX];
-static _Atomic bool watch_running;
 /* Starved handlers unpinned in this process (a test hook; hidden). */
 _Atomic uint64_t uz_region_unpins;
 
@@ -165,45 +166,39 @@ static bool watch_any(void)
 	return false;
 }
 
-/* Looks while a handler is pinned. It leaves when none is, after saying
- * so: a handler that claims a slot starts one again unless this one sees
- * the slot and stays (watch_claim). */
+/* The watchdog's life: IDLE (none), RUNNING, STOPPING (a destroy that
+ * found no handler pinned is joining it). Each move is one thread's
+ * compare-and-swap: the starter's IDLE -> RUNNING, the reaper's RUNNING
+ * -> STOPPING, and only the reaper's join ends it: so one watchdog at a
+ * time, and the static stack is free again when the next one starts. */
+enum { W_IDLE, W_RUNNING, W_STOPPING };
+static _Atomic int watch_state;
+/* Its stack: static, so that a watchdog gone leaves no mapping behind
+ * (glibc keeps the stacks of threads that exited); 2 MiB of BSS, touched
+ * only as far as used (the thread's static TLS lives there too: TSan's
+ * needs 900 KiB - with 64 KiB pthread_create failed, and every pin). */
+static _Alignas(4096) unsigned char watch_stack[2u << 20];
+static pthread_t watch_thread;
+
 static void *pin_watchdog(void *arg)
 {
-	bool yes = false;
-
 	(void)arg;
 	(void)pin_to(0, -1);	/* never where it was started from */
-	for (;;) {
+	while (atomic_load(&watch_state) == W_RUNNING) {
 		uint64_t now = now_ns();
 
 		for (unsigned k = 0; k < UZ_REGMAP_MAX; k++)
 			watch_one(&pin_watch[k], now);
-		if (!watch_any()) {
-			atomic_store(&watch_running, false);
-			if (!watch_any() ||
-			    !atomic_compare_exchange_strong(&watch_running,
-							    &yes, true))
-				return NULL;
-		}
 		usleep(WATCH_MS * 1000);
 	}
+	return NULL;
 }
-
-/* The watchdog's thread and stack: its own (static, so that a watchdog
- * gone leaves no mapping behind - glibc keeps the stacks of threads that
- * exited), one watchdog at a time: the one that starts the next joins the
- * last first (it is on its way out: it gave up watch_running). */
-static _Alignas(64) unsigned char watch_stack[64 << 10];
-static pthread_t watch_thread;
-static bool watch_joinable;	/* only the winner of watch_running's CAS */
 
 static void watch_child(void)	/* a fork child: no handlers, no watchdog */
 {
 	for (unsigned k = 0; k < UZ_REGMAP_MAX; k++)
 		atomic_store(&pin_watch[k].tid, 0);
-	atomic_store(&watch_running, false);
-	watch_joinable = false;
+	atomic_store(&watch_state, W_IDLE);
 }
 
 static void watch_atfork(void)
@@ -211,20 +206,17 @@ static void watch_atfork(void)
 	pthread_atfork(NULL, NULL, watch_child);
 }
 
-/* The watchdog running (started if it was not). */
+/* The watchdog running (started if it was not; false: it could not be,
+ * or a destroy is stopping it - asked again at the next follow). */
 static bool watch_start(void)
 {
 	static pthread_once_t once = PTHREAD_ONCE_INIT;
+	int idle = W_IDLE, err;
 	pthread_attr_t at;
-	bool no = false;
-	int err;
 
 	pthread_once(&once, watch_atfork);
-	if (!atomic_compare_exchange_strong(&watch_running, &no, true))
-		return true;
-	if (watch_joinable)
-		pthread_join(watch_thread, NULL);
-	watch_joinable = false;
+	if (!atomic_compare_exchange_strong(&watch_state, &idle, W_RUNNING))
+		return idle == W_RUNNING;
 	err = pthread_attr_init(&at);
 	if (!err) {
 		err = pthread_attr_setstack(&at, watch_stack,
@@ -234,14 +226,28 @@ static bool watch_start(void)
 						   pin_watchdog, NULL);
 		pthread_attr_destroy(&at);
 	}
-	watch_joinable = !err;
 	if (err)
-		atomic_store(&watch_running, false);
+		atomic_store(&watch_state, W_IDLE);
 	return !err;
 }
 
+/* Destroy, its handler joined: no handler pinned any more, the watchdog
+ * is stopped and joined (within WATCH_MS), so that no thread of ours
+ * outlives the last region. */
+void rg_place_reap(void)
+{
+	int run = W_RUNNING;
+
+	if (watch_any() ||
+	    !atomic_compare_exchange_strong(&watch_state, &run, W_STOPPING))
+		return;
+	pthread_join(watch_thread, NULL);
+	atomic_store(&watch_state, W_IDLE);
+}
+
 /* A slot for the handler, claimed before it pins itself, then the
- * watchdog made sure of (in that order: see pin_watchdog). */
+ * watchdog made sure of (in that order: a destroy's reap stops it only
+ * while no slot is claimed). */
 static bool watch_claim(struct uz_region *r)
 {
 	for (unsigned k = 0; k < UZ_REGMAP_MAX && r->watch_slot < 0; k++) {

@@ -345,6 +345,7 @@ int uzswap_region_destroy(struct uzswap *uz, void *addr)
 	uz_mutex_unlock(&r->lock, UZ_LR_REGION);
 	(void)!write(r->evfd, &(uint64_t){ 1 }, sizeof(uint64_t));
 	pthread_join(r->thread, NULL);
+	rg_place_reap();	/* the pin watchdog, if no handler is pinned */
 	for (size_t i = 0; i < r->npages; i++)
 		if (r->state[i] == PG_EVICTED || r->state[i] == PG_BROKEN ||
 		    (r->state[i] == PG_RESIDENT && r->clean[i]))

@@ -306,6 +306,7 @@ void rg_sig_populate(const void *addr, size_t len);
 /* place.c */
 void rg_follow_faulter(struct uz_region *r);
 void rg_place_release(struct uz_region *r);
+void rg_place_reap(void);
 
 /* handler.c */
 void *rg_handler_main(void *arg);
