@@ -297,7 +297,11 @@ void rg_follow_faulter(struct uz_region *r)
 
 	if (!r->tid)
 		r->tid = (pid_t)syscall(SYS_gettid);
-	if (watch_starved(r, now) || !r->fault_tid || now < r->follow_at)
+	if (watch_starved(r, now))
+		return;
+	if (r->watch_slot >= 0 && atomic_load(&watch_state) != W_RUNNING)
+		(void)watch_start();	/* a reap that raced our claim */
+	if (!r->fault_tid || now < r->follow_at)
 		return;
 	r->follow_at = now + FOLLOW_MS * 1000000ull;
 	if (task_stat(r->fault_tid, &st, &cpu) < 0)
