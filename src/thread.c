@@ -8,7 +8,8 @@
 
 #include "thread.h"
 
-int uz_thread_start(pthread_t *t, void *(*fn)(void *), void *arg)
+int uz_thread_start_attr(pthread_t *t, const pthread_attr_t *attr,
+			 void *(*fn)(void *), void *arg)
 {
 	sigset_t all, old;
 	int err;
@@ -16,7 +17,12 @@ int uz_thread_start(pthread_t *t, void *(*fn)(void *), void *arg)
 	/* The new thread inherits the mask in force at pthread_create. */
 	sigfillset(&all);
 	pthread_sigmask(SIG_SETMASK, &all, &old);
-	err = pthread_create(t, NULL, fn, arg);
+	err = pthread_create(t, attr, fn, arg);
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	return err;
+}
+
+int uz_thread_start(pthread_t *t, void *(*fn)(void *), void *arg)
+{
+	return uz_thread_start_attr(t, NULL, fn, arg);
 }

@@ -19,4 +19,8 @@
  * result (0 or a positive error number). */
 int uz_thread_start(pthread_t *t, void *(*fn)(void *), void *arg);
 
+/* The same with attributes (a stack of the caller's, say). */
+int uz_thread_start_attr(pthread_t *t, const pthread_attr_t *attr,
+			 void *(*fn)(void *), void *arg);
+
 #endif

@@ -30,10 +30,10 @@
 #define NPAGES 512
 
 #if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
-#define MAP_SLACK 32
+#define MAP_SLACK 64	/* TSan maps ~15 for the pin watchdog thread too */
 #elif defined(__has_feature)
 #if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)
-#define MAP_SLACK 32
+#define MAP_SLACK 64	/* TSan maps ~15 for the pin watchdog thread too */
 #endif
 #endif
 #ifndef MAP_SLACK

@@ -18,7 +18,10 @@
  * exact LRU of the limit's capacity (page-indexed map + doubly linked
  * list), and the same streams run again on a region without a limit;
  * with --signal also on a region in signal mode (UZSWAP_REGION_SIGNAL:
- * faults served on the touching thread), under the same limit.
+ * faults served on the touching thread), under the same limit. With
+ * UZSWAP_BENCH_PCTS set in the environment, the touching thread's fault
+ * latencies of each limited pass go to stderr as percentiles (p10 ..
+ * p99.9: where a tail starts).
  * Public API only (uzswap.h).
  */
 #define _GNU_SOURCE
@@ -265,6 +268,16 @@ static int run_pass(const struct region_cfg *c, const struct pageset *ps,
 	qsort(lat, nlat, sizeof(*lat), cmp_u64);
 	out->p50_us = nlat ? (double)lat[nlat / 2] / 1e3 : NAN;
 	out->p99_us = nlat ? (double)lat[(nlat * 99) / 100] / 1e3 : NAN;
+	if (nlat && getenv("UZSWAP_BENCH_PCTS")) {	/* for profiling */
+		static const unsigned pm[] = { 100, 250, 500, 750, 900, 950,
+					       980, 990, 995, 999 };
+
+		fprintf(stderr, "touch fault percentiles (us):");
+		for (unsigned k = 0; k < sizeof(pm) / sizeof(pm[0]); k++)
+			fprintf(stderr, " p%.1f %.1f", pm[k] / 10.0,
+				(double)lat[(nlat * pm[k]) / 1000] / 1e3);
+		fprintf(stderr, "\n");
+	}
 	for (size_t i = 0; i < c->pages; i++) {	/* every page, byte for byte */
 		uint8_t want[PAGE];
 

@@ -223,6 +223,7 @@ int uzswap_region_create(struct uzswap *uz,
 	r->push_lo = SIZE_MAX;
 	r->ra_cap = RA_MAX;
 	r->pin_cpu = -1;
+	r->watch_slot = -1;
 	pthread_mutex_init(&r->lock, NULL);
 	pthread_cond_init(&r->cond, NULL);
 	pthread_cond_init(&r->ush_cond, NULL);
@@ -350,6 +351,7 @@ int uzswap_region_destroy(struct uzswap *uz, void *addr)
 	uz_mutex_unlock(&r->lock, UZ_LR_REGION);
 	(void)!write(r->evfd, &(uint64_t){ 1 }, sizeof(uint64_t));
 	pthread_join(r->thread, NULL);
+	rg_place_reap();	/* the pin watchdog, if no handler is pinned */
 	for (size_t i = 0; i < r->npages; i++)
 		if (r->state[i] == PG_EVICTED || r->state[i] == PG_BROKEN ||
 		    (r->state[i] == PG_RESIDENT && r->clean[i]))

@@ -71,7 +71,9 @@
  *   fault.c    a fault served: claim, fault-around, fill
  *   signal.c   signal mode: the SIGBUS handler (S1-S6; the handler
  *              thread's side of S6 is in uffd.c)
- *   handler.c  the handler thread: its loop and its placement
+ *   place.c    where the handler runs: pinned where the faults come
+ *              from, unpinned by the watchdog when it starves there
+ *   handler.c  the handler thread: its loop
  *   region.c   the public calls: create, destroy, limit, discard, pin,
  *              stats
  */
@@ -179,6 +181,9 @@ struct uz_region {
 	pid_t fault_tid;	/* the thread of the latest fault read */
 	uint64_t follow_at;	/* when follow_faulter looks next */
 	int pin_cpu;		/* the handler's CPU (-1: not pinned) */
+	int watch_slot;		/* its place.c watch slot while pinned, or -1 */
+	uint64_t pin_backoff;	/* ns without pins after a starvation */
+	pid_t tid;		/* the handler thread's id (place.c) */
 
 	pthread_mutex_t lock;	/* UZ_LR_REGION: everything below */
 	pthread_cond_t cond;	/* a state settled, limit work done */
@@ -319,6 +324,11 @@ int rg_sig_setup(struct uz_region *r);
 void rg_sig_list(struct uz_region *r);
 void rg_sig_unlist(struct uz_region *r);
 void rg_sig_populate(const void *addr, size_t len);
+
+/* place.c */
+void rg_follow_faulter(struct uz_region *r);
+void rg_place_release(struct uz_region *r);
+void rg_place_reap(void);
 
 /* handler.c */
 void *rg_handler_main(void *arg);
