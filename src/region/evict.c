@@ -237,9 +237,6 @@ static size_t settle_locked(struct uz_region *r, const size_t *vic,
 			r->clean[i] = 0;
 			left++;
 			break;
-		case V_UNSHARED:	/* its own again: moves next time */
-			r->unshared_pages++;
-			/* fall through */
 		case V_SHARED:	/* a child shares it: stays till written */
 			r->state[i] = PG_RESIDENT;
 			r->ref[i] = 1;

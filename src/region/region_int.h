@@ -265,7 +265,7 @@ static inline unsigned hist_bucket(uint64_t ns)
  * is shared copy-on-write with a fork child (MOVE fails with EBUSY);
  * V_PARK: refused by the cache, its bytes in staging, going back. */
 enum { V_BUSY, V_MOVED, V_HOLE, V_KEPT, V_SHARED, V_PARK, V_STORED,
-       V_CLEAN, V_UNSHARED };
+       V_CLEAN };
 
 /* FILL_CUT: not filled - the program dropped, unmapped or moved the page
  * meanwhile (range_pending); missing as before, its event settles it. */
